@@ -1,0 +1,224 @@
+"""Validation of a tracking request into events, one verdict per event.
+
+Hand-written rather than a JSON Schema: each bad event must be rejected on
+its own with the path of the offending field, while the good events beside
+it go through, and schema validators report the first failure of the whole
+document instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from insights.domain.timefmt import DAY_MS, HOUR_MS, TimeFormatError, parse_time
+
+MAX_BODY_BYTES = 512 * 1024
+MAX_EVENTS = 500
+MAX_EVENT_BYTES = 32 * 1024
+MAX_UUID_CHARS = 256
+MAX_PROPERTY_NAME_CHARS = 128
+MAX_PROPERTIES = 100
+MAX_STRING_VALUE_CHARS = 1024
+MAX_TYPE_CHARS = 128
+MAX_FUTURE_MS = HOUR_MS
+EVENT_FIELDS = frozenset({"uuid", "type", "timestamp", "interactive", "properties"})
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    index: int
+    uuid: str
+    ts: int
+    interactive: bool
+    properties: dict[str, Scalar]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    field: str
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "error": self.error}
+
+
+@dataclass(slots=True)
+class Batch:
+    events: list[Event] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    context: Context = field(default_factory=lambda: Context(None, None))
+
+
+class RequestError(Exception):
+    """The whole request is refused; status is the HTTP status to answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class _EventError(Exception):
+    def __init__(self, field_path: str, error: str) -> None:
+        self.field_path = field_path
+        self.error = error
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def decode_json(body: bytes | str) -> Any:
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+
+
+def parse_batch(
+    body: bytes | str | None,
+    *,
+    received_ms: int,
+    backfill_days: int,
+    default_context: Context,
+) -> Batch:
+    raw = body.encode() if isinstance(body, str) else (body or b"")
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestError(
+            413, "body_too_large", f"body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}"
+        )
+    if not raw.strip():
+        raise RequestError(400, "empty_body", 'body is empty; send {"events": [...]}')
+    doc = decode_json(raw)
+    if not isinstance(doc, dict):
+        raise RequestError(400, "invalid_body", "body must be a JSON object with an 'events' list")
+    events = doc.get("events")
+    if not isinstance(events, list):
+        raise RequestError(400, "no_events", "'events' must be a list of events")
+    if not events:
+        raise RequestError(400, "no_events", "'events' is empty")
+    if len(events) > MAX_EVENTS:
+        raise RequestError(
+            413, "too_many_events", f"{len(events)} events; at most {MAX_EVENTS} per request"
+        )
+    skew_ms = 0
+    if doc.get("sent_at") is not None:
+        try:
+            skew_ms = parse_time(doc["sent_at"]) - received_ms
+        except TimeFormatError as exc:
+            raise RequestError(400, "invalid_sent_at", f"sent_at: {exc}") from None
+    batch = Batch(context=_parse_context(doc.get("context"), default_context))
+    oldest_ms = received_ms - backfill_days * DAY_MS
+    for index, raw_event in enumerate(events):
+        try:
+            batch.events.append(
+                _parse_event(index, raw_event, received_ms, skew_ms, oldest_ms, backfill_days)
+            )
+        except _EventError as exc:
+            batch.rejected.append(Rejection(index, exc.field_path, exc.error))
+    return batch
+
+
+def _parse_context(raw: Any, default: Context) -> Context:
+    if raw is None:
+        return default
+    if not isinstance(raw, dict):
+        raise RequestError(400, "invalid_context", "context must be an object")
+    ip = raw.get("ip", default.ip)
+    if ip is not None:
+        if not isinstance(ip, str):
+            raise RequestError(400, "invalid_context", "context.ip must be a string")
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise RequestError(
+                400, "invalid_context", "context.ip is not an IPv4 or IPv6 address"
+            ) from None
+    user_agent = raw.get("user_agent", default.user_agent)
+    if user_agent is not None and not isinstance(user_agent, str):
+        raise RequestError(400, "invalid_context", "context.user_agent must be a string")
+    return Context(ip=ip, user_agent=user_agent)
+
+
+def _parse_event(
+    index: int, raw: Any, received_ms: int, skew_ms: int, oldest_ms: int, backfill_days: int
+) -> Event:
+    at = f"events[{index}]"
+    if not isinstance(raw, dict):
+        raise _EventError(at, "event must be an object")
+    unknown = sorted(set(raw) - EVENT_FIELDS)
+    if unknown:
+        raise _EventError(
+            f"{at}.{unknown[0]}", f"unknown field; allowed: {', '.join(sorted(EVENT_FIELDS))}"
+        )
+    size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_EVENT_BYTES:
+        raise _EventError(at, f"event is {size} bytes; the limit is {MAX_EVENT_BYTES}")
+    uuid = raw.get("uuid")
+    if not isinstance(uuid, str) or not uuid:
+        raise _EventError(f"{at}.uuid", "uuid is required and must be a non-empty string")
+    if len(uuid) > MAX_UUID_CHARS:
+        raise _EventError(f"{at}.uuid", f"uuid is longer than {MAX_UUID_CHARS} characters")
+    event_type = raw.get("type")
+    if event_type is not None and (
+        not isinstance(event_type, str) or len(event_type) > MAX_TYPE_CHARS
+    ):
+        raise _EventError(f"{at}.type", f"type must be a string of at most {MAX_TYPE_CHARS}")
+    interactive = raw.get("interactive", True)
+    if not isinstance(interactive, bool):
+        raise _EventError(f"{at}.interactive", "interactive must be true or false")
+    ts = received_ms
+    if raw.get("timestamp") is not None:
+        try:
+            ts = parse_time(raw["timestamp"]) - skew_ms
+        except TimeFormatError as exc:
+            raise _EventError(f"{at}.timestamp", str(exc)) from None
+        if ts > received_ms + MAX_FUTURE_MS:
+            raise _EventError(
+                f"{at}.timestamp", "more than 1 hour in the future (after clock-skew correction)"
+            )
+        if ts < oldest_ms:
+            raise _EventError(
+                f"{at}.timestamp",
+                f"older than the account's backfill window of {backfill_days} days",
+            )
+    return Event(index, uuid, ts, interactive, _parse_properties(at, raw.get("properties")))
+
+
+def _parse_properties(at: str, raw: Any) -> dict[str, Scalar]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _EventError(f"{at}.properties", "properties must be an object")
+    if len(raw) > MAX_PROPERTIES:
+        raise _EventError(
+            f"{at}.properties", f"{len(raw)} properties; at most {MAX_PROPERTIES} per event"
+        )
+    for name, value in raw.items():
+        path = f"{at}.properties.{name}"
+        if not name or len(name) > MAX_PROPERTY_NAME_CHARS:
+            raise _EventError(
+                f"{at}.properties", f"property names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
+            )
+        if isinstance(value, str):
+            if len(value) > MAX_STRING_VALUE_CHARS:
+                raise _EventError(path, f"string longer than {MAX_STRING_VALUE_CHARS} characters")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise _EventError(path, "number must be finite")
+        elif not (value is None or isinstance(value, bool | int | float)):
+            raise _EventError(path, "value must be a string, number, boolean or null")
+    return dict(raw)

@@ -1,0 +1,54 @@
+"""ISO-8601 parsing and formatting; all internal times are UTC epoch milliseconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+SECOND_MS = 1000
+MINUTE_MS = 60 * SECOND_MS
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+
+class TimeFormatError(ValueError):
+    pass
+
+
+def parse_time(value: object) -> int:
+    """Parse an ISO-8601 string (offset required, or 'Z') or epoch milliseconds."""
+    if isinstance(value, bool):
+        raise TimeFormatError("must be an ISO-8601 timestamp or epoch milliseconds")
+    if isinstance(value, int | float):
+        if not 0 <= value < 1e14:
+            raise TimeFormatError("epoch milliseconds out of range")
+        return int(value)
+    if not isinstance(value, str) or not value:
+        raise TimeFormatError("must be an ISO-8601 timestamp or epoch milliseconds")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise TimeFormatError(f"not an ISO-8601 timestamp: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        raise TimeFormatError("timestamp needs a UTC offset or 'Z'")
+    return int(parsed.timestamp() * 1000)
+
+
+def format_time(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    stamp = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_duration(value: str) -> int:
+    """'30m', '12h', '7d', '45s' -> milliseconds."""
+    units = {"s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
+    if not isinstance(value, str) or len(value) < 2 or value[-1] not in units:
+        raise TimeFormatError("must be a duration like '30m', '12h' or '7d'")
+    number = value[:-1]
+    if not number.isdigit():
+        raise TimeFormatError("must be a duration like '30m', '12h' or '7d'")
+    return int(number) * units[value[-1]]
