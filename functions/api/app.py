@@ -1,0 +1,81 @@
+"""Management API: account settings and users (secret key)."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from insights import clock
+from insights.domain.accounts import SettingsError, patch_settings
+from insights.domain.events import RequestError
+from insights.http import bearer_account, error, json_body, ok
+from insights.services import auth
+from insights.services.auth import AuthError
+from insights.services.users import Missing, erase_user, read_user
+from insights.storage import accounts as account_store
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayHttpResolver()
+
+
+@app.exception_handler(AuthError)
+def _auth_error(exc: AuthError) -> Response:
+    return error(exc.status, exc.code, exc.message)
+
+
+@app.exception_handler(RequestError)
+def _request_error(exc: RequestError) -> Response:
+    return error(exc.status, exc.code, exc.message)
+
+
+@app.exception_handler(SettingsError)
+def _settings_error(exc: SettingsError) -> Response:
+    return error(400, "invalid_setting", exc.message, field=exc.field)
+
+
+def _account_body(account: account_store.Account) -> dict:
+    return {
+        "account_id": account.account_id,
+        "name": account.name,
+        "settings": account.settings.as_dict(),
+    }
+
+
+@app.get("/v1/account")
+def get_account() -> Response:
+    return ok(_account_body(bearer_account(app)))
+
+
+@app.patch("/v1/account")
+def patch_account() -> Response:
+    account = bearer_account(app)
+    settings = patch_settings(account.settings, json_body(app))
+    updated = account_store.save_settings(account, settings)
+    auth.forget(account.account_id)
+    return ok(_account_body(updated))
+
+
+@app.get("/v1/users/<uuid>")
+def get_user(uuid: str) -> Response:
+    account = bearer_account(app)
+    found = read_user(account.account_id, unquote(uuid), clock.now_ms())
+    if isinstance(found, Missing):
+        return error(404, "user_not_found", found.reason)
+    return ok(found.public())
+
+
+@app.delete("/v1/users/<uuid>")
+def delete_user(uuid: str) -> Response:
+    account = bearer_account(app)
+    erase_user(account.account_id, unquote(uuid), clock.now_ms())
+    return Response(204)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

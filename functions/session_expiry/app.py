@@ -1,0 +1,37 @@
+"""Closes sessions that DynamoDB TTL deleted (the stream filter passes TTL deletions only)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from insights import clock
+from insights.services.closing import close_deleted
+from insights.storage.records import session_from_stream_image
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def close_record(record: DynamoDBRecord) -> None:
+    image = record.raw_event["dynamodb"].get("OldImage")
+    if not image:
+        logger.warning("TTL deletion without an old image; check StreamViewType")
+        return
+    close_deleted(session_from_stream_image(image), clock.now_ms())
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(
+        event=event, record_handler=close_record, processor=processor, context=context
+    )

@@ -1,0 +1,37 @@
+"""HTTP plumbing shared by the API handlers: errors, keys and JSON responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
+
+from insights.domain.accounts import KeyKind
+from insights.services.auth import authenticate
+from insights.storage.accounts import Account
+
+SECRET_ONLY: frozenset[KeyKind] = frozenset({"secret"})
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> Response:
+    body = {"error": code, "message": message, **extra}
+    return Response(status, content_types.APPLICATION_JSON, json.dumps(body))
+
+
+def ok(body: Any, status: int = 200) -> Response:
+    return Response(status, content_types.APPLICATION_JSON, json.dumps(body))
+
+
+def bearer_account(app: APIGatewayHttpResolver) -> Account:
+    header = app.current_event.headers.get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    key = token.strip() if scheme.lower() == "bearer" else ""
+    return authenticate(key, allowed=SECRET_ONLY, where="as 'Authorization: Bearer <secret key>'")
+
+
+def json_body(app: APIGatewayHttpResolver) -> Any:
+    from insights.domain.events import decode_json
+
+    return decode_json(app.current_event.decoded_body or "")

@@ -1,0 +1,1 @@
+"""Use cases: each handler calls one of these; they call the domain and storage."""

@@ -1,0 +1,1 @@
+"""The one storage layer: every DynamoDB access goes through this package."""

@@ -1,0 +1,78 @@
+"""Accounts and their API keys (stored hashed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from insights.domain.accounts import AccountSettings, KeyKind, hash_key
+from insights.storage.models import AccountItem, KeyItem
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    name: str
+    created_at: int
+    settings: AccountSettings
+    version: int | None = None
+
+
+def _from_item(item: AccountItem) -> Account:
+    return Account(
+        account_id=item.pk.removeprefix("acct#"),
+        name=item.name,
+        created_at=int(item.created_at),
+        settings=AccountSettings(
+            unique_user_ids=bool(item.unique_user_ids),
+            session_timeout_minutes=int(item.session_timeout_minutes),
+            backfill_days=int(item.backfill_days),
+        ),
+        version=item.version,
+    )
+
+
+def create_account(account: Account, keys: dict[KeyKind, str]) -> None:
+    item = AccountItem(
+        f"acct#{account.account_id}",
+        name=account.name,
+        created_at=account.created_at,
+        unique_user_ids=account.settings.unique_user_ids,
+        session_timeout_minutes=account.settings.session_timeout_minutes,
+        backfill_days=account.settings.backfill_days,
+    )
+    item.save()
+    for kind, key in keys.items():
+        KeyItem(
+            f"key#{hash_key(key)}",
+            account_id=account.account_id,
+            kind=kind,
+            created_at=account.created_at,
+        ).save(KeyItem.pk.does_not_exist())
+
+
+def get_account(account_id: str) -> Account | None:
+    try:
+        return _from_item(AccountItem.get(f"acct#{account_id}"))
+    except AccountItem.DoesNotExist:
+        return None
+
+
+def find_key(key: str) -> tuple[str, KeyKind] | None:
+    """(account id, kind) of a presented key, or None if unknown."""
+    try:
+        item = KeyItem.get(f"key#{hash_key(key)}")
+    except KeyItem.DoesNotExist:
+        return None
+    return item.account_id, item.kind  # type: ignore[return-value]
+
+
+def save_settings(account: Account, settings: AccountSettings) -> Account:
+    item = AccountItem.get(f"acct#{account.account_id}", consistent_read=True)
+    item.update(
+        actions=[
+            AccountItem.unique_user_ids.set(settings.unique_user_ids),
+            AccountItem.session_timeout_minutes.set(settings.session_timeout_minutes),
+            AccountItem.backfill_days.set(settings.backfill_days),
+        ]
+    )
+    return _from_item(item)

@@ -1,0 +1,114 @@
+"""pynamodb models of the three tables declared in template.yaml.
+
+Table names come from the environment the template sets; the defaults are
+the template's logical ids, which is how the local stack names its tables.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from insights.config import load
+
+_settings = load()
+
+
+class _Meta:
+    region = _settings.region
+    # Lambda talks to DynamoDB over many short requests; fewer retries with
+    # a short timeout fail fast and let the stream/OCC retry take over.
+    max_retry_attempts = 3
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 5
+
+
+class AccountItem(Model):
+    class Meta(_Meta):
+        table_name = _settings.accounts_table
+
+    pk = UnicodeAttribute(hash_key=True)  # "acct#<account id>"
+    name = UnicodeAttribute()
+    created_at = NumberAttribute()
+    unique_user_ids = BooleanAttribute(default=True)
+    session_timeout_minutes = NumberAttribute(default=30)
+    backfill_days = NumberAttribute(default=7)
+    version = VersionAttribute()
+
+
+class KeyItem(Model):
+    """An API key, stored by its SHA-256 only, in the accounts table."""
+
+    class Meta(_Meta):
+        table_name = _settings.accounts_table
+
+    pk = UnicodeAttribute(hash_key=True)  # "key#<sha256 of the key>"
+    account_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # "write" | "secret"
+    created_at = NumberAttribute()
+
+
+class SweepIndex(GlobalSecondaryIndex["SessionItem"]):
+    class Meta:
+        index_name = "sweep"
+        projection = KeysOnlyProjection()
+
+    sweep_shard = NumberAttribute(hash_key=True)
+    sweep_at = NumberAttribute(range_key=True)
+
+
+class SessionItem(Model):
+    """The one open session of a user. Kept small: every event rewrites it."""
+
+    class Meta(_Meta):
+        table_name = _settings.sessions_table
+
+    pk = UnicodeAttribute(hash_key=True)  # "<account id>#<uuid>"
+    start = NumberAttribute()
+    end = NumberAttribute()
+    interactive = BooleanAttribute()
+    timeout_ms = NumberAttribute()
+    deadline = NumberAttribute()
+    prev_end = NumberAttribute(null=True)
+    # Compact JSON: {"name": [value, ts]} and [ts, country, region, city, browser, version]
+    props = UnicodeAttribute(null=True)
+    ctx = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()  # TTL, epoch seconds: the deadline
+    sweep_shard = NumberAttribute()
+    sweep_at = NumberAttribute()
+    version = VersionAttribute()
+
+    sweep_index = SweepIndex()
+
+
+class UserItem(Model):
+    """A user's profile (sk "profile"). Other sk values belong to the same user."""
+
+    class Meta(_Meta):
+        table_name = _settings.users_table
+
+    pk = UnicodeAttribute(hash_key=True)  # "<account id>#<uuid>"
+    sk = UnicodeAttribute(range_key=True)
+    account_id = UnicodeAttribute()
+    uuid = UnicodeAttribute()
+    created_at = NumberAttribute()
+    first_seen = NumberAttribute(null=True)
+    last_seen = NumberAttribute(null=True)
+    total_sessions = NumberAttribute(default=0)
+    total_duration_ms = NumberAttribute(default=0)
+    country = UnicodeAttribute(null=True)
+    region = UnicodeAttribute(null=True)
+    city = UnicodeAttribute(null=True)
+    browser_name = UnicodeAttribute(null=True)
+    browser_version = UnicodeAttribute(null=True)
+    custom = MapAttribute(null=True)  # name -> {"v": value, "t": ms, "s": source}
+    erased_at = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # TTL, epoch seconds
+    version = VersionAttribute()

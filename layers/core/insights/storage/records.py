@@ -1,0 +1,205 @@
+"""Conversion between domain objects and stored items, with their versions.
+
+Every write is conditional on the version read (optimistic concurrency), so
+two writers racing on one user never both win: the loser re-reads and
+recomputes from the winner's result.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from insights.config import load
+from insights.domain.profile import CustomValue, Profile
+from insights.domain.sessions import Enrichment, Session, Stamped
+from insights.storage.models import SessionItem, UserItem
+
+PROFILE_SK = "profile"
+_settings = load()
+
+
+def user_pk(account_id: str, uuid: str) -> str:
+    return f"{account_id}#{uuid}"
+
+
+def split_pk(pk: str) -> tuple[str, str]:
+    """Account ids never contain '#', uuids may: split at the first one."""
+    account_id, _, uuid = pk.partition("#")
+    return account_id, uuid
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    pk: str
+    session: Session
+    timeout_ms: int
+    version: int | None
+
+    @property
+    def deadline(self) -> int:
+        return self.session.deadline(self.timeout_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRecord:
+    profile: Profile
+    version: int | None
+
+
+# ------------------------------------------------------------------ sessions
+def sweep_shard(pk: str) -> int:
+    return zlib.crc32(pk.encode()) % _settings.sweep_shards
+
+
+def sweep_bucket(deadline_ms: int) -> int:
+    """Deadline rounded down to the bucket: the sweeper looks a bucket ahead."""
+    bucket = _settings.sweep_bucket_seconds
+    return (deadline_ms // 1000) // bucket * bucket
+
+
+def session_to_item(pk: str, session: Session, timeout_ms: int, version: int | None) -> SessionItem:
+    deadline = session.deadline(timeout_ms)
+    ctx = None
+    if session.enrichment is not None:
+        e = session.enrichment
+        ctx = json.dumps(
+            [e.ts, e.country, e.region, e.city, e.browser_name, e.browser_version],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+    props = None
+    if session.props:
+        props = json.dumps(
+            {name: [s.value, s.ts] for name, s in session.props.items()},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+    item = SessionItem(
+        pk,
+        start=session.start,
+        end=session.end,
+        interactive=session.interactive,
+        timeout_ms=timeout_ms,
+        deadline=deadline,
+        prev_end=session.prev_end,
+        props=props,
+        ctx=ctx,
+        expires_at=-(-deadline // 1000),
+        sweep_shard=sweep_shard(pk),
+        sweep_at=sweep_bucket(deadline),
+    )
+    if version is not None:
+        item.version = version
+    return item
+
+
+def session_from_attrs(pk: str, attrs: dict[str, Any], version: int | None) -> SessionRecord:
+    props = json.loads(attrs["props"]) if attrs.get("props") else {}
+    enrichment = None
+    if attrs.get("ctx"):
+        ts, country, region, city, name, ver = json.loads(attrs["ctx"])
+        enrichment = Enrichment(ts, country, region, city, name, ver)
+    prev_end = attrs.get("prev_end")
+    session = Session(
+        start=int(attrs["start"]),
+        end=int(attrs["end"]),
+        interactive=bool(attrs["interactive"]),
+        props={name: Stamped(value, int(ts)) for name, (value, ts) in props.items()},
+        enrichment=enrichment,
+        prev_end=None if prev_end is None else int(prev_end),
+    )
+    return SessionRecord(pk, session, int(attrs["timeout_ms"]), version)
+
+
+def session_from_item(item: SessionItem) -> SessionRecord:
+    attrs = {name: getattr(item, name) for name in _SESSION_FIELDS}
+    return session_from_attrs(item.pk, attrs, item.version)
+
+
+_SESSION_FIELDS = ("start", "end", "interactive", "timeout_ms", "prev_end", "props", "ctx")
+
+
+def session_from_stream_image(image: dict[str, Any]) -> SessionRecord:
+    """A stream OLD_IMAGE (DynamoDB JSON) back into a session record."""
+    item = SessionItem.from_raw_data(image)
+    return session_from_item(item)
+
+
+# ------------------------------------------------------------------ profiles
+def profile_to_item(profile: Profile, version: int | None) -> UserItem:
+    item = UserItem(
+        user_pk(profile.account_id, profile.uuid),
+        PROFILE_SK,
+        account_id=profile.account_id,
+        uuid=profile.uuid,
+        created_at=profile.created_at,
+        first_seen=profile.first_seen,
+        last_seen=profile.last_seen,
+        total_sessions=profile.total_sessions,
+        total_duration_ms=profile.total_duration_ms,
+        country=profile.country,
+        region=profile.region,
+        city=profile.city,
+        browser_name=profile.browser_name,
+        browser_version=profile.browser_version,
+        custom={
+            name: {"v": c.value, "t": c.updated_at, "s": c.source}
+            for name, c in profile.custom.items()
+        },
+        erased_at=profile.erased_at,
+        expires_at=-(-profile.expires_at_ms() // 1000),
+    )
+    if version is not None:
+        item.version = version
+    return item
+
+
+def profile_from_item(item: UserItem) -> ProfileRecord:
+    custom_raw = item.custom.as_dict() if item.custom is not None else {}
+    custom = {
+        name: CustomValue(_number(raw.get("v")), int(raw["t"]), str(raw["s"]))
+        for name, raw in custom_raw.items()
+    }
+    profile = Profile(
+        account_id=item.account_id,
+        uuid=item.uuid,
+        created_at=int(item.created_at),
+        first_seen=_int(item.first_seen),
+        last_seen=_int(item.last_seen),
+        total_sessions=int(item.total_sessions or 0),
+        total_duration_ms=int(item.total_duration_ms or 0),
+        country=item.country,
+        region=item.region,
+        city=item.city,
+        browser_name=item.browser_name,
+        browser_version=item.browser_version,
+        custom=custom,
+        erased_at=_int(item.erased_at),
+    )
+    return ProfileRecord(profile, item.version)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _number(value: Any) -> Any:
+    # DynamoDB numbers come back as float or Decimal; keep whole numbers whole.
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
