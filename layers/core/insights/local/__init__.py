@@ -1,0 +1,1 @@
+"""The local stack: the real handlers on moto, wired from template.yaml."""

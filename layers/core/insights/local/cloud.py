@@ -1,0 +1,557 @@
+"""LocalCloud: what AWS would run, built from template.yaml on moto.
+
+It creates the template's tables and queues, routes HTTP requests to the
+functions by their HttpApi events (API Gateway HTTP API v2 payloads), feeds
+DynamoDB stream records to stream functions with their filter criteria,
+batch sizes, partial-failure reports and on-failure queues, runs schedules,
+and simulates TTL: items past their TTL are deleted and their REMOVE records
+carry the TTL service identity that moto leaves out. Handlers run unchanged;
+they reach moto through the standard AWS endpoint settings.
+
+Tests drive it in-process under moto's mock; the local server (server.py)
+drives the same class against moto's threaded server.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from moto.events.models import EventPattern
+
+from insights import clock
+from insights.local.template import FunctionSpec, Template, resolve
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+ROOT = Path(__file__).resolve().parents[4]
+TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+# What every function sees besides the template's own variables.
+BASE_ENV = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+class FakeLambdaContext:
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.function_name = spec.logical_id
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.logical_id}"
+        )
+        self.aws_request_id = str(uuidlib.uuid4())
+        self.log_group_name = f"/aws/lambda/{spec.logical_id}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + spec.timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass
+class Route:
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    function: str
+
+
+@dataclass
+class StreamSubscription:
+    function: str
+    table: str
+    stream_arn: str
+    patterns: list[EventPattern]
+    batch_size: int
+    max_retries: int
+    report_failures: bool
+    on_failure_queue: str | None
+    iterator: str | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 0
+
+
+@dataclass
+class Schedule:
+    name: str
+    function: str
+    expression: str
+
+
+@dataclass
+class Deployment:
+    tables: dict[str, str] = field(default_factory=dict)  # logical id -> physical name
+    queues: dict[str, str] = field(default_factory=dict)  # logical id -> url
+    ttl_attributes: dict[str, str] = field(default_factory=dict)  # table -> attribute
+    key_schemas: dict[str, list[str]] = field(default_factory=dict)
+
+
+class LocalCloud:
+    def __init__(
+        self, template_path: Path | None = None, *, on_error: Callable[[str], None] | None = None
+    ) -> None:
+        self.template = Template.load(template_path or ROOT / "template.yaml")
+        self.functions = {spec.logical_id: spec for spec in self.template.functions()}
+        self.deployment = Deployment()
+        self.routes: list[Route] = []
+        self.subscriptions: list[StreamSubscription] = []
+        self.schedules: list[Schedule] = []
+        self.cors: dict[str, Any] | None = None
+        self._modules: dict[str, ModuleType] = {}
+        self._ttl_pending: set[tuple[str, str]] = set()
+        self._ttl_marked: set[tuple[str, str]] = set()
+        self._invoke_lock = threading.RLock()
+        self._on_error = on_error or (lambda text: print(text, file=sys.stderr))
+        self.invocations: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ setup
+    def deploy(self) -> LocalCloud:
+        os.environ.update(BASE_ENV)
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            os.environ.setdefault(key, "local")
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.streams = boto3.client("dynamodbstreams", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        for name, res in self.template.of_type("AWS::DynamoDB::Table").items():
+            self._create_table(name, res["Properties"])
+        for name in self.template.of_type("AWS::SQS::Queue"):
+            self.deployment.queues[name] = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        env: dict[str, str] = {}
+        for spec in self.functions.values():
+            for key, value in spec.environment.items():
+                resolved = str(resolve(value, self._lookup))
+                if env.get(key, resolved) != resolved:
+                    raise ValueError(f"functions disagree on {key}; the local stack shares one env")
+                env[key] = resolved
+            self._wire_events(spec)
+        os.environ.update(env)
+        apis = self.template.of_type("AWS::Serverless::HttpApi")
+        for api in apis.values():
+            self.cors = api.get("Properties", {}).get("CorsConfiguration")
+        return self
+
+    def _lookup(self, name: str, attribute: str | None) -> Any:
+        params = self.template.parameter_defaults()
+        if attribute is None and name in params:
+            return params[name]
+        if name in self.deployment.tables:
+            table = self.deployment.tables[name]
+            if attribute is None:
+                return table
+            if attribute == "Arn":
+                return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{table}"
+            if attribute == "StreamArn":
+                return self.dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        if name in self.deployment.queues:
+            url = self.deployment.queues[name]
+            if attribute == "Arn":
+                return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+            return url if attribute is None else name
+        if name.startswith("AWS::"):
+            return {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID}.get(name, "local")
+        return name  # layers, APIs: names are enough locally
+
+    def _create_table(self, name: str, props: dict[str, Any]) -> None:
+        args: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        if props.get("StreamSpecification"):
+            args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        existing = self.dynamodb.list_tables()["TableNames"]
+        if name not in existing:
+            self.dynamodb.create_table(**args)
+        self.deployment.tables[name] = name
+        self.deployment.key_schemas[name] = [k["AttributeName"] for k in props["KeySchema"]]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            self.dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
+            self.deployment.ttl_attributes[name] = ttl["AttributeName"]
+
+    def _wire_events(self, spec: FunctionSpec) -> None:
+        for event_name, event in spec.events.items():
+            kind, props = event["Type"], event.get("Properties", {})
+            if kind == "HttpApi":
+                template = props["Path"]
+                regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+                self.routes.append(
+                    Route(
+                        props["Method"].upper(), template, re.compile(f"^{regex}$"), spec.logical_id
+                    )
+                )
+            elif kind == "DynamoDB":
+                stream_arn = resolve(props["Stream"], self._lookup)
+                table = stream_arn.split(":table/")[1].split("/")[0]
+                filters = props.get("FilterCriteria", {}).get("Filters", [])
+                destination = props.get("DestinationConfig", {}).get("OnFailure", {})
+                queue = None
+                if destination:
+                    queue_arn = resolve(destination["Destination"], self._lookup)
+                    queue = self.deployment.queues[queue_arn.rsplit(":", 1)[1]]
+                self.subscriptions.append(
+                    StreamSubscription(
+                        function=spec.logical_id,
+                        table=table,
+                        stream_arn=stream_arn,
+                        patterns=[EventPattern.load(f["Pattern"]) for f in filters],
+                        batch_size=int(props.get("BatchSize", 100)),
+                        max_retries=int(props.get("MaximumRetryAttempts", -1)),
+                        report_failures="ReportBatchItemFailures"
+                        in props.get("FunctionResponseTypes", []),
+                        on_failure_queue=queue,
+                    )
+                )
+            elif kind in ("Schedule", "ScheduleV2"):
+                self.schedules.append(
+                    Schedule(event_name, spec.logical_id, props["ScheduleExpression"])
+                )
+
+    # ------------------------------------------------------------- invocation
+    def handler(self, function: str) -> Callable[[dict, Any], Any]:
+        module = self._modules.get(function)
+        if module is None:
+            spec = self.functions[function]
+            module_file, _, attr = spec.handler.rpartition(".")
+            path = spec.code_dir / f"{module_file}.py"
+            loader = importlib.util.spec_from_file_location(f"insights_fn_{function}", path)
+            assert loader is not None and loader.loader is not None
+            module = importlib.util.module_from_spec(loader)
+            loader.loader.exec_module(module)
+            self._modules[function] = module
+        _, _, attr = self.functions[function].handler.rpartition(".")
+        return getattr(module, attr)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        handler = self.handler(function)
+        with self._invoke_lock:  # like Lambda: one event per container at a time
+            self.invocations[function] = self.invocations.get(function, 0) + 1
+            return handler(event, FakeLambdaContext(self.functions[function]))
+
+    # ------------------------------------------------------------------ HTTP
+    def http(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes | str | dict | list | None = None,
+        query: dict[str, str] | None = None,
+        source_ip: str = "127.0.0.1",
+    ) -> HttpResponse:
+        method = method.upper()
+        raw_path, _, raw_query = path.partition("?")
+        params = dict(parse_qsl(raw_query, keep_blank_values=True))
+        params.update(query or {})
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
+        if isinstance(body, dict | list):
+            body = json.dumps(body)
+            headers.setdefault("content-type", "application/json")
+        if method == "OPTIONS" and self.cors is not None:
+            return HttpResponse(204, self._cors_headers(preflight=True), "")
+        for route in self.routes:
+            match = route.pattern.match(raw_path)
+            if match and route.method in (method, "ANY"):
+                event = self._http_event(
+                    route, raw_path, match, method, headers, params, body, source_ip
+                )
+                try:
+                    result = self.invoke(route.function, event)
+                except Exception:
+                    self._on_error(
+                        f"{route.function} failed on {method} {raw_path}:\n{traceback.format_exc()}"
+                    )
+                    return HttpResponse(
+                        500,
+                        {"content-type": "application/json"},
+                        json.dumps({"message": "Internal Server Error"}),
+                    )
+                return self._http_result(result)
+        return HttpResponse(
+            404, {"content-type": "application/json"}, json.dumps({"message": "Not Found"})
+        )
+
+    def _http_event(
+        self,
+        route: Route,
+        raw_path: str,
+        match: re.Match[str],
+        method: str,
+        headers: dict[str, str],
+        params: dict[str, str],
+        body: bytes | str | None,
+        source_ip: str,
+    ) -> dict[str, Any]:
+        encoded = False
+        if isinstance(body, bytes):
+            try:
+                body = body.decode("utf-8")
+            except UnicodeDecodeError:
+                body, encoded = base64.b64encode(body).decode(), True
+        now = time.time()
+        return {
+            "version": "2.0",
+            "routeKey": f"{route.method} {route.template}",
+            "rawPath": raw_path,
+            "rawQueryString": urlencode(params),
+            "headers": headers,
+            "queryStringParameters": params or None,
+            "pathParameters": {k: unquote(v) for k, v in match.groupdict().items()} or None,
+            "requestContext": {
+                "accountId": ACCOUNT_ID,
+                "apiId": "local",
+                "domainName": "localhost",
+                "domainPrefix": "localhost",
+                "http": {
+                    "method": method,
+                    "path": raw_path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": source_ip,
+                    "userAgent": headers.get("user-agent", ""),
+                },
+                "requestId": str(uuidlib.uuid4()),
+                "routeKey": f"{route.method} {route.template}",
+                "stage": "$default",
+                "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                "timeEpoch": int(now * 1000),
+            },
+            "body": body,
+            "isBase64Encoded": encoded,
+        }
+
+    def _http_result(self, result: Any) -> HttpResponse:
+        if not isinstance(result, dict) or "statusCode" not in result:
+            return HttpResponse(200, {"content-type": "application/json"}, json.dumps(result))
+        headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            headers[key.lower()] = ", ".join(map(str, values))
+        headers.update(self._cors_headers(preflight=False))
+        body = result.get("body") or ""
+        if result.get("isBase64Encoded"):
+            body = base64.b64decode(body).decode()
+        return HttpResponse(int(result["statusCode"]), headers, body)
+
+    def _cors_headers(self, *, preflight: bool) -> dict[str, str]:
+        if not self.cors:
+            return {}
+        headers = {"access-control-allow-origin": ",".join(self.cors.get("AllowOrigins", ["*"]))}
+        if preflight:
+            headers["access-control-allow-methods"] = ",".join(self.cors.get("AllowMethods", []))
+            headers["access-control-allow-headers"] = ",".join(self.cors.get("AllowHeaders", []))
+            headers["access-control-max-age"] = str(self.cors.get("MaxAge", 0))
+        return headers
+
+    # --------------------------------------------------------------- streams
+    def pump_streams(self) -> int:
+        """Deliver every stream record written so far; returns records delivered."""
+        delivered = 0
+        for sub in self.subscriptions:
+            delivered += self._pump(sub)
+        return delivered
+
+    def settle(self, rounds: int = 20) -> None:
+        """Pump until quiet: a delivery may write items that stream again."""
+        for _ in range(rounds):
+            if not self.pump_streams():
+                return
+
+    def _fetch(self, sub: StreamSubscription) -> None:
+        if sub.iterator is None:
+            shard = self.streams.describe_stream(StreamArn=sub.stream_arn)["StreamDescription"][
+                "Shards"
+            ][0]
+            sub.iterator = self.streams.get_shard_iterator(
+                StreamArn=sub.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+        while True:
+            page = self.streams.get_records(ShardIterator=sub.iterator, Limit=1000)
+            sub.iterator = page["NextShardIterator"]
+            if not page["Records"]:
+                return
+            for record in page["Records"]:
+                record = self._as_lambda_record(sub, record)
+                if not sub.patterns or any(p.matches_event(record) for p in sub.patterns):
+                    sub.pending.append(record)
+
+    def _as_lambda_record(self, sub: StreamSubscription, record: dict[str, Any]) -> dict[str, Any]:
+        record = json.loads(json.dumps(record, default=str))
+        record["eventSourceARN"] = sub.stream_arn
+        record["awsRegion"] = REGION
+        if record["eventName"] == "REMOVE":
+            mark = (sub.table, record["dynamodb"]["SequenceNumber"])
+            image = record["dynamodb"].get("OldImage") or record["dynamodb"]["Keys"]
+            key = (sub.table, _key_id(image))
+            if key in self._ttl_pending:
+                self._ttl_pending.discard(key)
+                self._ttl_marked.add(mark)
+            if mark in self._ttl_marked:
+                record["userIdentity"] = dict(TTL_IDENTITY)
+        return record
+
+    def _pump(self, sub: StreamSubscription) -> int:
+        self._fetch(sub)
+        delivered = 0
+        while sub.pending:
+            batch = sub.pending[: sub.batch_size]
+            failed_from = self._deliver(sub, batch)
+            if failed_from is None:
+                del sub.pending[: len(batch)]
+                sub.attempts = 0
+                delivered += len(batch)
+                continue
+            delivered += failed_from
+            del sub.pending[:failed_from]
+            sub.attempts += 1
+            if 0 <= sub.max_retries < sub.attempts:
+                self._to_failure_queue(sub, sub.pending[: sub.batch_size])
+                del sub.pending[: sub.batch_size]
+                sub.attempts = 0
+            else:
+                break  # retried on the next pump, as Lambda retries the shard
+        return delivered
+
+    def _deliver(self, sub: StreamSubscription, batch: list[dict[str, Any]]) -> int | None:
+        """Invoke; None when all succeeded, else the index of the first failed record."""
+        try:
+            result = self.invoke(sub.function, {"Records": batch})
+        except Exception:
+            self._on_error(
+                f"{sub.function} failed on a batch of {len(batch)}:\n{traceback.format_exc()}"
+            )
+            return 0
+        failures = (result or {}).get("batchItemFailures") if sub.report_failures else None
+        if not failures:
+            return None
+        failed = {f["itemIdentifier"] for f in failures}
+        for index, record in enumerate(batch):
+            if record["dynamodb"]["SequenceNumber"] in failed:
+                return index
+        return 0
+
+    def _to_failure_queue(self, sub: StreamSubscription, batch: list[dict[str, Any]]) -> None:
+        if sub.on_failure_queue is None or not batch:
+            return
+        seqs = [r["dynamodb"]["SequenceNumber"] for r in batch]
+        message = {
+            "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": sub.function},
+            "DDBStreamBatchInfo": {
+                "streamArn": sub.stream_arn,
+                "startSequenceNumber": seqs[0],
+                "endSequenceNumber": seqs[-1],
+                "batchSize": len(batch),
+            },
+        }
+        self.sqs.send_message(QueueUrl=sub.on_failure_queue, MessageBody=json.dumps(message))
+
+    # ------------------------------------------------------------------- TTL
+    def expire_ttl(self) -> int:
+        """Delete every item whose TTL has passed, as DynamoDB's TTL process does."""
+        now_s = clock.now_ms() // 1000
+        deleted = 0
+        for table, attribute in self.deployment.ttl_attributes.items():
+            keys = self.deployment.key_schemas[table]
+            paginator = self.dynamodb.get_paginator("scan")
+            for page in paginator.paginate(
+                TableName=table,
+                FilterExpression="#t <= :now",
+                ExpressionAttributeNames={"#t": attribute},
+                ExpressionAttributeValues={":now": {"N": str(now_s)}},
+            ):
+                for item in page["Items"]:
+                    key = {k: item[k] for k in keys}
+                    try:
+                        self.dynamodb.delete_item(
+                            TableName=table,
+                            Key=key,
+                            ConditionExpression="#t <= :now",
+                            ExpressionAttributeNames={"#t": attribute},
+                            ExpressionAttributeValues={":now": {"N": str(now_s)}},
+                        )
+                    except self.dynamodb.exceptions.ConditionalCheckFailedException:
+                        continue
+                    # Known by its whole old image: the same key may be
+                    # deleted by other paths earlier in the stream.
+                    self._ttl_pending.add(
+                        (table, _key_id(item if self._has_old_image(table) else key))
+                    )
+                    deleted += 1
+        return deleted
+
+    def _has_old_image(self, table: str) -> bool:
+        spec = self.template.resources[table]["Properties"].get("StreamSpecification", {})
+        return spec.get("StreamViewType") in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+
+    # ------------------------------------------------------------- schedules
+    def run_schedules(self) -> dict[str, Any]:
+        results = {}
+        for schedule in self.schedules:
+            event = {
+                "version": "0",
+                "id": str(uuidlib.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.scheduler",
+                "account": ACCOUNT_ID,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.now_ms() / 1000)),
+                "region": REGION,
+                "resources": [],
+                "detail": {},
+            }
+            try:
+                results[schedule.name] = self.invoke(schedule.function, event)
+            except Exception:
+                self._on_error(
+                    f"{schedule.function} failed on schedule {schedule.name}:\n"
+                    + traceback.format_exc()
+                )
+        return results
+
+    # ------------------------------------------------------------- inspection
+    def items(self, table: str) -> list[dict[str, Any]]:
+        deserializer = TypeDeserializer()
+        found = []
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                found.append({k: deserializer.deserialize(v) for k, v in item.items()})
+        return found
+
+
+def _key_id(key: dict[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True)

@@ -1,0 +1,107 @@
+"""Read template.yaml (with CloudFormation short tags) into plain data."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: _tag(loader, suffix, node))
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, Any]
+    events: dict[str, dict[str, Any]]
+    timeout: int
+
+
+@dataclass
+class Template:
+    path: Path
+    body: dict[str, Any]
+    resources: dict[str, dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.resources = self.body.get("Resources", {})
+
+    @classmethod
+    def load(cls, path: Path) -> Template:
+        return cls(path, yaml.load(path.read_text(), Loader=_CfnLoader))
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            name: res for name, res in self.resources.items() if res.get("Type") == resource_type
+        }
+
+    def parameter_defaults(self) -> dict[str, Any]:
+        return {name: spec.get("Default") for name, spec in self.body.get("Parameters", {}).items()}
+
+    def functions(self) -> list[FunctionSpec]:
+        globals_fn = self.body.get("Globals", {}).get("Function", {})
+        global_env = globals_fn.get("Environment", {}).get("Variables", {})
+        specs = []
+        for name, res in self.of_type("AWS::Serverless::Function").items():
+            props = res["Properties"]
+            env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
+            specs.append(
+                FunctionSpec(
+                    logical_id=name,
+                    code_dir=self.path.parent / props["CodeUri"],
+                    handler=props.get("Handler", globals_fn.get("Handler", "app.handler")),
+                    environment=env,
+                    events=props.get("Events", {}),
+                    timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
+                )
+            )
+        return specs
+
+
+_SUB_REF = re.compile(r"\$\{([^}]+)\}")
+
+
+def resolve(value: Any, lookup: Any) -> Any:
+    """Resolve Ref, Fn::GetAtt and Fn::Sub with lookup(name, attribute|None)."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref":
+            return lookup(arg, None)
+        if key == "Fn::GetAtt":
+            return lookup(arg[0], arg[1])
+        if key == "Fn::Sub":
+            text = arg if isinstance(arg, str) else arg[0]
+
+            def sub(match: re.Match[str]) -> str:
+                name, _, attribute = match.group(1).partition(".")
+                return str(lookup(name, attribute or None))
+
+            return _SUB_REF.sub(sub, text)
+    if isinstance(value, dict):
+        return {k: resolve(v, lookup) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, lookup) for v in value]
+    return value
