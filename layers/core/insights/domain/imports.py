@@ -1,0 +1,458 @@
+"""File imports, the pure part: mappings, column plans, typed values, row verdicts.
+
+A file's rows become custom attributes. The mapping says which column holds
+the uuid, which columns are imported, under which names and as which types.
+Problems with the file as a whole (FileError) stop the import before any
+change; problems with one row (a Rejection) reject that row only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from insights.domain.events import (
+    MAX_FUTURE_MS,
+    MAX_PROPERTY_NAME_CHARS,
+    MAX_STRING_VALUE_CHARS,
+    MAX_UUID_CHARS,
+    Scalar,
+)
+from insights.domain.profile import Profile, live_base, merge_custom
+from insights.domain.sessions import Stamped
+from insights.domain.timefmt import TimeFormatError, format_time, parse_time
+
+ValueType = Literal["string", "number", "date", "boolean"]
+VALUE_TYPES: tuple[ValueType, ...] = ("string", "number", "date", "boolean")
+Format = Literal["csv", "jsonl"]
+MAX_COLUMNS = 1000
+MAX_FILENAME_CHARS = 200
+MAPPING_FIELDS = frozenset({"uuid", "columns", "rename", "types", "timestamp"})
+DEFAULT_TIMESTAMP_COLUMN = "timestamp"
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_TRUE = frozenset({"true", "yes", "y", "1"})
+_FALSE = frozenset({"false", "no", "n", "0"})
+
+
+class MappingError(ValueError):
+    """The mapping itself is wrong (refused by the API, fails an S3 drop's import)."""
+
+
+class FileError(ValueError):
+    """The file as a whole cannot be imported: nothing is changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    row: int
+    column: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    uuid: str = "uuid"
+    columns: tuple[str, ...] | None = None  # None: every column
+    rename: dict[str, str] = field(default_factory=dict)
+    types: dict[str, ValueType] = field(default_factory=dict)
+    timestamp: str | None = None  # None: the column "timestamp" if there is one
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"uuid": self.uuid}
+        if self.columns is not None:
+            body["columns"] = list(self.columns)
+        if self.rename:
+            body["rename"] = dict(self.rename)
+        if self.types:
+            body["types"] = dict(self.types)
+        if self.timestamp is not None:
+            body["timestamp"] = self.timestamp
+        return body
+
+
+def _column_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MappingError(f"{where} must be a non-empty column name")
+    return value.strip()
+
+
+def parse_mapping(raw: Any) -> Mapping:
+    """A mapping from its JSON form; every problem is named."""
+    if raw is None:
+        return Mapping()
+    if not isinstance(raw, dict):
+        raise MappingError("mapping must be a JSON object")
+    unknown = sorted(set(raw) - MAPPING_FIELDS)
+    if unknown:
+        raise MappingError(
+            f"unknown mapping field {unknown[0]!r}; known: {', '.join(sorted(MAPPING_FIELDS))}"
+        )
+    uuid = _column_name(raw.get("uuid", "uuid"), "mapping.uuid")
+    columns = None
+    if raw.get("columns") is not None:
+        if not isinstance(raw["columns"], list) or not raw["columns"]:
+            raise MappingError("mapping.columns must be a non-empty list of column names")
+        columns = tuple(_column_name(c, "each of mapping.columns") for c in raw["columns"])
+        if len(set(columns)) != len(columns):
+            raise MappingError("mapping.columns names a column twice")
+    rename: dict[str, str] = {}
+    if raw.get("rename") is not None:
+        if not isinstance(raw["rename"], dict):
+            raise MappingError("mapping.rename must be an object of column -> attribute name")
+        for source, target in raw["rename"].items():
+            source = _column_name(source, "mapping.rename keys")
+            if not isinstance(target, str) or not 1 <= len(target) <= MAX_PROPERTY_NAME_CHARS:
+                raise MappingError(
+                    f"mapping.rename[{source!r}] must be an attribute name of "
+                    f"1-{MAX_PROPERTY_NAME_CHARS} characters"
+                )
+            rename[source] = target
+    types: dict[str, ValueType] = {}
+    if raw.get("types") is not None:
+        if not isinstance(raw["types"], dict):
+            raise MappingError("mapping.types must be an object of column -> type")
+        for column, kind in raw["types"].items():
+            column = _column_name(column, "mapping.types keys")
+            if kind not in VALUE_TYPES:
+                raise MappingError(
+                    f"mapping.types[{column!r}] must be one of {', '.join(VALUE_TYPES)}"
+                )
+            types[column] = kind
+    timestamp = None
+    if raw.get("timestamp") is not None:
+        timestamp = _column_name(raw["timestamp"], "mapping.timestamp")
+    if timestamp is not None and timestamp == uuid:
+        raise MappingError("mapping.timestamp and mapping.uuid name the same column")
+    return Mapping(uuid=uuid, columns=columns, rename=rename, types=types, timestamp=timestamp)
+
+
+def file_format(name: str) -> tuple[Format, bool]:
+    """(format, gzipped-by-name) from a file name; FileError for anything else."""
+    lower = name.lower()
+    gz = lower.endswith(".gz")
+    base = lower[:-3] if gz else lower
+    if base.endswith(".csv"):
+        return "csv", gz
+    if base.endswith(".jsonl"):
+        return "jsonl", gz
+    raise FileError(
+        "unsupported file type: the name must end in .csv, .csv.gz, .jsonl or .jsonl.gz"
+    )
+
+
+def check_filename(name: Any) -> str:
+    """An upload's file name: a plain name, never a path (MappingError if not)."""
+    if not isinstance(name, str) or not name or len(name) > MAX_FILENAME_CHARS:
+        raise MappingError(f"filename must be 1-{MAX_FILENAME_CHARS} characters")
+    if any(c in name for c in "/\\") or name in (".", "..") or not name.isprintable():
+        raise MappingError("filename must be a plain file name, without '/', '\\' or controls")
+    try:
+        file_format(name)
+    except FileError as exc:
+        raise MappingError(str(exc)) from None
+    return name
+
+
+# ------------------------------------------------------------------- plan
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How one file's columns turn into attributes."""
+
+    uuid: str
+    timestamp: str | None
+    # source column -> (attribute name, declared type or None for the cell's own)
+    attributes: dict[str, tuple[str, ValueType | None]]
+    header: tuple[str, ...] | None = None  # CSV only: the columns in file order
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uuid,
+            "timestamp": self.timestamp,
+            "attributes": {k: list(v) for k, v in self.attributes.items()},
+            "header": list(self.header) if self.header is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Plan:
+        return cls(
+            uuid=raw["uuid"],
+            timestamp=raw["timestamp"],
+            attributes={k: (v[0], v[1]) for k, v in raw["attributes"].items()},
+            header=tuple(raw["header"]) if raw.get("header") is not None else None,
+        )
+
+
+def plan_csv(header: list[str], mapping: Mapping) -> Plan:
+    """Check a CSV header against the mapping (FileError when the file cannot be used)."""
+    names = [h.strip() for h in header]
+    if len(names) > MAX_COLUMNS:
+        raise FileError(f"the header has {len(names)} columns; at most {MAX_COLUMNS}")
+    seen: set[str] = set()
+    for name in names:
+        if name and name in seen:
+            raise FileError(f"duplicate column name in the header: {name!r}")
+        seen.add(name)
+    if mapping.uuid not in seen:
+        raise FileError(f"no {mapping.uuid!r} column in the header: it identifies the users")
+    timestamp = mapping.timestamp
+    if timestamp is not None and timestamp not in seen:
+        raise FileError(f"the mapping's timestamp column {timestamp!r} is not in the header")
+    if timestamp is None and DEFAULT_TIMESTAMP_COLUMN in seen:
+        timestamp = DEFAULT_TIMESTAMP_COLUMN
+    named = list(mapping.columns or []) + list(mapping.rename) + list(mapping.types)
+    for column in named:
+        if column not in seen:
+            raise FileError(f"the mapping names column {column!r}, which is not in the header")
+    chosen = list(mapping.columns) if mapping.columns is not None else [n for n in names if n]
+    attributes = _attributes(chosen, mapping, timestamp)
+    return Plan(mapping.uuid, timestamp, attributes, tuple(names))
+
+
+def plan_jsonl(mapping: Mapping) -> Plan:
+    """JSON Lines have no header: columns are each line's keys."""
+    timestamp = mapping.timestamp or DEFAULT_TIMESTAMP_COLUMN
+    chosen = list(mapping.columns) if mapping.columns is not None else []
+    return Plan(mapping.uuid, timestamp, _attributes(chosen, mapping, timestamp))
+
+
+def _attributes(
+    chosen: list[str], mapping: Mapping, timestamp: str | None
+) -> dict[str, tuple[str, ValueType | None]]:
+    attributes: dict[str, tuple[str, ValueType | None]] = {}
+    targets: dict[str, str] = {}
+    for column in chosen:
+        if column in (mapping.uuid, timestamp):
+            continue
+        target = mapping.rename.get(column, column)
+        if len(target) > MAX_PROPERTY_NAME_CHARS:
+            raise FileError(
+                f"column {column[:40]!r} would be an attribute name longer than "
+                f"{MAX_PROPERTY_NAME_CHARS} characters: rename it in the mapping"
+            )
+        if target in targets:
+            raise FileError(f"columns {targets[target]!r} and {column!r} both map to {target!r}")
+        targets[target] = column
+        attributes[column] = (target, mapping.types.get(column))
+    return attributes
+
+
+# ------------------------------------------------------------------- values
+class _Bad(Exception):
+    def __init__(self, column: str, reason: str) -> None:
+        self.column = column
+        self.reason = reason
+
+
+def _is_empty(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
+
+
+def parse_value(cell: Any, kind: ValueType | None) -> Scalar:
+    """A cell as its declared type (kind None: a JSON value keeps its own type)."""
+    if kind is None:
+        if isinstance(cell, bool | str):
+            kind = "boolean" if isinstance(cell, bool) else "string"
+        elif isinstance(cell, int | float):
+            kind = "number"
+        else:
+            raise ValueError("must be a string, number or boolean")
+    if kind == "string":
+        if isinstance(cell, bool):
+            text = "true" if cell else "false"
+        elif isinstance(cell, int | float):
+            text = _number_text(cell)
+        elif isinstance(cell, str):
+            text = cell
+        else:
+            raise ValueError("must be a string, number or boolean")
+        if len(text) > MAX_STRING_VALUE_CHARS:
+            raise ValueError(f"longer than {MAX_STRING_VALUE_CHARS} characters")
+        return text
+    if kind == "number":
+        return _parse_number(cell)
+    if kind == "boolean":
+        if isinstance(cell, bool):
+            return cell
+        if isinstance(cell, str):
+            word = cell.strip().lower()
+            if word in _TRUE:
+                return True
+            if word in _FALSE:
+                return False
+        raise ValueError("not a boolean (true/false, yes/no, 1/0)")
+    return _parse_date(cell)
+
+
+def _number_text(value: int | float) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _parse_number(cell: Any) -> int | float:
+    if isinstance(cell, bool):
+        raise ValueError("not a number")
+    if isinstance(cell, int):
+        return cell
+    if isinstance(cell, float):
+        if not math.isfinite(cell):
+            raise ValueError("not a finite number")
+        return cell
+    if not isinstance(cell, str):
+        raise ValueError("not a number")
+    text = cell.strip()
+    if len(text) > 64 or not _NUMBER.match(text):
+        raise ValueError("not a number")
+    if _INTEGER.match(text):
+        return int(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
+
+def _parse_date(cell: Any) -> str:
+    """ISO-8601 date (midnight UTC) or date-time with an offset; kept as ISO UTC."""
+    if not isinstance(cell, str):
+        raise ValueError("not a date (ISO-8601, e.g. 2026-11-28 or 2026-11-28T09:30:00Z)")
+    text = cell.strip()
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not a date: {text!r}") from None
+        return (
+            format_time(int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000)
+            or ""
+        )
+    try:
+        return format_time(parse_time(text)) or ""
+    except TimeFormatError as exc:
+        raise ValueError(f"not a date: {exc}") from None
+
+
+def parse_timestamp(cell: Any) -> int:
+    """The row's time: ISO-8601 with an offset, a date, or epoch milliseconds."""
+    if isinstance(cell, int) and not isinstance(cell, bool):
+        return parse_time(cell)
+    if isinstance(cell, str) and cell.strip().isdigit():
+        return parse_time(int(cell.strip()))
+    if isinstance(cell, str) and len(cell.strip()) == 10:
+        try:
+            day = date.fromisoformat(cell.strip())
+        except ValueError:
+            raise TimeFormatError(f"not a timestamp: {cell.strip()[:40]!r}") from None
+        return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
+    return parse_time(cell)
+
+
+# --------------------------------------------------------------------- rows
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A good row: the user and the attribute values it sets."""
+
+    number: int
+    uuid: str
+    values: dict[str, Stamped]
+
+
+def csv_cells(plan: Plan, fields: list[str]) -> dict[str, str]:
+    """A CSV record as column -> cell (missing trailing cells are empty)."""
+    assert plan.header is not None
+    extra = fields[len(plan.header) :]
+    if any(f.strip() for f in extra):
+        raise _Bad("", f"the row has {len(fields)} fields; the header has {len(plan.header)}")
+    return {name: fields[i] if i < len(fields) else "" for i, name in enumerate(plan.header)}
+
+
+def check_row(
+    number: int, cells: dict[str, Any], plan: Plan, *, import_ts: int, now_ms: int
+) -> Row | Rejection:
+    """One row's verdict. Empty cells leave attributes unchanged."""
+    try:
+        return _check_row(number, cells, plan, import_ts=import_ts, now_ms=now_ms)
+    except _Bad as bad:
+        return Rejection(number, bad.column, bad.reason)
+
+
+def check_csv_row(
+    number: int, fields: list[str], plan: Plan, *, import_ts: int, now_ms: int
+) -> Row | Rejection:
+    try:
+        cells = csv_cells(plan, fields)
+    except _Bad as bad:
+        return Rejection(number, bad.column, bad.reason)
+    return check_row(number, cells, plan, import_ts=import_ts, now_ms=now_ms)
+
+
+def _check_row(
+    number: int, cells: dict[str, Any], plan: Plan, *, import_ts: int, now_ms: int
+) -> Row:
+    uuid = cells.get(plan.uuid)
+    if isinstance(uuid, int | float) and not isinstance(uuid, bool):
+        uuid = _number_text(uuid)
+    if not isinstance(uuid, str) or not uuid.strip():
+        raise _Bad(plan.uuid, "empty uuid")
+    uuid = uuid.strip()
+    if len(uuid) > MAX_UUID_CHARS:
+        raise _Bad(plan.uuid, f"uuid longer than {MAX_UUID_CHARS} characters")
+    ts = import_ts
+    if plan.timestamp is not None and not _is_empty(cells.get(plan.timestamp)):
+        try:
+            ts = parse_timestamp(cells[plan.timestamp])
+        except TimeFormatError as exc:
+            raise _Bad(plan.timestamp, str(exc)) from None
+        if ts > now_ms + MAX_FUTURE_MS:
+            raise _Bad(plan.timestamp, "more than 1 hour in the future")
+    if plan.header is None and not plan.attributes:
+        # JSON Lines with every key imported: the keys of this line.
+        attributes = {key: (key, None) for key in cells if key not in (plan.uuid, plan.timestamp)}
+        for key in attributes:
+            if not 1 <= len(key) <= MAX_PROPERTY_NAME_CHARS:
+                raise _Bad(
+                    key[:40], f"attribute names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
+                )
+    else:
+        attributes = plan.attributes
+    values: dict[str, Stamped] = {}
+    for column, (target, kind) in attributes.items():
+        cell = cells.get(column)
+        if _is_empty(cell):
+            continue
+        try:
+            values[target] = Stamped(parse_value(cell, kind), ts)
+        except ValueError as exc:
+            raise _Bad(column, str(exc)) from None
+    return Row(number, uuid, values)
+
+
+def status_of(rows_imported: int, rows_rejected: int) -> str:
+    if rows_rejected == 0:
+        return "succeeded"
+    return "partially_succeeded" if rows_imported else "failed"
+
+
+def apply_import(
+    profile: Profile | None,
+    values: dict[str, Stamped],
+    *,
+    account_id: str,
+    uuid: str,
+    source: str,
+    now_ms: int,
+) -> Profile | None:
+    """The profile after an import's values, or None when nothing changes.
+
+    Values land on the live record (live_base): for a user never seen, or
+    one whose record expired, that is a fresh record with no session. It
+    stays hidden until the user's first session closes (invariant 6) and
+    expires 180 days after the import unless the user comes back: an import
+    never revives an expired record's old data, never makes a user visible
+    and never extends a record's life (last activity is not touched).
+    """
+    base = live_base(profile, account_id, uuid, now_ms)
+    merged = merge_custom(base, values, source)
+    return None if merged is base else merged
