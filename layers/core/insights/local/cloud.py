@@ -36,12 +36,22 @@ from boto3.dynamodb.types import TypeDeserializer
 from moto.events.models import EventPattern
 
 from insights import clock
+from insights.local.files import FileDelivery, S3Subscription, SqsSubscription
 from insights.local.template import FunctionSpec, Template, resolve
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 ROOT = Path(__file__).resolve().parents[4]
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/insights/local"
+PSEUDO_PARAMETERS = {
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::StackId": STACK_ID,
+    "AWS::StackName": "insights",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
 
 # What every function sees besides the template's own variables.
 BASE_ENV = {
@@ -114,11 +124,12 @@ class Schedule:
 class Deployment:
     tables: dict[str, str] = field(default_factory=dict)  # logical id -> physical name
     queues: dict[str, str] = field(default_factory=dict)  # logical id -> url
+    buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket name
     ttl_attributes: dict[str, str] = field(default_factory=dict)  # table -> attribute
     key_schemas: dict[str, list[str]] = field(default_factory=dict)
 
 
-class LocalCloud:
+class LocalCloud(FileDelivery):
     def __init__(
         self, template_path: Path | None = None, *, on_error: Callable[[str], None] | None = None
     ) -> None:
@@ -135,6 +146,10 @@ class LocalCloud:
         self._invoke_lock = threading.RLock()
         self._on_error = on_error or (lambda text: print(text, file=sys.stderr))
         self.invocations: dict[str, int] = {}
+        self.s3_subscriptions: list[S3Subscription] = []
+        self.sqs_subscriptions: list[SqsSubscription] = []
+        self.s3_deliveries: list[dict[str, Any]] = []  # every S3 event delivered, in order
+        self._sequencer = 0
 
     # ------------------------------------------------------------------ setup
     def deploy(self) -> LocalCloud:
@@ -148,6 +163,8 @@ class LocalCloud:
             self._create_table(name, res["Properties"])
         for name in self.template.of_type("AWS::SQS::Queue"):
             self.deployment.queues[name] = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        self._configure_queues()
+        self._create_buckets()
         env: dict[str, str] = {}
         for spec in self.functions.values():
             for key, value in spec.environment.items():
@@ -156,6 +173,7 @@ class LocalCloud:
                     raise ValueError(f"functions disagree on {key}; the local stack shares one env")
                 env[key] = resolved
             self._wire_events(spec)
+        self._wire_bucket_notifications()
         os.environ.update(env)
         apis = self.template.of_type("AWS::Serverless::HttpApi")
         for api in apis.values():
@@ -179,8 +197,11 @@ class LocalCloud:
             if attribute == "Arn":
                 return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
             return url if attribute is None else name
+        if name in self.deployment.buckets:
+            bucket = self.deployment.buckets[name]
+            return f"arn:aws:s3:::{bucket}" if attribute == "Arn" else bucket
         if name.startswith("AWS::"):
-            return {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID}.get(name, "local")
+            return PSEUDO_PARAMETERS.get(name, "local")
         return name  # layers, APIs: names are enough locally
 
     def _create_table(self, name: str, props: dict[str, Any]) -> None:
@@ -240,6 +261,10 @@ class LocalCloud:
                         on_failure_queue=queue,
                     )
                 )
+            elif kind == "S3":
+                self._wire_s3(spec, event_name, props)
+            elif kind == "SQS":
+                self._wire_sqs(spec, props)
             elif kind in ("Schedule", "ScheduleV2"):
                 self.schedules.append(
                     Schedule(event_name, spec.logical_id, props["ScheduleExpression"])
@@ -390,7 +415,7 @@ class LocalCloud:
     def settle(self, rounds: int = 20) -> None:
         """Pump until quiet: a delivery may write items that stream again."""
         for _ in range(rounds):
-            if not self.pump_streams():
+            if not self.pump_streams() + self.pump_s3() + self.pump_sqs():
                 return
 
     def _fetch(self, sub: StreamSubscription) -> None:

@@ -85,7 +85,7 @@ _SUB_REF = re.compile(r"\$\{([^}]+)\}")
 
 
 def resolve(value: Any, lookup: Any) -> Any:
-    """Resolve Ref, Fn::GetAtt and Fn::Sub with lookup(name, attribute|None)."""
+    """Resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select and Fn::Split."""
     if isinstance(value, dict) and len(value) == 1:
         ((key, arg),) = value.items()
         if key == "Ref":
@@ -94,12 +94,21 @@ def resolve(value: Any, lookup: Any) -> Any:
             return lookup(arg[0], arg[1])
         if key == "Fn::Sub":
             text = arg if isinstance(arg, str) else arg[0]
+            variables = {} if isinstance(arg, str) else resolve(arg[1], lookup)
 
             def sub(match: re.Match[str]) -> str:
                 name, _, attribute = match.group(1).partition(".")
+                if name in variables and not attribute:
+                    return str(variables[name])
                 return str(lookup(name, attribute or None))
 
             return _SUB_REF.sub(sub, text)
+        if key == "Fn::Join":
+            return str(arg[0]).join(str(v) for v in resolve(arg[1], lookup))
+        if key == "Fn::Select":
+            return resolve(arg[1], lookup)[int(resolve(arg[0], lookup))]
+        if key == "Fn::Split":
+            return str(resolve(arg[1], lookup)).split(arg[0])
     if isinstance(value, dict):
         return {k: resolve(v, lookup) for k, v in value.items()}
     if isinstance(value, list):

@@ -1,0 +1,51 @@
+"""File imports: S3 ObjectCreated notifications register a job; SQS messages run its slices."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from insights.services.imports import Budget, ObjectEvent, register, run_message
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _notifications(event: dict[str, Any]) -> None:
+    for record in event.get("Records") or []:
+        if record.get("eventSource") != "aws:s3":
+            continue
+        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        job = register(ObjectEvent.from_record(record))
+        if job is not None:
+            logger.info(
+                "import registered", extra={"import_id": job.import_id, "status": job.status}
+            )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records") or []
+    if records and records[0].get("eventSource") == "aws:sqs":
+        budget = Budget.from_context(context)
+
+        def run(record: SQSRecord) -> None:
+            outcome = run_message(json.loads(record.body), budget)
+            logger.info("import slice", extra={"outcome": outcome})
+
+        return process_partial_response(
+            event=event, record_handler=run, processor=processor, context=context
+        )
+    _notifications(event)  # S3 (a test event without Records is ignored)
+    return {}

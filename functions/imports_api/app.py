@@ -1,0 +1,63 @@
+"""Imports API (secret key): start an upload, list imports, read one."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from insights.domain.events import RequestError
+from insights.domain.imports import MappingError
+from insights.http import bearer_account, error, json_body, ok
+from insights.services.auth import AuthError
+from insights.services.imports import create_upload, get_import, list_imports
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayHttpResolver()
+MAX_LIST = 100
+
+
+@app.exception_handler(AuthError)
+def _auth_error(exc: AuthError) -> Response:
+    return error(exc.status, exc.code, exc.message)
+
+
+@app.exception_handler(RequestError)
+def _request_error(exc: RequestError) -> Response:
+    return error(exc.status, exc.code, exc.message)
+
+
+@app.exception_handler(MappingError)
+def _mapping_error(exc: MappingError) -> Response:
+    return error(400, "invalid_import", str(exc))
+
+
+@app.post("/v1/imports")
+def start_upload() -> Response:
+    account = bearer_account(app)
+    return ok(create_upload(account, json_body(app)), status=201)
+
+
+@app.get("/v1/imports")
+def list_all() -> Response:
+    account = bearer_account(app)
+    raw = app.current_event.get_query_string_value("limit", "50") or "50"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
+        return error(400, "invalid_limit", f"limit must be a whole number from 1 to {MAX_LIST}")
+    return ok({"imports": list_imports(account.account_id, int(raw))})
+
+
+@app.get("/v1/imports/<import_id>")
+def get_one(import_id: str) -> Response:
+    account = bearer_account(app)
+    found = get_import(account.account_id, import_id)
+    if found is None:
+        return error(404, "import_not_found", "no such import in this account")
+    return ok(found)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,666 @@
+"""File imports: register an S3 object once, then process it in checkpointed slices.
+
+An S3 notification only registers the object (a conditional put keyed by
+bucket/key/etag/sequencer, so a duplicate notification is a no-op) and
+queues the first slice. Every slice is one SQS message: it reads the file
+from the job's checkpoint, stops when the invocation's time runs low, and
+moves the checkpoint with a conditional update that also adds the slice's
+counters, then queues the next slice. A slice that crashes or loses the
+race is simply run again from the same checkpoint: rows are applied by
+most-recent-wins, so applying one again changes nothing and writes nothing.
+
+Two passes: `validate` reads the whole file once to check what makes a file
+unusable (header, encoding, CSV/JSON syntax) so a bad file changes nothing;
+`apply` reads it again and writes the rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from pynamodb.exceptions import PynamoDBException
+
+from insights import clock
+from insights.domain.filerows import (
+    Peekable,
+    Readable,
+    Record,
+    _SafeGzip,
+    decompressed,
+    is_blank,
+    is_gzip,
+    records,
+)
+from insights.domain.imports import (
+    FileError,
+    Mapping,
+    MappingError,
+    Plan,
+    Rejection,
+    Row,
+    apply_import,
+    check_csv_row,
+    check_filename,
+    check_row,
+    file_format,
+    parse_mapping,
+    plan_csv,
+    plan_jsonl,
+    status_of,
+)
+from insights.domain.sessions import Stamped, merge_props
+from insights.domain.timefmt import DAY_MS, format_time
+from insights.services.closing import MAX_ATTEMPTS, backoff
+from insights.storage import imports as jobs
+from insights.storage import objects, store
+from insights.storage.accounts import Account, get_account
+from insights.storage.imports import Duplicate, Job
+from insights.storage.records import user_pk
+from insights.storage.store import Conflict, PutProfile
+
+logger = Logger(child=True)
+metrics = Metrics()
+
+SOURCE_DROP = "s3"
+SOURCE_UPLOAD = "csv"
+MAPPING_FILE = "mapping.json"
+MAPPING_MAX_BYTES = 64 * 1024
+MAX_REPORT_LINES = 10_000
+REPORT_HEADER = ("row", "column", "reason")
+UPLOAD_EXPIRES_SECONDS = 3600
+REPORT_LINK_SECONDS = 3600
+THROTTLED = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+FINAL = ("succeeded", "partially_succeeded", "failed")
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def retention_days() -> int:
+    return _env_int("IMPORT_RETENTION_DAYS", 30)
+
+
+def max_upload_bytes() -> int:
+    return _env_int("IMPORT_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long this invocation may keep going: stop when less than `reserve_ms` is left."""
+
+    remaining_ms: Callable[[], int]
+    reserve_ms: int
+    batch_rows: int
+
+    @classmethod
+    def from_context(cls, context: Any) -> Budget:
+        return cls(
+            remaining_ms=context.get_remaining_time_in_millis,
+            reserve_ms=_env_int("IMPORT_RESERVE_MS", 30_000),
+            batch_rows=max(1, _env_int("IMPORT_BATCH_ROWS", 100)),
+        )
+
+    def low(self) -> bool:
+        return self.remaining_ms() < self.reserve_ms
+
+
+def new_import_id(now_ms: int) -> str:
+    # Time first, so the newest jobs sort first in a descending query.
+    return f"imp_{now_ms:011x}{secrets.token_hex(5)}"
+
+
+def _expires(now_ms: int) -> int:
+    return (now_ms + retention_days() * DAY_MS) // 1000
+
+
+def report_key(job: Job) -> str:
+    return f"reports/{job.account_id}/{job.import_id}.csv"
+
+
+def _parts_prefix(job: Job) -> str:
+    return f"reports/{job.account_id}/{job.import_id}/parts/"
+
+
+# ------------------------------------------------------------------ uploads
+UPLOAD_FIELDS = frozenset({"filename", "mapping"})
+
+
+def create_upload(account: Account, body: Any) -> dict[str, Any]:
+    """POST /v1/imports: a pending job and a form upload S3 accepts for its key only."""
+    if not isinstance(body, dict):
+        raise MappingError('send {"filename": ..., "mapping": {...}}')
+    unknown = sorted(set(body) - UPLOAD_FIELDS)
+    if unknown:
+        raise MappingError(f"unknown field {unknown[0]!r}; known: filename, mapping")
+    if not account.settings.unique_user_ids:
+        raise MappingError(
+            "unique_user_ids is off for this account: there are no user records to import into"
+        )
+    filename = check_filename(body.get("filename"))
+    mapping = parse_mapping(body.get("mapping"))
+    now = clock.now_ms()
+    import_id = new_import_id(now)
+    # The key is built here, from the caller's account: the client names
+    # nothing but the file's base name, and the signed policy pins the key.
+    key = f"imports/{account.account_id}/uploads/{import_id}/{filename}"
+    job = Job(
+        account_id=account.account_id,
+        import_id=import_id,
+        status="pending",
+        source=SOURCE_UPLOAD,
+        filename=filename,
+        bucket=objects.bucket_name(),
+        object_key=key,
+        mapping=mapping.as_dict(),
+        created_at=now,
+        expires_at=_expires(now),
+        phase="upload",
+    )
+    jobs.create_job(job)
+    limit = max_upload_bytes()
+    form = objects.presigned_post(job.bucket, key, max_bytes=limit, expires=UPLOAD_EXPIRES_SECONDS)
+    body_out = public(job)
+    body_out["upload"] = {
+        "url": form["url"],
+        "fields": form["fields"],
+        "max_bytes": limit,
+        "expires_at": format_time(now + UPLOAD_EXPIRES_SECONDS * 1000),
+    }
+    return body_out
+
+
+def public(job: Job) -> dict[str, Any]:
+    """A job as the API shows it."""
+    body: dict[str, Any] = {
+        "id": job.import_id,
+        "status": job.status,
+        "source": job.source,
+        "filename": job.filename,
+        "mapping": job.mapping,
+        "rows": {
+            "total": job.rows_total if job.phase in ("apply", "done") else None,
+            "read": job.rows_read,
+            "imported": job.rows_imported,
+            "rejected": job.rows_rejected,
+        },
+        "phase": job.phase,
+        "created_at": format_time(job.created_at),
+        "started_at": format_time(job.started_at),
+        "finished_at": format_time(job.finished_at),
+        "duration_seconds": None
+        if job.finished_at is None or job.started_at is None
+        else round((job.finished_at - job.started_at) / 1000, 3),
+        "error": job.error,
+        "invocations": job.invocations,
+        "error_report": None,
+    }
+    if job.report_key:
+        body["error_report"] = {
+            "url": objects.presigned_get(job.bucket, job.report_key, expires=REPORT_LINK_SECONDS),
+            "lines": job.report_lines,
+            "expires_in_seconds": REPORT_LINK_SECONDS,
+        }
+    return body
+
+
+def list_imports(account_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    return [public(job) for job in jobs.list_jobs(account_id, limit)]
+
+
+def get_import(account_id: str, import_id: str) -> dict[str, Any] | None:
+    job = jobs.get_job(account_id, import_id)
+    return None if job is None else public(job)
+
+
+# ------------------------------------------------------------- registration
+@dataclass(frozen=True)
+class ObjectEvent:
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    sequencer: str
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ObjectEvent:
+        s3 = record["s3"]
+        return cls(
+            bucket=s3["bucket"]["name"],
+            key=unquote_plus(s3["object"]["key"]),
+            etag=str(s3["object"].get("eTag", "")).strip('"'),
+            size=int(s3["object"].get("size", 0)),
+            sequencer=str(s3["object"].get("sequencer", "")),
+        )
+
+    @property
+    def digest(self) -> str:
+        identity = f"{self.bucket}/{self.key}/{self.etag}/{self.sequencer}"
+        return hashlib.sha256(identity.encode()).hexdigest()
+
+
+def register(event: ObjectEvent) -> Job | None:
+    """A new object under imports/<account id>/: its job, once per object version."""
+    parts = event.key.split("/")
+    if len(parts) < 3 or parts[0] != "imports" or not parts[1] or not parts[-1]:
+        logger.warning("object outside imports/<account id>/<name>: ignored")
+        return None
+    account_id, rest = parts[1], parts[2:]
+    if rest == [MAPPING_FILE]:
+        logger.info("an account's default mapping was updated")
+        return None
+    account = get_account(account_id)
+    if account is None:
+        logger.warning("object for an unknown account: ignored", extra={"account_id": account_id})
+        return None
+    now = clock.now_ms()
+    claim = None
+    if len(rest) == 3 and rest[0] == "uploads":
+        candidate = jobs.get_job(account_id, rest[1])
+        if candidate is not None and candidate.object_key == event.key:
+            claim = candidate  # the key was issued for this account's upload job
+    try:
+        if claim is not None and claim.phase == "upload":
+            job = _new_job(account, event, now, claim)
+            try:
+                jobs.register(event.digest, job, claim=claim)
+            except ValueError:  # claimed a moment ago by another version of the file
+                job = _new_job(account, event, now, claim, fresh_id=True)
+                jobs.register(event.digest, job)
+        else:
+            # A drop, or an upload form used a second time: its own import.
+            job = _new_job(account, event, now, claim, fresh_id=True)
+            jobs.register(event.digest, job)
+    except Duplicate as dup:
+        metrics.add_metric(name="ImportDuplicateNotifications", unit=MetricUnit.Count, value=1)
+        existing = jobs.get_job(account_id, dup.import_id)
+        if existing is not None and existing.status == "pending":
+            _queue(existing)  # the first delivery may have died before queueing
+        return existing
+    if job.status == "pending":
+        _queue(job)
+    else:
+        objects.tag_processed(event.bucket, event.key)
+    return job
+
+
+def _new_job(
+    account: Account, event: ObjectEvent, now: int, claim: Job | None, *, fresh_id: bool = False
+) -> Job:
+    name = event.key.rsplit("/", 1)[-1]
+    job = Job(
+        account_id=account.account_id,
+        import_id=claim.import_id if claim and not fresh_id else new_import_id(now),
+        status="pending",
+        source=claim.source if claim else SOURCE_DROP,
+        filename=claim.filename if claim else name,
+        bucket=event.bucket,
+        object_key=event.key,
+        mapping=claim.mapping if claim else {},
+        created_at=claim.created_at if claim and not fresh_id else now,
+        expires_at=_expires(now),
+        etag=event.etag,
+        sequencer=event.sequencer,
+        size=event.size,
+        import_ts=now,
+        phase="validate",
+    )
+    try:
+        if not account.settings.unique_user_ids:
+            raise FileError(
+                "unique_user_ids is off for this account: there are no user records to import into"
+            )
+        job.fmt = file_format(name)[0]
+        if claim is None:
+            job.mapping = _account_mapping(account.account_id, event.bucket).as_dict()
+    except (FileError, MappingError) as exc:
+        job.status, job.error, job.finished_at, job.phase = "failed", str(exc), now, "done"
+    return job
+
+
+def _account_mapping(account_id: str, bucket: str) -> Mapping:
+    raw = objects.read_small(bucket, f"imports/{account_id}/{MAPPING_FILE}", MAPPING_MAX_BYTES)
+    if raw is None:
+        return Mapping()
+    try:
+        decoded = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MappingError(f"{MAPPING_FILE} is not valid JSON: {exc}") from None
+    try:
+        return parse_mapping(decoded)
+    except MappingError as exc:
+        raise MappingError(f"{MAPPING_FILE}: {exc}") from None
+
+
+def _queue(job: Job) -> None:
+    objects.send_continuation(
+        {
+            "account_id": job.account_id,
+            "import_id": job.import_id,
+            "phase": job.phase,
+            "offset": job.offset,
+        }
+    )
+
+
+# ------------------------------------------------------------------ slices
+def run_message(message: dict[str, Any], budget: Budget) -> str:
+    """One queued slice; stale or repeated messages do nothing."""
+    job = jobs.get_job(str(message["account_id"]), str(message["import_id"]))
+    if job is None or job.status in FINAL:
+        return "stale"
+    if (job.phase, job.offset) != (message.get("phase"), message.get("offset")):
+        return "stale"
+    return run_slice(job, budget)
+
+
+def run_slice(job: Job, budget: Budget) -> str:
+    expected = (job.phase, job.offset)
+    started: dict[str, Any] = {"invocations": 1}
+    if job.status == "pending":
+        started.update(status="running", started_at=clock.now_ms())
+    try:
+        changes = _validate(job, budget) if job.phase == "validate" else _apply(job, budget)
+    except FileError as exc:
+        changes = _failure(job, str(exc))
+    changes = {**started, **changes}
+    if not jobs.advance(job, expected, changes):
+        return "lost"  # another runner of this slice moved the checkpoint first
+    if changes.get("status") in FINAL:
+        _cleanup(job)
+        metrics.add_metric(name="ImportsFinished", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "import finished", extra={"import_id": job.import_id, "status": changes["status"]}
+        )
+        return str(changes["status"])
+    job.phase = changes.get("phase", job.phase)
+    job.offset = changes["offset"]
+    _queue(job)
+    return "continued"
+
+
+def _failure(job: Job, reason: str) -> dict[str, Any]:
+    objects.tag_processed(job.bucket, job.object_key)
+    return {
+        "status": "failed",
+        "error": reason,
+        "phase": "done",
+        "finished_at": clock.now_ms(),
+        "offset": job.offset,
+    }
+
+
+def _open(job: Job, offset: int) -> Readable:
+    if job.compressed:
+        return decompressed(
+            objects.open_object(job.bucket, job.object_key, job.etag or ""), skip=offset
+        )
+    if offset >= (job.size or 0):
+        return io.BytesIO(b"")
+    return objects.open_object(job.bucket, job.object_key, job.etag or "", start=offset)
+
+
+def _validate(job: Job, budget: Budget) -> dict[str, Any]:
+    """Check the whole file before anything changes; count its rows."""
+    changes: dict[str, Any] = {}
+    mapping = parse_mapping(job.mapping)
+    fmt = job.fmt or "csv"
+    if job.offset == 0 and job.row == 0:
+        raw = Peekable(objects.open_object(job.bucket, job.object_key, job.etag or ""))
+        job.compressed = is_gzip(raw)
+        stream: Readable = _SafeGzip(raw) if job.compressed else raw
+        changes["compressed"] = job.compressed
+    else:
+        stream = _open(job, job.offset)
+    rows = records(stream, fmt, offset=job.offset, row=job.row)  # type: ignore[arg-type]
+    plan = Plan.from_dict(job.plan) if job.plan else None
+    last = (job.offset, job.row)
+    if plan is None:
+        if fmt == "csv":
+            header = next(rows, None)
+            if header is None:
+                raise FileError("the file is empty: the first row must name the columns")
+            plan = plan_csv(header.data, mapping)
+            changes.update(data_offset=header.end, data_row=header.row)
+            last = (header.end, header.row)
+        else:
+            plan = plan_jsonl(mapping)
+            changes.update(data_offset=0, data_row=0)
+        changes["plan"] = plan.as_dict()
+    counted, seen_uuid, done = 0, job.seen_uuid, True
+    for n, record in enumerate(rows, start=1):
+        last = (record.end, record.row)
+        if not is_blank(record):
+            counted += 1
+            if fmt == "jsonl" and plan.uuid in record.data:
+                seen_uuid = True
+        if n % budget.batch_rows == 0 and budget.low():
+            done = False
+            break
+    changes.update(rows_total=counted, seen_uuid=seen_uuid)
+    if not done:
+        changes.update(offset=last[0], row=last[1])
+        return changes
+    if fmt == "jsonl":
+        if (job.rows_total or 0) + counted == 0:
+            raise FileError("the file is empty: no lines")
+        if not seen_uuid:
+            raise FileError(f"no line has a {plan.uuid!r} key: it identifies the users")
+    data_offset = changes.get("data_offset", job.data_offset)
+    data_row = changes.get("data_row", job.data_row)
+    changes.update(phase="apply", offset=data_offset, row=data_row)
+    return changes
+
+
+def _apply(job: Job, budget: Budget) -> dict[str, Any]:
+    assert job.plan is not None and job.import_ts is not None
+    plan = Plan.from_dict(job.plan)
+    stream = _open(job, job.offset)
+    rows = records(stream, job.fmt or "csv", offset=job.offset, row=job.row)  # type: ignore[arg-type]
+    room = max(0, MAX_REPORT_LINES - job.report_lines)
+    lines: list[Rejection] = []
+    good: list[Row] = []
+    read = imported = rejected = 0
+    last = (job.offset, job.row)
+    done = True
+    for record in rows:
+        last = (record.end, record.row)
+        if is_blank(record):
+            continue
+        read += 1
+        verdict = _check(record, plan, job)
+        if isinstance(verdict, Rejection):
+            rejected += 1
+            if len(lines) < room:
+                lines.append(verdict)
+        else:
+            good.append(verdict)
+        if read % budget.batch_rows == 0:
+            apply_rows(job.account_id, good, job.source)
+            imported += len(good)
+            good = []
+            if budget.low():
+                done = False
+                break
+    apply_rows(job.account_id, good, job.source)
+    imported += len(good)
+    _write_part(job, job.row, last[1], lines)
+    changes: dict[str, Any] = {
+        "offset": last[0],
+        "row": last[1],
+        "rows_read": read,
+        "rows_imported": imported,
+        "rows_rejected": rejected,
+        "report_lines": len(lines),
+    }
+    if done:
+        total_imported = job.rows_imported + imported
+        total_rejected = job.rows_rejected + rejected
+        status = status_of(total_imported, total_rejected)
+        if total_rejected:
+            _assemble_report(job, job.data_row, last[1], total_rejected)
+            changes["report_key"] = report_key(job)
+        objects.tag_processed(job.bucket, job.object_key)
+        changes.update(
+            status=status,
+            phase="done",
+            finished_at=clock.now_ms(),
+            error="every row was rejected: see the error report" if status == "failed" else None,
+        )
+    return changes
+
+
+def _check(record: Record, plan: Plan, job: Job) -> Row | Rejection:
+    now = clock.now_ms()
+    assert job.import_ts is not None
+    if isinstance(record.data, list):
+        return check_csv_row(record.row, record.data, plan, import_ts=job.import_ts, now_ms=now)
+    return check_row(record.row, record.data, plan, import_ts=job.import_ts, now_ms=now)
+
+
+# ------------------------------------------------------------------- writes
+def apply_rows(account_id: str, rows: list[Row], source: str) -> int:
+    """Apply good rows; one conditional write per user that changes. Returns writes."""
+    if not rows:
+        return 0
+    by_user: dict[str, dict[str, Stamped]] = {}
+    for row in rows:
+        by_user[row.uuid] = merge_props(by_user.get(row.uuid, {}), row.values)
+    pks = {uuid: user_pk(account_id, uuid) for uuid in by_user}
+    found = _with_throttle_retry(lambda: store.get_profiles(pks.values(), consistent=True))
+    writes = 0
+    for uuid, values in by_user.items():
+        writes += _apply_user(account_id, uuid, values, source, found.get(pks[uuid]))
+    metrics.add_metric(name="ImportProfileWrites", unit=MetricUnit.Count, value=writes)
+    return writes
+
+
+def _apply_user(
+    account_id: str, uuid: str, values: dict[str, Stamped], source: str, record: Any
+) -> int:
+    pk = user_pk(account_id, uuid)
+    for attempt in range(MAX_ATTEMPTS * 2):
+        updated = apply_import(
+            record.profile if record else None,
+            values,
+            account_id=account_id,
+            uuid=uuid,
+            source=source,
+            now_ms=clock.now_ms(),
+        )
+        if updated is None:
+            return 0
+        try:
+            store.commit([PutProfile(updated, record.version if record else None)])
+            return 1
+        except Conflict:
+            metrics.add_metric(name="ImportConflicts", unit=MetricUnit.Count, value=1)
+            backoff(attempt)
+            record = store.get_profile(pk, consistent=True)
+        except PynamoDBException as exc:
+            if exc.cause_response_code not in THROTTLED:
+                raise
+            metrics.add_metric(name="ImportThrottled", unit=MetricUnit.Count, value=1)
+            _throttle_pause(attempt)
+    raise RuntimeError("could not apply an import row after repeated conflicts or throttling")
+
+
+def _throttle_pause(attempt: int) -> None:
+    time.sleep(min(2.0, 0.05 * 2**attempt))
+
+
+def _with_throttle_retry(call: Callable[[], Any]) -> Any:
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return call()
+        except PynamoDBException as exc:
+            if exc.cause_response_code not in THROTTLED or attempt == MAX_ATTEMPTS - 1:
+                raise
+            _throttle_pause(attempt)
+    raise AssertionError("unreachable")
+
+
+# ------------------------------------------------------------------ reports
+def _lines_csv(lines: list[Rejection], header: bool = False) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(REPORT_HEADER)
+    for line in lines:
+        writer.writerow((line.row, line.column, line.reason))
+    return out.getvalue()
+
+
+def _write_part(job: Job, start_row: int, end_row: int, lines: list[Rejection]) -> None:
+    """Every slice leaves a part named by its row range, even an empty one.
+
+    Two runners of the same slice may stop at different rows; only the one
+    whose checkpoint won continues the chain, and the report follows the
+    chain of parts from the first data row to the last (any path gives the
+    same lines: a row's verdict does not depend on who read it).
+    """
+    key = f"{_parts_prefix(job)}{start_row:012d}-{end_row:012d}.csv"
+    objects.put_text(job.bucket, key, _lines_csv(lines))
+
+
+def _assemble_report(job: Job, first_row: int, last_row: int, total_rejected: int) -> None:
+    edges: dict[int, list[tuple[int, str]]] = {}
+    for key in objects.list_keys(job.bucket, _parts_prefix(job)):
+        name = key.rsplit("/", 1)[-1].removesuffix(".csv")
+        start, _, end = name.partition("-")
+        edges.setdefault(int(start), []).append((int(end), key))
+    path = _chain(edges, first_row, last_row)
+    out = io.StringIO()
+    out.write(_lines_csv([], header=True))
+    written = 0
+    for key in path:
+        for line in objects.read_text(job.bucket, key).splitlines(keepends=True):
+            if written >= MAX_REPORT_LINES:
+                break
+            out.write(line)
+            written += 1
+    if total_rejected > written:
+        out.write(
+            _lines_csv(
+                [Rejection(0, "", f"{total_rejected - written} more rejected rows not listed")]
+            )
+        )
+    objects.put_text(job.bucket, report_key(job), out.getvalue())
+
+
+def _chain(edges: dict[int, list[tuple[int, str]]], start: int, end: int) -> list[str]:
+    """Part keys from `start` to `end` row (depth-first: stale parts lead nowhere)."""
+    stack: list[tuple[int, list[str]]] = [(start, [])]
+    seen: set[int] = set()
+    while stack:
+        row, path = stack.pop()
+        if row == end and (path or start == end):
+            return path
+        if row in seen:
+            continue
+        seen.add(row)
+        for next_row, key in sorted(edges.get(row, [])):
+            if next_row > row or (next_row == end and not path):
+                stack.append((next_row, [*path, key]))
+    raise RuntimeError("the report's parts do not cover the file: slices are missing")
+
+
+def _cleanup(job: Job) -> None:
+    try:
+        objects.delete_keys(job.bucket, objects.list_keys(job.bucket, _parts_prefix(job)))
+    except Exception:  # parts expire with the reports anyway
+        logger.exception("could not delete report parts")
