@@ -1,4 +1,4 @@
-"""The `insights` command: run the local stack, manage accounts, send demo traffic."""
+"""The `insights` command: run the local stack, manage accounts, import files."""
 
 from __future__ import annotations
 
@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--stack", help="a deployed CloudFormation stack name")
     create.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
     create.set_defaults(func=_accounts_create)
+
+    from insights.cli_imports import add_parser as add_import_parser
+
+    add_import_parser(commands, STATE_FILE)
     return parser
 
 
