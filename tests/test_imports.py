@@ -593,3 +593,31 @@ def test_processed_files_are_tagged_for_the_lifecycle_rule_and_mapping_json_is_n
 
     assert tags(f"{prefix}/a.csv") == [{"Key": "insights-import", "Value": "processed"}]
     assert tags(f"{prefix}/mapping.json") == []
+
+
+def test_a_slice_that_dies_before_queueing_the_next_one_is_picked_up_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from insights.storage import objects
+
+    acme = stack.account()
+    real = objects.send_continuation
+    sent = {"n": 0}
+
+    def lossy(message: dict[str, Any]) -> None:
+        sent["n"] += 1
+        if sent["n"] == 2:  # the first slice advanced the job, then the Lambda died
+            raise RuntimeError("network gone")
+        real(message)
+
+    monkeypatch.setattr(objects, "send_continuation", lossy)
+    stack.cloud._on_error = lambda text: None
+    job = drop(stack, acme, "a.csv", b"uuid,n\nu1,1\n")
+    assert job["status"] == "succeeded" and job["rows"]["imported"] == 1
+    assert stored(acme, "u1") == {"n": ("1", "s3")}
+
+
+def test_report_cells_cannot_run_as_spreadsheet_formulas(stack: Stack) -> None:
+    acme = stack.account()
+    job = upload(stack, acme, "f.csv", b"uuid,=SUM(A1)\nu1,x\n", {"types": {"=SUM(A1)": "number"}})
+    assert report(job) == ["row,column,reason", "2,'=SUM(A1),not a number"]

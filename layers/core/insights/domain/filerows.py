@@ -79,8 +79,12 @@ def decompressed(raw: Readable, *, skip: int = 0) -> Readable:
     return out
 
 
-def is_gzip(raw: Peekable) -> bool:
-    return raw.peek(2) == GZIP_MAGIC
+def open_stream(raw: Readable) -> tuple[Readable, bool]:
+    """The stream from its first byte, gunzipped if it is gzip: (stream, compressed)."""
+    stream = Peekable(raw)
+    if stream.peek(2) == GZIP_MAGIC:
+        return _SafeGzip(stream), True
+    return stream, False
 
 
 class _SafeGzip:

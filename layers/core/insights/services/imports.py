@@ -34,13 +34,11 @@ from pynamodb.exceptions import PynamoDBException
 
 from insights import clock
 from insights.domain.filerows import (
-    Peekable,
     Readable,
     Record,
-    _SafeGzip,
     decompressed,
     is_blank,
-    is_gzip,
+    open_stream,
     records,
 )
 from insights.domain.imports import (
@@ -258,6 +256,7 @@ def register(event: ObjectEvent) -> Job | None:
     parts = event.key.split("/")
     if len(parts) < 3 or parts[0] != "imports" or not parts[1] or not parts[-1]:
         logger.warning("object outside imports/<account id>/<name>: ignored")
+        objects.tag_processed(event.bucket, event.key)  # expires like a processed file
         return None
     account_id, rest = parts[1], parts[2:]
     if rest == [MAPPING_FILE]:
@@ -266,6 +265,7 @@ def register(event: ObjectEvent) -> Job | None:
     account = get_account(account_id)
     if account is None:
         logger.warning("object for an unknown account: ignored", extra={"account_id": account_id})
+        objects.tag_processed(event.bucket, event.key)
         return None
     now = clock.now_ms()
     claim = None
@@ -363,9 +363,19 @@ def run_message(message: dict[str, Any], budget: Budget) -> str:
     job = jobs.get_job(str(message["account_id"]), str(message["import_id"]))
     if job is None or job.status in FINAL:
         return "stale"
-    if (job.phase, job.offset) != (message.get("phase"), message.get("offset")):
+    token = (message.get("phase"), message.get("offset"))
+    if (job.phase, job.offset) != token:
+        if job.last_from == _token_text(token):
+            # The slice that moved the job here died before queueing the
+            # next one: queue it now (at most one extra message per slice).
+            _queue(job)
+            return "requeued"
         return "stale"
     return run_slice(job, budget)
+
+
+def _token_text(token: tuple[Any, Any]) -> str:
+    return f"{token[0]}:{token[1]}"
 
 
 def run_slice(job: Job, budget: Budget) -> str:
@@ -377,7 +387,7 @@ def run_slice(job: Job, budget: Budget) -> str:
         changes = _validate(job, budget) if job.phase == "validate" else _apply(job, budget)
     except FileError as exc:
         changes = _failure(job, str(exc))
-    changes = {**started, **changes}
+    changes = {**started, **changes, "last_from": _token_text(expected)}
     if not jobs.advance(job, expected, changes):
         return "lost"  # another runner of this slice moved the checkpoint first
     if changes.get("status") in FINAL:
@@ -420,9 +430,9 @@ def _validate(job: Job, budget: Budget) -> dict[str, Any]:
     mapping = parse_mapping(job.mapping)
     fmt = job.fmt or "csv"
     if job.offset == 0 and job.row == 0:
-        raw = Peekable(objects.open_object(job.bucket, job.object_key, job.etag or ""))
-        job.compressed = is_gzip(raw)
-        stream: Readable = _SafeGzip(raw) if job.compressed else raw
+        stream, job.compressed = open_stream(
+            objects.open_object(job.bucket, job.object_key, job.etag or "")
+        )
         changes["compressed"] = job.compressed
     else:
         stream = _open(job, job.offset)
@@ -601,8 +611,13 @@ def _lines_csv(lines: list[Rejection], header: bool = False) -> str:
     if header:
         writer.writerow(REPORT_HEADER)
     for line in lines:
-        writer.writerow((line.row, line.column, line.reason))
+        writer.writerow((line.row, _cell(line.column), _cell(line.reason)))
     return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """Column names come from the file: keep spreadsheets from running them as formulas."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _write_part(job: Job, start_row: int, end_row: int, lines: list[Rejection]) -> None:

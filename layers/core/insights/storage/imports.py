@@ -67,6 +67,7 @@ class ImportJobItem(Model):
     report_key = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
     invocations = NumberAttribute(null=True)
+    last_from = UnicodeAttribute(null=True)  # the checkpoint the last slice started at
 
 
 class ObjectMarkerItem(Model):
@@ -114,6 +115,7 @@ class Job:
     report_key: str | None = None
     error: str | None = None
     invocations: int = 0
+    last_from: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
