@@ -255,6 +255,7 @@ class LocalCloud:
             loader = importlib.util.spec_from_file_location(f"insights_fn_{function}", path)
             assert loader is not None and loader.loader is not None
             module = importlib.util.module_from_spec(loader)
+            sys.modules[loader.name] = module
             loader.loader.exec_module(module)
             self._modules[function] = module
         _, _, attr = self.functions[function].handler.rpartition(".")
