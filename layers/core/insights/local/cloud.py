@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 import boto3
+from aws_lambda_powertools import Metrics
 from boto3.dynamodb.types import TypeDeserializer
 from moto.events.models import EventPattern
 
@@ -265,7 +266,13 @@ class LocalCloud:
         handler = self.handler(function)
         with self._invoke_lock:  # like Lambda: one event per container at a time
             self.invocations[function] = self.invocations.get(function, 0) + 1
-            return handler(event, FakeLambdaContext(self.functions[function]))
+            try:
+                return handler(event, FakeLambdaContext(self.functions[function]))
+            finally:
+                # Powertools skips the per-invocation flush when metrics are
+                # disabled but still prints once 100 values pile up: drop them
+                # as the flush would have.
+                Metrics().clear_metrics()
 
     # ------------------------------------------------------------------ HTTP
     def http(
