@@ -6,7 +6,6 @@ from insights import clock
 from insights.services.closing import close_deleted, close_due
 from insights.storage import store
 from insights.storage.records import user_pk
-
 from tests.conftest import MINUTE, Stack
 
 

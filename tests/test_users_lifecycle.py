@@ -8,9 +8,9 @@ from collections import Counter
 
 import boto3
 import pytest
+
 from insights import clock
 from insights.storage import store
-
 from tests.conftest import CHROME, LONDON_IP, MINUTE, T0_MS, Stack, iso
 
 DAY = 24 * 3600

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from insights.local.server import free_port
 
 pytestmark = pytest.mark.e2e
