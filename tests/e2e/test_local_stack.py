@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -88,7 +89,7 @@ class RunningStack:
             return exc.code, json.loads(exc.read().decode() or "null")
 
     def stop(self) -> str:
-        self.process.terminate()
+        self.process.send_signal(signal.SIGINT)  # Ctrl-C
         try:
             out, _ = self.process.communicate(timeout=20)
         except subprocess.TimeoutExpired:
@@ -102,7 +103,9 @@ def running(tmp_path: Path) -> Iterator[RunningStack]:
     stack = RunningStack(tmp_path)
     yield stack
     output = stack.stop()
-    assert "Traceback" not in output, output
+    assert stack.process.returncode == 0, output  # Ctrl-C stops it cleanly
+    assert "stopping" in output and "Traceback" not in output, output
+    assert not (tmp_path / "local.json").exists()
 
 
 def wait_for_user(stack: RunningStack, uuid: str, secret: str, timeout: float = 15) -> Any:
