@@ -60,7 +60,7 @@ class RunningStack:
 
     def _read_banner(self) -> str:
         lines: list[str] = []
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         assert self.process.stdout is not None
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
@@ -69,7 +69,7 @@ class RunningStack:
             lines.append(line)
             if line.startswith("Ctrl-C stops it."):
                 return "".join(lines)
-        raise AssertionError("stack did not start within 60 s:\n" + "".join(lines))
+        raise AssertionError("stack did not start within 120 s:\n" + "".join(lines))
 
     def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
@@ -91,7 +91,7 @@ class RunningStack:
     def stop(self) -> str:
         self.process.send_signal(signal.SIGINT)  # Ctrl-C
         try:
-            out, _ = self.process.communicate(timeout=20)
+            out, _ = self.process.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
             out, _ = self.process.communicate()
