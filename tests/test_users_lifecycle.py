@@ -313,3 +313,15 @@ def test_a_pure_duplicate_request_writes_nothing(stack: Stack, dynamodb_calls: C
     dynamodb_calls.clear()
     stack.send(acme, events)
     assert dynamodb_calls == Counter({"BatchGetItem": 1})
+
+
+def test_property_value_types_survive_storage(stack: Stack) -> None:
+    acme = stack.account()
+    values = {"score": 1.5, "seats": 3, "big": 12345678901234, "trial": True, "note": None,
+              "name": "Zoë ✓"}
+    stack.send(acme, [{"uuid": "u", "properties": values}])
+    stack.advance(31 * MINUTE)
+    stack.sweep()
+    custom = stack.user(acme, "u").json()["custom"]
+    assert {k: v["value"] for k, v in custom.items()} == values
+    assert type(custom["seats"]["value"]) is int and type(custom["score"]["value"]) is float
