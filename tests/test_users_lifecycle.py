@@ -317,8 +317,14 @@ def test_a_pure_duplicate_request_writes_nothing(stack: Stack, dynamodb_calls: C
 
 def test_property_value_types_survive_storage(stack: Stack) -> None:
     acme = stack.account()
-    values = {"score": 1.5, "seats": 3, "big": 12345678901234, "trial": True, "note": None,
-              "name": "Zoë ✓"}
+    values = {
+        "score": 1.5,
+        "seats": 3,
+        "big": 12345678901234,
+        "trial": True,
+        "note": None,
+        "name": "Zoë ✓",
+    }
     stack.send(acme, [{"uuid": "u", "properties": values}])
     stack.advance(31 * MINUTE)
     stack.sweep()
