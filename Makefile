@@ -21,6 +21,9 @@ run: install  ## the whole service on http://127.0.0.1:$(PORT)
 test: install  ## unit, integration (moto) and end-to-end tests
 	$(BIN)/pytest -n auto
 
+demo: install  ## realistic traffic against the running stack (`make run` first)
+	$(BIN)/insights demo
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml

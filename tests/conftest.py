@@ -29,6 +29,8 @@ CHROME = (
 )
 LONDON_IP = "81.2.69.160"
 MINUTE = 60
+# Tests run on a frozen clock, so durations and deadlines are exact.
+T0_MS = 1_795_867_200_000  # 2026-11-28T12:00:00Z
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +104,7 @@ def stack(geo_db: Path) -> Iterator[Stack]:
     from insights import enrich
     from insights.services import auth
 
-    clock.reset()
+    clock.freeze(T0_MS)
     with mock_aws():
         cloud = LocalCloud().deploy()
         os.environ["GEOIP_DATABASE_PATH"] = str(geo_db)

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from insights.local.server import free_port
 
 CLI = [sys.executable, "-m", "insights.cli"]

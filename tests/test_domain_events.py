@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from insights.domain.events import (
     MAX_BODY_BYTES,
     Context,

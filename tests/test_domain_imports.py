@@ -6,6 +6,7 @@ import gzip
 import io
 
 import pytest
+
 from insights.domain import filerows
 from insights.domain.filerows import decompressed, records
 from insights.domain.imports import (

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from pynamodb.exceptions import PutError
+
 from insights.storage import store
 from insights.storage.records import user_pk
 from insights.storage.store import PutProfile
-from pynamodb.exceptions import PutError
-
 from tests.conftest import MINUTE, Stack, iso
 
 DAY = 24 * 3600
@@ -344,6 +344,9 @@ def test_bad_rows_are_rejected_into_the_report_and_good_rows_go_through(stack: S
         "10,,the row has 7 fields; the header has 6",
     ]
     assert job["error_report"]["lines"] == 8
+    parts = f"reports/{acme.account.account_id}/{job['id']}/parts/"
+    listed = stack.cloud.s3.list_objects_v2(Bucket=bucket(stack), Prefix=parts)
+    assert listed.get("KeyCount") == 0  # the per-slice parts are cleaned up
     assert stored(acme, "good-1") == {
         "age": (41, "csv"),
         "vip": (True, "csv"),

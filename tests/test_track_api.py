@@ -115,3 +115,23 @@ def test_cors_preflight_is_answered(stack: Stack) -> None:
     response = stack.cloud.http("OPTIONS", "/v1/events")
     assert response.status == 204
     assert "x-insights-key" in response.headers["access-control-allow-headers"]
+
+
+def test_a_crashing_handler_answers_500_and_reports_the_request(stack: Stack, monkeypatch) -> None:
+    import sys
+
+    acme = stack.account()
+    reports: list[str] = []
+    monkeypatch.setattr(stack.cloud, "_on_error", reports.append)
+    module = sys.modules[stack.cloud.handler("TrackFunction").__module__]
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(module, "ingest", explode)
+    response = stack.send(acme, [{"uuid": "u"}])
+    assert response.status == 500
+    assert len(reports) == 1
+    assert "TrackFunction failed on POST /v1/events" in reports[0] and "boom" in reports[0]
+    monkeypatch.undo()
+    assert stack.send(acme, [{"uuid": "u"}]).status == 200  # the stack keeps serving

@@ -6,30 +6,18 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from insights import clock
 from insights.domain.accounts import SettingsError, patch_settings
-from insights.domain.events import RequestError
-from insights.http import bearer_account, error, json_body, ok
+from insights.http import bearer_account, error, json_body, ok, resolver
 from insights.services import auth
-from insights.services.auth import AuthError
 from insights.services.users import Missing, erase_user, read_user
 from insights.storage import accounts as account_store
 
 logger = Logger()
 metrics = Metrics()
-app = APIGatewayHttpResolver()
-
-
-@app.exception_handler(AuthError)
-def _auth_error(exc: AuthError) -> Response:
-    return error(exc.status, exc.code, exc.message)
-
-
-@app.exception_handler(RequestError)
-def _request_error(exc: RequestError) -> Response:
-    return error(exc.status, exc.code, exc.message)
+app = resolver()
 
 
 @app.exception_handler(SettingsError)

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from insights.services.imports import Budget, ObjectEvent, register, run_message
 
 logger = Logger()

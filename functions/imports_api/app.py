@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from insights.domain.events import RequestError
 from insights.domain.imports import MappingError
 from insights.http import bearer_account, error, json_body, ok

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecord,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from insights import clock
 from insights.services.closing import close_deleted
 from insights.storage.records import session_from_stream_image

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from insights import clock
 from insights.services.sweep import sweep
 

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from insights import clock
-from insights.domain.events import Context, RequestError
-from insights.http import error, ok
-from insights.services.auth import AuthError, authenticate
+from insights.domain.events import Context
+from insights.http import ok, resolver
+from insights.services.auth import authenticate
 from insights.services.ingest import ingest
 
 logger = Logger()
 metrics = Metrics()
-app = APIGatewayHttpResolver()
+app = resolver()
 
 ANY_KEY = frozenset({"write", "secret"})
-
-
-@app.exception_handler(RequestError)
-def _request_error(exc: RequestError) -> Response:
-    return error(exc.status, exc.code, exc.message)
-
-
-@app.exception_handler(AuthError)
-def _auth_error(exc: AuthError) -> Response:
-    return error(exc.status, exc.code, exc.message)
 
 
 @app.post("/v1/events")

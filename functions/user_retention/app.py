@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecord,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from insights.services.retention import cascade_expired_profile
 
 logger = Logger()

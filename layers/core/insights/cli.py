@@ -88,6 +88,33 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_state() -> dict[str, Any]:
+    if not STATE_FILE.exists():
+        return {}
+    return json.loads(STATE_FILE.read_text())
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from insights.local.demo import Api, print_summary, run_demo
+
+    state = _local_state()
+    account = state.get("account", {})
+    api_url = args.api or state.get("api_url")
+    write_key = args.write_key or account.get("write_key")
+    secret_key = args.secret_key or account.get("secret_key")
+    if not (api_url and write_key and secret_key):
+        raise SystemExit(
+            "no stack to send to: start one with `make run`, or pass --api, --write-key "
+            "and --secret-key"
+        )
+    summary = run_demo(Api(api_url, write_key, secret_key), users=args.users, show=args.show)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="insights", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--stack", help="a deployed CloudFormation stack name")
     create.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
     create.set_defaults(func=_accounts_create)
+
+    demo = commands.add_parser("demo", help="send realistic traffic to a running stack")
+    demo.add_argument("--api", help="base URL (default: the running local stack)")
+    demo.add_argument("--write-key")
+    demo.add_argument("--secret-key")
+    demo.add_argument("--users", type=int, default=200)
+    demo.add_argument("--show", type=int, default=8, help="users to print")
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(func=_demo)
 
     from insights.cli_imports import add_parser as add_import_parser
 

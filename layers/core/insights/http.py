@@ -9,10 +9,26 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
 
 from insights.domain.accounts import KeyKind
-from insights.services.auth import authenticate
+from insights.domain.events import RequestError
+from insights.services.auth import AuthError, authenticate
 from insights.storage.accounts import Account
 
 SECRET_ONLY: frozenset[KeyKind] = frozenset({"secret"})
+
+
+def resolver() -> APIGatewayHttpResolver:
+    """An HTTP API resolver that answers auth and request errors as JSON."""
+    app = APIGatewayHttpResolver()
+
+    @app.exception_handler(AuthError)
+    def _auth_error(exc: AuthError) -> Response:
+        return error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestError)
+    def _request_error(exc: RequestError) -> Response:
+        return error(exc.status, exc.code, exc.message)
+
+    return app
 
 
 def error(status: int, code: str, message: str, **extra: Any) -> Response:

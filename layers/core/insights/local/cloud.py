@@ -32,11 +32,13 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 import boto3
+from aws_lambda_powertools import Metrics
 from boto3.dynamodb.types import TypeDeserializer
 from moto.events.models import EventPattern
 
 from insights import clock
 from insights.local.files import FileDelivery, S3Subscription, SqsSubscription
+from insights.local.iam import AccessDenied, PolicyChecker
 from insights.local.template import FunctionSpec, Template, resolve
 
 REGION = "us-east-1"
@@ -61,6 +63,40 @@ BASE_ENV = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
+
+
+# The function whose invocation is running. Invocations are serialised by
+# LocalCloud, and threads a handler starts (the sweeper's shard queries) must
+# be checked as that function too, so this is a plain global, not a
+# thread-local or a context variable.
+_current: tuple[LocalCloud, str] | None = None
+_patched = False
+
+
+def _install_policy_check() -> None:
+    """Check every botocore call made during an invocation against the policies."""
+    global _patched
+    if _patched:
+        return
+    import botocore.client
+    from botocore.exceptions import ClientError
+
+    original = botocore.client.BaseClient._make_api_call
+
+    def checked(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if _current is not None and not any(client is own for own in _current[0].own_clients):
+            cloud, function = _current
+            service = client.meta.service_model.service_name
+            try:
+                cloud.iam.check(function, service, operation, params, cloud.arn_of)
+            except AccessDenied as exc:
+                raise ClientError(
+                    {"Error": {"Code": "AccessDeniedException", "Message": str(exc)}}, operation
+                ) from None
+        return original(client, operation, params)
+
+    botocore.client.BaseClient._make_api_call = checked  # type: ignore[method-assign]
+    _patched = True
 
 
 class FakeLambdaContext:
@@ -159,6 +195,9 @@ class LocalCloud(FileDelivery):
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.streams = boto3.client("dynamodbstreams", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
+        # The local cloud's own calls (stream polling, TTL scans) play AWS's
+        # part, not a function's: they are exempt from the policy check.
+        self.own_clients = [self.dynamodb, self.streams, self.sqs]
         for name, res in self.template.of_type("AWS::DynamoDB::Table").items():
             self._create_table(name, res["Properties"])
         for name in self.template.of_type("AWS::SQS::Queue"):
@@ -175,10 +214,24 @@ class LocalCloud(FileDelivery):
             self._wire_events(spec)
         self._wire_bucket_notifications()
         os.environ.update(env)
+        self.iam = PolicyChecker(
+            {name: spec.policies for name, spec in self.functions.items()},
+            self.arn_of,
+            lambda value: resolve(value, self._lookup),
+        )
+        _install_policy_check()
         apis = self.template.of_type("AWS::Serverless::HttpApi")
         for api in apis.values():
             self.cors = api.get("Properties", {}).get("CorsConfiguration")
         return self
+
+    @staticmethod
+    def arn_of(kind: str, name: str) -> str:
+        if kind == "table":
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+        if kind == "bucket":
+            return f"arn:aws:s3:::{name}"
+        return f"arn:aws:{kind}:{REGION}:{ACCOUNT_ID}:{name}"
 
     def _lookup(self, name: str, attribute: str | None) -> Any:
         params = self.template.parameter_defaults()
@@ -189,7 +242,7 @@ class LocalCloud(FileDelivery):
             if attribute is None:
                 return table
             if attribute == "Arn":
-                return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{table}"
+                return self.arn_of("table", table)
             if attribute == "StreamArn":
                 return self.dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
         if name in self.deployment.queues:
@@ -280,16 +333,26 @@ class LocalCloud(FileDelivery):
             loader = importlib.util.spec_from_file_location(f"insights_fn_{function}", path)
             assert loader is not None and loader.loader is not None
             module = importlib.util.module_from_spec(loader)
+            sys.modules[loader.name] = module
             loader.loader.exec_module(module)
             self._modules[function] = module
         _, _, attr = self.functions[function].handler.rpartition(".")
         return getattr(module, attr)
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        global _current
         handler = self.handler(function)
         with self._invoke_lock:  # like Lambda: one event per container at a time
             self.invocations[function] = self.invocations.get(function, 0) + 1
-            return handler(event, FakeLambdaContext(self.functions[function]))
+            _current = (self, function)
+            try:
+                return handler(event, FakeLambdaContext(self.functions[function]))
+            finally:
+                _current = None
+                # Powertools skips the per-invocation flush when metrics are
+                # disabled but still prints once 100 values pile up: drop them
+                # as the flush would have.
+                Metrics().clear_metrics()
 
     # ------------------------------------------------------------------ HTTP
     def http(

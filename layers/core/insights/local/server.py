@@ -92,7 +92,14 @@ class LocalStack:
 
         self.cloud = LocalCloud(on_error=self._report).deploy()
         os.environ["GEOIP_DATABASE_PATH"] = geo_path
-        self.http = ThreadingHTTPServer((self.options.host, self.options.port), self._handler())
+        try:
+            self.http = ThreadingHTTPServer((self.options.host, self.options.port), self._handler())
+        except OSError as exc:
+            self.moto.stop()
+            raise SystemExit(
+                f"cannot listen on {self.options.host}:{self.options.port} ({exc.strerror}); "
+                "is another stack running? Choose another port with --port or PORT=..."
+            ) from None
         self.api_url = f"http://{self.options.host}:{self.http.server_address[1]}"
         state: dict[str, Any] = {
             "api_url": self.api_url,

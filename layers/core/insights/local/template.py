@@ -40,6 +40,7 @@ class FunctionSpec:
     environment: dict[str, Any]
     events: dict[str, dict[str, Any]]
     timeout: int
+    policies: list[Any]
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Template:
                     environment=env,
                     events=props.get("Events", {}),
                     timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
+                    policies=props.get("Policies", []),
                 )
             )
         return specs

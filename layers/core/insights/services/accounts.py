@@ -16,6 +16,10 @@ class NewAccount:
     write_key: str
     secret_key: str
 
+    @property
+    def account_id(self) -> str:
+        return self.account.account_id
+
     def as_dict(self) -> dict:
         return {
             "account_id": self.account.account_id,

@@ -361,7 +361,7 @@ def _queue(job: Job) -> None:
 def run_message(message: dict[str, Any], budget: Budget) -> str:
     """One queued slice; stale or repeated messages do nothing."""
     job = jobs.get_job(str(message["account_id"]), str(message["import_id"]))
-    if job is None or job.status in FINAL:
+    if job is None or job.status in FINAL or job.phase not in ("validate", "apply"):
         return "stale"
     token = (message.get("phase"), message.get("offset"))
     if (job.phase, job.offset) != token:
@@ -386,7 +386,10 @@ def run_slice(job: Job, budget: Budget) -> str:
     try:
         changes = _validate(job, budget) if job.phase == "validate" else _apply(job, budget)
     except FileError as exc:
-        changes = _failure(job, str(exc))
+        reason = str(exc)
+        if job.phase == "apply" and job.rows_read:
+            reason += f" (the first {job.rows_read} rows had been processed)"
+        changes = _failure(job, reason)
     changes = {**started, **changes, "last_from": _token_text(expected)}
     if not jobs.advance(job, expected, changes):
         return "lost"  # another runner of this slice moved the checkpoint first

@@ -15,8 +15,11 @@ class Missing:
 
 
 def read_user(account_id: str, uuid: str, now_ms: int) -> Profile | Missing:
-    found = store.get_profile(user_pk(account_id, uuid), consistent=False)
+    pk = user_pk(account_id, uuid)
+    found = store.get_profile(pk, consistent=False)
     if found is None:
+        if store.get_session(pk, consistent=False) is not None:
+            return Missing(_NOT_YET)
         return Missing("no such user in this account")
     profile = found.profile
     if not profile.is_alive(now_ms):
@@ -24,11 +27,14 @@ def read_user(account_id: str, uuid: str, now_ms: int) -> Profile | Missing:
     if profile.total_sessions == 0:
         if profile.erased_at is not None and not profile.custom:
             return Missing("the user was erased; nothing has been recorded since")
-        return Missing(
-            "the user has no closed session yet: attributes appear after the first "
-            "session ends (30 minutes of inactivity by default)"
-        )
+        return Missing(_NOT_YET)
     return profile
+
+
+_NOT_YET = (
+    "the user has no closed session yet: attributes appear after the first "
+    "session ends (30 minutes of inactivity by default)"
+)
 
 
 def erase_user(account_id: str, uuid: str, now_ms: int) -> int:

@@ -78,10 +78,10 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
 
 
 def delete_keys(bucket: str, keys: list[str]) -> None:
-    for start in range(0, len(keys), 1000):
-        batch = [{"Key": k} for k in keys[start : start + 1000]]
-        if batch:
-            _s3().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+    # One DeleteObject per key: a job has few report parts, and the
+    # multi-object DeleteObjects needs a grant on the whole bucket.
+    for key in keys:
+        _s3().delete_object(Bucket=bucket, Key=key)
 
 
 def tag_processed(bucket: str, key: str) -> None:

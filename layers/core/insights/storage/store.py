@@ -24,7 +24,13 @@ from insights.storage.records import (
     session_to_item,
 )
 
-_RETRYABLE = {"ConditionalCheckFailedException", "TransactionConflictException"}
+# Single writes report the exception name; transactions give per-item reasons.
+_RETRYABLE = {
+    "ConditionalCheckFailedException",
+    "ConditionalCheckFailed",
+    "TransactionConflictException",
+    "TransactionConflict",
+}
 
 
 class Conflict(Exception):

@@ -1,0 +1,165 @@
+"""The three close paths, alone and racing: every session is applied exactly once."""
+
+from __future__ import annotations
+
+from insights import clock
+from insights.services.closing import close_deleted, close_due
+from insights.storage import store
+from insights.storage.records import user_pk
+from tests.conftest import MINUTE, Stack
+
+
+def open_session(stack: Stack, account, uuid: str = "u1"):
+    assert stack.send(account, [{"uuid": uuid, "properties": {"role": "admin"}}]).status == 200
+    stack.advance(10 * MINUTE)
+    assert stack.send(account, [{"uuid": uuid}]).status == 200
+    return user_pk(account.account_id, uuid)
+
+
+def assert_one_session(stack: Stack, account, uuid: str = "u1", duration: float = 600.0) -> None:
+    std = stack.standard(account, uuid)
+    assert std["total_sessions"] == 1
+    assert std["total_session_duration"] == duration
+
+
+def test_open_session_is_invisible_until_closed(stack: Stack) -> None:
+    acme = stack.account()
+    open_session(stack, acme)
+    response = stack.user(acme, "u1")
+    assert response.status == 404 and "no closed session yet" in response.json()["message"]
+
+
+def test_lazy_close_by_the_next_event_after_the_gap(stack: Stack) -> None:
+    acme = stack.account()
+    open_session(stack, acme)
+    stack.advance(31 * MINUTE)
+    assert stack.send(acme, [{"uuid": "u1"}]).status == 200
+    assert_one_session(stack, acme)
+
+
+def test_sweeper_closes_after_the_deadline_and_not_before(stack: Stack) -> None:
+    acme = stack.account()
+    open_session(stack, acme)
+    stack.advance(29 * MINUTE)
+    assert stack.sweep()["closed"] == 0
+    assert stack.user(acme, "u1").status == 404
+    stack.advance(1 * MINUTE)
+    assert stack.sweep()["closed"] == 1
+    assert_one_session(stack, acme)
+    assert stack.cloud.items("SessionsTable") == []
+
+
+def test_ttl_deletion_on_the_stream_closes_the_session(stack: Stack) -> None:
+    acme = stack.account()
+    open_session(stack, acme)
+    stack.advance(31 * MINUTE)
+    assert stack.ttl() == 1
+    assert stack.cloud.invocations.get("SessionExpiryFunction") == 1
+    assert_one_session(stack, acme)
+
+
+def test_non_ttl_removals_never_reach_the_expiry_function(stack: Stack) -> None:
+    acme = stack.account()
+    open_session(stack, acme)
+    stack.advance(31 * MINUTE)
+    stack.sweep()  # deletes the session item itself: a user deletion, not TTL
+    stack.cloud.settle()
+    assert "SessionExpiryFunction" not in stack.cloud.invocations
+
+
+def test_sweeper_and_ttl_racing_apply_once(stack: Stack) -> None:
+    acme = stack.account()
+    pk = open_session(stack, acme)
+    stack.advance(31 * MINUTE)
+    seen_by_sweeper = store.get_sessions([pk], consistent=True)
+    stack.ttl()  # TTL wins the race and the stream consumer applies the session
+    assert close_due(seen_by_sweeper.values(), clock.now_ms()) == 0
+    assert_one_session(stack, acme)
+
+
+def test_ttl_record_arriving_after_the_sweeper_changes_nothing(stack: Stack) -> None:
+    acme = stack.account()
+    pk = open_session(stack, acme)
+    stack.advance(31 * MINUTE)
+    old_image = store.get_session(pk)
+    assert old_image is not None
+    stack.sweep()
+    close_deleted(old_image, clock.now_ms())  # a late or retried TTL record
+    close_deleted(old_image, clock.now_ms())
+    assert_one_session(stack, acme)
+
+
+def test_lazy_close_racing_the_sweeper_applies_once(stack: Stack) -> None:
+    acme = stack.account()
+    pk = open_session(stack, acme)
+    stack.advance(31 * MINUTE)
+    seen_by_sweeper = store.get_sessions([pk], consistent=True)
+    assert stack.send(acme, [{"uuid": "u1"}]).status == 200  # lazy close wins
+    assert close_due(seen_by_sweeper.values(), clock.now_ms()) == 0
+    assert_one_session(stack, acme)
+    assert len(stack.cloud.items("SessionsTable")) == 1  # the new session stays open
+
+
+def test_event_extending_the_session_beats_a_slow_sweeper(stack: Stack) -> None:
+    acme = stack.account()
+    pk = open_session(stack, acme)
+    stack.advance(29 * MINUTE)
+    seen = store.get_sessions([pk], consistent=True)
+    assert stack.send(acme, [{"uuid": "u1"}]).status == 200
+    stack.advance(2 * MINUTE)
+    # The sweeper's stale copy says "due" only by its old deadline; it must not close.
+    assert close_due(seen.values(), clock.now_ms()) == 0
+    assert stack.user(acme, "u1").status == 404
+
+
+def test_empty_session_records_nothing(stack: Stack) -> None:
+    acme = stack.account()
+    stack.send(acme, [{"uuid": "ghost", "interactive": False, "properties": {"role": "x"}}])
+    stack.advance(31 * MINUTE)
+    assert stack.sweep()["closed"] == 1
+    assert stack.user(acme, "ghost").status == 404
+    assert stack.cloud.items("UsersTable") == []
+    assert stack.cloud.items("SessionsTable") == []
+
+
+def test_session_is_capped_at_twelve_hours(stack: Stack) -> None:
+    acme = stack.account()
+    for _ in range(13 * 3):  # an event every 20 minutes for 13 hours
+        assert stack.send(acme, [{"uuid": "busy"}]).status == 200
+        stack.advance(20 * MINUTE)
+        stack.sweep()
+    std = stack.standard(acme, "busy")
+    assert std["total_sessions"] == 1
+    assert std["total_session_duration"] < 12 * 3600
+    stack.advance(31 * MINUTE)
+    stack.sweep()
+    assert stack.standard(acme, "busy")["total_sessions"] == 2
+
+
+def test_stream_failures_are_retried_then_sent_to_the_failure_queue(
+    stack: Stack, monkeypatch
+) -> None:
+    import insights.services.closing as closing
+
+    acme = stack.account()
+    open_session(stack, acme)
+    stack.advance(31 * MINUTE)
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(args)
+        raise RuntimeError("DynamoDB is having a bad day")
+
+    module = stack.cloud.handler("SessionExpiryFunction").__module__
+    import sys
+
+    monkeypatch.setattr(sys.modules[module], "close_deleted", broken)
+    stack.cloud.expire_ttl()
+    for _ in range(15):
+        stack.cloud.pump_streams()
+    assert len(calls) == 11  # first try + MaximumRetryAttempts (10)
+    queue = stack.cloud.deployment.queues["StreamFailureQueue"]
+    messages = stack.cloud.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+    assert len(messages["Messages"]) == 1
+    assert "DDBStreamBatchInfo" in messages["Messages"][0]["Body"]
+    assert closing  # the real close function is untouched for other tests

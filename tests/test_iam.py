@@ -1,0 +1,62 @@
+"""The local cloud enforces each function's template policies, as IAM would."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import Stack
+
+
+def check(stack: Stack, function: str, operation: str, params: dict) -> None:
+    stack.cloud.iam.check(function, "dynamodb", operation, params, stack.cloud.arn_of)
+
+
+def test_granted_calls_pass_and_others_are_denied(stack: Stack) -> None:
+    from insights.local.iam import AccessDenied
+
+    check(stack, "SweeperFunction", "Query", {"TableName": "SessionsTable", "IndexName": "sweep"})
+    check(
+        stack,
+        "TrackFunction",
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Put": {"TableName": "SessionsTable"}},
+                {"Put": {"TableName": "UsersTable"}},
+            ]
+        },
+    )
+    with pytest.raises(AccessDenied, match="dynamodb:Scan"):
+        check(stack, "TrackFunction", "Scan", {"TableName": "UsersTable"})
+    with pytest.raises(AccessDenied, match=r"dynamodb:Query on [^ ]*table/SessionsTable:"):
+        check(stack, "SweeperFunction", "Query", {"TableName": "SessionsTable"})
+    with pytest.raises(AccessDenied, match="AccountsTable"):
+        check(stack, "SessionExpiryFunction", "GetItem", {"TableName": "AccountsTable"})
+
+
+def test_a_handler_making_an_ungranted_call_fails_like_on_aws(stack: Stack, monkeypatch) -> None:
+    acme = stack.account()
+    reports: list[str] = []
+    monkeypatch.setattr(stack.cloud, "_on_error", reports.append)
+    module = sys.modules[stack.cloud.handler("TrackFunction").__module__]
+
+    def nosy(*args, **kwargs):
+        import boto3
+
+        boto3.client("dynamodb", region_name="us-east-1").scan(TableName="UsersTable")
+
+    monkeypatch.setattr(module, "ingest", nosy)
+    assert stack.send(acme, [{"uuid": "u"}]).status == 500
+    assert "not authorized to perform dynamodb:Scan" in reports[0]
+
+
+def test_calls_outside_an_invocation_are_not_checked(stack: Stack) -> None:
+    import boto3
+
+    try:
+        boto3.client("dynamodb", region_name="us-east-1").scan(TableName="UsersTable")
+    except ClientError as exc:  # pragma: no cover - would mean tests cannot set up data
+        pytest.fail(str(exc))
