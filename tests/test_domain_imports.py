@@ -13,14 +13,17 @@ from insights.domain.imports import (
     FileError,
     Mapping,
     MappingError,
+    Plan,
     Rejection,
     Row,
     apply_import,
     check_csv_row,
     check_filename,
+    check_row,
     parse_mapping,
     parse_value,
     plan_csv,
+    plan_jsonl,
 )
 from insights.domain.profile import RETENTION_MS, CustomValue, Profile
 from insights.domain.sessions import Stamped
@@ -222,3 +225,23 @@ def test_broken_gzip_is_a_file_error() -> None:
     broken = gzip.compress(b"uuid\nu1\n" * 100)[:-20]
     with pytest.raises(FileError, match="not a valid gzip file"):
         list(records(decompressed(io.BytesIO(broken)), "csv"))
+
+
+def test_json_lines_rename_and_type_every_key_when_no_column_list() -> None:
+    mapping = Mapping(rename={"Job Title": "role"}, types={"age": "number", "vip": "boolean"})
+    plan = Plan.from_dict(plan_jsonl(mapping).as_dict())
+    cells = {"uuid": "u1", "Job Title": "CTO", "age": "41", "vip": "yes", "n": 2.5}
+    assert check_row(1, cells, plan, import_ts=NOW, now_ms=NOW) == Row(
+        1,
+        "u1",
+        {
+            "role": Stamped("CTO", NOW),
+            "age": Stamped(41, NOW),
+            "vip": Stamped(True, NOW),
+            "n": Stamped(2.5, NOW),
+        },
+    )
+    clash = {"uuid": "u1", "Job Title": "CTO", "role": "CEO"}
+    assert check_row(2, clash, plan, import_ts=NOW, now_ms=NOW) == Rejection(
+        2, "role", "keys 'Job Title' and 'role' both map to 'role'"
+    )

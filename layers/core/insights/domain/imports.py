@@ -168,6 +168,10 @@ class Plan:
     # source column -> (attribute name, declared type or None for the cell's own)
     attributes: dict[str, tuple[str, ValueType | None]]
     header: tuple[str, ...] | None = None  # CSV only: the columns in file order
+    # JSON Lines without a column list: every key of a line, renamed and typed so.
+    every_key: bool = False
+    rename: dict[str, str] = field(default_factory=dict)
+    types: dict[str, ValueType] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -175,6 +179,9 @@ class Plan:
             "timestamp": self.timestamp,
             "attributes": {k: list(v) for k, v in self.attributes.items()},
             "header": list(self.header) if self.header is not None else None,
+            "every_key": self.every_key,
+            "rename": self.rename,
+            "types": self.types,
         }
 
     @classmethod
@@ -184,6 +191,9 @@ class Plan:
             timestamp=raw["timestamp"],
             attributes={k: (v[0], v[1]) for k, v in raw["attributes"].items()},
             header=tuple(raw["header"]) if raw.get("header") is not None else None,
+            every_key=bool(raw.get("every_key")),
+            rename=dict(raw.get("rename") or {}),
+            types=dict(raw.get("types") or {}),
         )
 
 
@@ -216,8 +226,16 @@ def plan_csv(header: list[str], mapping: Mapping) -> Plan:
 def plan_jsonl(mapping: Mapping) -> Plan:
     """JSON Lines have no header: columns are each line's keys."""
     timestamp = mapping.timestamp or DEFAULT_TIMESTAMP_COLUMN
-    chosen = list(mapping.columns) if mapping.columns is not None else []
-    return Plan(mapping.uuid, timestamp, _attributes(chosen, mapping, timestamp))
+    if mapping.columns is None:
+        return Plan(
+            mapping.uuid,
+            timestamp,
+            {},
+            every_key=True,
+            rename=dict(mapping.rename),
+            types=dict(mapping.types),
+        )
+    return Plan(mapping.uuid, timestamp, _attributes(list(mapping.columns), mapping, timestamp))
 
 
 def _attributes(
@@ -407,14 +425,22 @@ def _check_row(
             raise _Bad(plan.timestamp, str(exc)) from None
         if ts > now_ms + MAX_FUTURE_MS:
             raise _Bad(plan.timestamp, "more than 1 hour in the future")
-    if plan.header is None and not plan.attributes:
+    if plan.every_key:
         # JSON Lines with every key imported: the keys of this line.
-        attributes = {key: (key, None) for key in cells if key not in (plan.uuid, plan.timestamp)}
-        for key in attributes:
-            if not 1 <= len(key) <= MAX_PROPERTY_NAME_CHARS:
+        attributes = {
+            key: (plan.rename.get(key, key), plan.types.get(key))
+            for key in cells
+            if key not in (plan.uuid, plan.timestamp)
+        }
+        targets: dict[str, str] = {}
+        for key, (target, _) in attributes.items():
+            if not 1 <= len(target) <= MAX_PROPERTY_NAME_CHARS:
                 raise _Bad(
                     key[:40], f"attribute names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
                 )
+            if target in targets:
+                raise _Bad(key, f"keys {targets[target]!r} and {key!r} both map to {target!r}")
+            targets[target] = key
     else:
         attributes = plan.attributes
     values: dict[str, Stamped] = {}
