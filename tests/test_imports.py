@@ -291,7 +291,11 @@ def test_most_recent_wins_against_events_by_row_timestamp(stack: Stack) -> None:
             b'{"id": "u1", "role": "admin"}\n',
             "no line has a 'uuid' key: it identifies the users",
         ),
-        ("a.csv.gz", b"\x1f\x8b\x08\x00garbage", "not a valid gzip file"),
+        (
+            "a.csv.gz",
+            b"\x1f\x8b\x08\x00garbage",
+            "not a valid gzip file: it is damaged or cut short",
+        ),
         (
             "a.xlsx",
             b"PK\x03\x04",
@@ -305,7 +309,7 @@ def test_whole_file_failures_change_nothing(
     acme = stack.account()
     job = drop(stack, acme, name, data)
     assert job["status"] == "failed"
-    assert job["error"].startswith(reason), job["error"]
+    assert job["error"] == reason
     assert job["rows"]["imported"] == 0 and job["error_report"] is None
     assert stored(acme, "u1") == {}  # the good first row was not applied either
 

@@ -94,8 +94,8 @@ class _SafeGzip:
     def read(self, size: int = -1, /) -> bytes:
         try:
             return self._gz.read(size)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise FileError(f"not a valid gzip file: {exc}") from None
+        except (OSError, EOFError, zlib.error):
+            raise FileError("not a valid gzip file: it is damaged or cut short") from None
 
 
 class _Lines:
