@@ -628,3 +628,19 @@ def test_report_cells_cannot_run_as_spreadsheet_formulas(stack: Stack) -> None:
     acme = stack.account()
     job = upload(stack, acme, "f.csv", b"uuid,=SUM(A1)\nu1,x\n", {"types": {"=SUM(A1)": "number"}})
     assert report(job) == ["row,column,reason", "2,'=SUM(A1),not a number"]
+
+
+def test_a_slice_that_keeps_failing_fails_its_import_instead_of_hanging(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme = stack.account()
+
+    def broken(writes: list[Any]) -> None:
+        raise RuntimeError("DynamoDB is having a bad day")
+
+    monkeypatch.setattr(store, "commit", broken)
+    stack.cloud._on_error = lambda text: None
+    job = drop(stack, acme, "a.csv", b"uuid,n\nu1,1\nu2,2\n")
+    assert job["status"] == "failed"
+    assert job["error"] == "the import stopped after 5 failed attempts at row 2"
+    assert job["invocations"] == 2  # the validation slice, then the last failed attempt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -14,11 +15,16 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.services.imports import Budget, ObjectEvent, register, run_message
+from insights.services.imports import Budget, ObjectEvent, give_up, register, run_message
 
 logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def max_receives() -> int:
+    """The queue's maxReceiveCount: on the last delivery a failing slice fails its job."""
+    return int(os.environ.get("IMPORT_MAX_RECEIVES", "5"))
 
 
 def _notifications(event: dict[str, Any]) -> None:
@@ -42,7 +48,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         budget = Budget.from_context(context)
 
         def run(record: SQSRecord) -> None:
-            outcome = run_message(json.loads(record.body), budget)
+            message = json.loads(record.body)
+            try:
+                outcome = run_message(message, budget)
+            except Exception:
+                attempts = int(record.attributes.approximate_receive_count or 1)
+                if attempts < max_receives():
+                    raise  # SQS delivers the slice again
+                logger.exception("import slice failed on its last attempt")
+                give_up(message, attempts)
+                return
             logger.info("import slice", extra={"outcome": outcome})
 
         return process_partial_response(

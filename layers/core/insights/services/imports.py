@@ -374,6 +374,20 @@ def run_message(message: dict[str, Any], budget: Budget) -> str:
     return run_slice(job, budget)
 
 
+def give_up(message: dict[str, Any], attempts: int) -> bool:
+    """A slice failed on its last delivery: fail the job rather than leave it running."""
+    job = jobs.get_job(str(message["account_id"]), str(message["import_id"]))
+    if job is None or job.status in FINAL:
+        return False
+    if (job.phase, job.offset) != (message.get("phase"), message.get("offset")):
+        return False
+    reason = f"the import stopped after {attempts} failed attempts at row {job.row + 1}"
+    if job.phase == "apply" and job.rows_read:
+        reason += f" (the first {job.rows_read} rows had been processed)"
+    changes = {**_failure(job, reason), "invocations": 1}
+    return jobs.advance(job, (job.phase, job.offset), changes)
+
+
 def _token_text(token: tuple[Any, Any]) -> str:
     return f"{token[0]}:{token[1]}"
 
