@@ -525,7 +525,7 @@ def test_an_upload_to_another_accounts_prefix_is_refused(stack: Stack) -> None:
     stack.cloud.settle()
     assert stored(other, "u1") == {}
     listed = stack.cloud.http("GET", "/v1/imports", headers=stack.auth(other)).json()
-    assert listed == {"imports": []}
+    assert listed == {"imports": [], "next": None}
     # The API never takes a key or a path from the client.
     for body in (
         {"filename": f"../{other.account.account_id}/x.csv"},
@@ -560,6 +560,13 @@ def test_imports_api_auth_listing_and_other_accounts(stack: Stack) -> None:
     second = drop(stack, acme, "two.csv", b"uuid,a\nu1,2\n")
     listed = stack.cloud.http("GET", "/v1/imports?limit=5", headers=stack.auth(acme)).json()
     assert [j["id"] for j in listed["imports"]] == [second["id"], first["id"]]
+    assert listed["next"] is None
+    page = stack.cloud.http("GET", "/v1/imports?limit=1", headers=stack.auth(acme)).json()
+    assert [j["id"] for j in page["imports"]] == [second["id"]] and page["next"] == second["id"]
+    page = stack.cloud.http(
+        "GET", f"/v1/imports?limit=1&after={page['next']}", headers=stack.auth(acme)
+    ).json()
+    assert [j["id"] for j in page["imports"]] == [first["id"]] and page["next"] is None
     assert first["started_at"] and first["finished_at"] and first["duration_seconds"] >= 0
     hidden = stack.cloud.http("GET", f"/v1/imports/{first['id']}", headers=stack.auth(other))
     assert hidden.status == 404 and hidden.json()["error"] == "import_not_found"

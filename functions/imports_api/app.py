@@ -46,7 +46,8 @@ def list_all() -> Response:
     raw = app.current_event.get_query_string_value("limit", "50") or "50"
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
         return error(400, "invalid_limit", f"limit must be a whole number from 1 to {MAX_LIST}")
-    return ok({"imports": list_imports(account.account_id, int(raw))})
+    after = app.current_event.get_query_string_value("after") or None
+    return ok(list_imports(account.account_id, int(raw), after))
 
 
 @app.get("/v1/imports/<import_id>")

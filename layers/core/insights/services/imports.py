@@ -216,8 +216,12 @@ def public(job: Job) -> dict[str, Any]:
     return body
 
 
-def list_imports(account_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    return [public(job) for job in jobs.list_jobs(account_id, limit)]
+def list_imports(account_id: str, limit: int = 50, after: str | None = None) -> dict[str, Any]:
+    found, more = jobs.list_jobs(account_id, limit, after)
+    return {
+        "imports": [public(job) for job in found],
+        "next": found[-1].import_id if more and found else None,
+    }
 
 
 def get_import(account_id: str, import_id: str) -> dict[str, Any] | None:

@@ -168,14 +168,16 @@ def get_job(account_id: str, import_id: str) -> Job | None:
         return None
 
 
-def list_jobs(account_id: str, limit: int) -> list[Job]:
-    query = ImportJobItem.query(
-        account_id,
-        ImportJobItem.sk.startswith(JOB_PREFIX),
-        scan_index_forward=False,
-        limit=limit,
-    )
-    return [_from_item(item) for item in query]
+def list_jobs(account_id: str, limit: int, after: str | None = None) -> tuple[list[Job], bool]:
+    """Newest first, after the job `after` if given; (jobs, whether more exist)."""
+    if after is None:
+        condition = ImportJobItem.sk.startswith(JOB_PREFIX)
+    else:
+        condition = ImportJobItem.sk.between(JOB_PREFIX, JOB_PREFIX + after)
+    query = ImportJobItem.query(account_id, condition, scan_index_forward=False, limit=limit + 2)
+    found = [_from_item(item) for item in query]
+    found = [job for job in found if job.import_id != after]
+    return found[:limit], len(found) > limit
 
 
 class Duplicate(Exception):
