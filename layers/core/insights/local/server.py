@@ -215,8 +215,10 @@ def serve(options: ServeOptions) -> None:
     state = stack.start()
     print_banner(state)
     try:
+        # Short sleeps: Linux may deliver Ctrl-C's SIGINT to any thread, and
+        # Python only acts on it when the main thread next runs bytecode.
         while True:
-            time.sleep(3600)
+            time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
     finally:
