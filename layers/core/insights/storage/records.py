@@ -146,10 +146,7 @@ def profile_to_item(profile: Profile, version: int | None) -> UserItem:
         city=profile.city,
         browser_name=profile.browser_name,
         browser_version=profile.browser_version,
-        custom={
-            name: {"v": c.value, "t": c.updated_at, "s": c.source}
-            for name, c in profile.custom.items()
-        },
+        custom={name: _custom_raw(c) for name, c in profile.custom.items()},
         erased_at=profile.erased_at,
         expires_at=-(-profile.expires_at_ms() // 1000),
     )
@@ -158,10 +155,22 @@ def profile_to_item(profile: Profile, version: int | None) -> UserItem:
     return item
 
 
+def _custom_raw(c: CustomValue) -> dict[str, Any]:
+    raw = {"v": c.value, "t": c.updated_at, "s": c.source}
+    if c.changed_at is not None and c.changed_at != c.updated_at:
+        raw["c"] = c.changed_at  # only when it differs: most values never need it
+    return raw
+
+
 def profile_from_item(item: UserItem) -> ProfileRecord:
     custom_raw = item.custom.as_dict() if item.custom is not None else {}
     custom = {
-        name: CustomValue(_number(raw.get("v")), int(raw["t"]), str(raw["s"]))
+        name: CustomValue(
+            _number(raw.get("v")),
+            int(raw["t"]),
+            str(raw["s"]),
+            None if raw.get("c") is None else int(raw["c"]),
+        )
         for name, raw in custom_raw.items()
     }
     profile = Profile(
