@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Stack
+from tests.segments_helpers import count, create, listed, segments_of
 
 MINUTE = 60
 DAY = 86_400
@@ -80,3 +81,36 @@ def test_entries_wait_for_the_first_closed_session(stack: Stack) -> None:
     stack.sweep()
     stack.cloud.settle()
     assert "idx#custom.plan" in entries_of(stack, acme, "u")
+
+
+def test_erased_users_lose_their_entries_and_memberships(stack: Stack) -> None:
+    acme = stack.account()
+    session(stack, acme, "gone", plan="VIP")
+    session(stack, acme, "stays", plan="VIP")
+    vip = create(stack, acme, {"attribute": "custom.plan", "op": "equals", "value": "VIP"})
+    assert sorted(listed(stack, acme, vip)) == ["gone", "stays"]
+    assert stack.cloud.http("DELETE", "/v1/users/gone", headers=stack.auth(acme)).status == 204
+    stack.cloud.settle()
+    assert entries_of(stack, acme, "gone") == set()
+    assert listed(stack, acme, vip) == ["stays"]
+    assert segments_of(stack, acme, "gone") == set()
+    assert count(stack, acme, vip)["plan"]["index_items_read"] == 1
+
+
+def test_expired_users_leave_segments_at_once_and_their_entries_with_ttl(stack: Stack) -> None:
+    acme = stack.account()
+    session(stack, acme, "u", plan="VIP")
+    vip = create(stack, acme, {"attribute": "custom.plan", "op": "equals", "value": "VIP"})
+    everyone = create(stack, acme, {"not": {"attribute": "country", "op": "equals", "value": "?"}})
+    assert segments_of(stack, acme, "u") == {vip, everyone}
+    stack.advance(181 * DAY)
+    # logically gone before TTL has removed anything
+    assert entries_of(stack, acme, "u")
+    assert segments_of(stack, acme, "u") == set()
+    assert listed(stack, acme, vip) == [] and listed(stack, acme, everyone) == []
+    # physically gone after TTL and the retention cascade
+    stack.ttl()
+    assert entries_of(stack, acme, "u") == set()
+    # a returning user starts a fresh record, indexed again
+    session(stack, acme, "u", plan="VIP")
+    assert listed(stack, acme, vip) == ["u"]
