@@ -6,30 +6,17 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
-from insights.domain.events import RequestError
 from insights.domain.segments.rules import RuleError
-from insights.http import bearer_account, error, json_body, ok
+from insights.http import bearer_account, error, json_body, ok, resolver
 from insights.services import segments
-from insights.services.auth import AuthError
 from insights.services.segments import SegmentError
 
 logger = Logger()
 metrics = Metrics()
-app = APIGatewayHttpResolver()
-
-
-@app.exception_handler(AuthError)
-def _auth_error(exc: AuthError) -> Response:
-    return error(exc.status, exc.code, exc.message)
-
-
-@app.exception_handler(RequestError)
-def _request_error(exc: RequestError) -> Response:
-    return error(exc.status, exc.code, exc.message)
+app = resolver()  # auth and request errors as JSON, like the other HTTP functions
 
 
 @app.exception_handler(RuleError)
