@@ -220,7 +220,7 @@ class Walk:
             self.plan.queries[i], after if isinstance(after, list) else None, chunk
         )
 
-    def describe(self) -> dict[str, Any]:
+    def record_metrics(self) -> None:
         # How often segments fall back to the scan, and what they read: the
         # numbers to watch when an account grows.
         name = "SegmentScans" if self.plan.path == "scan" else "SegmentIndexQueries"
@@ -230,6 +230,8 @@ class Walk:
             unit=MetricUnit.Count,
             value=self.index_items_read + self.profiles_read,
         )
+
+    def describe(self) -> dict[str, Any]:
         return {
             **self.plan.describe(),
             "index_items_read": self.index_items_read,
@@ -259,6 +261,7 @@ def list_users(
         state = [None] * len(chosen.queries)
     walk = Walk(chosen, node, now_ms, state)
     walk.run(limit, MAX_INDEX_READS_PER_PAGE)
+    walk.record_metrics()
     next_cursor = None
     if not walk.done:
         next_cursor = cursors.sign(
@@ -305,6 +308,7 @@ def _full_walk(node: Node, account_id: str, now_ms: int) -> Walk:
     chosen = plan(node, account_id, now_ms)
     walk = Walk(chosen, node, now_ms, [None] * len(chosen.queries))
     walk.run(None, None)
+    walk.record_metrics()
     return walk
 
 

@@ -47,21 +47,14 @@ def evaluate(node: Node, profile: Profile, now_ms: int) -> bool:
     return any(evaluate(child, profile, now_ms) for child in node.children)
 
 
+_DURATIONS = ("total_session_duration", "avg_session_duration", "avg_time_between_sessions")
+
+
 def standard_value(profile: Profile, name: str) -> Any:
     """The value a rule sees: times in epoch ms, durations in seconds (as the API shows)."""
-    if name in ("first_seen", "last_seen", "total_sessions"):
-        return getattr(profile, name)
-    if name == "total_session_duration":
-        return _seconds(profile.total_duration_ms)
-    if name == "avg_session_duration":
-        return _seconds(profile.avg_duration_ms)
-    if name == "avg_time_between_sessions":
-        return _seconds(profile.avg_gap_ms)
+    if name in _DURATIONS:
+        return profile.standard()[name]  # the same rounding as GET /v1/users/{uuid}
     return getattr(profile, name)
-
-
-def _seconds(ms: float | None) -> float | None:
-    return None if ms is None else round(ms / 1000, 3)
 
 
 def _condition(c: Condition, profile: Profile, now_ms: int) -> bool:

@@ -298,11 +298,3 @@ def _time_value(raw: Any, path: str) -> TimeValue:
 
 def resolve_time(value: TimeValue, now_ms: int) -> int:
     return now_ms - value.ms if isinstance(value, Relative) else value
-
-
-def conditions(node: Node) -> list[Condition]:
-    if isinstance(node, Condition):
-        return [node]
-    if isinstance(node, Not):
-        return conditions(node.child)
-    return [c for child in node.children for c in conditions(child)]
