@@ -26,6 +26,7 @@ demo: install  ## realistic traffic against the running stack (`make run` first)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint template.yaml
 
 clean:

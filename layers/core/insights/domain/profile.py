@@ -40,6 +40,14 @@ class CustomValue:
     value: Any
     updated_at: int
     source: str
+    # When the value last became what it is (updated_at moves on every resend
+    # of the same value). None means the same as updated_at. Segments'
+    # `changed_within` ("recently upgraded to VIP") asks this one.
+    changed_at: int | None = None
+
+    @property
+    def changed_since(self) -> int:
+        return self.updated_at if self.changed_at is None else self.changed_at
 
     def stamped(self) -> Stamped:
         return Stamped(self.value, self.updated_at)
@@ -154,9 +162,21 @@ def merge_custom(profile: Profile, updates: dict[str, Stamped], source: str) -> 
             continue
         current = custom.get(name)
         if newer(current.stamped() if current else None, stamped):
-            custom[name] = CustomValue(stamped.value, stamped.ts, source)
+            since = None
+            if current is not None and same_value(current.value, stamped.value):
+                since = current.changed_since  # a resend: the value did not change
+            custom[name] = CustomValue(stamped.value, stamped.ts, source, since)
             changed = True
     return replace(profile, custom=custom) if changed else profile
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same JSON type (True is not 1, "1" is not 1)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and a == b
 
 
 def apply_session(

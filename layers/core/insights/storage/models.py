@@ -88,6 +88,28 @@ class SessionItem(Model):
     sweep_index = SweepIndex()
 
 
+class _ByFirstSeen(GlobalSecondaryIndex["UserItem"]):
+    """Segments: profiles of an account by first_seen (sharded hash key)."""
+
+    class Meta:
+        index_name = "by_first_seen"
+        projection = KeysOnlyProjection()
+
+    ix_shard = UnicodeAttribute(hash_key=True)
+    first_seen = NumberAttribute(range_key=True)
+
+
+class _ByLastSeen(GlobalSecondaryIndex["UserItem"]):
+    """Segments: profiles of an account by last_seen (sharded hash key)."""
+
+    class Meta:
+        index_name = "by_last_seen"
+        projection = KeysOnlyProjection()
+
+    ix_shard = UnicodeAttribute(hash_key=True)
+    last_seen = NumberAttribute(range_key=True)
+
+
 class UserItem(Model):
     """A user's profile (sk "profile"). Other sk values belong to the same user."""
 
@@ -111,4 +133,59 @@ class UserItem(Model):
     custom = MapAttribute(null=True)  # name -> {"v": value, "t": ms, "s": source}
     erased_at = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # TTL, epoch seconds
+    version = VersionAttribute()
+    # Segments: "<account id>#<shard>", fixed per user (insights.domain.segments.indexing).
+    ix_shard = UnicodeAttribute(null=True)
+
+    by_first_seen = _ByFirstSeen()
+    by_last_seen = _ByLastSeen()
+
+
+class _ByValue(GlobalSecondaryIndex["IndexEntryItem"]):
+    class Meta:
+        index_name = "by_value"
+        projection = KeysOnlyProjection()
+
+    ix_value = UnicodeAttribute(hash_key=True)
+    ix_changed = NumberAttribute(range_key=True)
+
+
+class _ByChange(GlobalSecondaryIndex["IndexEntryItem"]):
+    class Meta:
+        index_name = "by_change"
+        projection = KeysOnlyProjection()
+
+    ix_attr = UnicodeAttribute(hash_key=True)
+    ix_changed = NumberAttribute(range_key=True)
+
+
+class IndexEntryItem(Model):
+    """A segment index entry of one user attribute: sk "idx#<attribute>", beside the profile."""
+
+    class Meta(_Meta):
+        table_name = _settings.users_table
+
+    pk = UnicodeAttribute(hash_key=True)  # "<account id>#<uuid>", as the profile
+    sk = UnicodeAttribute(range_key=True)
+    ix_value = UnicodeAttribute()
+    ix_attr = UnicodeAttribute(null=True)
+    ix_changed = NumberAttribute()
+
+    by_value = _ByValue()
+    by_change = _ByChange()
+
+
+class SegmentsItem(Model):
+    """An account's segment definitions, all in one item (pk "seg#<account id>").
+
+    The per-user membership call needs every definition of the account: one
+    item is one read (then cached). Bounded by MAX_SEGMENTS and the item size.
+    """
+
+    class Meta(_Meta):
+        table_name = _settings.accounts_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    segments = UnicodeAttribute()  # compact JSON list of segment objects
+    cursor_key = UnicodeAttribute()  # hex: per-account HMAC key of pagination cursors
     version = VersionAttribute()

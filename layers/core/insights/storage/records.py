@@ -15,6 +15,7 @@ from typing import Any
 
 from insights.config import load
 from insights.domain.profile import CustomValue, Profile
+from insights.domain.segments.indexing import shard_key, shard_of
 from insights.domain.sessions import Enrichment, Session, Stamped
 from insights.storage.models import SessionItem, UserItem
 
@@ -131,8 +132,9 @@ def session_from_stream_image(image: dict[str, Any]) -> SessionRecord:
 
 # ------------------------------------------------------------------ profiles
 def profile_to_item(profile: Profile, version: int | None) -> UserItem:
+    pk = user_pk(profile.account_id, profile.uuid)
     item = UserItem(
-        user_pk(profile.account_id, profile.uuid),
+        pk,
         PROFILE_SK,
         account_id=profile.account_id,
         uuid=profile.uuid,
@@ -146,22 +148,34 @@ def profile_to_item(profile: Profile, version: int | None) -> UserItem:
         city=profile.city,
         browser_name=profile.browser_name,
         browser_version=profile.browser_version,
-        custom={
-            name: {"v": c.value, "t": c.updated_at, "s": c.source}
-            for name, c in profile.custom.items()
-        },
+        custom={name: _custom_raw(c) for name, c in profile.custom.items()},
         erased_at=profile.erased_at,
         expires_at=-(-profile.expires_at_ms() // 1000),
+        # Segments' first_seen / last_seen GSIs: constant per user, so those
+        # indexes are written only when first_seen / last_seen change.
+        ix_shard=shard_key(profile.account_id, shard_of(pk)),
     )
     if version is not None:
         item.version = version
     return item
 
 
+def _custom_raw(c: CustomValue) -> dict[str, Any]:
+    raw = {"v": c.value, "t": c.updated_at, "s": c.source}
+    if c.changed_at is not None and c.changed_at != c.updated_at:
+        raw["c"] = c.changed_at  # only when it differs: most values never need it
+    return raw
+
+
 def profile_from_item(item: UserItem) -> ProfileRecord:
     custom_raw = item.custom.as_dict() if item.custom is not None else {}
     custom = {
-        name: CustomValue(_number(raw.get("v")), int(raw["t"]), str(raw["s"]))
+        name: CustomValue(
+            _number(raw.get("v")),
+            int(raw["t"]),
+            str(raw["s"]),
+            None if raw.get("c") is None else int(raw["c"]),
+        )
         for name, raw in custom_raw.items()
     }
     profile = Profile(

@@ -1,0 +1,1 @@
+"""Segments: rules, the one evaluator, index entries and the query planner (pure, no boto3)."""

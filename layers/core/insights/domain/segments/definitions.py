@@ -1,0 +1,62 @@
+"""A saved segment: name, description and parsed rules."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from insights.domain.segments.rules import Node, RuleError, parse_rules
+from insights.domain.timefmt import format_time
+
+MAX_NAME = 200
+MAX_DESCRIPTION = 2000
+MAX_SEGMENTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    id: str
+    name: str
+    description: str
+    rules: Any  # as sent (validated): what GET returns
+    created_at: int
+    updated_at: int
+
+    def parsed(self) -> Node:
+        return parse_rules(self.rules)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "rules": self.rules,
+            "created_at": format_time(self.created_at),
+            "updated_at": format_time(self.updated_at),
+        }
+
+
+def new_segment_id() -> str:
+    return "seg_" + secrets.token_hex(6)
+
+
+def parse_body(raw: Any) -> tuple[str, str, Any, Node]:
+    """Validate a POST/PUT body: (name, description, rules as sent, parsed rules)."""
+    if not isinstance(raw, dict):
+        raise RuleError("body", "send an object with name, description and rules")
+    for key in raw:
+        if key not in ("name", "description", "rules"):
+            raise RuleError(key, "unknown field; a segment has name, description and rules")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+        raise RuleError("name", f"must be a non-empty string of at most {MAX_NAME} characters")
+    description = raw.get("description", "")
+    if description is None:
+        description = ""
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+        raise RuleError("description", f"must be a string of at most {MAX_DESCRIPTION} characters")
+    if "rules" not in raw:
+        raise RuleError("rules", "required")
+    node = parse_rules(raw["rules"])
+    return name.strip(), description, raw["rules"], node

@@ -1,0 +1,136 @@
+"""What the segment indexes hold for one profile, and what changes between two.
+
+Two kinds of index keys exist (docs/segments.md):
+
+- On the profile item itself: `ix_shard` = "<account>#<shard>", the hash key
+  of the `by_first_seen` and `by_last_seen` GSIs whose range keys are the
+  profile's own first_seen / last_seen. The shard never changes for a user,
+  so those GSIs are written only when first_seen / last_seen change.
+- One small entry item per indexed attribute of a user, under the user's pk
+  with sk "idx#<attribute>": `ix_value` (hash key of `by_value`: account,
+  shard, attribute and the case-folded value) and, for custom attributes,
+  `ix_attr` (hash key of `by_change`: account, shard, attribute), both with
+  `ix_changed` (the time the value last changed) as range key.
+
+Every hash key starts with the account id and spreads one account over
+SHARDS partitions, so one big account has no hot partition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from insights.domain.profile import Profile
+
+# Fixed: changing it would orphan every stored key (a re-index would be needed).
+SHARDS = 8
+# Standard attributes with an equality index (entries rewritten only when the
+# value changes: a user's country or browser rarely does). browser_version
+# changes with every browser update and is left to the evaluator.
+INDEXED_STANDARD = ("country", "region", "city", "browser_name")
+ENTRY_PREFIX = "idx#"
+_MAX_TOKEN = 200
+
+
+def shard_of(pk: str) -> int:
+    return zlib.crc32(pk.encode()) % SHARDS
+
+
+def shard_key(account_id: str, shard: int) -> str:
+    """Hash key of the first_seen / last_seen GSIs."""
+    return f"{account_id}#{shard}"
+
+
+def value_token(value: Any) -> str | None:
+    """The indexed form of a value: typed, case-folded, bounded in size."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "b:1" if value else "b:0"
+    if isinstance(value, int | float | Decimal):
+        number = float(value)
+        if number.is_integer() and abs(number) < 2**53:
+            return f"n:{int(number)}"
+        return f"n:{number!r}"
+    text = str(value).casefold()
+    if len(text) > _MAX_TOKEN:
+        text = "#" + hashlib.sha256(text.encode()).hexdigest()
+    return f"s:{text}"
+
+
+def _attr(attribute: str) -> str:
+    # Length-prefixed, so no attribute name and token can be read two ways.
+    return f"{len(attribute)}:{attribute}"
+
+
+def value_key(account_id: str, shard: int, attribute: str, token: str) -> str:
+    return f"{account_id}#{shard}#{_attr(attribute)}#{token}"
+
+
+def attr_key(account_id: str, shard: int, attribute: str) -> str:
+    return f"{account_id}#{shard}#{_attr(attribute)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    sk: str
+    ix_value: str
+    ix_attr: str | None
+    ix_changed: int
+
+
+def entries(profile: Profile | None) -> dict[str, Entry]:
+    """The index entries a profile should have: none before its first closed session."""
+    if profile is None or profile.total_sessions <= 0:
+        return {}
+    pk = f"{profile.account_id}#{profile.uuid}"
+    shard = shard_of(pk)
+    found: dict[str, Entry] = {}
+    for name in INDEXED_STANDARD:
+        token = value_token(getattr(profile, name))
+        if token is not None:
+            sk = ENTRY_PREFIX + name
+            # Range key 0: equality queries need no order, and a constant
+            # keeps the entry unchanged while the value is.
+            found[sk] = Entry(sk, value_key(profile.account_id, shard, name, token), None, 0)
+    for name, custom in profile.custom.items():
+        token = value_token(custom.value)
+        if token is None:
+            continue
+        attribute = f"custom.{name}"
+        sk = ENTRY_PREFIX + attribute
+        found[sk] = Entry(
+            sk,
+            value_key(profile.account_id, shard, attribute, token),
+            attr_key(profile.account_id, shard, attribute),
+            custom.changed_since,
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    pk: str
+    puts: tuple[Entry, ...]
+    deletes: tuple[str, ...]  # sk values
+
+    def __bool__(self) -> bool:
+        return bool(self.puts or self.deletes)
+
+
+def changes(old: Profile | None, new: Profile | None) -> Changes:
+    """Entries to write and to delete after a profile went from old to new.
+
+    Nothing is written for an entry that is the same in both images, so a
+    profile write that leaves indexed values alone costs no index write.
+    """
+    ref = new or old
+    pk = "" if ref is None else f"{ref.account_id}#{ref.uuid}"
+    before, after = entries(old), entries(new)
+    puts = tuple(e for sk, e in after.items() if before.get(sk) != e)
+    deletes = tuple(sk for sk in before if sk not in after)
+    return Changes(pk, puts, deletes)

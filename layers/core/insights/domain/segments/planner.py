@@ -1,0 +1,254 @@
+"""The query planner: which index to read for a segment, or a scan when none fits.
+
+Only conditions every member must satisfy can narrow the read: the root
+condition, or the conditions of the root `all` (and of `all` groups nested
+directly in it). Among them the planner picks the one it expects to be most
+selective; the evaluator then filters every candidate with the whole rule,
+so the choice changes cost, never the answer.
+
+There are no statistics, so selectivity is a fixed ranking (lower is better):
+
+  1    changed_within with "to"        (value and change time)
+  2+   custom equals / in              (+0.5 per value)
+  3    range on first_seen / last_seen of at most a day, up to
+  9    ... a range as wide as the retention window (linear in width)
+  3.5  custom changed_within           (change time)
+  5+   country/region/city/browser_name equals / in (+0.5 per value)
+  9.5  custom is_set                   (every user holding the attribute)
+
+Ties go to the condition written first. When nothing is indexable (e.g. a
+lone `not`, or an `any`), the plan reads every visible user of the account
+through the last_seen index over the retention window: a "scan" of the
+account only, in parallel shards (a table Scan would read every account).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from insights.domain.profile import RETENTION_MS
+from insights.domain.segments import indexing
+from insights.domain.segments.rules import Condition, Group, Node, resolve_time
+from insights.domain.timefmt import DAY_MS, format_time
+
+MAX_INDEXED_VALUES = 10
+RANGE_OPS = frozenset(
+    {"equals", "gt", "gte", "lt", "lte", "between", "before", "after"}
+    | {"within_last", "not_within_last"}
+)
+INDEXES = {
+    "first_seen": "by_first_seen",
+    "last_seen": "by_last_seen",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One stream of index keys: a GSI, a hash key and an inclusive range."""
+
+    index: str
+    hash_key: str
+    low: int | None = None
+    high: int | None = None
+    sk: str = "profile"  # the sort key of the items this index holds
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    path: Literal["index", "scan"]
+    index: str
+    conditions: tuple[str, ...]
+    queries: tuple[Query, ...]
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "index": self.index,
+            "conditions": list(self.conditions),
+            "queries": len(self.queries),
+            **self.detail,
+        }
+
+
+@dataclass(slots=True)
+class _Candidate:
+    score: float
+    order: int
+    plan: Plan
+
+
+def conjunctive(node: Node) -> list[Condition]:
+    """Conditions that every member satisfies."""
+    if isinstance(node, Condition):
+        return [node]
+    if isinstance(node, Group) and node.kind == "all":
+        return [c for child in node.children for c in conjunctive(child)]
+    return []
+
+
+def plan(node: Node, account_id: str, now_ms: int) -> Plan:
+    conds = conjunctive(node)
+    found: list[_Candidate] = []
+    for attribute in ("first_seen", "last_seen"):
+        candidate = _range_candidate(attribute, conds, account_id, now_ms)
+        if candidate is not None:
+            found.append(candidate)
+    for order, cond in enumerate(conds):
+        candidate = _value_candidate(cond, order, account_id, now_ms)
+        if candidate is not None:
+            found.append(candidate)
+    if found:
+        return min(found, key=lambda c: (c.score, c.order)).plan
+    return scan_plan(account_id, now_ms)
+
+
+def scan_plan(account_id: str, now_ms: int) -> Plan:
+    low = now_ms - RETENTION_MS
+    queries = tuple(
+        Query("by_last_seen", indexing.shard_key(account_id, s), low, None)
+        for s in range(indexing.SHARDS)
+    )
+    return Plan(
+        "scan",
+        "last_seen",
+        (),
+        queries,
+        {"reason": "no indexable condition: every visible user of the account is evaluated"},
+    )
+
+
+def _range_candidate(
+    attribute: str, conds: list[Condition], account_id: str, now_ms: int
+) -> _Candidate | None:
+    low: int | None = None
+    high: int | None = None
+    used: list[Condition] = []
+    for cond in conds:
+        if cond.attribute != attribute or cond.op not in RANGE_OPS:
+            continue
+        lo, hi = _bounds(cond, now_ms)
+        if lo is not None:
+            low = lo if low is None else max(low, lo)
+        if hi is not None:
+            high = hi if high is None else min(high, hi)
+        used.append(cond)
+    if not used:
+        return None
+    if attribute == "last_seen":
+        # Users inactive for longer than the retention window are never members.
+        floor = now_ms - RETENTION_MS
+        low = floor if low is None or low < floor else low
+    width = (now_ms if high is None else high) - (
+        now_ms - 10 * RETENTION_MS if low is None else low
+    )
+    score = 3 + 6 * min(1.0, max(0, width) / RETENTION_MS) if width > DAY_MS else 3.0
+    empty = low is not None and high is not None and low > high
+    queries = (
+        ()
+        if empty
+        else tuple(
+            Query(INDEXES[attribute], indexing.shard_key(account_id, s), low, high)
+            for s in range(indexing.SHARDS)
+        )
+    )
+    detail: dict[str, Any] = {"range": {"from": format_time(low), "to": format_time(high)}}
+    if empty:
+        detail["empty"] = True
+    return _Candidate(
+        score,
+        conds.index(used[0]),
+        Plan("index", attribute, tuple(c.path for c in used), queries, detail),
+    )
+
+
+def _bounds(cond: Condition, now_ms: int) -> tuple[int | None, int | None]:
+    op, value = cond.op, cond.value
+    if op == "equals":
+        return value, value
+    if op == "gt":
+        return int(value) + 1, None
+    if op == "gte":
+        return int(value), None
+    if op == "lt":
+        return None, int(value) - 1
+    if op == "lte":
+        return None, int(value)
+    if op == "between":
+        return int(value[0]), int(value[1])
+    if op == "before":
+        return None, resolve_time(value, now_ms) - 1
+    if op == "after":
+        return resolve_time(value, now_ms) + 1, None
+    if op == "within_last":
+        return now_ms - value, now_ms
+    return None, now_ms - value - 1  # not_within_last
+
+
+def _value_candidate(
+    cond: Condition, order: int, account_id: str, now_ms: int
+) -> _Candidate | None:
+    attribute = cond.attribute
+    custom = cond.attr_type == "custom"
+    if not custom and attribute not in indexing.INDEXED_STANDARD:
+        return None
+    values: tuple[Any, ...]
+    low: int | None = None
+    if cond.op == "equals":
+        values = (cond.value,)
+    elif cond.op == "in":
+        values = cond.value
+    elif custom and cond.op == "changed_within":
+        low = now_ms - cond.value
+        if not cond.has_to:
+            return _change_candidate(cond, order, account_id, low, 3.5)
+        values = (cond.to,)
+    elif custom and cond.op == "is_set":
+        return _change_candidate(cond, order, account_id, None, 9.5)
+    else:
+        return None
+    tokens = sorted({t for t in (indexing.value_token(v) for v in values) if t is not None})
+    if not tokens or len(tokens) > MAX_INDEXED_VALUES:
+        return None
+    score = 1.0 if cond.op == "changed_within" else (2.0 if custom else 5.0) + 0.5 * len(tokens)
+    queries = tuple(
+        Query(
+            "by_value",
+            indexing.value_key(account_id, s, attribute, token),
+            low,
+            None,
+            indexing.ENTRY_PREFIX + attribute,
+        )
+        for token in tokens
+        for s in range(indexing.SHARDS)
+    )
+    detail: dict[str, Any] = {"values": len(tokens)}
+    if low is not None:
+        detail["changed_since"] = format_time(low)
+    return _Candidate(
+        score, order, Plan("index", f"{attribute} (value)", (cond.path,), queries, detail)
+    )
+
+
+def _change_candidate(
+    cond: Condition, order: int, account_id: str, low: int | None, score: float
+) -> _Candidate:
+    queries = tuple(
+        Query(
+            "by_change",
+            indexing.attr_key(account_id, s, cond.attribute),
+            low,
+            None,
+            indexing.ENTRY_PREFIX + cond.attribute,
+        )
+        for s in range(indexing.SHARDS)
+    )
+    detail: dict[str, Any] = {}
+    if low is not None:
+        detail["changed_since"] = format_time(low)
+    return _Candidate(
+        score,
+        order,
+        Plan("index", f"{cond.attribute} (change time)", (cond.path,), queries, detail),
+    )

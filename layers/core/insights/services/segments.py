@@ -1,0 +1,341 @@
+"""Segments: definitions, listing and counting through the planner, per-user membership."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from insights.domain.profile import Profile
+from insights.domain.segments import cursor as cursors
+from insights.domain.segments.definitions import (
+    MAX_SEGMENTS,
+    Segment,
+    new_segment_id,
+    parse_body,
+)
+from insights.domain.segments.evaluate import is_member
+from insights.domain.segments.planner import Plan, plan
+from insights.domain.segments.rules import Node, RuleError, parse_rules
+from insights.services.closing import MAX_ATTEMPTS, backoff
+from insights.storage import segments as seg_store
+from insights.storage import store
+from insights.storage.records import user_pk
+from insights.storage.segments import Position, SegmentSet
+from insights.storage.store import Conflict
+
+# Definitions used by the per-user call are cached this long per container;
+# a change made through this container is seen at once.
+CACHE_SECONDS = 10.0
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+# A listing page stops after reading this many index items even if it holds
+# fewer than `limit` users (a sparse segment over a big account); the cursor
+# goes on from there.
+MAX_INDEX_READS_PER_PAGE = 5000
+
+
+metrics = Metrics()
+
+
+class SegmentError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _not_found(segment_id: str) -> SegmentError:
+    return SegmentError(404, "segment_not_found", f"no segment {segment_id[:64]!r} in this account")
+
+
+# ------------------------------------------------------------- definitions
+_cache: dict[str, tuple[float, tuple[tuple[str, Node], ...]]] = {}
+
+
+def forget(account_id: str) -> None:
+    _cache.pop(account_id, None)
+
+
+def _definitions(account_id: str) -> tuple[tuple[str, Node], ...]:
+    cached = _cache.get(account_id)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    found = seg_store.load_segments(account_id, consistent=False)
+    parsed = tuple((s.id, s.parsed()) for s in found.segments)
+    if len(_cache) >= 1024:
+        _cache.clear()
+    _cache[account_id] = (time.monotonic() + CACHE_SECONDS, parsed)
+    return parsed
+
+
+def list_segments(account_id: str) -> list[Segment]:
+    return list(seg_store.load_segments(account_id, consistent=False).segments)
+
+
+def get_segment(account_id: str, segment_id: str) -> Segment:
+    found = seg_store.load_segments(account_id).find(segment_id)
+    if found is None:
+        raise _not_found(segment_id)
+    return found
+
+
+def _mutate(account_id: str, change: Callable[[SegmentSet], list[Segment]]) -> None:
+    for attempt in range(MAX_ATTEMPTS):
+        current = seg_store.load_segments(account_id)
+        updated = change(current)
+        try:
+            seg_store.save_segments(current, updated)
+        except Conflict:
+            backoff(attempt)
+            continue
+        except seg_store.TooLarge as exc:
+            raise SegmentError(413, "segments_too_large", str(exc)) from None
+        forget(account_id)
+        return
+    raise RuntimeError(f"could not save segments after {MAX_ATTEMPTS} attempts")
+
+
+def create_segment(account_id: str, body: Any, now_ms: int) -> Segment:
+    name, description, rules, _ = parse_body(body)
+    segment = Segment(new_segment_id(), name, description, rules, now_ms, now_ms)
+
+    def add(current: SegmentSet) -> list[Segment]:
+        if len(current.segments) >= MAX_SEGMENTS:
+            raise SegmentError(
+                409, "too_many_segments", f"an account holds at most {MAX_SEGMENTS} segments"
+            )
+        return [*current.segments, segment]
+
+    _mutate(account_id, add)
+    return segment
+
+
+def replace_segment(account_id: str, segment_id: str, body: Any, now_ms: int) -> Segment:
+    name, description, rules, _ = parse_body(body)
+    result: list[Segment] = []
+
+    def swap(current: SegmentSet) -> list[Segment]:
+        old = current.find(segment_id)
+        if old is None:
+            raise _not_found(segment_id)
+        new = replace(old, name=name, description=description, rules=rules, updated_at=now_ms)
+        result[:] = [new]
+        return [new if s.id == segment_id else s for s in current.segments]
+
+    _mutate(account_id, swap)
+    return result[0]
+
+
+def delete_segment(account_id: str, segment_id: str) -> None:
+    def drop(current: SegmentSet) -> list[Segment]:
+        if current.find(segment_id) is None:
+            raise _not_found(segment_id)
+        return [s for s in current.segments if s.id != segment_id]
+
+    _mutate(account_id, drop)
+
+
+# --------------------------------------------------------------- membership
+def segments_of_user(account_id: str, uuid: str, now_ms: int) -> list[str]:
+    """One user read plus in-memory evaluation against cached definitions."""
+    definitions = _definitions(account_id)
+    metrics.add_metric(name="MembershipChecks", unit=MetricUnit.Count, value=1)
+    if not definitions:
+        return []
+    found = store.get_profile(user_pk(account_id, uuid), consistent=False)
+    profile = found.profile if found else None
+    return [segment_id for segment_id, node in definitions if is_member(node, profile, now_ms)]
+
+
+# ------------------------------------------------------------------ listing
+@dataclass(slots=True)
+class Walk:
+    """Reads a plan's index streams in parallel and keeps the members, in stream order."""
+
+    plan: Plan
+    node: Node
+    now_ms: int
+    # Per stream: None = not started, False = done, else the position after.
+    state: list[Position | bool | None]
+    index_items_read: int = 0
+    profiles_read: int = 0
+    members: list[Profile] = field(default_factory=list)
+    consumed: int = 0
+    # A user whose indexed value moves while we read (stale GSI entry in one
+    # stream, fresh one in another) is kept once per walk.
+    seen: set[str] = field(default_factory=set)
+
+    @property
+    def done(self) -> bool:
+        return all(s is False for s in self.state)
+
+    def run(self, limit: int | None, max_reads: int | None) -> None:
+        while not self.done and (limit is None or len(self.members) < limit):
+            if max_reads is not None and self.index_items_read >= max_reads:
+                return
+            active = [i for i, s in enumerate(self.state) if s is not False]
+            chunk = self._chunk(limit, len(active))
+            with ThreadPoolExecutor(max_workers=min(8, len(active))) as pool:
+                results = list(pool.map(self._read, active, [chunk] * len(active)))
+            pks = {hit.pk for hits, _ in results for hit in hits}
+            self.index_items_read += sum(len(hits) for hits, _ in results)
+            profiles = store.get_profiles(pks, consistent=False) if pks else {}
+            self.profiles_read += len(profiles)
+            for i, (hits, more) in zip(active, results, strict=True):
+                for hit in hits:
+                    if limit is not None and len(self.members) >= limit:
+                        break  # this stream resumes after its last consumed hit
+                    self.state[i] = hit.position
+                    self.consumed += 1
+                    record = profiles.get(hit.pk)
+                    if hit.pk in self.seen or record is None:
+                        continue
+                    if is_member(self.node, record.profile, self.now_ms):
+                        self.seen.add(hit.pk)
+                        self.members.append(record.profile)
+                else:
+                    self.state[i] = more if more is not None else False
+
+    def _chunk(self, limit: int | None, streams: int) -> int:
+        """Index items to read per stream this round: enough for the page at the yield so far."""
+        if limit is None:
+            return 1000
+        want = limit - len(self.members)
+        # members per item read so far (a guess of one in two before the first round)
+        rate = max(len(self.members) / self.consumed, 0.05) if self.consumed else 0.5
+        return min(1000, max(5, -(-int(want / rate) // streams)))
+
+    def _read(self, i: int, chunk: int) -> tuple[list[seg_store.Hit], Position | None]:
+        after = self.state[i]
+        return seg_store.read_index(
+            self.plan.queries[i], after if isinstance(after, list) else None, chunk
+        )
+
+    def record_metrics(self) -> None:
+        # How often segments fall back to the scan, and what they read: the
+        # numbers to watch when an account grows.
+        name = "SegmentScans" if self.plan.path == "scan" else "SegmentIndexQueries"
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(
+            name="SegmentItemsRead",
+            unit=MetricUnit.Count,
+            value=self.index_items_read + self.profiles_read,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **self.plan.describe(),
+            "index_items_read": self.index_items_read,
+            "profiles_read": self.profiles_read,
+            "items_read": self.index_items_read + self.profiles_read,
+        }
+
+
+def list_users(
+    account_id: str, segment_id: str, *, limit: int, cursor: str | None, now_ms: int
+) -> dict[str, Any]:
+    found = seg_store.load_segments(account_id)
+    segment = found.find(segment_id)
+    if segment is None:
+        raise _not_found(segment_id)
+    node = segment.parsed()
+    state: list[Position | bool | None]
+    if cursor:
+        payload = _open_cursor(cursor, found, segment)
+        now_ms = int(payload["t"])  # relative times stay where the first page put them
+        chosen = plan(node, account_id, now_ms)
+        state = payload["p"]
+        if not isinstance(state, list) or len(state) != len(chosen.queries):
+            raise SegmentError(400, "invalid_cursor", "the cursor does not fit this segment")
+    else:
+        chosen = plan(node, account_id, now_ms)
+        state = [None] * len(chosen.queries)
+    walk = Walk(chosen, node, now_ms, state)
+    walk.run(limit, MAX_INDEX_READS_PER_PAGE)
+    walk.record_metrics()
+    next_cursor = None
+    if not walk.done:
+        next_cursor = cursors.sign(
+            {"a": account_id, "s": segment.id, "r": _rules_tag(segment), "t": now_ms, "p": state},
+            found.cursor_key,
+        )
+    return {
+        "users": [{"uuid": p.uuid, "standard": p.standard()} for p in walk.members],
+        "next_cursor": next_cursor,
+        "plan": walk.describe(),
+    }
+
+
+def _rules_tag(segment: Segment) -> str:
+    """Identifies the rules a listing began with: other rules, other positions."""
+    canonical = json.dumps(segment.rules, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _open_cursor(token: str, found: SegmentSet, segment: Segment) -> dict[str, Any]:
+    try:
+        payload = cursors.verify(token, found.cursor_key)
+    except cursors.CursorError as exc:
+        raise SegmentError(400, "invalid_cursor", str(exc)) from None
+    if payload.get("a") != found.account_id or payload.get("s") != segment.id:
+        raise SegmentError(400, "invalid_cursor", "the cursor belongs to another segment")
+    if payload.get("r") != _rules_tag(segment):
+        raise SegmentError(
+            409, "cursor_stale", "the segment was replaced since this listing began; start over"
+        )
+    if not isinstance(payload.get("t"), int):
+        raise SegmentError(400, "invalid_cursor", "malformed cursor")
+    return payload
+
+
+def count_users(account_id: str, segment_id: str, now_ms: int) -> dict[str, Any]:
+    segment = get_segment(account_id, segment_id)
+    node = segment.parsed()
+    walk = _full_walk(node, account_id, now_ms)
+    return {"count": len(walk.members), "plan": walk.describe()}
+
+
+def _full_walk(node: Node, account_id: str, now_ms: int) -> Walk:
+    chosen = plan(node, account_id, now_ms)
+    walk = Walk(chosen, node, now_ms, [None] * len(chosen.queries))
+    walk.run(None, None)
+    walk.record_metrics()
+    return walk
+
+
+def preview(account_id: str, body: Any, now_ms: int) -> dict[str, Any]:
+    """Count and the first `limit` members of unsaved rules."""
+    if not isinstance(body, dict) or "rules" not in body:
+        raise RuleError("rules", "required")
+    for key in body:
+        if key not in ("rules", "limit", "name", "description"):
+            raise RuleError(key, "unknown field; a preview takes rules (and limit)")
+    limit = body.get("limit", DEFAULT_LIMIT)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT:
+        raise RuleError("limit", f"must be a whole number from 0 to {MAX_LIMIT}")
+    node = parse_rules(body["rules"])
+    walk = _full_walk(node, account_id, now_ms)
+    return {
+        "count": len(walk.members),
+        "users": [{"uuid": p.uuid, "standard": p.standard()} for p in walk.members[:limit]],
+        "plan": walk.describe(),
+    }
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise SegmentError(
+            400, "invalid_limit", f"limit must be a whole number from 1 to {MAX_LIMIT}"
+        )
+    return int(raw)

@@ -1,0 +1,179 @@
+"""Segment storage: definitions, index entries and index queries."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.exceptions import PutError
+
+from insights.domain.profile import Profile
+from insights.domain.segments.definitions import Segment
+from insights.domain.segments.indexing import Changes
+from insights.domain.segments.planner import Query
+from insights.storage.models import IndexEntryItem, SegmentsItem, UserItem
+from insights.storage.records import PROFILE_SK, profile_from_item
+from insights.storage.store import Conflict
+
+MAX_ITEM_CHARS = 350_000  # DynamoDB items stop at 400 KB
+
+
+class TooLarge(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSet:
+    account_id: str
+    segments: tuple[Segment, ...]
+    cursor_key: bytes
+    version: int | None  # None: nothing stored yet
+
+    def find(self, segment_id: str) -> Segment | None:
+        return next((s for s in self.segments if s.id == segment_id), None)
+
+
+def _pk(account_id: str) -> str:
+    return f"seg#{account_id}"
+
+
+# ------------------------------------------------------------- definitions
+def load_segments(account_id: str, *, consistent: bool = True) -> SegmentSet:
+    try:
+        item = SegmentsItem.get(_pk(account_id), consistent_read=consistent)
+    except SegmentsItem.DoesNotExist:
+        # Not stored until the first segment is saved; the key is created then.
+        return SegmentSet(account_id, (), secrets.token_bytes(32), None)
+    segments = tuple(Segment(**raw) for raw in json.loads(item.segments))
+    return SegmentSet(account_id, segments, bytes.fromhex(item.cursor_key), item.version)
+
+
+def save_segments(current: SegmentSet, segments: list[Segment]) -> SegmentSet:
+    """Write the whole set, conditional on the version read. Raises Conflict, TooLarge."""
+    body = json.dumps(
+        [
+            {
+                "id": s.id,
+                "name": s.name,
+                "description": s.description,
+                "rules": s.rules,
+                "created_at": s.created_at,
+                "updated_at": s.updated_at,
+            }
+            for s in segments
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    if len(body) > MAX_ITEM_CHARS:
+        raise TooLarge(f"the account's segments would take {len(body)} characters")
+    item = SegmentsItem(_pk(current.account_id), segments=body, cursor_key=current.cursor_key.hex())
+    if current.version is not None:
+        item.version = current.version
+    try:
+        # version None: pynamodb adds "must not exist yet", so a racing first
+        # save cannot overwrite another's cursor key or segments.
+        item.save()
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise Conflict("segments changed since read") from exc
+        raise
+    return SegmentSet(current.account_id, tuple(segments), current.cursor_key, item.version)
+
+
+# ------------------------------------------------------------ index entries
+def profile_from_image(image: dict[str, Any] | None) -> Profile | None:
+    """A stream image (DynamoDB JSON) of a profile item back into a Profile."""
+    if not image or image.get("sk", {}).get("S") != PROFILE_SK:
+        return None
+    return profile_from_item(UserItem.from_raw_data(image)).profile
+
+
+def apply_index_changes(changes: Changes) -> int:
+    """Write and delete index entries (idempotent: puts overwrite, deletes of nothing pass)."""
+    if not changes:
+        return 0
+    with IndexEntryItem.batch_write() as batch:
+        for entry in changes.puts:
+            batch.save(
+                IndexEntryItem(
+                    changes.pk,
+                    entry.sk,
+                    ix_value=entry.ix_value,
+                    ix_attr=entry.ix_attr,
+                    ix_changed=entry.ix_changed,
+                )
+            )
+        for sk in changes.deletes:
+            batch.delete(IndexEntryItem(changes.pk, sk))
+    return len(changes.puts) + len(changes.deletes)
+
+
+# ------------------------------------------------------------- index reads
+# A position in one index stream, compact enough for a cursor: [user pk,
+# range key value]. The rest of the key follows from the query.
+Position = list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    pk: str  # the user's pk
+    position: Position  # where to resume after this hit
+
+
+_INDEX_KEYS = {
+    "by_first_seen": ("ix_shard", "first_seen"),
+    "by_last_seen": ("ix_shard", "last_seen"),
+    "by_value": ("ix_value", "ix_changed"),
+    "by_change": ("ix_attr", "ix_changed"),
+}
+
+
+def read_index(
+    query: Query, after: Position | None, limit: int
+) -> tuple[list[Hit], Position | None]:
+    """Up to `limit` hits of one stream after `after`; where to go on, or None at the end."""
+    hash_name, range_name = _INDEX_KEYS[query.index]
+    model: Any = UserItem if query.index in ("by_first_seen", "by_last_seen") else IndexEntryItem
+    index = getattr(model, query.index)
+    attr = getattr(model, range_name)
+    condition = None
+    if query.low is not None and query.high is not None:
+        condition = attr.between(query.low, query.high)
+    elif query.low is not None:
+        condition = attr >= query.low
+    elif query.high is not None:
+        condition = attr <= query.high
+    start = None
+    if after is not None:
+        pk, value = after
+        start = {
+            "pk": {"S": pk},
+            "sk": {"S": query.sk},
+            hash_name: {"S": query.hash_key},
+            range_name: {"N": _num(value)},
+        }
+    results = index.query(
+        query.hash_key,
+        range_key_condition=condition,
+        limit=limit,
+        last_evaluated_key=start,
+        page_size=min(limit, 1000),
+    )
+    hits = [Hit(item.pk, [item.pk, _plain(getattr(item, range_name))]) for item in results]
+    more = results.last_evaluated_key
+    if not more:
+        return hits, None
+    return hits, [more["pk"]["S"], _plain(more[range_name]["N"])]
+
+
+def _plain(value: Any) -> int | float:
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def _num(value: Any) -> str:
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)

@@ -1,0 +1,170 @@
+"""The planner (which index, which range) and the index entries (what changes costs a write)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from insights.domain.profile import RETENTION_MS, CustomValue, Profile
+from insights.domain.segments import indexing
+from insights.domain.segments.cursor import CursorError, sign, verify
+from insights.domain.segments.planner import plan
+from insights.domain.segments.rules import parse_rules
+from insights.domain.timefmt import DAY_MS
+
+NOW = 1_795_000_000_000
+
+
+def c(attribute: str, op: str, value: Any = None, **extra: Any) -> dict[str, Any]:
+    node: dict[str, Any] = {"attribute": attribute, "op": op, **extra}
+    if value is not None:
+        node["value"] = value
+    return node
+
+
+def planned(rule: dict[str, Any]):
+    return plan(parse_rules(rule), "acc_1", NOW)
+
+
+def test_range_on_first_seen_over_every_shard() -> None:
+    p = planned(c("first_seen", "within_last", "7d"))
+    assert (p.path, p.index, p.conditions) == ("index", "first_seen", ("rules",))
+    assert len(p.queries) == indexing.SHARDS
+    assert {q.index for q in p.queries} == {"by_first_seen"}
+    assert {q.hash_key for q in p.queries} == {f"acc_1#{s}" for s in range(indexing.SHARDS)}
+    assert {(q.low, q.high) for q in p.queries} == {(NOW - 7 * DAY_MS, NOW)}
+
+
+def test_ranges_on_one_attribute_intersect_and_last_seen_stops_at_retention() -> None:
+    p = planned(
+        {
+            "all": [
+                c("last_seen", "not_within_last", "30d"),
+                c("total_sessions", "gte", 2),
+                c("last_seen", "within_last", "60d"),
+            ]
+        }
+    )
+    assert p.index == "last_seen" and p.conditions == ("rules.all[0]", "rules.all[2]")
+    assert (p.queries[0].low, p.queries[0].high) == (NOW - 60 * DAY_MS, NOW - 30 * DAY_MS - 1)
+    wide = planned(c("last_seen", "before", "7d"))
+    assert (wide.queries[0].low, wide.queries[0].high) == (
+        NOW - RETENTION_MS,
+        NOW - 7 * DAY_MS - 1,
+    )
+
+
+def test_contradictory_ranges_read_nothing() -> None:
+    p = planned({"all": [c("first_seen", "after", "1d"), c("first_seen", "before", "2d")]})
+    assert p.path == "index" and p.queries == () and p.describe()["empty"] is True
+
+
+def test_the_most_selective_condition_wins() -> None:
+    vip = c("custom.plan", "changed_within", "7d", to="VIP")
+    p = planned({"all": [c("first_seen", "within_last", "7d"), c("country", "equals", "X"), vip]})
+    assert p.index == "custom.plan (value)" and p.conditions == ("rules.all[2]",)
+    assert all(q.index == "by_value" and q.low == NOW - 7 * DAY_MS for q in p.queries)
+    assert all(q.sk == "idx#custom.plan" for q in p.queries)
+    p = planned({"all": [c("country", "in", ["A", "B"]), c("custom.role", "equals", "admin")]})
+    assert p.index == "custom.role (value)"
+    p = planned({"all": [c("country", "in", ["A", "a", "B"]), c("total_sessions", "gt", 1)]})
+    # ignore-case tokens: "A" and "a" share entries, so two values over every shard
+    assert p.index == "country (value)" and len(p.queries) == 2 * indexing.SHARDS
+    p = planned({"all": [c("custom.plan", "changed_within", "1d"), c("custom.x", "is_set")]})
+    assert p.index == "custom.plan (change time)"
+    assert {q.index for q in p.queries} == {"by_change"}
+
+
+def test_conditions_under_any_or_not_cannot_narrow_the_read() -> None:
+    for rule in (
+        {"not": c("country", "equals", "X")},
+        {"any": [c("first_seen", "within_last", "7d"), c("country", "equals", "X")]},
+        {"all": [{"not": c("custom.plan", "equals", "VIP")}, c("total_sessions", "gt", 1)]},
+        c("browser_version", "equals", "120"),
+        c("custom.plan", "in", [str(i) for i in range(11)]),
+    ):
+        p = planned(rule)
+        assert p.path == "scan", rule
+        # the scan reads this account's visible users only, through the last_seen index
+        assert {q.index for q in p.queries} == {"by_last_seen"}
+        assert all(q.hash_key.startswith("acc_1#") for q in p.queries)
+        assert all(q.low == NOW - RETENTION_MS for q in p.queries)
+
+
+def test_nested_all_groups_still_narrow() -> None:
+    p = planned(
+        {"all": [{"all": [c("custom.plan", "equals", "VIP")]}, {"not": c("city", "is_set")}]}
+    )
+    assert p.path == "index" and p.conditions == ("rules.all[0].all[0]",)
+
+
+# ------------------------------------------------------------------ entries
+def user(**overrides: Any) -> Profile:
+    base: dict[str, Any] = {
+        "account_id": "acc_1",
+        "uuid": "u#1",
+        "created_at": NOW,
+        "first_seen": NOW,
+        "last_seen": NOW,
+        "total_sessions": 1,
+        "country": "Sweden",
+        "browser_name": "Firefox",
+        "browser_version": "120",
+        "custom": {"plan": CustomValue("VIP", NOW, "event")},
+    }
+    base.update(overrides)
+    return Profile(**base)
+
+
+def test_entries_of_a_profile() -> None:
+    found = indexing.entries(user())
+    assert set(found) == {"idx#country", "idx#browser_name", "idx#custom.plan"}
+    plan_entry = found["idx#custom.plan"]
+    shard = indexing.shard_of("acc_1#u#1")
+    assert plan_entry.ix_value == f"acc_1#{shard}#11:custom.plan#s:vip"
+    assert plan_entry.ix_attr == f"acc_1#{shard}#11:custom.plan" and plan_entry.ix_changed == NOW
+    assert indexing.entries(user(total_sessions=0)) == {}
+
+
+def test_only_what_changed_is_written() -> None:
+    before = user()
+    # a new session: last_seen, counters, browser version and a resent plan move
+    after = replace(
+        before,
+        last_seen=NOW + DAY_MS,
+        total_sessions=2,
+        browser_version="121",
+        custom={"plan": CustomValue("VIP", NOW + DAY_MS, "event", NOW)},
+    )
+    assert not indexing.changes(before, after)
+    moved = replace(after, country="Norway", custom={"role": CustomValue("admin", NOW, "event")})
+    diff = indexing.changes(after, moved)
+    assert diff.pk == "acc_1#u#1"
+    assert {e.sk for e in diff.puts} == {"idx#country", "idx#custom.role"}
+    assert diff.deletes == ("idx#custom.plan",)
+    gone = indexing.changes(moved, None)
+    assert not gone.puts and set(gone.deletes) == set(indexing.entries(moved))
+
+
+def test_value_tokens_are_typed_and_bounded() -> None:
+    assert indexing.value_token(1) == indexing.value_token(1.0) == "n:1"
+    assert indexing.value_token(True) == "b:1" != indexing.value_token(1)
+    assert indexing.value_token("1") == "s:1"
+    assert indexing.value_token("VIP") == indexing.value_token("vip")
+    assert len(indexing.value_token("x" * 1000) or "") < 100
+    assert indexing.value_token(None) is None
+
+
+def test_cursors_are_signed() -> None:
+    key = b"k" * 32
+    token = sign({"p": [1, None]}, key)
+    assert verify(token, key) == {"p": [1, None]}
+    body, mac = token.split(".")
+    forged = sign({"p": [2, None]}, key).split(".")[0] + "." + mac
+    for bad in (token + "x", body, "", "a.b", forged):
+        with pytest.raises(CursorError):
+            verify(bad, key)
+    with pytest.raises(CursorError):
+        verify(token, b"j" * 32)  # another account's key
