@@ -651,3 +651,16 @@ def test_a_slice_that_keeps_failing_fails_its_import_instead_of_hanging(
     assert job["status"] == "failed"
     assert job["error"] == "the import stopped after 5 failed attempts at row 2"
     assert job["invocations"] == 2  # the validation slice, then the last failed attempt
+
+
+def test_imported_attributes_feed_segments_and_hidden_users_stay_out(stack: Stack) -> None:
+    acme = stack.account()
+    seen(stack, acme, "u1", "u2")
+    drop(stack, acme, "plans.csv", b"uuid,plan\nu1,VIP\nu2,free\nu3,VIP\n")
+    rules = {"all": [{"attribute": "custom.plan", "op": "equals", "value": "VIP"}]}
+    preview = stack.cloud.http(
+        "POST", "/v1/segments/preview", headers=stack.auth(acme), body={"rules": rules}
+    )
+    assert preview.status == 200, preview.body
+    assert preview.json()["count"] == 1  # u3 is not seen yet: stored, not a member
+    assert [u["uuid"] for u in preview.json()["users"]] == ["u1"]
