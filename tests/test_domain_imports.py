@@ -138,6 +138,8 @@ def test_row_verdicts() -> None:
     assert ok == Row(2, "u1", {"age": Stamped(41, 1767225600000)})
     empty_cell = check_csv_row(3, ["u1", "", ""], plan, import_ts=NOW, now_ms=NOW)
     assert empty_cell == Row(3, "u1", {})
+    spaced = check_csv_row(3, [" U1 ", "", ""], plan, import_ts=NOW, now_ms=NOW)
+    assert spaced == Row(3, " U1 ", {})  # opaque: kept as sent, like an event's uuid
     assert check_csv_row(4, [" ", "1"], plan, import_ts=NOW, now_ms=NOW) == Rejection(
         4, "uuid", "empty uuid"
     )

@@ -414,7 +414,7 @@ def _check_row(
         uuid = _number_text(uuid)
     if not isinstance(uuid, str) or not uuid.strip():
         raise _Bad(plan.uuid, "empty uuid")
-    uuid = uuid.strip()
+    # Verbatim, as events take it: a uuid is opaque, case and spaces included.
     if len(uuid) > MAX_UUID_CHARS:
         raise _Bad(plan.uuid, f"uuid longer than {MAX_UUID_CHARS} characters")
     ts = import_ts
