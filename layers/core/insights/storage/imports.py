@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -116,7 +116,6 @@ class Job:
     error: str | None = None
     invocations: int = 0
     last_from: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _JSON_FIELDS = ("mapping", "plan")
@@ -126,7 +125,7 @@ _BOOL_FIELDS = ("compressed", "seen_uuid")
 def _to_item(job: Job) -> ImportJobItem:
     attrs: dict[str, Any] = {}
     for f in fields(Job):
-        if f.name in ("account_id", "import_id", "extra"):
+        if f.name in ("account_id", "import_id"):
             continue
         value = getattr(job, f.name)
         if f.name in _JSON_FIELDS and value is not None:
@@ -140,7 +139,7 @@ def _to_item(job: Job) -> ImportJobItem:
 def _from_item(item: ImportJobItem) -> Job:
     values: dict[str, Any] = {}
     for f in fields(Job):
-        if f.name in ("account_id", "import_id", "extra"):
+        if f.name in ("account_id", "import_id"):
             continue
         value = getattr(item, f.name)
         if value is None:

@@ -17,7 +17,7 @@ PROCESSED_TAG = ("insights-import", "processed")
 
 
 def bucket_name() -> str:
-    return os.environ.get("IMPORTS_BUCKET", "importsbucket")
+    return os.environ.get("IMPORTS_BUCKET", "insights-imports-local")
 
 
 @cache
