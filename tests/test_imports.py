@@ -664,3 +664,17 @@ def test_imported_attributes_feed_segments_and_hidden_users_stay_out(stack: Stac
     assert preview.status == 200, preview.body
     assert preview.json()["count"] == 1  # u3 is not seen yet: stored, not a member
     assert [u["uuid"] for u in preview.json()["users"]] == ["u1"]
+
+
+def test_files_outside_a_known_accounts_prefix_import_nothing_and_expire(stack: Stack) -> None:
+    acme = stack.account()
+    for key in ("imports/acc_nobody/x.csv", "imports/stray.csv"):
+        put(stack, key, b"uuid,plan\nu1,VIP\n")
+    stack.cloud.settle()
+    assert stack.cloud.items("ImportsTable") == []
+    assert stack.cloud.items("UsersTable") == []
+    for key in ("imports/acc_nobody/x.csv", "imports/stray.csv"):
+        tags = stack.cloud.s3.get_object_tagging(Bucket=bucket(stack), Key=key)["TagSet"]
+        assert tags == [{"Key": "insights-import", "Value": "processed"}]
+    listed = stack.cloud.http("GET", "/v1/imports", headers=stack.auth(acme)).json()
+    assert listed == {"imports": [], "next": None}
