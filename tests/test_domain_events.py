@@ -62,6 +62,7 @@ def test_body_over_512_kb_is_413() -> None:
         ({}, "events[1].uuid", "required"),
         ({"uuid": ""}, "events[1].uuid", "non-empty"),
         ({"uuid": 7}, "events[1].uuid", "string"),
+        ({"uuid": " \t"}, "events[1].uuid", "blank"),
         ({"uuid": "u" * 257}, "events[1].uuid", "256"),
         ({"uuid": "a", "timestamp": "soon"}, "events[1].timestamp", "ISO-8601"),
         ({"uuid": "a", "timestamp": "2026-11-28T12:00:00"}, "events[1].timestamp", "offset"),

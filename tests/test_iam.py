@@ -60,3 +60,24 @@ def test_calls_outside_an_invocation_are_not_checked(stack: Stack) -> None:
         boto3.client("dynamodb", region_name="us-east-1").scan(TableName="UsersTable")
     except ClientError as exc:  # pragma: no cover - would mean tests cannot set up data
         pytest.fail(str(exc))
+
+
+def test_a_nested_invocation_restores_the_outer_functions_identity(stack: Stack) -> None:
+    from insights.local import cloud as cloud_module
+
+    seen: list[object] = []
+
+    def outer(event, context):
+        stack.cloud.invoke("SweeperFunction", {})
+        seen.append(cloud_module._current)
+
+    from dataclasses import replace
+
+    module = type(sys)("outer")
+    module.handler = outer  # type: ignore[attr-defined]
+    stack.cloud._modules["Outer"] = module
+    stack.cloud.functions["Outer"] = replace(
+        stack.cloud.functions["SweeperFunction"], logical_id="Outer", handler="app.handler"
+    )
+    stack.cloud.invoke("Outer", {})
+    assert seen == [(stack.cloud, "Outer")]

@@ -171,6 +171,9 @@ def _parse_event(
     uuid = raw.get("uuid")
     if not isinstance(uuid, str) or not uuid:
         raise _EventError(f"{at}.uuid", "uuid is required and must be a non-empty string")
+    if not uuid.strip():
+        # Kept verbatim otherwise (ids are opaque), but blank is always a bug.
+        raise _EventError(f"{at}.uuid", "uuid is blank (only whitespace)")
     if len(uuid) > MAX_UUID_CHARS:
         raise _EventError(f"{at}.uuid", f"uuid is longer than {MAX_UUID_CHARS} characters")
     event_type = raw.get("type")

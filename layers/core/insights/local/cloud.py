@@ -344,11 +344,11 @@ class LocalCloud(FileDelivery):
         handler = self.handler(function)
         with self._invoke_lock:  # like Lambda: one event per container at a time
             self.invocations[function] = self.invocations.get(function, 0) + 1
-            _current = (self, function)
+            outer, _current = _current, (self, function)
             try:
                 return handler(event, FakeLambdaContext(self.functions[function]))
             finally:
-                _current = None
+                _current = outer  # a nested invoke (a test calling in) restores the caller
                 # Powertools skips the per-invocation flush when metrics are
                 # disabled but still prints once 100 values pile up: drop them
                 # as the flush would have.
