@@ -98,32 +98,47 @@ def report(results: list[PartResult], info: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def markdown(results: list[PartResult], info: dict[str, Any], argv: list[str]) -> str:
-    def md(table: Table) -> list[str]:
-        lines = [
-            f"**{table.title}**",
-            "",
-            "| " + " | ".join(map(str, table.headers)) + " |",
-            "|" + "---|" * len(table.headers),
-        ]
-        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table.rows]
+def markdown(document: dict[str, Any]) -> str:
+    """The generated section of RESULTS.md, from results.json's content."""
+
+    def md(title: str, headers: list[Any], rows: list[list[Any]]) -> list[str]:
+        lines = [f"**{title}**", "", "| " + " | ".join(map(str, headers)) + " |"]
+        lines.append("|" + "---|" * len(headers))
+        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
         return [*lines, ""]
 
-    lines = [
-        START,
-        "",
-        f"- Date: {info['date']}, commit `{info['commit']}`",
-        f"- Machine: `nproc` = {info['nproc']}, CPU: {info['cpu']}, Python {info['python']} "
-        f"({info['platform']})",
-        "- Packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items() if v),
-        "- Command: `" + " ".join(["python -m benchmarks", *argv]) + "`",
-        "",
-    ]
-    for result in results:
-        lines += [f"### {result.title}", "", *md(figures_table(result))]
-        for table in result.tables:
-            lines += md(table)
-        lines += [f"- {note}" for note in result.notes] + [""]
+    lines = [START, ""]
+    for part in document["parts"].values():
+        params = part["parameters"]
+        info = params.get("machine", document["machine"])
+        lines += [
+            f"### {part['title']}",
+            "",
+            f"- Run {info['date']} at commit `{info['commit']}` in {params.get('seconds', '?')} s "
+            f"with `{params.get('command', 'python -m benchmarks')}`",
+            f"- Machine: `nproc` = {info['nproc']}, {info['cpu']}, Python {info['python']} "
+            f"({info['platform']})",
+            "",
+        ]
+        rows = []
+        for figure in part["figures"].values():
+            met = "" if figure["met"] is None else ("met" if figure["met"] else "**missed**")
+            rows.append(
+                [
+                    figure["label"],
+                    figure["unit"],
+                    fmt(figure["median"]),
+                    fmt(figure["min"]),
+                    fmt(figure["max"]),
+                    figure["runs"],
+                    figure["goal"] or "",
+                    met,
+                ]
+            )
+        lines += md("Figures", ["figure", "unit", "median", "min", "max", "runs", "goal", ""], rows)
+        for table in part["tables"]:
+            lines += md(table["title"], table["headers"], table["rows"])
+        lines += [f"- {note}" for note in part["notes"]] + [""]
     lines.append(END)
     return "\n".join(lines)
 
@@ -186,15 +201,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     config = Config(smoke=args.smoke, runs=args.runs)
     info = machine()
     results = run_parts(config, args.only)
-    document = {
-        "machine": info,
-        "smoke": args.smoke,
-        "parts": {r.part: r.as_dict() for r in results},
-    }
-    (out / "results.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    command = " ".join(["python -m benchmarks", *argv])
+    for result in results:
+        result.parameters["machine"] = info
+        result.parameters["command"] = command
+    document = {"machine": info, "smoke": args.smoke, "parts": {}}
+    path = out / "results.json"
+    if args.only and path.exists():  # one part re-run: keep the others' latest figures
+        previous = json.loads(path.read_text())
+        if previous.get("smoke") == args.smoke:
+            document["parts"] = previous.get("parts", {})
+    document["parts"].update({r.part: r.as_dict() for r in results})
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     print(report(results, info))
     if not args.smoke:
-        write_results_md(out / "RESULTS.md", markdown(results, info, argv))
+        write_results_md(out / "RESULTS.md", markdown(document))
     return document
 
 
