@@ -322,6 +322,15 @@ def run(config: Config) -> PartResult:
             [_percentile(r.usage.item_bytes.get("SessionsTable", [0]), 99) for r in reps],
         ),
         figure(
+            "usd_per_million_events_variable",
+            "Cost per million events without the sweeper's every-minute base cost",
+            "$",
+            [
+                (p.total - p.idle_run_usd * r.sweeper_minutes) / r.events * 1e6
+                for p, r in zip(priced, reps, strict=True)
+            ],
+        ),
+        figure(
             "sweeper_idle_usd_per_month",
             "Idle sweeper, every minute of a 30-day month",
             "$",

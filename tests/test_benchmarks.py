@@ -99,6 +99,7 @@ EXPECTED = {
         "rru_per_event",
         "track_ms_per_invocation",
         "session_item_bytes_p99",
+        "usd_per_million_events_variable",
         "sweeper_idle_usd_per_month",
     ],
     "ingest_cpu": [
