@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 
-.PHONY: run test lint install demo clean
+.PHONY: run test lint install demo bench clean
 
 $(BIN)/insights: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: install  ## unit, integration (moto) and end-to-end tests
 
 demo: install  ## realistic traffic against the running stack (`make run` first)
 	$(BIN)/insights demo
+
+bench: install  ## benchmark suite (issue 6): table, benchmarks/results.json, benchmarks/RESULTS.md
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

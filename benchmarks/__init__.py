@@ -1,0 +1,12 @@
+"""Insights benchmark suite (issue 6): `make bench` or `python -m benchmarks`.
+
+Each part is a module with NAME, TITLE and ``run(Config) -> PartResult``.
+Parts whose subject lands later (segments, imports) are added by writing
+such a module and listing it in PARTS.
+"""
+
+PARTS = (
+    "benchmarks.cost",  # 1: cost per million events
+    "benchmarks.ingest_cpu",  # 2: ingest CPU and cold start
+    "benchmarks.enrichment",  # 3: User-Agent and GeoIP enrichment
+)

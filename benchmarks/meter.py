@@ -1,0 +1,268 @@
+"""Meter a LocalCloud run: every DynamoDB request with its request units, and
+every Lambda invocation with its duration, attributed to the function that made it.
+
+DynamoDB calls are seen at botocore's ``BaseClient._make_api_call`` (pynamodb
+and boto3 both go through it). Old and new item images come from moto's
+in-memory backend, read just before and just after each write, so write units
+use the larger of the two sizes as AWS does. Calls made outside a function
+invocation are the harness (table creation, the simulated TTL process, stream
+polling, account setup) and are counted apart, unbilled: AWS does not bill TTL
+deletions or the stream reads of Lambda triggers.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.client
+import botocore.exceptions
+
+from benchmarks.capacity import gsi_writes, item_size, projected, read_units, write_units
+from insights.local.cloud import ACCOUNT_ID, REGION, LocalCloud
+
+WRITE_OPS = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+)
+HARNESS = "(harness)"
+
+
+@dataclass
+class FunctionUsage:
+    invocations: int = 0
+    billed_ms: int = 0  # per-invocation wall time, rounded up to 1 ms as Lambda bills
+    aws_ms: float = 0.0  # of which inside AWS SDK calls (moto here, the network on AWS)
+    durations_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Usage:
+    """What one metered run consumed."""
+
+    requests: Counter = field(default_factory=Counter)  # (function, table, operation)
+    wru: Counter = field(default_factory=Counter)  # (function, table or table/index)
+    rru: Counter = field(default_factory=Counter)  # (function, table or table/index)
+    functions: dict[str, FunctionUsage] = field(default_factory=lambda: defaultdict(FunctionUsage))
+    other_calls: Counter = field(default_factory=Counter)  # (function, service, operation)
+    item_bytes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+    def write_requests(self, function: str) -> int:
+        return sum(
+            n for (f, _t, op), n in self.requests.items() if f == function and op in WRITE_OPS
+        )
+
+    def read_requests(self, function: str) -> int:
+        return sum(
+            n for (f, _t, op), n in self.requests.items() if f == function and op not in WRITE_OPS
+        )
+
+
+class Meter:
+    def __init__(self, cloud: LocalCloud) -> None:
+        self.cloud = cloud
+        self.usage = Usage()
+        self.current: str | None = None
+        self._lock = threading.Lock()
+        self._indexes: dict[str, list[dict[str, Any]]] = {}
+        self._keys = cloud.deployment.key_schemas
+        for name in cloud.deployment.tables:
+            props = cloud.template.resources[name]["Properties"]
+            self._indexes[name] = props.get("GlobalSecondaryIndexes", [])
+        from moto.dynamodb.models import dynamodb_backends
+
+        self._backend = dynamodb_backends[ACCOUNT_ID][REGION]
+
+    # ------------------------------------------------------------ installing
+    @contextmanager
+    def installed(self) -> Iterator[Meter]:
+        original_call = botocore.client.BaseClient._make_api_call
+        original_invoke = self.cloud.invoke
+        meter = self
+
+        def metered_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            return meter._call(original_call, client, operation, params)
+
+        def metered_invoke(function: str, event: dict[str, Any]) -> Any:
+            return meter._invoke(original_invoke, function, event)
+
+        botocore.client.BaseClient._make_api_call = metered_call
+        self.cloud.invoke = metered_invoke  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            botocore.client.BaseClient._make_api_call = original_call
+            self.cloud.invoke = original_invoke  # type: ignore[method-assign]
+
+    def _invoke(self, original: Any, function: str, event: dict[str, Any]) -> Any:
+        previous, self.current = self.current, function
+        started = time.perf_counter()
+        try:
+            return original(function, event)
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            self.current = previous
+            usage = self.usage.functions[function]
+            usage.invocations += 1
+            usage.billed_ms += max(1, math.ceil(elapsed_ms))
+            usage.durations_ms.append(elapsed_ms)
+
+    # ---------------------------------------------------------------- calls
+    def _call(self, original: Any, client: Any, operation: str, params: dict[str, Any]) -> Any:
+        function = self.current or HARNESS
+        service = client.meta.service_model.service_name
+        if service != "dynamodb" or function == HARNESS:
+            started = time.perf_counter()
+            try:
+                return original(client, operation, params)
+            finally:
+                self._count_other(function, service, operation, started)
+        before = self._images_before(operation, params)
+        started = time.perf_counter()
+        failed = False
+        try:
+            response = original(client, operation, params)
+        except botocore.exceptions.ClientError:
+            failed = True
+            response = None
+            raise
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            with self._lock:
+                self.usage.functions[function].aws_ms += elapsed
+                self._account(function, operation, params, response, before, failed)
+        return response
+
+    def _count_other(self, function: str, service: str, operation: str, started: float) -> None:
+        with self._lock:
+            self.usage.other_calls[(function, service, operation)] += 1
+            if function != HARNESS:
+                self.usage.functions[function].aws_ms += (time.perf_counter() - started) * 1000
+
+    # ----------------------------------------------------------- item images
+    def _item(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        names = self._keys[table]
+        found = self._backend.get_table(table).get_item(
+            DynamoType(key[names[0]]), DynamoType(key[names[1]]) if len(names) > 1 else None
+        )
+        return found.to_json()["Attributes"] if found is not None else None
+
+    def _key_of(self, table: str, item: dict[str, Any]) -> dict[str, Any]:
+        return {k: item[k] for k in self._keys[table]}
+
+    def _writes(
+        self, operation: str, params: dict[str, Any]
+    ) -> list[tuple[str, dict, dict | None]]:
+        """(table, key, new item if a put) of every item a write request touches."""
+        if operation == "PutItem":
+            table = params["TableName"]
+            return [(table, self._key_of(table, params["Item"]), params["Item"])]
+        if operation in ("UpdateItem", "DeleteItem"):
+            return [(params["TableName"], params["Key"], None)]
+        if operation == "BatchWriteItem":
+            found = []
+            for table, requests in params["RequestItems"].items():
+                for request in requests:
+                    if "PutRequest" in request:
+                        item = request["PutRequest"]["Item"]
+                        found.append((table, self._key_of(table, item), item))
+                    else:
+                        found.append((table, request["DeleteRequest"]["Key"], None))
+            return found
+        if operation == "TransactWriteItems":
+            found = []
+            for entry in params["TransactItems"]:
+                ((kind, body),) = entry.items()
+                table = body["TableName"]
+                if kind == "Put":
+                    found.append((table, self._key_of(table, body["Item"]), body["Item"]))
+                else:
+                    found.append((table, body["Key"], None))
+            return found
+        return []
+
+    def _images_before(self, operation: str, params: dict[str, Any]) -> list[dict | None]:
+        return [self._item(t, k) for t, k, _ in self._writes(operation, params)]
+
+    # ------------------------------------------------------------- accounting
+    def _account(
+        self,
+        function: str,
+        operation: str,
+        params: dict[str, Any],
+        response: dict[str, Any] | None,
+        before: list[dict | None],
+        failed: bool,
+    ) -> None:
+        usage = self.usage
+        tables = _tables_of(operation, params)
+        usage.requests[(function, "+".join(tables) or "-", operation)] += 1
+        if operation in WRITE_OPS:
+            transactional = operation == "TransactWriteItems"
+            for (table, key, put), old in zip(self._writes(operation, params), before, strict=True):
+                # A failed condition still costs the write (and writes no index).
+                new = (put if put is not None else old) if failed else self._item(table, key)
+                old_size, new_size = item_size(old), item_size(new)
+                usage.wru[(function, table)] += write_units(
+                    old_size, new_size, transactional=transactional
+                )
+                if new is not None:
+                    usage.item_bytes[table].append(new_size)
+                if failed:
+                    continue
+                for index in self._indexes.get(table, []):
+                    for units in gsi_writes(old, new, index, self._keys[table]):
+                        usage.wru[(function, f"{table}/{index['IndexName']}")] += units
+        elif operation == "GetItem":
+            item = (response or {}).get("Item")
+            full = self._item(params["TableName"], params["Key"]) if item else None
+            usage.rru[(function, params["TableName"])] += read_units(
+                item_size(full), consistent=bool(params.get("ConsistentRead"))
+            )
+        elif operation == "BatchGetItem":
+            for table, request in params["RequestItems"].items():
+                consistent = bool(request.get("ConsistentRead"))
+                # Each key is read as a GetItem: rounded up per item, 1 unit at least.
+                for key in request["Keys"]:
+                    usage.rru[(function, table)] += read_units(
+                        item_size(self._item(table, key)), consistent=consistent
+                    )
+        elif operation in ("Query", "Scan"):
+            table = params["TableName"]
+            index_name = params.get("IndexName")
+            total = 0
+            for item in (response or {}).get("Items", []):
+                full = self._item(table, self._key_of(table, item))
+                if index_name:
+                    (index,) = [i for i in self._indexes[table] if i["IndexName"] == index_name]
+                    full = projected(full, index, self._keys[table])
+                total += item_size(full)
+            where = f"{table}/{index_name}" if index_name else table
+            usage.rru[(function, where)] += read_units(
+                total, consistent=bool(params.get("ConsistentRead"))
+            )
+        elif operation == "TransactGetItems":
+            for entry in params["TransactItems"]:
+                body = entry["Get"]
+                usage.rru[(function, body["TableName"])] += read_units(
+                    item_size(self._item(body["TableName"], body["Key"])),
+                    consistent=True,
+                    transactional=True,
+                )
+
+
+def _tables_of(operation: str, params: dict[str, Any]) -> list[str]:
+    if "TableName" in params:
+        return [params["TableName"]]
+    if "RequestItems" in params:
+        return sorted(params["RequestItems"])
+    if "TransactItems" in params:
+        return sorted({next(iter(e.values()))["TableName"] for e in params["TransactItems"]})
+    return []

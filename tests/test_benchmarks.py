@@ -1,0 +1,164 @@
+"""The benchmark suite: its capacity arithmetic, its meter, and a smoke run (how CI runs it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.capacity import gsi_writes, item_size, number_size, read_units, write_units
+from tests.conftest import MINUTE, T0_MS, Stack, iso
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP = {
+    "IndexName": "sweep",
+    "KeySchema": [
+        {"AttributeName": "sweep_shard", "KeyType": "HASH"},
+        {"AttributeName": "sweep_at", "KeyType": "RANGE"},
+    ],
+    "Projection": {"ProjectionType": "KEYS_ONLY"},
+}
+
+
+def test_item_sizes_follow_the_documented_rules() -> None:
+    assert item_size({"name": {"S": "héllo"}}) == 4 + 6
+    assert number_size("1795867200000") == 5  # 8 significant digits: 4 + 1
+    assert number_size("0") == 2
+    assert number_size("-12.5") == 4  # 3 digits: 2 + 1, and 1 for the sign
+    assert item_size({"ok": {"BOOL": True}, "no": {"NULL": True}}) == 2 + 1 + 2 + 1
+    # map: 3 bytes + per element 1 byte + key + value
+    assert item_size({"m": {"M": {"a": {"S": "xy"}}}}) == 1 + 3 + 1 + 1 + 2
+    assert item_size({"l": {"L": [{"N": "1"}, {"S": "ab"}]}}) == 1 + 3 + (1 + 2) + (1 + 2)
+    assert item_size(None) == 0
+
+
+def test_request_units() -> None:
+    assert write_units(0, 100) == 1
+    assert write_units(1500, 900) == 2  # the larger of old and new
+    assert write_units(0, 1024) == 1 and write_units(0, 1025) == 2
+    assert write_units(300, 300, transactional=True) == 2
+    assert write_units(0, 0) == 1  # a delete of nothing still costs a unit
+    assert read_units(100, consistent=False) == 0.5
+    assert read_units(4097, consistent=True) == 2
+    assert read_units(0, consistent=True) == 1
+
+
+def test_gsi_writes_only_when_the_projection_changes() -> None:
+    keys = ["pk"]
+    old = {"pk": {"S": "a"}, "sweep_shard": {"N": "1"}, "sweep_at": {"N": "300"}, "end": {"N": "1"}}
+    same_bucket = {**old, "end": {"N": "2"}}
+    moved = {**old, "sweep_at": {"N": "600"}}
+    assert gsi_writes(old, same_bucket, SWEEP, keys) == []  # KEYS_ONLY: other attributes free
+    assert gsi_writes(old, moved, SWEEP, keys) == [1, 1]  # key change: delete + put
+    assert gsi_writes(None, old, SWEEP, keys) == [1]
+    assert gsi_writes(old, None, SWEEP, keys) == [1]
+    assert gsi_writes({"pk": {"S": "a"}}, {"pk": {"S": "b"}}, SWEEP, keys) == []  # sparse
+
+
+def test_meter_counts_requests_and_units_of_the_ingest_path(stack: Stack) -> None:
+    from benchmarks.meter import Meter
+
+    acme = stack.account()
+    with Meter(stack.cloud).installed() as meter:
+        assert stack.send(acme, [{"uuid": "u", "timestamp": iso(T0_MS)}]).status == 200
+        stack.advance(MINUTE)
+        # Same sweep bucket as the first request's deadline: no index write.
+        assert stack.send(acme, [{"uuid": "u", "timestamp": iso(T0_MS + 60_000)}]).status == 200
+    usage = meter.usage
+    assert usage.functions["TrackFunction"].invocations == 2
+    assert usage.write_requests("TrackFunction") == 2
+    assert usage.wru[("TrackFunction", "SessionsTable")] == 2
+    assert usage.wru[("TrackFunction", "SessionsTable/sweep")] == 1
+    # First request: session batch-get, profile batch-get (new session); second: session only.
+    assert usage.requests[("TrackFunction", "SessionsTable", "BatchGetItem")] == 2
+    assert usage.requests[("TrackFunction", "UsersTable", "BatchGetItem")] == 1
+    assert usage.rru[("TrackFunction", "SessionsTable")] == 1.0  # 2 eventually consistent
+    assert all(0 < size < 1024 for size in usage.item_bytes["SessionsTable"])
+
+
+def test_the_lambda_build_installs_the_native_user_agent_parser() -> None:
+    """Part 3's winner is the default: the layer installs ua-parser[regex]."""
+    import ua_parser
+
+    requirements = (ROOT / "layers/core/requirements.txt").read_text()
+    assert "ua-parser[regex]" in requirements
+    assert ua_parser.BestAvailableResolver.__module__ == "ua_parser.regex"
+
+
+EXPECTED = {
+    "cost": [
+        "usd_per_million_events",
+        "ingest_writes_per_request_user",
+        "ingest_reads_per_request_user",
+        "usd_per_million_requests",
+        "events_per_request",
+        "wru_per_event",
+        "rru_per_event",
+        "track_ms_per_invocation",
+        "session_item_bytes_p99",
+        "usd_per_million_events_variable",
+        "sweeper_idle_usd_per_month",
+    ],
+    "ingest_cpu": [
+        "ingest_cpu.us_per_event_batch_1",
+        "ingest_cpu.us_per_event_batch_10",
+        "ingest_cpu.us_per_event_batch_100",
+        "cold_start.import_boto3_ms",
+        "cold_start.TrackFunction_ratio",
+        "cold_start.ApiFunction_ratio",
+        "cold_start.SweeperFunction_ratio",
+        "cold_start.SessionExpiryFunction_ratio",
+        "cold_start.UserRetentionFunction_ratio",
+    ],
+    "enrichment": [
+        "ua.basic_setup_ms",
+        "ua.native_setup_ms",
+        "ua.basic_uncached_us",
+        "ua.native_uncached_us",
+        "ua.cached_us",
+        "geo.uncached_us",
+        "geo.cached_us",
+        "hit_rate.ua",
+        "hit_rate.geo",
+    ],
+}
+
+
+def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
+    """`python -m benchmarks --smoke`, as CI runs it: tiny sizes, no timing assertions."""
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["smoke"] is True
+    assert results["machine"]["nproc"] >= 1 and results["machine"]["python"]
+    for part, names in EXPECTED.items():
+        figures = results["parts"][part]["figures"]
+        prefix = "" if part == "ingest_cpu" else f"{part}."
+        for name in names:
+            figure = figures[prefix + name]
+            assert figure["runs"] >= 1 and figure["samples"], name
+            assert figure["min"] <= figure["median"] <= figure["max"], name
+    cost = results["parts"]["cost"]
+    assert cost["figures"]["cost.usd_per_million_events"]["median"] > 0
+    assert {t["title"].split(" (")[0] for t in cost["tables"]} >= {
+        "Cost by component",
+        "Cost by function",
+    }
+    assert not (tmp_path / "RESULTS.md").exists()  # smoke figures never replace the real ones
+
+
+@pytest.mark.parametrize("argv", [["--runs", "0"]])
+def test_cli_rejects_bad_arguments(argv: list[str]) -> None:
+    from benchmarks.run import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
