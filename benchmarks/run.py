@@ -212,6 +212,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if previous.get("smoke") == args.smoke:
             document["parts"] = previous.get("parts", {})
     document["parts"].update({r.part: r.as_dict() for r in results})
+    order = [importlib.import_module(name).NAME for name in PARTS]
+    document["parts"] = dict(
+        sorted(
+            document["parts"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99
+        )
+    )
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     print(report(results, info))
     if not args.smoke:
