@@ -168,7 +168,9 @@ def test_sessions_close_by_themselves_and_the_user_appears(running: RunningStack
     status, _ = running.request("POST", "/_local/clock?advance=1860")
     assert status == 200
     user = wait_for_user(running, "e2e", account["secret_key"])  # the 1-second sweeper
-    assert user["standard"]["city"] == "Linköping"
+    # Sweden in any City database (the bundled sample says Linköping, the
+    # 2018 GeoLite2 of maxminddb-geolite2 says Stockholm).
+    assert user["standard"]["country"] == "Sweden" and user["standard"]["city"]
     assert user["standard"]["browser_name"] == "Firefox"
     assert user["custom"]["status"]["value"] == "VIP"
 

@@ -103,7 +103,7 @@ class FakeLambdaContext:
     def __init__(self, spec: FunctionSpec) -> None:
         self.function_name = spec.logical_id
         self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 512
+        self.memory_limit_in_mb = spec.memory
         self.invoked_function_arn = (
             f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.logical_id}"
         )

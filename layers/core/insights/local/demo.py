@@ -51,8 +51,9 @@ USER_AGENTS = [
     "CriOS/130.0.6723.90 Mobile/15E148 Safari/604.1",
 ]
 
-# Public addresses in MaxMind's test networks: they resolve both in the
-# bundled sample database and in a real GeoLite2-City database.
+# Public addresses in MaxMind's test networks: their country is the same in
+# the bundled sample database and in a real GeoLite2-City database (cities
+# may differ between database editions).
 NETWORKS = [
     "81.2.69.{}",  # London, United Kingdom
     "2.125.160.{}",  # Boxford, United Kingdom (216-223)

@@ -51,9 +51,10 @@ def find_geo_database(explicit: str | None) -> tuple[str, str]:
                 raise SystemExit(f"GeoIP database not found: {candidate}")
             return candidate, f"GeoIP: {candidate}"
     try:
-        from geolite2 import geolite2  # maxminddb-geolite2: a dated 2018 GeoLite2-City
+        # maxminddb-geolite2 ships a dated (2018) GeoLite2-City database.
+        import _maxminddb_geolite2
 
-        path = Path(geolite2.__file__).parent / "GeoLite2-City.mmdb"
+        path = Path(_maxminddb_geolite2.geolite2_database())
         if path.exists():
             return str(path), (
                 f"GeoIP: {path} (GeoLite2-City from 2018; for current data see README)"

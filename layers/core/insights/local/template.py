@@ -40,6 +40,7 @@ class FunctionSpec:
     environment: dict[str, Any]
     events: dict[str, dict[str, Any]]
     timeout: int
+    memory: int
     policies: list[Any]
 
 
@@ -79,6 +80,7 @@ class Template:
                     environment=env,
                     events=props.get("Events", {}),
                     timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
+                    memory=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
                     policies=props.get("Policies", []),
                 )
             )
