@@ -1,7 +1,7 @@
 """Insights benchmark suite (issue 6): `make bench` or `python -m benchmarks`.
 
 Each part is a module with NAME, TITLE and ``run(Config) -> PartResult``.
-Parts whose subject lands later (segments, imports) are added by writing
+Parts whose subject lands later (imports) are added by writing
 such a module and listing it in PARTS.
 """
 
@@ -9,4 +9,5 @@ PARTS = (
     "benchmarks.cost",  # 1: cost per million events
     "benchmarks.ingest_cpu",  # 2: ingest CPU and cold start
     "benchmarks.enrichment",  # 3: User-Agent and GeoIP enrichment
+    "benchmarks.segments",  # 4: segments: items read per user returned, evaluation time
 )

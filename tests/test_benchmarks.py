@@ -124,6 +124,13 @@ EXPECTED = {
         "hit_rate.ua",
         "hit_rate.geo",
     ],
+    "segments": [
+        "eval_ms_per_user_100_segments",
+        "items_read_per_user.signed_up_last_week",
+        "items_read_per_user.once_never_back",
+        "items_read_per_user.recently_vip",
+        "items_read_per_user.stopped_a_month_ago",
+    ],
 }
 
 
@@ -153,6 +160,9 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         "Cost by component",
         "Cost by function",
     }
+    segments = results["parts"]["segments"]
+    plans = {row[2] for row in segments["tables"][0]["rows"]}
+    assert all(plan.startswith("index:") for plan in plans), plans  # the four use an index
     assert not (tmp_path / "RESULTS.md").exists()  # smoke figures never replace the real ones
 
 
