@@ -9,4 +9,5 @@ PARTS = (
     "benchmarks.cost",  # 1: cost per million events
     "benchmarks.ingest_cpu",  # 2: ingest CPU and cold start
     "benchmarks.enrichment",  # 3: User-Agent and GeoIP enrichment
+    "benchmarks.imports",  # 5: imports
 )

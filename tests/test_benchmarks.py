@@ -124,6 +124,14 @@ EXPECTED = {
         "hit_rate.ua",
         "hit_rate.geo",
     ],
+    "imports": [
+        "rows_per_s",
+        "writes_per_changed_row",
+        "profile_writes_per_changed_row",
+        "profile_writes_per_unchanged_row",
+        "job_writes_unchanged_file",
+        "peak_rss_ratio",
+    ],
 }
 
 
@@ -153,6 +161,8 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         "Cost by component",
         "Cost by function",
     }
+    imports = results["parts"]["imports"]["figures"]
+    assert imports["imports.profile_writes_per_unchanged_row"]["median"] == 0
     assert not (tmp_path / "RESULTS.md").exists()  # smoke figures never replace the real ones
 
 
