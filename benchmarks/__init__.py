@@ -10,4 +10,5 @@ PARTS = (
     "benchmarks.ingest_cpu",  # 2: ingest CPU and cold start
     "benchmarks.enrichment",  # 3: User-Agent and GeoIP enrichment
     "benchmarks.segments",  # 4: segments: items read per user returned, evaluation time
+    "benchmarks.imports",  # 5: imports
 )

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--only",
         action="append",
-        help="run only this part (cost, ingest_cpu, enrichment, segments); repeatable",
+        help="run only this part (cost, ingest_cpu, enrichment, segments, imports); repeatable",
     )
     parser.add_argument(
         "--out", type=Path, help="directory for results.json (and RESULTS.md when not --smoke)"

@@ -131,6 +131,14 @@ EXPECTED = {
         "items_read_per_user.recently_vip",
         "items_read_per_user.stopped_a_month_ago",
     ],
+    "imports": [
+        "rows_per_s",
+        "writes_per_changed_row",
+        "profile_writes_per_changed_row",
+        "profile_writes_per_unchanged_row",
+        "job_writes_unchanged_file",
+        "peak_rss_ratio",
+    ],
 }
 
 
@@ -163,6 +171,8 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     segments = results["parts"]["segments"]
     plans = {row[2] for row in segments["tables"][0]["rows"]}
     assert all(plan.startswith("index:") for plan in plans), plans  # the four use an index
+    imports = results["parts"]["imports"]["figures"]
+    assert imports["imports.profile_writes_per_unchanged_row"]["median"] == 0
     assert not (tmp_path / "RESULTS.md").exists()  # smoke figures never replace the real ones
 
 

@@ -176,6 +176,23 @@ def test_import_lands_hidden_on_new_and_expired_users_and_changes_nothing_twice(
     assert fresh.total_sessions == 0 and fresh.created_at == NOW and set(fresh.custom) == {"plan"}
 
 
+def test_a_whole_number_read_back_from_storage_equals_the_float_imported_again() -> None:
+    """Storage keeps whole numbers whole: 3000.0 comes back as 3000. Importing
+    "3000.00" again at the same time is the same value and must write nothing."""
+    imported = apply_import(
+        None, {"mrr": Stamped(3000.0, NOW)}, account_id="a", uuid="u", source="s3", now_ms=NOW
+    )
+    assert imported is not None
+    stored = Profile(
+        "a",
+        "u",
+        created_at=imported.created_at,
+        custom={"mrr": CustomValue(3000, NOW, "s3")},  # as storage/records.py reads it back
+    )
+    again = {"mrr": Stamped(3000.0, NOW)}
+    assert apply_import(stored, again, account_id="a", uuid="u", source="s3", now_ms=NOW) is None
+
+
 # ------------------------------------------------------------ streaming rows
 def test_real_world_csv_bom_crlf_quotes_and_trailing_lines() -> None:
     data = b'\xef\xbb\xbfrole,uuid\r\n"admin, ""chief""",u1\r\n"multi\r\nline",u2\r\n\r\n\r\n'

@@ -26,8 +26,13 @@ class Stamped:
 
     def sort_key(self) -> tuple[int, str]:
         # Ties on time break on the value itself, so the winner does not
-        # depend on which of two same-time events arrived first.
-        return (self.ts, json.dumps(self.value, sort_keys=True))
+        # depend on which of two same-time events arrived first. A whole
+        # float counts as the integer storage reads it back as (3000.0 is
+        # 3000), so a value sent again compares equal and writes nothing.
+        value = self.value
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            value = int(value)
+        return (self.ts, json.dumps(value, sort_keys=True))
 
 
 def newer(a: Stamped | None, b: Stamped) -> bool:
