@@ -216,8 +216,9 @@ def seed_and_count(size: int, seed: int) -> dict[str, Any]:
             from insights.domain.segments.indexing import changes
             from insights.domain.segments.rules import parse_rules
             from insights.services import segments as service
-            from insights.storage.models import IndexEntryItem, UserItem
+            from insights.storage.models import UserItem
             from insights.storage.records import profile_to_item
+            from insights.storage.segments import entry_item
 
             account_id = f"acct_bench{seed}"
             profiles = list(population(size, account_id, seed))
@@ -227,16 +228,8 @@ def seed_and_count(size: int, seed: int) -> dict[str, Any]:
                 for profile in profiles:
                     batch.save(profile_to_item(profile, None))
                     diff = changes(None, profile)
-                    for entry in diff.puts:  # as storage.segments.apply_index_changes writes
-                        batch.save(
-                            IndexEntryItem(
-                                diff.pk,
-                                entry.sk,
-                                ix_value=entry.ix_value,
-                                ix_attr=entry.ix_attr,
-                                ix_changed=entry.ix_changed,
-                            )
-                        )
+                    for entry in diff.puts:  # the items apply_index_changes writes
+                        batch.save(entry_item(diff.pk, entry))
                     items += 1 + len(diff.puts)
             seeding = time.perf_counter() - started
             found: dict[str, Any] = {}

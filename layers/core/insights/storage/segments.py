@@ -11,7 +11,7 @@ from pynamodb.exceptions import PutError
 
 from insights.domain.profile import Profile
 from insights.domain.segments.definitions import Segment
-from insights.domain.segments.indexing import Changes
+from insights.domain.segments.indexing import Changes, Entry
 from insights.domain.segments.planner import Query
 from insights.storage.models import IndexEntryItem, SegmentsItem, UserItem
 from insights.storage.records import PROFILE_SK, profile_from_item
@@ -91,21 +91,20 @@ def profile_from_image(image: dict[str, Any] | None) -> Profile | None:
     return profile_from_item(UserItem.from_raw_data(image)).profile
 
 
+def entry_item(pk: str, entry: Entry) -> IndexEntryItem:
+    """The stored item of one index entry beside the user's profile."""
+    return IndexEntryItem(
+        pk, entry.sk, ix_value=entry.ix_value, ix_attr=entry.ix_attr, ix_changed=entry.ix_changed
+    )
+
+
 def apply_index_changes(changes: Changes) -> int:
     """Write and delete index entries (idempotent: puts overwrite, deletes of nothing pass)."""
     if not changes:
         return 0
     with IndexEntryItem.batch_write() as batch:
         for entry in changes.puts:
-            batch.save(
-                IndexEntryItem(
-                    changes.pk,
-                    entry.sk,
-                    ix_value=entry.ix_value,
-                    ix_attr=entry.ix_attr,
-                    ix_changed=entry.ix_changed,
-                )
-            )
+            batch.save(entry_item(changes.pk, entry))
         for sk in changes.deletes:
             batch.delete(IndexEntryItem(changes.pk, sk))
     return len(changes.puts) + len(changes.deletes)
