@@ -4,29 +4,16 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.domain.events import RequestError
 from insights.domain.imports import MappingError
-from insights.http import bearer_account, error, json_body, ok
-from insights.services.auth import AuthError
+from insights.http import bearer_account, error, json_body, ok, resolver
 from insights.services.imports import create_upload, get_import, list_imports
 
 logger = Logger()
 metrics = Metrics()
-app = APIGatewayHttpResolver()
+app = resolver()  # auth and request errors as JSON, like the other HTTP functions
 MAX_LIST = 100
-
-
-@app.exception_handler(AuthError)
-def _auth_error(exc: AuthError) -> Response:
-    return error(exc.status, exc.code, exc.message)
-
-
-@app.exception_handler(RequestError)
-def _request_error(exc: RequestError) -> Response:
-    return error(exc.status, exc.code, exc.message)
 
 
 @app.exception_handler(MappingError)
