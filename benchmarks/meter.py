@@ -13,6 +13,7 @@ deletions or the stream reads of Lambda triggers.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -123,6 +124,11 @@ class Meter:
             finally:
                 self._count_other(function, service, operation, started)
         before = self._images_before(operation, params)
+        evaluated = None
+        if operation in ("Query", "Scan") and "FilterExpression" in params:
+            # Billed for every item read, not for those the filter keeps: ask moto
+            # (unmetered) for the same page without the filter.
+            evaluated = original(client, operation, _without_filter(params)).get("Items", [])
         started = time.perf_counter()
         failed = False
         try:
@@ -135,7 +141,7 @@ class Meter:
             elapsed = (time.perf_counter() - started) * 1000
             with self._lock:
                 self.usage.functions[function].aws_ms += elapsed
-                self._account(function, operation, params, response, before, failed)
+                self._account(function, operation, params, response, before, failed, evaluated)
         return response
 
     def _count_other(self, function: str, service: str, operation: str, started: float) -> None:
@@ -200,6 +206,7 @@ class Meter:
         response: dict[str, Any] | None,
         before: list[dict | None],
         failed: bool,
+        evaluated: list[dict[str, Any]] | None = None,
     ) -> None:
         usage = self.usage
         tables = _tables_of(operation, params)
@@ -238,7 +245,8 @@ class Meter:
             table = params["TableName"]
             index_name = params.get("IndexName")
             total = 0
-            for item in (response or {}).get("Items", []):
+            read = evaluated if evaluated is not None else (response or {}).get("Items", [])
+            for item in read:
                 full = self._item(table, self._key_of(table, item))
                 if index_name:
                     (index,) = [i for i in self._indexes[table] if i["IndexName"] == index_name]
@@ -256,6 +264,24 @@ class Meter:
                     consistent=True,
                     transactional=True,
                 )
+
+
+def _without_filter(params: dict[str, Any]) -> dict[str, Any]:
+    """The same Query or Scan page without FilterExpression and projection."""
+    stripped = {
+        k: v
+        for k, v in params.items()
+        if k not in ("FilterExpression", "ProjectionExpression", "Select")
+        and not k.startswith("ExpressionAttribute")
+    }
+    used = set(re.findall(r"[#:][A-Za-z0-9_]+", params.get("KeyConditionExpression", "")))
+    names = {k: v for k, v in params.get("ExpressionAttributeNames", {}).items() if k in used}
+    values = {k: v for k, v in params.get("ExpressionAttributeValues", {}).items() if k in used}
+    if names:
+        stripped["ExpressionAttributeNames"] = names
+    if values:
+        stripped["ExpressionAttributeValues"] = values
+    return stripped
 
 
 def _tables_of(operation: str, params: dict[str, Any]) -> list[str]:

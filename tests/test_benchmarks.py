@@ -13,11 +13,11 @@ from benchmarks.capacity import gsi_writes, item_size, number_size, read_units, 
 from tests.conftest import MINUTE, T0_MS, Stack, iso
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEP = {
-    "IndexName": "sweep",
+INDEX = {
+    "IndexName": "by_at",
     "KeySchema": [
-        {"AttributeName": "sweep_shard", "KeyType": "HASH"},
-        {"AttributeName": "sweep_at", "KeyType": "RANGE"},
+        {"AttributeName": "shard", "KeyType": "HASH"},
+        {"AttributeName": "at", "KeyType": "RANGE"},
     ],
     "Projection": {"ProjectionType": "KEYS_ONLY"},
 }
@@ -48,14 +48,14 @@ def test_request_units() -> None:
 
 def test_gsi_writes_only_when_the_projection_changes() -> None:
     keys = ["pk"]
-    old = {"pk": {"S": "a"}, "sweep_shard": {"N": "1"}, "sweep_at": {"N": "300"}, "end": {"N": "1"}}
-    same_bucket = {**old, "end": {"N": "2"}}
-    moved = {**old, "sweep_at": {"N": "600"}}
-    assert gsi_writes(old, same_bucket, SWEEP, keys) == []  # KEYS_ONLY: other attributes free
-    assert gsi_writes(old, moved, SWEEP, keys) == [1, 1]  # key change: delete + put
-    assert gsi_writes(None, old, SWEEP, keys) == [1]
-    assert gsi_writes(old, None, SWEEP, keys) == [1]
-    assert gsi_writes({"pk": {"S": "a"}}, {"pk": {"S": "b"}}, SWEEP, keys) == []  # sparse
+    old = {"pk": {"S": "a"}, "shard": {"N": "1"}, "at": {"N": "300"}, "end": {"N": "1"}}
+    same_key = {**old, "end": {"N": "2"}}
+    moved = {**old, "at": {"N": "600"}}
+    assert gsi_writes(old, same_key, INDEX, keys) == []  # KEYS_ONLY: other attributes free
+    assert gsi_writes(old, moved, INDEX, keys) == [1, 1]  # key change: delete + put
+    assert gsi_writes(None, old, INDEX, keys) == [1]
+    assert gsi_writes(old, None, INDEX, keys) == [1]
+    assert gsi_writes({"pk": {"S": "a"}}, {"pk": {"S": "b"}}, INDEX, keys) == []  # sparse
 
 
 def test_meter_counts_requests_and_units_of_the_ingest_path(stack: Stack) -> None:
@@ -65,18 +65,34 @@ def test_meter_counts_requests_and_units_of_the_ingest_path(stack: Stack) -> Non
     with Meter(stack.cloud).installed() as meter:
         assert stack.send(acme, [{"uuid": "u", "timestamp": iso(T0_MS)}]).status == 200
         stack.advance(MINUTE)
-        # Same sweep bucket as the first request's deadline: no index write.
         assert stack.send(acme, [{"uuid": "u", "timestamp": iso(T0_MS + 60_000)}]).status == 200
     usage = meter.usage
     assert usage.functions["TrackFunction"].invocations == 2
     assert usage.write_requests("TrackFunction") == 2
+    # One unit per request and nothing else: SessionsTable has no index to keep.
     assert usage.wru[("TrackFunction", "SessionsTable")] == 2
-    assert usage.wru[("TrackFunction", "SessionsTable/sweep")] == 1
+    assert sum(usage.wru.values()) == 2
     # First request: session batch-get, profile batch-get (new session); second: session only.
     assert usage.requests[("TrackFunction", "SessionsTable", "BatchGetItem")] == 2
     assert usage.requests[("TrackFunction", "UsersTable", "BatchGetItem")] == 1
     assert usage.rru[("TrackFunction", "SessionsTable")] == 1.0  # 2 eventually consistent
     assert all(0 < size < 1024 for size in usage.item_bytes["SessionsTable"])
+
+
+def test_meter_bills_a_filtered_scan_for_every_item_it_reads(stack: Stack) -> None:
+    """DynamoDB bills a Scan by the bytes it reads, whatever its filter returns."""
+    from benchmarks.meter import Meter
+
+    acme = stack.account()
+    events = [{"uuid": f"user-{n:02d}", "properties": {"name": "x" * 300}} for n in range(30)]
+    assert stack.send(acme, events).status == 200
+    raw = stack.cloud.dynamodb.scan(TableName="SessionsTable")["Items"]
+    scanned = sum(item_size(item) for item in raw)
+    assert scanned > 3 * 4096  # more than three 4 KB read units' worth
+    with Meter(stack.cloud).installed() as meter:
+        assert stack.sweep()["closed"] == 0  # nothing is due: the filter returns nothing
+    units = meter.usage.rru[("SweeperFunction", "SessionsTable")]
+    assert units == read_units(scanned, consistent=False)
 
 
 def test_the_lambda_build_installs_the_native_user_agent_parser() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from insights import clock
 from insights.services.closing import close_deleted, close_due
 from insights.storage import store
@@ -47,6 +49,29 @@ def test_sweeper_closes_after_the_deadline_and_not_before(stack: Stack) -> None:
     assert stack.sweep()["closed"] == 1
     assert_one_session(stack, acme)
     assert stack.cloud.items("SessionsTable") == []
+
+
+def test_sweeper_scans_open_sessions_in_segments_sized_from_its_last_run(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from insights.services import sweep
+
+    monkeypatch.setattr(sweep, "ITEMS_PER_SEGMENT", 2)
+    monkeypatch.setattr(sweep, "_last_scanned", 0)
+    acme = stack.account()
+    for n in range(5):
+        assert stack.send(acme, [{"uuid": f"u{n}"}]).status == 200
+        stack.advance(5 * MINUTE)
+    # Deadlines are 30 min after each event (+30 ... +50 min): at +40 three are due.
+    stack.advance(15 * MINUTE)
+    first = stack.sweep()
+    assert (first["segments"], first["scanned"], first["closed"]) == (1, 5, 3)
+    stack.advance(10 * MINUTE)
+    second = stack.sweep()  # 5 open sessions last time: 3 parallel segments of at most 2
+    assert (second["segments"], second["scanned"], second["closed"]) == (3, 2, 2)
+    assert stack.sweep()["segments"] == 1
+    assert stack.cloud.items("SessionsTable") == []
+    assert all(stack.user(acme, f"u{n}").status == 200 for n in range(5))
 
 
 def test_ttl_deletion_on_the_stream_closes_the_session(stack: Stack) -> None:

@@ -17,7 +17,7 @@ def check(stack: Stack, function: str, operation: str, params: dict) -> None:
 def test_granted_calls_pass_and_others_are_denied(stack: Stack) -> None:
     from insights.local.iam import AccessDenied
 
-    check(stack, "SweeperFunction", "Query", {"TableName": "SessionsTable", "IndexName": "sweep"})
+    check(stack, "SweeperFunction", "Scan", {"TableName": "SessionsTable"})
     check(
         stack,
         "TrackFunction",
@@ -31,8 +31,8 @@ def test_granted_calls_pass_and_others_are_denied(stack: Stack) -> None:
     )
     with pytest.raises(AccessDenied, match="dynamodb:Scan"):
         check(stack, "TrackFunction", "Scan", {"TableName": "UsersTable"})
-    with pytest.raises(AccessDenied, match=r"dynamodb:Query on [^ ]*table/SessionsTable:"):
-        check(stack, "SweeperFunction", "Query", {"TableName": "SessionsTable"})
+    with pytest.raises(AccessDenied, match=r"dynamodb:Scan on [^ ]*table/UsersTable:"):
+        check(stack, "SweeperFunction", "Scan", {"TableName": "UsersTable"})
     with pytest.raises(AccessDenied, match="AccountsTable"):
         check(stack, "SessionExpiryFunction", "GetItem", {"TableName": "AccountsTable"})
 

@@ -13,8 +13,6 @@ class Settings:
     users_table: str
     region: str
     geoip_database_path: str
-    sweep_shards: int
-    sweep_bucket_seconds: int
 
 
 def load() -> Settings:
@@ -26,6 +24,4 @@ def load() -> Settings:
         users_table=env.get("USERS_TABLE", "UsersTable"),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         geoip_database_path=env.get("GEOIP_DATABASE_PATH", ""),
-        sweep_shards=int(env.get("SWEEP_SHARDS", "8")),
-        sweep_bucket_seconds=int(env.get("SWEEP_BUCKET_SECONDS", "300")),
     )

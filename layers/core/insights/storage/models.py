@@ -55,15 +55,6 @@ class KeyItem(Model):
     created_at = NumberAttribute()
 
 
-class SweepIndex(GlobalSecondaryIndex["SessionItem"]):
-    class Meta:
-        index_name = "sweep"
-        projection = KeysOnlyProjection()
-
-    sweep_shard = NumberAttribute(hash_key=True)
-    sweep_at = NumberAttribute(range_key=True)
-
-
 class SessionItem(Model):
     """The one open session of a user. Kept small: every event rewrites it."""
 
@@ -81,11 +72,7 @@ class SessionItem(Model):
     props = UnicodeAttribute(null=True)
     ctx = UnicodeAttribute(null=True)
     expires_at = NumberAttribute()  # TTL, epoch seconds: the deadline
-    sweep_shard = NumberAttribute()
-    sweep_at = NumberAttribute()
     version = VersionAttribute()
-
-    sweep_index = SweepIndex()
 
 
 class _ByFirstSeen(GlobalSecondaryIndex["UserItem"]):

@@ -8,19 +8,16 @@ recomputes from the winner's result.
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from insights.config import load
 from insights.domain.profile import CustomValue, Profile
 from insights.domain.segments.indexing import shard_key, shard_of
 from insights.domain.sessions import Enrichment, Session, Stamped
 from insights.storage.models import SessionItem, UserItem
 
 PROFILE_SK = "profile"
-_settings = load()
 
 
 def user_pk(account_id: str, uuid: str) -> str:
@@ -52,16 +49,6 @@ class ProfileRecord:
 
 
 # ------------------------------------------------------------------ sessions
-def sweep_shard(pk: str) -> int:
-    return zlib.crc32(pk.encode()) % _settings.sweep_shards
-
-
-def sweep_bucket(deadline_ms: int) -> int:
-    """Deadline rounded down to the bucket: the sweeper looks a bucket ahead."""
-    bucket = _settings.sweep_bucket_seconds
-    return (deadline_ms // 1000) // bucket * bucket
-
-
 def session_to_item(pk: str, session: Session, timeout_ms: int, version: int | None) -> SessionItem:
     deadline = session.deadline(timeout_ms)
     ctx = None
@@ -90,8 +77,6 @@ def session_to_item(pk: str, session: Session, timeout_ms: int, version: int | N
         props=props,
         ctx=ctx,
         expires_at=-(-deadline // 1000),
-        sweep_shard=sweep_shard(pk),
-        sweep_at=sweep_bucket(deadline),
     )
     if version is not None:
         item.version = version

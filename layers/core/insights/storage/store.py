@@ -92,10 +92,30 @@ def get_profile(pk: str, *, consistent: bool = True) -> ProfileRecord | None:
         return None
 
 
-def due_sessions(shard: int, until_bucket: int) -> Iterator[str]:
-    """Keys of open sessions whose deadline bucket is at or before until_bucket."""
-    for item in SessionItem.sweep_index.query(shard, SessionItem.sweep_at <= until_bucket):
+@dataclass(slots=True)
+class ScanTally:
+    """What one scan segment read: DynamoDB bills the scanned bytes, not the matches."""
+
+    scanned: int = 0
+
+
+def due_sessions(
+    now_ms: int, *, segment: int, total_segments: int, tally: ScanTally
+) -> Iterator[str]:
+    """Keys of open sessions whose deadline is at or before now_ms, from one scan segment.
+
+    Eventually consistent (half the read units): callers re-read the few due
+    sessions consistently before closing them.
+    """
+    scan = SessionItem.scan(
+        SessionItem.deadline <= now_ms,
+        segment=segment,
+        total_segments=total_segments,
+        attributes_to_get=["pk"],
+    )
+    for item in scan:
         yield item.pk
+    tally.scanned += scan.page_iter.total_scanned_count
 
 
 # -------------------------------------------------------------------- writes
