@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from insights import clock
+from insights.domain.filerows import Record, is_blank
 from insights.domain.imports import (
     Mapping,
     Plan,
@@ -95,6 +96,21 @@ def test_the_layout_survives_the_plan_stored_with_the_job() -> None:
     assert "layout" not in plan.as_dict()
     row = check_csv_row(2, RECORDS[0], again, import_ts=NOW, now_ms=NOW)
     assert isinstance(row, Row) and row.values["role"] == Stamped("CTO", 1767225600000)
+
+
+@pytest.mark.parametrize(
+    ("data", "blank"),
+    [
+        ([], True),
+        ([""], True),
+        ([" ", "\t", "\r\n"], True),
+        (["", "x"], False),
+        ({}, True),
+        ({"a": ""}, False),
+    ],
+)
+def test_blank_records(data: Any, blank: bool) -> None:
+    assert is_blank(Record(2, data, 0)) is blank
 
 
 # ------------------------------------------------------------------ values

@@ -400,17 +400,17 @@ def _parse_number(cell: Any) -> int | float:
 
 def parse_timestamp(cell: Any) -> int:
     """The row's time: ISO-8601 with an offset, a date, or epoch milliseconds."""
-    if isinstance(cell, int) and not isinstance(cell, bool):
-        return parse_time(cell)
-    if isinstance(cell, str) and cell.strip().isdigit():
-        return parse_time(int(cell.strip()))
-    if isinstance(cell, str) and len(cell.strip()) == 10:
-        try:
-            day = date.fromisoformat(cell.strip())
-        except ValueError:
-            raise TimeFormatError(f"not a timestamp: {cell.strip()[:40]!r}") from None
-        return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
-    return parse_time(cell)
+    if isinstance(cell, str):
+        text = cell.strip()
+        if text.isdigit():
+            return parse_time(int(text))
+        if len(text) == 10:
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                raise TimeFormatError(f"not a timestamp: {text[:40]!r}") from None
+            return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
+    return parse_time(cell)  # an int is epoch milliseconds; parse_time refuses the rest
 
 
 # --------------------------------------------------------------------- rows

@@ -201,6 +201,10 @@ def merged_custom(
     erased_at: int | None,
 ) -> dict[str, CustomValue] | None:
     """A copy of `custom` with the updates that win applied; None if none wins."""
+    if not custom and erased_at is None:
+        # Nothing to compare with (a new record, the common case of an import): all win.
+        fresh_values = {name: CustomValue(s.value, s.ts, source) for name, s in updates.items()}
+        return fresh_values or None
     merged: dict[str, CustomValue] | None = None
     for name, stamped in updates.items():
         if erased_at is not None and stamped.ts <= erased_at:
