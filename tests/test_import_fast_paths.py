@@ -113,6 +113,22 @@ def test_blank_records(data: Any, blank: bool) -> None:
     assert is_blank(Record(2, data, 0)) is blank
 
 
+def test_a_timestamp_of_digits_int_does_not_read_is_a_rejection_not_a_crash() -> None:
+    plan = plan_csv(["uuid", "timestamp"], Mapping())
+    got = check_csv_row(2, ["u", "\u00b2"], plan, import_ts=NOW, now_ms=NOW)
+    assert got == Rejection(2, "timestamp", "not an ISO-8601 timestamp: '\u00b2'")
+    assert check_row(
+        3,
+        {"uuid": "u", "timestamp": "\u00b2"},
+        Plan.from_dict(plan.as_dict()),
+        import_ts=NOW,
+        now_ms=NOW,
+    ) == Rejection(3, "timestamp", "not an ISO-8601 timestamp: '\u00b2'")
+    assert check_csv_row(4, ["u", "\u0661" * 13], plan, import_ts=NOW, now_ms=NOW) == Row(
+        4, "u", {}
+    )
+
+
 # ------------------------------------------------------------------ values
 @pytest.mark.parametrize(
     "day",

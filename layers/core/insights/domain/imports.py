@@ -402,7 +402,7 @@ def parse_timestamp(cell: Any) -> int:
     """The row's time: ISO-8601 with an offset, a date, or epoch milliseconds."""
     if isinstance(cell, str):
         text = cell.strip()
-        if text.isdigit():
+        if text.isdecimal():  # not isdigit: int() refuses digits like "²"
             return parse_time(int(text))
         if len(text) == 10:
             try:
