@@ -185,4 +185,4 @@ def _json_object(text: str, row: int) -> dict[str, Any]:
 def is_blank(record: Record) -> bool:
     if isinstance(record.data, dict):
         return not record.data
-    return not any(field.strip() for field in record.data)
+    return not any(map(str.strip, record.data))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from insights.domain.events import (
     MAX_UUID_CHARS,
     Scalar,
 )
-from insights.domain.profile import Profile, live_base, merge_custom
+from insights.domain.profile import Profile, merge_into_live
 from insights.domain.sessions import Stamped
 from insights.domain.timefmt import TimeFormatError, format_time, parse_time
 
@@ -33,8 +34,7 @@ MAX_FILENAME_CHARS = 200
 MAPPING_FIELDS = frozenset({"uuid", "columns", "rename", "types", "timestamp"})
 DEFAULT_TIMESTAMP_COLUMN = "timestamp"
 
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_INTEGER = re.compile(r"^[+-]?\d+$")
+_NUMBER = re.compile(r"^[+-]?(?:(?P<whole>\d+)|\d+\.\d*|\.\d+)(?P<exponent>[eE][+-]?\d+)?$")
 _TRUE = frozenset({"true", "yes", "y", "1"})
 _FALSE = frozenset({"false", "no", "n", "0"})
 
@@ -172,6 +172,12 @@ class Plan:
     every_key: bool = False
     rename: dict[str, str] = field(default_factory=dict)
     types: dict[str, ValueType] = field(default_factory=dict)
+    # CSV only: where the cells are in a record, worked out once from the header.
+    layout: CsvLayout | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.header is not None:
+            object.__setattr__(self, "layout", CsvLayout.of(self))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -194,6 +200,33 @@ class Plan:
             every_key=bool(raw.get("every_key")),
             rename=dict(raw.get("rename") or {}),
             types=dict(raw.get("types") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CsvLayout:
+    """A CSV plan by position: rows are read from the record, not through a dict per row."""
+
+    width: int  # the header's columns
+    uuid: int | None  # None: not in the header (every row then lacks a uuid)
+    timestamp: int | None
+    # (position, column, attribute name, how its text becomes the value), in plan order
+    attributes: tuple[tuple[int, str, str, Callable[[str], Scalar]], ...]
+
+    @classmethod
+    def of(cls, plan: Plan) -> CsvLayout:
+        assert plan.header is not None
+        # Names are unique but for blank ones, which nothing refers to.
+        position = {name: i for i, name in enumerate(plan.header)}
+        return cls(
+            width=len(plan.header),
+            uuid=position.get(plan.uuid),
+            timestamp=None if plan.timestamp is None else position.get(plan.timestamp),
+            attributes=tuple(
+                (position[column], column, target, FROM_TEXT[kind or "string"])
+                for column, (target, kind) in plan.attributes.items()
+                if column in position  # a column the file lacks is empty on every row
+            ),
         )
 
 
@@ -272,38 +305,79 @@ def _is_empty(cell: Any) -> bool:
 
 def parse_value(cell: Any, kind: ValueType | None) -> Scalar:
     """A cell as its declared type (kind None: a JSON value keeps its own type)."""
+    if isinstance(cell, str):
+        return FROM_TEXT[kind or "string"](cell)
     if kind is None:
-        if isinstance(cell, bool | str):
-            kind = "boolean" if isinstance(cell, bool) else "string"
-        elif isinstance(cell, int | float):
-            kind = "number"
-        else:
-            raise ValueError("must be a string, number or boolean")
+        if isinstance(cell, bool):
+            return cell
+        if isinstance(cell, int | float):
+            return _parse_number(cell)
+        raise ValueError("must be a string, number or boolean")
     if kind == "string":
         if isinstance(cell, bool):
-            text = "true" if cell else "false"
-        elif isinstance(cell, int | float):
-            text = _number_text(cell)
-        elif isinstance(cell, str):
-            text = cell
-        else:
-            raise ValueError("must be a string, number or boolean")
-        if len(text) > MAX_STRING_VALUE_CHARS:
-            raise ValueError(f"longer than {MAX_STRING_VALUE_CHARS} characters")
-        return text
+            return "true" if cell else "false"
+        if isinstance(cell, int | float):
+            return _string_from_text(_number_text(cell))
+        raise ValueError("must be a string, number or boolean")
     if kind == "number":
         return _parse_number(cell)
     if kind == "boolean":
         if isinstance(cell, bool):
             return cell
-        if isinstance(cell, str):
-            word = cell.strip().lower()
-            if word in _TRUE:
-                return True
-            if word in _FALSE:
-                return False
         raise ValueError("not a boolean (true/false, yes/no, 1/0)")
-    return _parse_date(cell)
+    raise ValueError("not a date (ISO-8601, e.g. 2026-11-28 or 2026-11-28T09:30:00Z)")
+
+
+def _string_from_text(text: str) -> str:
+    if len(text) > MAX_STRING_VALUE_CHARS:
+        raise ValueError(f"longer than {MAX_STRING_VALUE_CHARS} characters")
+    return text
+
+
+def _number_from_text(cell: str) -> int | float:
+    text = cell.strip()
+    match = _NUMBER.match(text) if len(text) <= 64 else None
+    if match is None:
+        raise ValueError("not a number")
+    if match["whole"] is not None and match["exponent"] is None:
+        return int(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
+
+def _boolean_from_text(cell: str) -> bool:
+    word = cell.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError("not a boolean (true/false, yes/no, 1/0)")
+
+
+def _date_from_text(cell: str) -> str:
+    """ISO-8601 date (midnight UTC) or date-time with an offset; kept as ISO UTC."""
+    text = cell.strip()
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not a date: {text!r}") from None
+        return f"{day.isoformat()}T00:00:00.000Z"  # format_time of that midnight
+    try:
+        return format_time(parse_time(text)) or ""
+    except TimeFormatError as exc:
+        raise ValueError(f"not a date: {exc}") from None
+
+
+# How a text cell (every CSV cell, a JSON string) becomes each type's value.
+FROM_TEXT: dict[ValueType, Callable[[str], Scalar]] = {
+    "string": _string_from_text,
+    "number": _number_from_text,
+    "boolean": _boolean_from_text,
+    "date": _date_from_text,
+}
 
 
 def _number_text(value: int | float) -> str:
@@ -321,50 +395,22 @@ def _parse_number(cell: Any) -> int | float:
         return cell
     if not isinstance(cell, str):
         raise ValueError("not a number")
-    text = cell.strip()
-    if len(text) > 64 or not _NUMBER.match(text):
-        raise ValueError("not a number")
-    if _INTEGER.match(text):
-        return int(text)
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("not a finite number")
-    return value
-
-
-def _parse_date(cell: Any) -> str:
-    """ISO-8601 date (midnight UTC) or date-time with an offset; kept as ISO UTC."""
-    if not isinstance(cell, str):
-        raise ValueError("not a date (ISO-8601, e.g. 2026-11-28 or 2026-11-28T09:30:00Z)")
-    text = cell.strip()
-    if len(text) == 10:
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"not a date: {text!r}") from None
-        return (
-            format_time(int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000)
-            or ""
-        )
-    try:
-        return format_time(parse_time(text)) or ""
-    except TimeFormatError as exc:
-        raise ValueError(f"not a date: {exc}") from None
+    return _number_from_text(cell)
 
 
 def parse_timestamp(cell: Any) -> int:
     """The row's time: ISO-8601 with an offset, a date, or epoch milliseconds."""
-    if isinstance(cell, int) and not isinstance(cell, bool):
-        return parse_time(cell)
-    if isinstance(cell, str) and cell.strip().isdigit():
-        return parse_time(int(cell.strip()))
-    if isinstance(cell, str) and len(cell.strip()) == 10:
-        try:
-            day = date.fromisoformat(cell.strip())
-        except ValueError:
-            raise TimeFormatError(f"not a timestamp: {cell.strip()[:40]!r}") from None
-        return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
-    return parse_time(cell)
+    if isinstance(cell, str):
+        text = cell.strip()
+        if text.isdecimal():  # not isdigit: int() refuses digits like "²"
+            return parse_time(int(text))
+        if len(text) == 10:
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                raise TimeFormatError(f"not a timestamp: {text[:40]!r}") from None
+            return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
+    return parse_time(cell)  # an int is epoch milliseconds; parse_time refuses the rest
 
 
 # --------------------------------------------------------------------- rows
@@ -375,15 +421,6 @@ class Row:
     number: int
     uuid: str
     values: dict[str, Stamped]
-
-
-def csv_cells(plan: Plan, fields: list[str]) -> dict[str, str]:
-    """A CSV record as column -> cell (missing trailing cells are empty)."""
-    assert plan.header is not None
-    extra = fields[len(plan.header) :]
-    if any(f.strip() for f in extra):
-        raise _Bad("", f"the row has {len(fields)} fields; the header has {len(plan.header)}")
-    return {name: fields[i] if i < len(fields) else "" for i, name in enumerate(plan.header)}
 
 
 def check_row(
@@ -399,32 +436,48 @@ def check_row(
 def check_csv_row(
     number: int, fields: list[str], plan: Plan, *, import_ts: int, now_ms: int
 ) -> Row | Rejection:
+    """A CSV record's verdict, as check_row on its cells (missing trailing cells are empty)."""
     try:
-        cells = csv_cells(plan, fields)
+        return _check_csv_row(number, fields, plan, import_ts=import_ts, now_ms=now_ms)
     except _Bad as bad:
         return Rejection(number, bad.column, bad.reason)
-    return check_row(number, cells, plan, import_ts=import_ts, now_ms=now_ms)
+
+
+def _check_csv_row(
+    number: int, fields: list[str], plan: Plan, *, import_ts: int, now_ms: int
+) -> Row:
+    layout = plan.layout
+    assert layout is not None
+    count = len(fields)
+    if count > layout.width and any(f.strip() for f in fields[layout.width :]):
+        raise _Bad("", f"the row has {count} fields; the header has {layout.width}")
+    uuid = _uuid(_field(fields, layout.uuid), plan.uuid)
+    ts = import_ts
+    if plan.timestamp is not None:
+        ts = _row_time(_field(fields, layout.timestamp), plan.timestamp, import_ts, now_ms)
+    values: dict[str, Stamped] = {}
+    for index, column, target, from_text in layout.attributes:
+        cell = fields[index] if index < count else ""
+        if not cell.strip():
+            continue
+        try:
+            values[target] = Stamped(from_text(cell), ts)
+        except ValueError as exc:
+            raise _Bad(column, str(exc)) from None
+    return Row(number, uuid, values)
+
+
+def _field(fields: list[str], index: int | None) -> str:
+    return fields[index] if index is not None and index < len(fields) else ""
 
 
 def _check_row(
     number: int, cells: dict[str, Any], plan: Plan, *, import_ts: int, now_ms: int
 ) -> Row:
-    uuid = cells.get(plan.uuid)
-    if isinstance(uuid, int | float) and not isinstance(uuid, bool):
-        uuid = _number_text(uuid)
-    if not isinstance(uuid, str) or not uuid.strip():
-        raise _Bad(plan.uuid, "empty uuid")
-    # Verbatim, as events take it: a uuid is opaque, case and spaces included.
-    if len(uuid) > MAX_UUID_CHARS:
-        raise _Bad(plan.uuid, f"uuid longer than {MAX_UUID_CHARS} characters")
+    uuid = _uuid(cells.get(plan.uuid), plan.uuid)
     ts = import_ts
-    if plan.timestamp is not None and not _is_empty(cells.get(plan.timestamp)):
-        try:
-            ts = parse_timestamp(cells[plan.timestamp])
-        except TimeFormatError as exc:
-            raise _Bad(plan.timestamp, str(exc)) from None
-        if ts > now_ms + MAX_FUTURE_MS:
-            raise _Bad(plan.timestamp, "more than 1 hour in the future")
+    if plan.timestamp is not None:
+        ts = _row_time(cells.get(plan.timestamp), plan.timestamp, import_ts, now_ms)
     if plan.every_key:
         # JSON Lines with every key imported: the keys of this line.
         attributes = {
@@ -455,6 +508,31 @@ def _check_row(
     return Row(number, uuid, values)
 
 
+def _uuid(cell: Any, column: str) -> str:
+    uuid = cell
+    if isinstance(uuid, int | float) and not isinstance(uuid, bool):
+        uuid = _number_text(uuid)
+    if not isinstance(uuid, str) or not uuid.strip():
+        raise _Bad(column, "empty uuid")
+    # Verbatim, as events take it: a uuid is opaque, case and spaces included.
+    if len(uuid) > MAX_UUID_CHARS:
+        raise _Bad(column, f"uuid longer than {MAX_UUID_CHARS} characters")
+    return uuid
+
+
+def _row_time(cell: Any, column: str, import_ts: int, now_ms: int) -> int:
+    """The row's own time if it has one, else the import's."""
+    if _is_empty(cell):
+        return import_ts
+    try:
+        ts = parse_timestamp(cell)
+    except TimeFormatError as exc:
+        raise _Bad(column, str(exc)) from None
+    if ts > now_ms + MAX_FUTURE_MS:
+        raise _Bad(column, "more than 1 hour in the future")
+    return ts
+
+
 def status_of(rows_imported: int, rows_rejected: int) -> str:
     if rows_rejected == 0:
         return "succeeded"
@@ -479,6 +557,4 @@ def apply_import(
     never revives an expired record's old data, never makes a user visible
     and never extends a record's life (last activity is not touched).
     """
-    base = live_base(profile, account_id, uuid, now_ms)
-    merged = merge_custom(base, values, source)
-    return None if merged is base else merged
+    return merge_into_live(profile, values, source, account_id=account_id, uuid=uuid, now_ms=now_ms)

@@ -136,10 +136,22 @@ def _seconds(ms: float | None) -> float | None:
     return None if ms is None else round(ms / 1000, 3)
 
 
-def fresh(account_id: str, uuid: str, now_ms: int, previous: Profile | None = None) -> Profile:
+def fresh(
+    account_id: str,
+    uuid: str,
+    now_ms: int,
+    previous: Profile | None = None,
+    custom: dict[str, CustomValue] | None = None,
+) -> Profile:
     """A new record; an erasure tombstone of the previous one is carried over."""
     erased_at = previous.erased_at if previous is not None else None
-    return Profile(account_id=account_id, uuid=uuid, created_at=now_ms, erased_at=erased_at)
+    return Profile(
+        account_id=account_id,
+        uuid=uuid,
+        created_at=now_ms,
+        erased_at=erased_at,
+        custom={} if custom is None else custom,
+    )
 
 
 def tombstone(account_id: str, uuid: str, now_ms: int) -> Profile:
@@ -155,19 +167,57 @@ def live_base(profile: Profile | None, account_id: str, uuid: str, now_ms: int) 
 
 def merge_custom(profile: Profile, updates: dict[str, Stamped], source: str) -> Profile:
     """Most recent wins by event/import time, whatever order values arrive in."""
-    custom = dict(profile.custom)
-    changed = False
+    custom = merged_custom(profile.custom, updates, source, erased_at=profile.erased_at)
+    return profile if custom is None else replace(profile, custom=custom)
+
+
+def merge_into_live(
+    profile: Profile | None,
+    updates: dict[str, Stamped],
+    source: str,
+    *,
+    account_id: str,
+    uuid: str,
+    now_ms: int,
+) -> Profile | None:
+    """merge_custom on live_base's record, or None when nothing changes.
+
+    The same result as merge_custom(live_base(...)), but a fresh record is
+    built once, with its values, instead of built and then copied.
+    """
+    if profile is not None and profile.is_alive(now_ms):
+        merged = merge_custom(profile, updates, source)
+        return None if merged is profile else merged
+    erased_at = profile.erased_at if profile is not None else None
+    custom = merged_custom({}, updates, source, erased_at=erased_at)
+    return None if custom is None else fresh(account_id, uuid, now_ms, profile, custom)
+
+
+def merged_custom(
+    custom: dict[str, CustomValue],
+    updates: dict[str, Stamped],
+    source: str,
+    *,
+    erased_at: int | None,
+) -> dict[str, CustomValue] | None:
+    """A copy of `custom` with the updates that win applied; None if none wins."""
+    if not custom and erased_at is None:
+        # Nothing to compare with (a new record, the common case of an import): all win.
+        fresh_values = {name: CustomValue(s.value, s.ts, source) for name, s in updates.items()}
+        return fresh_values or None
+    merged: dict[str, CustomValue] | None = None
     for name, stamped in updates.items():
-        if profile.erased_at is not None and stamped.ts <= profile.erased_at:
+        if erased_at is not None and stamped.ts <= erased_at:
             continue
-        current = custom.get(name)
+        current = custom.get(name)  # each name comes once: the original is as good as the copy
         if newer(current.stamped() if current else None, stamped):
             since = None
             if current is not None and same_value(current.value, stamped.value):
                 since = current.changed_since  # a resend: the value did not change
-            custom[name] = CustomValue(stamped.value, stamped.ts, source, since)
-            changed = True
-    return replace(profile, custom=custom) if changed else profile
+            if merged is None:
+                merged = dict(custom)
+            merged[name] = CustomValue(stamped.value, stamped.ts, source, since)
+    return merged
 
 
 def same_value(a: Any, b: Any) -> bool:

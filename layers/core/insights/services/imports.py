@@ -570,20 +570,22 @@ def apply_rows(account_id: str, rows: list[Row], source: str) -> int:
         return 0
     by_user: dict[str, dict[str, Stamped]] = {}
     for row in rows:
-        by_user[row.uuid] = merge_props(by_user.get(row.uuid, {}), row.values)
+        seen = by_user.get(row.uuid)
+        # merge_props copies; a user's first row (most users' only one) is taken as it is.
+        by_user[row.uuid] = row.values if seen is None else merge_props(seen, row.values)
     pks = {uuid: user_pk(account_id, uuid) for uuid in by_user}
     found = _with_throttle_retry(lambda: store.get_profiles(pks.values(), consistent=True))
     writes = 0
     for uuid, values in by_user.items():
-        writes += _apply_user(account_id, uuid, values, source, found.get(pks[uuid]))
+        pk = pks[uuid]
+        writes += _apply_user(account_id, uuid, pk, values, source, found.get(pk))
     metrics.add_metric(name="ImportProfileWrites", unit=MetricUnit.Count, value=writes)
     return writes
 
 
 def _apply_user(
-    account_id: str, uuid: str, values: dict[str, Stamped], source: str, record: Any
+    account_id: str, uuid: str, pk: str, values: dict[str, Stamped], source: str, record: Any
 ) -> int:
-    pk = user_pk(account_id, uuid)
     for attempt in range(MAX_ATTEMPTS * 2):
         updated = apply_import(
             record.profile if record else None,
