@@ -107,6 +107,7 @@ def test_the_lambda_build_installs_the_native_user_agent_parser() -> None:
 EXPECTED = {
     "cost": [
         "usd_per_million_events",
+        "usd_per_million_events_api_route",
         "ingest_writes_per_request_user",
         "ingest_reads_per_request_user",
         "usd_per_million_requests",

@@ -135,3 +135,26 @@ def test_a_crashing_handler_answers_500_and_reports_the_request(stack: Stack, mo
     assert "TrackFunction failed on POST /v1/events" in reports[0] and "boom" in reports[0]
     monkeypatch.undo()
     assert stack.send(acme, [{"uuid": "u"}]).status == 200  # the stack keeps serving
+
+
+def test_the_function_url_tracks_like_the_api_route(stack: Stack) -> None:
+    acme = stack.account()
+    body = {"context": {"ip": "81.2.69.160"}, "events": [{"uuid": "u1"}, {"uuid": ""}]}
+    headers = {"X-Insights-Key": acme.write_key}
+    by_url = stack.cloud.function_url("TrackFunction", "POST", "/", headers=headers, body=body)
+    by_api = stack.cloud.http("POST", "/v1/events", headers=headers, body=body)
+    assert by_url.status == by_api.status == 200
+    assert by_url.json() == by_api.json()
+    assert by_url.headers["access-control-allow-origin"] == "*"
+    unauthenticated = stack.cloud.function_url("TrackFunction", "POST", "/", body=body)
+    assert unauthenticated.status == 401
+
+
+def test_the_function_url_answers_preflights_and_refuses_other_methods(stack: Stack) -> None:
+    preflight = stack.cloud.function_url("TrackFunction", "OPTIONS", "/")
+    assert preflight.status == 204
+    assert "x-insights-key" in preflight.headers["access-control-allow-headers"]
+    response = stack.cloud.function_url("TrackFunction", "GET", "/?key=wk_whatever")
+    assert response.status == 405 and response.json()["error"] == "method_not_allowed"
+    with pytest.raises(KeyError, match="FunctionUrlConfig"):
+        stack.cloud.function_url("ApiFunction", "GET", "/")

@@ -1,7 +1,7 @@
-"""POST /v1/events: the tracking endpoint.
+"""The tracking endpoint: the function URL, and POST /v1/events on the API.
 
-The hot path, and the only route of its function (API Gateway routes it and
-answers CORS preflights), so it reads the HTTP API v2 event directly instead
+The hot path, and the only route of its function (the function URL and API
+Gateway both answer CORS preflights), so it reads the v2 event directly instead
 of going through Powertools' event handler: that resolver's import was about
 a tenth of this function's cold start and its routing a large share of the
 CPU of a one-event request (benchmarks, part 2). Logger and metrics are
@@ -40,12 +40,14 @@ def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
 
 def track(event: dict[str, Any]) -> dict[str, Any]:
     received_ms = clock.now_ms()
+    http = (event.get("requestContext") or {}).get("http") or {}
+    if http.get("method", "POST") != "POST":  # the function URL passes every method
+        return _answer(405, {"error": "method_not_allowed", "message": "send events with POST"})
     headers = event.get("headers") or {}
     key = headers.get("x-insights-key") or (event.get("queryStringParameters") or {}).get("key")
     try:
         account = authenticate(key, allowed=ANY_KEY, where=KEY_WHERE)
         logger.append_keys(account_id=account.account_id)
-        http = (event.get("requestContext") or {}).get("http") or {}
         default_context = Context(ip=http.get("sourceIp"), user_agent=http.get("userAgent"))
         body = event.get("body")
         if body is not None and event.get("isBase64Encoded"):

@@ -176,6 +176,8 @@ class LocalCloud(FileDelivery):
         self.subscriptions: list[StreamSubscription] = []
         self.schedules: list[Schedule] = []
         self.cors: dict[str, Any] | None = None
+        # Function URLs (FunctionUrlConfig): logical id -> its CORS settings.
+        self.function_urls: dict[str, dict[str, Any]] = {}
         self._modules: dict[str, ModuleType] = {}
         self._ttl_pending: set[tuple[str, str]] = set()
         self._ttl_marked: set[tuple[str, str]] = set()
@@ -223,6 +225,10 @@ class LocalCloud(FileDelivery):
         apis = self.template.of_type("AWS::Serverless::HttpApi")
         for api in apis.values():
             self.cors = api.get("Properties", {}).get("CorsConfiguration")
+        for name in self.functions:
+            url = self.template.resources[name].get("Properties", {}).get("FunctionUrlConfig")
+            if url is not None:
+                self.function_urls[name] = url.get("Cors") or {}
         return self
 
     @staticmethod
@@ -374,34 +380,78 @@ class LocalCloud(FileDelivery):
             body = json.dumps(body)
             headers.setdefault("content-type", "application/json")
         if method == "OPTIONS" and self.cors is not None:
-            return HttpResponse(204, self._cors_headers(preflight=True), "")
+            return HttpResponse(204, _cors_headers(self.cors, preflight=True), "")
         for route in self.routes:
             match = route.pattern.match(raw_path)
             if match and route.method in (method, "ANY"):
+                params_in_path = {k: unquote(v) for k, v in match.groupdict().items()}
                 event = self._http_event(
-                    route, raw_path, match, method, headers, params, body, source_ip
+                    f"{route.method} {route.template}",
+                    raw_path,
+                    params_in_path,
+                    method,
+                    headers,
+                    params,
+                    body,
+                    source_ip,
                 )
-                try:
-                    result = self.invoke(route.function, event)
-                except Exception:
-                    self._on_error(
-                        f"{route.function} failed on {method} {raw_path}:\n{traceback.format_exc()}"
-                    )
-                    return HttpResponse(
-                        500,
-                        {"content-type": "application/json"},
-                        json.dumps({"message": "Internal Server Error"}),
-                    )
-                return self._http_result(result)
+                return self._serve_http(route.function, event, self.cors)
         return HttpResponse(
             404, {"content-type": "application/json"}, json.dumps({"message": "Not Found"})
         )
 
+    def function_url(
+        self,
+        function: str,
+        method: str,
+        path: str = "/",
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes | str | dict | list | None = None,
+        query: dict[str, str] | None = None,
+        source_ip: str = "127.0.0.1",
+    ) -> HttpResponse:
+        """A request to a function's URL: every path reaches the function, as on AWS."""
+        if function not in self.function_urls:
+            raise KeyError(f"{function} has no FunctionUrlConfig in template.yaml")
+        cors = self.function_urls[function]
+        method = method.upper()
+        raw_path, _, raw_query = path.partition("?")
+        params = dict(parse_qsl(raw_query, keep_blank_values=True))
+        params.update(query or {})
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
+        if isinstance(body, dict | list):
+            body = json.dumps(body)
+            headers.setdefault("content-type", "application/json")
+        if method == "OPTIONS" and cors:
+            return HttpResponse(204, _cors_headers(cors, preflight=True), "")
+        event = self._http_event(
+            "$default", raw_path or "/", {}, method, headers, params, body, source_ip
+        )
+        return self._serve_http(function, event, cors)
+
+    def _serve_http(
+        self, function: str, event: dict[str, Any], cors: dict[str, Any] | None
+    ) -> HttpResponse:
+        try:
+            result = self.invoke(function, event)
+        except Exception:
+            self._on_error(
+                f"{function} failed on {event['requestContext']['http']['method']} "
+                f"{event['rawPath']}:\n{traceback.format_exc()}"
+            )
+            return HttpResponse(
+                500,
+                {"content-type": "application/json"},
+                json.dumps({"message": "Internal Server Error"}),
+            )
+        return _http_result(result, cors)
+
     def _http_event(
         self,
-        route: Route,
+        route_key: str,
         raw_path: str,
-        match: re.Match[str],
+        path_params: dict[str, str],
         method: str,
         headers: dict[str, str],
         params: dict[str, str],
@@ -417,12 +467,12 @@ class LocalCloud(FileDelivery):
         now = time.time()
         return {
             "version": "2.0",
-            "routeKey": f"{route.method} {route.template}",
+            "routeKey": route_key,
             "rawPath": raw_path,
             "rawQueryString": urlencode(params),
             "headers": headers,
             "queryStringParameters": params or None,
-            "pathParameters": {k: unquote(v) for k, v in match.groupdict().items()} or None,
+            "pathParameters": path_params or None,
             "requestContext": {
                 "accountId": ACCOUNT_ID,
                 "apiId": "local",
@@ -436,7 +486,7 @@ class LocalCloud(FileDelivery):
                     "userAgent": headers.get("user-agent", ""),
                 },
                 "requestId": str(uuidlib.uuid4()),
-                "routeKey": f"{route.method} {route.template}",
+                "routeKey": route_key,
                 "stage": "$default",
                 "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
                 "timeEpoch": int(now * 1000),
@@ -444,28 +494,6 @@ class LocalCloud(FileDelivery):
             "body": body,
             "isBase64Encoded": encoded,
         }
-
-    def _http_result(self, result: Any) -> HttpResponse:
-        if not isinstance(result, dict) or "statusCode" not in result:
-            return HttpResponse(200, {"content-type": "application/json"}, json.dumps(result))
-        headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
-        for key, values in (result.get("multiValueHeaders") or {}).items():
-            headers[key.lower()] = ", ".join(map(str, values))
-        headers.update(self._cors_headers(preflight=False))
-        body = result.get("body") or ""
-        if result.get("isBase64Encoded"):
-            body = base64.b64decode(body).decode()
-        return HttpResponse(int(result["statusCode"]), headers, body)
-
-    def _cors_headers(self, *, preflight: bool) -> dict[str, str]:
-        if not self.cors:
-            return {}
-        headers = {"access-control-allow-origin": ",".join(self.cors.get("AllowOrigins", ["*"]))}
-        if preflight:
-            headers["access-control-allow-methods"] = ",".join(self.cors.get("AllowMethods", []))
-            headers["access-control-allow-headers"] = ",".join(self.cors.get("AllowHeaders", []))
-            headers["access-control-max-age"] = str(self.cors.get("MaxAge", 0))
-        return headers
 
     # --------------------------------------------------------------- streams
     def pump_streams(self) -> int:
@@ -643,3 +671,27 @@ class LocalCloud(FileDelivery):
 
 def _key_id(key: dict[str, Any]) -> str:
     return json.dumps(key, sort_keys=True)
+
+
+def _http_result(result: Any, cors: dict[str, Any] | None) -> HttpResponse:
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return HttpResponse(200, {"content-type": "application/json"}, json.dumps(result))
+    headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers[key.lower()] = ", ".join(map(str, values))
+    headers.update(_cors_headers(cors, preflight=False))
+    body = result.get("body") or ""
+    if result.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return HttpResponse(int(result["statusCode"]), headers, body)
+
+
+def _cors_headers(cors: dict[str, Any] | None, *, preflight: bool) -> dict[str, str]:
+    if not cors:
+        return {}
+    headers = {"access-control-allow-origin": ",".join(cors.get("AllowOrigins", ["*"]))}
+    if preflight:
+        headers["access-control-allow-methods"] = ",".join(cors.get("AllowMethods", []))
+        headers["access-control-allow-headers"] = ",".join(cors.get("AllowHeaders", []))
+        headers["access-control-max-age"] = str(cors.get("MaxAge", 0))
+    return headers

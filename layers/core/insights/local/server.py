@@ -26,6 +26,10 @@ STATE_DIR = Path(os.environ.get("INSIGHTS_HOME", ".insights"))
 STATE_FILE = STATE_DIR / "local.json"
 
 
+# Function URLs are served under this prefix: /_url/<function logical id>/...
+URL_PREFIX = "/_url/"
+
+
 @dataclass
 class ServeOptions:
     host: str = "127.0.0.1"
@@ -104,6 +108,9 @@ class LocalStack:
         self.api_url = f"http://{self.options.host}:{self.http.server_address[1]}"
         state: dict[str, Any] = {
             "api_url": self.api_url,
+            "function_urls": {
+                name: f"{self.api_url}{URL_PREFIX}{name}/" for name in self.cloud.function_urls
+            },
             "aws_endpoint_url": endpoint,
             "tables": self.cloud.deployment.tables,
             "geoip": geo_note,
@@ -176,13 +183,24 @@ class LocalStack:
                     )
                     self._reply(status, {"content-type": "application/json"}, json.dumps(payload))
                     return
-                response = stack.cloud.http(
-                    self.command,
-                    self.path,
-                    headers=dict(self.headers.items()),
-                    body=body,
-                    source_ip=self.headers.get("x-forwarded-for") or self.client_address[0],
-                )
+                source_ip = self.headers.get("x-forwarded-for") or self.client_address[0]
+                headers = dict(self.headers.items())
+                function, _, rest = url.path.removeprefix(URL_PREFIX).partition("/")
+                if url.path.startswith(URL_PREFIX) and function in stack.cloud.function_urls:
+                    # A function URL is a host of its own on AWS; here it is a path prefix.
+                    target = f"/{rest}" + (f"?{url.query}" if url.query else "")
+                    response = stack.cloud.function_url(
+                        function,
+                        self.command,
+                        target,
+                        headers=headers,
+                        body=body,
+                        source_ip=source_ip,
+                    )
+                else:
+                    response = stack.cloud.http(
+                        self.command, self.path, headers=headers, body=body, source_ip=source_ip
+                    )
                 self._reply(response.status, response.headers, response.body)
 
             def _reply(self, status: int, headers: dict[str, str], body: str) -> None:
@@ -228,6 +246,7 @@ def serve(options: ServeOptions) -> None:
 
 def print_banner(state: dict[str, Any]) -> None:
     api = state["api_url"]
+    track_url = state.get("function_urls", {}).get("TrackFunction", f"{api}/v1/events")
     lines = [f"Insights is running at {api}", state["geoip"]]
     account = state.get("account")
     if account:
@@ -237,8 +256,8 @@ def print_banner(state: dict[str, Any]) -> None:
             f"  write key  {account['write_key']}",
             f"  secret key {account['secret_key']}",
             "",
-            "Send an event:",
-            f"  curl -s -X POST '{api}/v1/events' -H 'X-Insights-Key: {account['write_key']}' "
+            f"Send an event (to the tracking function URL; POST {api}/v1/events works too):",
+            f"  curl -s -X POST '{track_url}' -H 'X-Insights-Key: {account['write_key']}' "
             "-H 'content-type: application/json' "
             '-d \'{"context": {"ip": "81.2.69.160"}, "events": [{"uuid": "user-42", '
             '"properties": {"role": "admin"}}]}\'',
