@@ -5,9 +5,9 @@ by three close paths, ingest, erasure, retention and (soon) imports. The
 stream sees every one of them, including writers that do not know segments
 exist, at no cost to the session-close path (DESIGN invariant 9: one
 transaction per close, no extra reads). The price is a lag of about a second
-before a changed value is findable through an index; the evaluator re-checks
-every candidate against the profile itself, so a lagging entry can delay a
-member's appearance in a listing but never admits a non-member.
+before an entry follows a changed value. Listings that decide from the entry
+(index-only evaluation) see that lag both ways; the per-user call reads the
+profile and has none (docs/segments.md, "Lag").
 """
 
 from __future__ import annotations
