@@ -188,3 +188,51 @@ def test_population_has_the_users_these_tests_rely_on() -> None:
     assert people["user-01"].custom["plan"].value == "VIP"
     assert people["user-01"].last_seen is not None
     assert people["user-01"].last_seen >= NOW - 30 * DAY_MS
+
+
+def test_reindex_repairs_profiles_and_entries_from_before_the_layout(
+    stack: Stack, frozen: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from insights import cli
+    from insights.storage.models import IndexEntryItem, UserItem
+
+    acme = stack.account()
+    people = seed(stack, acme)
+    account_id = acme.account.account_id
+    recent = create(stack, acme, c("last_seen", "within_last", "30d"))
+    vip = create(stack, acme, c("custom.plan", "equals", "VIP"))
+    want = {s: count(stack, acme, s)["count"] for s in (recent, vip)}
+    # What an older deployment left: no ix_active, entries without value or
+    # live_until, and an entry the profile no longer has.
+    for p in people:
+        pk = user_pk(account_id, p.uuid)
+        item = UserItem.get(pk, "profile")
+        item.update(actions=[UserItem.ix_active.remove()])
+        for entry in IndexEntryItem.query(pk, IndexEntryItem.sk.startswith("idx#")):
+            entry.ix_json = entry.live_until = None
+            entry.save()
+    old = indexing.value_key(account_id, 0, "custom.gone", "s:x")
+    gone = IndexEntryItem(user_pk(account_id, "user-00"), "idx#custom.gone", ix_value=old)
+    gone.ix_changed = 1
+    gone.save()
+    stack.cloud.settle()
+    assert count(stack, acme, recent)["count"] == 0  # orphaned: not in by_last_seen
+    before = count(stack, acme, vip)
+    assert before["count"] == want[vip]  # entries without proof: profiles read, still right
+    assert before["plan"]["profiles_read"] == before["plan"]["index_items_read"]
+
+    assert cli.main(["segments", "reindex", "--account", account_id, "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    visible = [p for p in people if p.total_sessions > 0]
+    assert done["profiles"] == len(people) and done["keys_rewritten"] == len(visible)
+    assert done["entries_deleted"] == 1
+    stack.cloud.settle()
+    assert count(stack, acme, recent)["count"] == want[recent]
+    after = count(stack, acme, vip)
+    assert after["count"] == want[vip] and after["plan"]["profiles_read"] == 1  # the expired one
+    # idempotent: nothing left to rewrite
+    assert cli.main(["segments", "reindex", "--account", account_id, "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["keys_rewritten"] == 0 and again["entries_deleted"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,7 +15,13 @@ from insights.domain.segments.definitions import Segment
 from insights.domain.segments.indexing import ENTRY_PREFIX, INDEXED_STANDARD, Changes, Entry
 from insights.domain.segments.planner import Query
 from insights.storage.models import IndexEntryItem, SegmentsItem, UserItem
-from insights.storage.records import PROFILE_SK, profile_from_item, split_pk
+from insights.storage.records import (
+    PROFILE_SK,
+    ProfileRecord,
+    profile_from_item,
+    profile_to_item,
+    split_pk,
+)
 from insights.storage.store import Conflict
 
 MAX_ITEM_CHARS = 350_000  # DynamoDB items stop at 400 KB
@@ -224,3 +231,44 @@ def _partial(item: Any, query: Query) -> tuple[Profile, int | None]:
     elif attribute in INDEXED_STANDARD:
         profile = replace(profile, **{attribute: value})
     return profile, live_until
+
+
+# ------------------------------------------------------------------ reindex
+def account_profiles(account_id: str) -> Iterator[tuple[ProfileRecord, tuple[Any, Any]]]:
+    """Every profile of one account with its stored (ix_shard, ix_active), by a Scan.
+
+    Only for the one-off re-index: the profile GSIs are what it repairs, so
+    it cannot use them. It reads (and pays for) every item of every account.
+    """
+    condition = (UserItem.sk == PROFILE_SK) & (UserItem.account_id == account_id)
+    for item in UserItem.scan(filter_condition=condition):
+        yield profile_from_item(item), (item.ix_shard, item.ix_active)
+
+
+def rewrite_index_keys(record: ProfileRecord, stored: tuple[Any, Any]) -> bool:
+    """Put the profile back with the index keys this code writes; False if already so.
+
+    Conditional on the version read: a writer that got there first wrote the
+    same keys (every writer goes through profile_to_item), so a conflict is
+    left alone.
+    """
+    wanted = profile_to_item(record.profile, record.version)
+    if stored == (wanted.ix_shard, wanted.ix_active):
+        return False
+    try:
+        wanted.save()
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def entry_sks(pk: str) -> list[str]:
+    """The sk of every index entry stored for one user."""
+    return [
+        item.sk
+        for item in IndexEntryItem.query(
+            pk, IndexEntryItem.sk.startswith(ENTRY_PREFIX), attributes_to_get=["pk", "sk"]
+        )
+    ]
