@@ -47,7 +47,10 @@ def test_ranges_on_one_attribute_intersect_and_last_seen_stops_at_retention() ->
             ]
         }
     )
-    assert p.index == "last_seen" and p.conditions == ("rules.all[0]", "rules.all[2]")
+    # total_sessions >= 2 narrows the read too: returning users' bucket only
+    assert p.index == "last_seen"
+    assert p.conditions == ("rules.all[0]", "rules.all[1]", "rules.all[2]")
+    assert {q.hash_key for q in p.queries} == {f"acc_1#{s}#2+" for s in range(indexing.SHARDS)}
     assert (p.queries[0].low, p.queries[0].high) == (NOW - 60 * DAY_MS, NOW - 30 * DAY_MS - 1)
     wide = planned(c("last_seen", "before", "7d"))
     assert (wide.queries[0].low, wide.queries[0].high) == (
@@ -168,3 +171,57 @@ def test_cursors_are_signed() -> None:
             verify(bad, key)
     with pytest.raises(CursorError):
         verify(token, b"j" * 32)  # another account's key
+
+
+@pytest.mark.parametrize(
+    ("sessions", "buckets"),
+    [
+        ([c("total_sessions", "equals", 1)], {"1"}),
+        ([c("total_sessions", "lte", 1)], {"1"}),
+        ([c("total_sessions", "lt", 2)], {"1"}),
+        ([c("total_sessions", "gte", 2)], {"2+"}),
+        ([c("total_sessions", "gt", 1)], {"2+"}),
+        ([c("total_sessions", "equals", 5)], {"2+"}),
+        ([c("total_sessions", "between", [1, 3])], {"1", "2+"}),
+        ([c("total_sessions", "not_equals", 1)], {"1", "2+"}),  # no narrowing
+        ([], {"1", "2+"}),
+        ([c("total_sessions", "gt", 2), c("total_sessions", "lt", 3)], set()),
+    ],
+)
+def test_total_sessions_picks_the_last_seen_buckets(
+    sessions: list[dict[str, Any]], buckets: set[str]
+) -> None:
+    p = planned({"all": [c("last_seen", "not_within_last", "7d"), *sessions]})
+    assert {q.hash_key.rsplit("#", 1)[1] for q in p.queries} == buckets
+    assert len(p.queries) == indexing.SHARDS * len(buckets)
+    assert p.describe().get("empty", False) is (not buckets)
+
+
+def test_the_scan_reads_both_buckets_unless_total_sessions_pins_one() -> None:
+    p = planned({"not": c("country", "equals", "X")})
+    assert p.path == "scan" and len(p.queries) == 2 * indexing.SHARDS
+    p = planned({"all": [{"not": c("country", "equals", "X")}, c("total_sessions", "equals", 1)]})
+    assert p.path == "scan" and {q.hash_key[-2:] for q in p.queries} == {"#1"}
+
+
+@pytest.mark.parametrize(
+    ("rule", "reads"),
+    [
+        # every field the rules read is in the index item the plan reads
+        (c("first_seen", "within_last", "7d"), "index"),
+        (c("custom.plan", "changed_within", "7d", to="VIP"), "index"),
+        (c("country", "in", ["GB", "FR"]), "index"),
+        (
+            {"all": [c("last_seen", "within_last", "7d"), c("avg_time_between_sessions", "gt", 1)]},
+            "index",
+        ),
+        ({"not": c("city", "contains", "on")}, "index"),  # the scan reads by_last_seen
+        # a field the index item does not carry: profiles are read
+        ({"all": [c("first_seen", "within_last", "7d"), c("country", "equals", "GB")]}, "x"),
+        ({"all": [c("custom.plan", "equals", "VIP"), c("total_sessions", "gt", 1)]}, "x"),
+        ({"all": [c("last_seen", "within_last", "7d"), c("custom.plan", "is_set")]}, "x"),
+    ],
+)
+def test_reads_says_whether_the_index_decides(rule: dict[str, Any], reads: str) -> None:
+    expected = "index" if reads == "index" else "index+profiles"
+    assert planned(rule).describe()["reads"] == expected

@@ -1,4 +1,4 @@
-"""The `insights` command: run the local stack, manage accounts, import files."""
+"""The `insights` command: run the local stack, manage accounts, import files, re-index."""
 
 from __future__ import annotations
 
@@ -69,6 +69,24 @@ def _accounts_create(args: argparse.Namespace) -> int:
         print(f"  write key  {created.write_key}   (public: send events)")
         print(f"  secret key {created.secret_key}   (keep secret: Authorization: Bearer ...)")
         print("  Keys are stored hashed: this is the only time they are shown.")
+    return 0
+
+
+def _segments_reindex(args: argparse.Namespace) -> int:
+    target = _target(args)
+    from dataclasses import asdict
+
+    from insights.services.segment_index import reindex_account
+
+    done = reindex_account(args.account)
+    if args.json:
+        print(json.dumps(asdict(done), indent=2))
+    else:
+        print(
+            f"Re-indexed account {args.account} on {target}: {done.profiles} profiles "
+            f"({done.keys_rewritten} with new index keys), {done.entries_written} index "
+            f"entries written, {done.entries_deleted} stale ones deleted"
+        )
     return 0
 
 
@@ -144,6 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--stack", help="a deployed CloudFormation stack name")
     create.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
     create.set_defaults(func=_accounts_create)
+
+    segments = commands.add_parser("segments", help="segment maintenance").add_subparsers(
+        dest="action", required=True
+    )
+    reindex = segments.add_parser(
+        "reindex",
+        help="rewrite every profile's segment index keys and entries of one account "
+        "(after an upgrade that changed them; scans the whole users table)",
+    )
+    reindex.add_argument("--account", required=True, help="account id (acc_...)")
+    reindex.add_argument("--json", action="store_true", help="machine-readable output")
+    reindex.add_argument("--stack", help="a deployed CloudFormation stack name")
+    reindex.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
+    reindex.set_defaults(func=_segments_reindex)
 
     demo = commands.add_parser("demo", help="send realistic traffic to a running stack")
     demo.add_argument("--api", help="base URL (default: the running local stack)")

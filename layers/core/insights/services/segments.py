@@ -15,13 +15,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from insights.domain.profile import Profile
 from insights.domain.segments import cursor as cursors
+from insights.domain.segments import partial
 from insights.domain.segments.definitions import (
     MAX_SEGMENTS,
     Segment,
     new_segment_id,
     parse_body,
 )
-from insights.domain.segments.evaluate import is_member
+from insights.domain.segments.evaluate import evaluate, is_member
 from insights.domain.segments.planner import Plan, plan
 from insights.domain.segments.rules import Node, RuleError, parse_rules
 from insights.services.closing import MAX_ATTEMPTS, backoff
@@ -159,7 +160,13 @@ def segments_of_user(account_id: str, uuid: str, now_ms: int) -> list[str]:
 # ------------------------------------------------------------------ listing
 @dataclass(slots=True)
 class Walk:
-    """Reads a plan's index streams in parallel and keeps the members, in stream order."""
+    """Reads a plan's index streams in parallel and keeps the members, in stream order.
+
+    With `plan.reads == "index"` a candidate is decided from its index item
+    (`partial`) when the item proves the user visible; only the others are
+    read from the table. Members decided from an index that lacks standard
+    attributes hold a partial profile: `with_standard` reads the ones shown.
+    """
 
     plan: Plan
     node: Node
@@ -186,8 +193,9 @@ class Walk:
             chunk = self._chunk(limit, len(active))
             with ThreadPoolExecutor(max_workers=min(8, len(active))) as pool:
                 results = list(pool.map(self._read, active, [chunk] * len(active)))
-            pks = {hit.pk for hits, _ in results for hit in hits}
             self.index_items_read += sum(len(hits) for hits, _ in results)
+            decided = {hit.pk: self._decide(hit) for hits, _ in results for hit in hits}
+            pks = {pk for pk, verdict in decided.items() if verdict is None}
             profiles = store.get_profiles(pks, consistent=False) if pks else {}
             self.profiles_read += len(profiles)
             for i, (hits, more) in zip(active, results, strict=True):
@@ -196,14 +204,49 @@ class Walk:
                         break  # this stream resumes after its last consumed hit
                     self.state[i] = hit.position
                     self.consumed += 1
-                    record = profiles.get(hit.pk)
-                    if hit.pk in self.seen or record is None:
+                    if hit.pk in self.seen:
                         continue
-                    if is_member(self.node, record.profile, self.now_ms):
+                    verdict = decided[hit.pk]
+                    if verdict is None:
+                        record = profiles.get(hit.pk)
+                        profile = record.profile if record is not None else None
+                        member = is_member(self.node, profile, self.now_ms)
+                    else:
+                        profile, member = hit.partial, verdict
+                    if member and profile is not None:
                         self.seen.add(hit.pk)
-                        self.members.append(record.profile)
+                        self.members.append(profile)
                 else:
                     self.state[i] = more if more is not None else False
+
+    def _decide(self, hit: seg_store.Hit) -> bool | None:
+        """Membership from the index item alone, or None when the profile must be read."""
+        if self.plan.reads != "index":
+            return None
+        index = self.plan.queries[0].index
+        shown = partial.visible(index, hit.partial, hit.live_until, self.now_ms)
+        if shown is None:
+            return None
+        return shown and evaluate(self.node, hit.partial, self.now_ms)
+
+    def with_standard(self, members: list[Profile]) -> list[Profile]:
+        """`members` with their full profiles where the index item lacked standard attributes.
+
+        Those profiles are read now (and re-checked: the profile is fresher
+        than the index); users erased or changed since drop out.
+        """
+        index = self.plan.queries[0].index if self.plan.queries else ""
+        if self.plan.reads != "index" or partial.carried(index) >= partial.STANDARD_FIELDS:
+            return members
+        pks = [user_pk(p.account_id, p.uuid) for p in members]
+        profiles = store.get_profiles(set(pks), consistent=False) if pks else {}
+        self.profiles_read += len(profiles)
+        shown = []
+        for pk in pks:
+            record = profiles.get(pk)
+            if record is not None and is_member(self.node, record.profile, self.now_ms):
+                shown.append(record.profile)
+        return shown
 
     def _chunk(self, limit: int | None, streams: int) -> int:
         """Index items to read per stream this round: enough for the page at the yield so far."""
@@ -268,8 +311,9 @@ def list_users(
             {"a": account_id, "s": segment.id, "r": _rules_tag(segment), "t": now_ms, "p": state},
             found.cursor_key,
         )
+    shown = walk.with_standard(walk.members)
     return {
-        "users": [{"uuid": p.uuid, "standard": p.standard()} for p in walk.members],
+        "users": [{"uuid": p.uuid, "standard": p.standard()} for p in shown],
         "next_cursor": next_cursor,
         "plan": walk.describe(),
     }
@@ -324,9 +368,10 @@ def preview(account_id: str, body: Any, now_ms: int) -> dict[str, Any]:
         raise RuleError("limit", f"must be a whole number from 0 to {MAX_LIMIT}")
     node = parse_rules(body["rules"])
     walk = _full_walk(node, account_id, now_ms)
+    shown = walk.with_standard(walk.members[:limit])
     return {
         "count": len(walk.members),
-        "users": [{"uuid": p.uuid, "standard": p.standard()} for p in walk.members[:limit]],
+        "users": [{"uuid": p.uuid, "standard": p.standard()} for p in shown],
         "plan": walk.describe(),
     }
 

@@ -13,7 +13,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from insights.config import load
@@ -86,14 +86,29 @@ class _ByFirstSeen(GlobalSecondaryIndex["UserItem"]):
     first_seen = NumberAttribute(range_key=True)
 
 
+# What by_last_seen carries besides its keys: every stored field behind the
+# standard attributes (all change only when a session closes, as last_seen does).
+LAST_SEEN_PROJECTION = (
+    "first_seen",
+    "total_sessions",
+    "total_duration_ms",
+    "country",
+    "region",
+    "city",
+    "browser_name",
+    "browser_version",
+)
+ENTRY_PROJECTION = ("ix_json", "live_until")
+
+
 class _ByLastSeen(GlobalSecondaryIndex["UserItem"]):
-    """Segments: profiles of an account by last_seen (sharded hash key)."""
+    """Segments: profiles of an account by last_seen (sharded, split by 1 / 2+ sessions)."""
 
     class Meta:
         index_name = "by_last_seen"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(list(LAST_SEEN_PROJECTION))
 
-    ix_shard = UnicodeAttribute(hash_key=True)
+    ix_active = UnicodeAttribute(hash_key=True)
     last_seen = NumberAttribute(range_key=True)
 
 
@@ -123,6 +138,8 @@ class UserItem(Model):
     version = VersionAttribute()
     # Segments: "<account id>#<shard>", fixed per user (insights.domain.segments.indexing).
     ix_shard = UnicodeAttribute(null=True)
+    # "<account id>#<shard>#<1|2+>": by_last_seen's hash key (sessions bucket).
+    ix_active = UnicodeAttribute(null=True)
 
     by_first_seen = _ByFirstSeen()
     by_last_seen = _ByLastSeen()
@@ -131,7 +148,7 @@ class UserItem(Model):
 class _ByValue(GlobalSecondaryIndex["IndexEntryItem"]):
     class Meta:
         index_name = "by_value"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(list(ENTRY_PROJECTION))
 
     ix_value = UnicodeAttribute(hash_key=True)
     ix_changed = NumberAttribute(range_key=True)
@@ -140,7 +157,7 @@ class _ByValue(GlobalSecondaryIndex["IndexEntryItem"]):
 class _ByChange(GlobalSecondaryIndex["IndexEntryItem"]):
     class Meta:
         index_name = "by_change"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(list(ENTRY_PROJECTION))
 
     ix_attr = UnicodeAttribute(hash_key=True)
     ix_changed = NumberAttribute(range_key=True)
@@ -157,6 +174,11 @@ class IndexEntryItem(Model):
     ix_value = UnicodeAttribute()
     ix_attr = UnicodeAttribute(null=True)
     ix_changed = NumberAttribute()
+    # The exact value as JSON (the key's token is case-folded or hashed), and
+    # the profile's last_seen + retention when the entry was written: a lower
+    # bound of the user's expiry, so an entry can prove the user is visible.
+    ix_json = UnicodeAttribute(null=True)
+    live_until = NumberAttribute(null=True)
 
     by_value = _ByValue()
     by_change = _ByChange()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from insights.domain.profile import CustomValue, Profile
-from insights.domain.segments.indexing import shard_key, shard_of
+from insights.domain.segments.indexing import active_key, sessions_bucket, shard_key, shard_of
 from insights.domain.sessions import Enrichment, Session, Stamped
 from insights.storage.models import SessionItem, UserItem
 
@@ -139,6 +139,13 @@ def profile_to_item(profile: Profile, version: int | None) -> UserItem:
         # Segments' first_seen / last_seen GSIs: constant per user, so those
         # indexes are written only when first_seen / last_seen change.
         ix_shard=shard_key(profile.account_id, shard_of(pk)),
+        # The sessions bucket moves only when a session closes, which moves
+        # last_seen (the same GSI's range key) anyway: no extra index write.
+        ix_active=active_key(
+            profile.account_id, shard_of(pk), sessions_bucket(profile.total_sessions)
+        )
+        if profile.total_sessions > 0
+        else None,
     )
     if version is not None:
         item.version = version

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pynamodb.exceptions import PutError
 
-from insights.domain.profile import Profile
+from insights.domain.profile import CustomValue, Profile
 from insights.domain.segments.definitions import Segment
-from insights.domain.segments.indexing import Changes, Entry
+from insights.domain.segments.indexing import ENTRY_PREFIX, INDEXED_STANDARD, Changes, Entry
 from insights.domain.segments.planner import Query
 from insights.storage.models import IndexEntryItem, SegmentsItem, UserItem
-from insights.storage.records import PROFILE_SK, profile_from_item
+from insights.storage.records import (
+    PROFILE_SK,
+    ProfileRecord,
+    profile_from_item,
+    profile_to_item,
+    split_pk,
+)
 from insights.storage.store import Conflict
 
 MAX_ITEM_CHARS = 350_000  # DynamoDB items stop at 400 KB
@@ -94,7 +101,14 @@ def profile_from_image(image: dict[str, Any] | None) -> Profile | None:
 def entry_item(pk: str, entry: Entry) -> IndexEntryItem:
     """The stored item of one index entry beside the user's profile."""
     return IndexEntryItem(
-        pk, entry.sk, ix_value=entry.ix_value, ix_attr=entry.ix_attr, ix_changed=entry.ix_changed
+        pk,
+        entry.sk,
+        ix_value=entry.ix_value,
+        ix_attr=entry.ix_attr,
+        ix_changed=entry.ix_changed,
+        # JSON keeps the exact type (True is not 1, "12" is not 12).
+        ix_json=json.dumps(entry.value, separators=(",", ":"), ensure_ascii=False),
+        live_until=entry.live_until,
     )
 
 
@@ -120,11 +134,15 @@ Position = list[Any]
 class Hit:
     pk: str  # the user's pk
     position: Position  # where to resume after this hit
+    # What the index item says of the user (only the projected fields are
+    # set), and for an entry the live_until it carries.
+    partial: Profile
+    live_until: int | None = None
 
 
 _INDEX_KEYS = {
     "by_first_seen": ("ix_shard", "first_seen"),
-    "by_last_seen": ("ix_shard", "last_seen"),
+    "by_last_seen": ("ix_active", "last_seen"),
     "by_value": ("ix_value", "ix_changed"),
     "by_change": ("ix_attr", "ix_changed"),
 }
@@ -161,7 +179,10 @@ def read_index(
         last_evaluated_key=start,
         page_size=min(limit, 1000),
     )
-    hits = [Hit(item.pk, [item.pk, _plain(getattr(item, range_name))]) for item in results]
+    hits = [
+        Hit(item.pk, [item.pk, _plain(getattr(item, range_name))], *_partial(item, query))
+        for item in results
+    ]
     more = results.last_evaluated_key
     if not more:
         return hits, None
@@ -176,3 +197,78 @@ def _plain(value: Any) -> int | float:
 def _num(value: Any) -> str:
     number = float(value)
     return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _partial(item: Any, query: Query) -> tuple[Profile, int | None]:
+    """The profile fields an index item carries (its projection), and its live_until."""
+    account_id, uuid = split_pk(item.pk)
+    if isinstance(item, UserItem):
+        first_seen = None if item.first_seen is None else int(item.first_seen)
+        last_seen = None if item.last_seen is None else int(item.last_seen)
+        profile = Profile(
+            account_id=account_id,
+            uuid=uuid,
+            created_at=first_seen or 0,  # not projected; unused once last_seen is set
+            first_seen=first_seen,
+            last_seen=last_seen,
+            total_sessions=int(item.total_sessions or 0),
+            total_duration_ms=int(item.total_duration_ms or 0),
+            country=item.country,
+            region=item.region,
+            city=item.city,
+            browser_name=item.browser_name,
+            browser_version=item.browser_version,
+        )
+        return profile, None
+    attribute = query.sk[len(ENTRY_PREFIX) :]
+    value = None if item.ix_json is None else json.loads(item.ix_json)
+    live_until = None if item.live_until is None else int(item.live_until)
+    profile = Profile(account_id=account_id, uuid=uuid, created_at=0)
+    if attribute.startswith("custom."):
+        # ix_changed is the value's changed_since: all `changed_within` needs.
+        custom = CustomValue(value, int(item.ix_changed), "index")
+        profile = replace(profile, custom={attribute[len("custom.") :]: custom})
+    elif attribute in INDEXED_STANDARD:
+        profile = replace(profile, **{attribute: value})
+    return profile, live_until
+
+
+# ------------------------------------------------------------------ reindex
+def account_profiles(account_id: str) -> Iterator[tuple[ProfileRecord, tuple[Any, Any]]]:
+    """Every profile of one account with its stored (ix_shard, ix_active), by a Scan.
+
+    Only for the one-off re-index: the profile GSIs are what it repairs, so
+    it cannot use them. It reads (and pays for) every item of every account.
+    """
+    condition = (UserItem.sk == PROFILE_SK) & (UserItem.account_id == account_id)
+    for item in UserItem.scan(filter_condition=condition):
+        yield profile_from_item(item), (item.ix_shard, item.ix_active)
+
+
+def rewrite_index_keys(record: ProfileRecord, stored: tuple[Any, Any]) -> bool:
+    """Put the profile back with the index keys this code writes; False if already so.
+
+    Conditional on the version read: a writer that got there first wrote the
+    same keys (every writer goes through profile_to_item), so a conflict is
+    left alone.
+    """
+    wanted = profile_to_item(record.profile, record.version)
+    if stored == (wanted.ix_shard, wanted.ix_active):
+        return False
+    try:
+        wanted.save()
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def entry_sks(pk: str) -> list[str]:
+    """The sk of every index entry stored for one user."""
+    return [
+        item.sk
+        for item in IndexEntryItem.query(
+            pk, IndexEntryItem.sk.startswith(ENTRY_PREFIX), attributes_to_get=["pk", "sk"]
+        )
+    ]

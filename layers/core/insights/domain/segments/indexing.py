@@ -3,14 +3,20 @@
 Two kinds of index keys exist (docs/segments.md):
 
 - On the profile item itself: `ix_shard` = "<account>#<shard>", the hash key
-  of the `by_first_seen` and `by_last_seen` GSIs whose range keys are the
-  profile's own first_seen / last_seen. The shard never changes for a user,
-  so those GSIs are written only when first_seen / last_seen change.
+  of the `by_first_seen` GSI, and `ix_active` = "<account>#<shard>#<bucket>"
+  (bucket "1" for one closed session, "2+" for more), the hash key of
+  `by_last_seen`. Their range keys are the profile's own first_seen /
+  last_seen. The shard never changes for a user and the bucket changes only
+  on a close, which moves last_seen anyway, so those GSIs are written only
+  when first_seen / last_seen change.
 - One small entry item per indexed attribute of a user, under the user's pk
   with sk "idx#<attribute>": `ix_value` (hash key of `by_value`: account,
   shard, attribute and the case-folded value) and, for custom attributes,
   `ix_attr` (hash key of `by_change`: account, shard, attribute), both with
-  `ix_changed` (the time the value last changed) as range key.
+  `ix_changed` (the time the value last changed) as range key. It also
+  carries the exact value and `live_until` (last_seen + retention when the
+  entry was written), so a rule on that attribute alone is decided from the
+  index entry (docs/segments.md, "Index-only evaluation").
 
 Every hash key starts with the account id and spreads one account over
 SHARDS partitions, so one big account has no hot partition.
@@ -20,11 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from insights.domain.profile import Profile
+from insights.domain.profile import RETENTION_MS, Profile
 
 # Fixed: changing it would orphan every stored key (a re-index would be needed).
 SHARDS = 8
@@ -43,6 +49,20 @@ def shard_of(pk: str) -> int:
 def shard_key(account_id: str, shard: int) -> str:
     """Hash key of the first_seen / last_seen GSIs."""
     return f"{account_id}#{shard}"
+
+
+ONE_SESSION = "1"
+RETURNING = "2+"
+BUCKETS = (ONE_SESSION, RETURNING)
+
+
+def sessions_bucket(total_sessions: int) -> str:
+    return ONE_SESSION if total_sessions <= 1 else RETURNING
+
+
+def active_key(account_id: str, shard: int, bucket: str) -> str:
+    """Hash key of the last_seen GSI: new (one session) and returning users apart."""
+    return f"{account_id}#{shard}#{bucket}"
 
 
 def value_token(value: Any) -> str | None:
@@ -81,6 +101,11 @@ class Entry:
     ix_value: str
     ix_attr: str | None
     ix_changed: int
+    value: Any = None  # exact, as the evaluator sees it
+    # Not compared: an entry whose value did not change is not rewritten just
+    # because last_seen moved. The stored one stays a lower bound of expiry
+    # (last_seen only grows within a record).
+    live_until: int = field(default=0, compare=False)
 
 
 def entries(profile: Profile | None) -> dict[str, Entry]:
@@ -89,6 +114,7 @@ def entries(profile: Profile | None) -> dict[str, Entry]:
         return {}
     pk = f"{profile.account_id}#{profile.uuid}"
     shard = shard_of(pk)
+    live_until = profile.last_activity + RETENTION_MS
     found: dict[str, Entry] = {}
     for name in INDEXED_STANDARD:
         token = value_token(getattr(profile, name))
@@ -96,7 +122,8 @@ def entries(profile: Profile | None) -> dict[str, Entry]:
             sk = ENTRY_PREFIX + name
             # Range key 0: equality queries need no order, and a constant
             # keeps the entry unchanged while the value is.
-            found[sk] = Entry(sk, value_key(profile.account_id, shard, name, token), None, 0)
+            key = value_key(profile.account_id, shard, name, token)
+            found[sk] = Entry(sk, key, None, 0, getattr(profile, name), live_until)
     for name, custom in profile.custom.items():
         token = value_token(custom.value)
         if token is None:
@@ -108,6 +135,8 @@ def entries(profile: Profile | None) -> dict[str, Entry]:
             value_key(profile.account_id, shard, attribute, token),
             attr_key(profile.account_id, shard, attribute),
             custom.changed_since,
+            custom.value,
+            live_until,
         )
     return found
 

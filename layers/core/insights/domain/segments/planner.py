@@ -20,15 +20,23 @@ Ties go to the condition written first. When nothing is indexable (e.g. a
 lone `not`, or an `any`), the plan reads every visible user of the account
 through the last_seen index over the retention window: a "scan" of the
 account only, in parallel shards (a table Scan would read every account).
+
+The last_seen index is split by sessions bucket (one session / two or
+more): conditions on total_sessions pick the buckets a last_seen plan reads.
+
+`reads` says whether the index items decide membership on their own
+("index": every field the rules read is projected, see `partial`) or each
+candidate's profile is read ("index+profiles").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from insights.domain.profile import RETENTION_MS
-from insights.domain.segments import indexing
+from insights.domain.segments import indexing, partial
 from insights.domain.segments.rules import Condition, Group, Node, resolve_time
 from insights.domain.timefmt import DAY_MS, format_time
 
@@ -61,6 +69,8 @@ class Plan:
     conditions: tuple[str, ...]
     queries: tuple[Query, ...]
     detail: dict[str, Any] = field(default_factory=dict)
+    # "index": index items decide membership; "index+profiles": profiles are read.
+    reads: Literal["index", "index+profiles"] = "index+profiles"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -68,8 +78,15 @@ class Plan:
             "index": self.index,
             "conditions": list(self.conditions),
             "queries": len(self.queries),
+            "reads": self.reads,
             **self.detail,
         }
+
+    @property
+    def attribute(self) -> str | None:
+        """The attribute of the entries an entry plan reads."""
+        sk = self.queries[0].sk if self.queries else ""
+        return sk[len(indexing.ENTRY_PREFIX) :] if sk.startswith(indexing.ENTRY_PREFIX) else None
 
 
 @dataclass(slots=True)
@@ -99,24 +116,70 @@ def plan(node: Node, account_id: str, now_ms: int) -> Plan:
         candidate = _value_candidate(cond, order, account_id, now_ms)
         if candidate is not None:
             found.append(candidate)
-    if found:
-        return min(found, key=lambda c: (c.score, c.order)).plan
-    return scan_plan(account_id, now_ms)
-
-
-def scan_plan(account_id: str, now_ms: int) -> Plan:
-    low = now_ms - RETENTION_MS
-    queries = tuple(
-        Query("by_last_seen", indexing.shard_key(account_id, s), low, None)
-        for s in range(indexing.SHARDS)
+    chosen = (
+        min(found, key=lambda c: (c.score, c.order)).plan
+        if found
+        else scan_plan(account_id, now_ms, sessions_buckets(conds))
     )
+    index = chosen.queries[0].index if chosen.queries else ""
+    if chosen.queries and partial.decidable(node, index, chosen.attribute):
+        return replace(chosen, reads="index")
+    return chosen
+
+
+def scan_plan(account_id: str, now_ms: int, buckets: tuple[str, ...] = indexing.BUCKETS) -> Plan:
+    low = now_ms - RETENTION_MS
     return Plan(
         "scan",
         "last_seen",
         (),
-        queries,
+        _last_seen_queries(account_id, buckets, low, None),
         {"reason": "no indexable condition: every visible user of the account is evaluated"},
     )
+
+
+def _last_seen_queries(
+    account_id: str, buckets: tuple[str, ...], low: int | None, high: int | None
+) -> tuple[Query, ...]:
+    return tuple(
+        Query("by_last_seen", indexing.active_key(account_id, s, bucket), low, high)
+        for bucket in buckets
+        for s in range(indexing.SHARDS)
+    )
+
+
+def sessions_buckets(conds: list[Condition]) -> tuple[str, ...]:
+    """The sessions buckets of by_last_seen that can hold members (none, one or both)."""
+    low, high = 0, None
+    for cond in conds:
+        if cond.attribute != "total_sessions":
+            continue
+        lo, hi = _whole_bounds(cond)
+        low = low if lo is None else max(low, lo)
+        high = hi if high is None else (high if hi is None else min(high, hi))
+    found = []
+    if low <= 1 and (high is None or high >= 1):
+        found.append(indexing.ONE_SESSION)
+    if high is None or high >= max(low, 2):
+        found.append(indexing.RETURNING)
+    return tuple(found)
+
+
+def _whole_bounds(cond: Condition) -> tuple[int | None, int | None]:
+    """Whole-number bounds a total_sessions condition puts on members (None: open)."""
+    op, value = cond.op, cond.value
+    if op in ("equals", "between"):
+        lo, hi = (value, value) if op == "equals" else value
+        return math.ceil(lo), math.floor(hi)
+    if op == "gt":
+        return math.floor(value) + 1, None
+    if op == "gte":
+        return math.ceil(value), None
+    if op == "lt":
+        return None, math.ceil(value) - 1
+    if op == "lte":
+        return None, math.floor(value)
+    return None, None  # not_equals, in, is_set, ...: no narrowing
 
 
 def _range_candidate(
@@ -140,26 +203,35 @@ def _range_candidate(
         # Users inactive for longer than the retention window are never members.
         floor = now_ms - RETENTION_MS
         low = floor if low is None or low < floor else low
+    buckets = sessions_buckets(conds) if attribute == "last_seen" else ()
     width = (now_ms if high is None else high) - (
         now_ms - 10 * RETENTION_MS if low is None else low
     )
     score = 3 + 6 * min(1.0, max(0, width) / RETENTION_MS) if width > DAY_MS else 3.0
-    empty = low is not None and high is not None and low > high
-    queries = (
-        ()
-        if empty
-        else tuple(
+    empty = (low is not None and high is not None and low > high) or (
+        attribute == "last_seen" and not buckets
+    )
+    queries: tuple[Query, ...] = ()
+    if empty:
+        pass
+    elif attribute == "last_seen":
+        queries = _last_seen_queries(account_id, buckets, low, high)
+    else:
+        queries = tuple(
             Query(INDEXES[attribute], indexing.shard_key(account_id, s), low, high)
             for s in range(indexing.SHARDS)
         )
-    )
     detail: dict[str, Any] = {"range": {"from": format_time(low), "to": format_time(high)}}
+    if attribute == "last_seen":
+        detail["sessions"] = " and ".join(buckets) or "none"
+        if len(buckets) < len(indexing.BUCKETS):  # total_sessions narrowed the read too
+            used += [c for c in conds if c.attribute == "total_sessions" and c not in used]
     if empty:
         detail["empty"] = True
     return _Candidate(
         score,
         conds.index(used[0]),
-        Plan("index", attribute, tuple(c.path for c in used), queries, detail),
+        Plan("index", attribute, tuple(sorted(c.path for c in used)), queries, detail),
     )
 
 
