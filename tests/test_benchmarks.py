@@ -129,6 +129,10 @@ EXPECTED = {
         "cold_start.SweeperFunction_ratio",
         "cold_start.SessionExpiryFunction_ratio",
         "cold_start.UserRetentionFunction_ratio",
+        "cold_start.ImportFunction_ratio",
+        "cold_start.ImportsApiFunction_ratio",
+        "cold_start.SegmentsFunction_ratio",
+        "cold_start.SegmentIndexFunction_ratio",
     ],
     "enrichment": [
         "ua.basic_setup_ms",

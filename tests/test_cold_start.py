@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LOADED = """
 import importlib.util, json, sys
@@ -47,3 +49,37 @@ def test_api_function_defers_the_user_routes_service() -> None:
     # ... and what only the user routes need is not: it was about a tenth of
     # the import and put the function over 1.5x `import boto3`.
     assert not loaded & {"insights.services.users", "insights.storage.store"}
+
+
+def _handler_files() -> dict[str, Path]:
+    from insights.local.template import Template
+
+    template = Template.load(ROOT / "template.yaml")
+    return {
+        spec.logical_id: spec.code_dir / f"{spec.handler.rpartition('.')[0]}.py"
+        for spec in template.functions()
+    }
+
+
+# Powertools pieces whose import was 0.15-0.2x `import boto3` each: the event
+# handler and batch packages load asyncio and every event data class.
+POWERTOOLS_HEAVY = {
+    "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.utilities.batch",
+    "aws_lambda_powertools.utilities.data_classes",
+    "asyncio",
+}
+
+
+@pytest.mark.parametrize("function", sorted(_handler_files()))
+def test_no_function_imports_powertools_routing_or_batch_packages(function: str) -> None:
+    loaded = modules_after_import(_handler_files()[function])
+    assert {"aws_lambda_powertools.logging", "aws_lambda_powertools.metrics"} <= loaded
+    assert not loaded & POWERTOOLS_HEAVY
+
+
+def test_imports_api_imports_boto3_only_to_presign() -> None:
+    loaded = modules_after_import(ROOT / "functions" / "imports_api" / "app.py")
+    assert "insights.storage.objects" in loaded  # botocore comes with pynamodb ...
+    assert "botocore" in loaded
+    assert "boto3" not in loaded  # ... boto3 only with the first S3 client

@@ -11,12 +11,11 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
 from insights.domain.accounts import SettingsError, patch_settings
-from insights.http import bearer_account, error, json_body, ok, resolver
+from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.services import auth
 from insights.storage import accounts as account_store
 

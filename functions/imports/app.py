@@ -7,19 +7,13 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from insights.batch import Record, process_partial_response, sqs_message_id
 from insights.services.imports import Budget, ObjectEvent, give_up, register, run_message
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def max_receives() -> int:
@@ -47,12 +41,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if records and records[0].get("eventSource") == "aws:sqs":
         budget = Budget.from_context(context)
 
-        def run(record: SQSRecord) -> None:
-            message = json.loads(record.body)
+        def run(record: Record) -> None:
+            message = json.loads(record["body"])
             try:
                 outcome = run_message(message, budget)
             except Exception:
-                attempts = int(record.attributes.approximate_receive_count or 1)
+                attempts = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
                 if attempts < max_receives():
                     raise  # SQS delivers the slice again
                 logger.exception("import slice failed on its last attempt")
@@ -60,8 +54,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 return
             logger.info("import slice", extra={"outcome": outcome})
 
-        return process_partial_response(
-            event=event, record_handler=run, processor=processor, context=context
-        )
+        return process_partial_response(event, run, sqs_message_id, logger)
     _notifications(event)  # S3 (a test event without Records is ignored)
     return {}

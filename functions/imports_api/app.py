@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights.domain.imports import MappingError
-from insights.http import bearer_account, error, json_body, ok, resolver
+from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.services.imports import create_upload, get_import, list_imports
 
 logger = Logger()

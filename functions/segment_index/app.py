@@ -4,25 +4,17 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
-    DynamoDBRecord,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from insights.batch import Record, process_partial_response, stream_sequence_number
 from insights.services.segment_index import apply_record
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def index_record(record: DynamoDBRecord) -> None:
-    writes = apply_record(record.raw_event)
+def index_record(record: Record) -> None:
+    writes = apply_record(record)
     if writes:
         metrics.add_metric(name="SegmentIndexWrites", unit=MetricUnit.Count, value=writes)
 
@@ -30,6 +22,4 @@ def index_record(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(
-        event=event, record_handler=index_record, processor=processor, context=context
-    )
+    return process_partial_response(event, index_record, stream_sequence_number, logger)

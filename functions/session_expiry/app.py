@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
-    DynamoDBRecord,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
+from insights.batch import Record, process_partial_response, stream_sequence_number
 from insights.services.closing import close_deleted
 from insights.storage.records import session_from_stream_image
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def close_record(record: DynamoDBRecord) -> None:
-    image = record.raw_event["dynamodb"].get("OldImage")
+def close_record(record: Record) -> None:
+    image = record["dynamodb"].get("OldImage")
     if not image:
         logger.warning("TTL deletion without an old image; check StreamViewType")
         return
@@ -33,6 +25,4 @@ def close_record(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(
-        event=event, record_handler=close_record, processor=processor, context=context
-    )
+    return process_partial_response(event, close_record, stream_sequence_number, logger)

@@ -1,12 +1,25 @@
-"""HTTP plumbing shared by the API handlers: errors, keys and JSON responses."""
+"""HTTP plumbing shared by the API handlers: routing, errors, keys and JSON responses.
+
+The routing is a small router for API Gateway HTTP API (v2) events rather
+than Powertools' ``APIGatewayHttpResolver``: that package's ``__init__`` loads
+every resolver (the AppSync one pulls in asyncio) and every event data class,
+about 0.2x ``import boto3`` of CPU on each HTTP function's cold start, which
+put Segments and the Imports API over the 1.5x goal (benchmarks, part 2).
+These functions need only method + path dispatch, path parameters, a JSON
+body and exception handlers; the answers are shaped exactly as Powertools'
+(``statusCode``, ``body``, ``isBase64Encoded``, ``headers``, ``cookies``, and
+its JSON 404 for an unknown route). API Gateway has already matched the route
+and answered CORS preflights; Logger and Metrics stay Powertools'.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, TypeVar
 
 from insights.domain.accounts import KeyKind
 from insights.domain.events import RequestError
@@ -14,11 +27,135 @@ from insights.services.auth import AuthError, authenticate
 from insights.storage.accounts import Account
 
 SECRET_ONLY: frozenset[KeyKind] = frozenset({"secret"})
+APPLICATION_JSON = "application/json"
+
+E = TypeVar("E", bound=BaseException)
+Route = Callable[..., "Response"]
+_PARAM = re.compile(r"<(\w+)>")
 
 
-def resolver() -> APIGatewayHttpResolver:
-    """An HTTP API resolver that answers auth and request errors as JSON."""
-    app = APIGatewayHttpResolver()
+@dataclass
+class Response:
+    """What a route answers (the argument order of Powertools' Response)."""
+
+    status_code: int
+    content_type: str | None = None
+    body: str | None = None
+
+    def as_result(self) -> dict[str, Any]:
+        headers = {"Content-Type": self.content_type} if self.content_type else {}
+        return {
+            "statusCode": self.status_code,
+            "body": self.body,
+            "isBase64Encoded": False,
+            "headers": headers,
+            "cookies": [],
+        }
+
+
+class Request:
+    """The parts of an HTTP API v2 event the routes read (Powertools' names)."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.raw_event = event
+        http = (event.get("requestContext") or {}).get("http") or {}
+        self.method: str = str(http.get("method") or "").upper()
+        self.path: str = str(event.get("rawPath") or http.get("path") or "/")
+        # HTTP API sends header names lower-cased; a test or proxy may not.
+        self.headers: dict[str, str] = {
+            k.lower(): v for k, v in (event.get("headers") or {}).items()
+        }
+        self.query_string_parameters: dict[str, str] | None = event.get("queryStringParameters")
+
+    def get_query_string_value(self, name: str, default: str | None = None) -> str | None:
+        return (self.query_string_parameters or {}).get(name, default)
+
+    @cached_property
+    def decoded_body(self) -> str | None:
+        body = self.raw_event.get("body")
+        if body and self.raw_event.get("isBase64Encoded"):
+            import base64
+
+            return base64.b64decode(body).decode()
+        return body
+
+
+class Router:
+    """Method + path dispatch with ``<name>`` path parameters and exception handlers."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], Route]] = []
+        self._handlers: dict[type[BaseException], Callable[[Any], Response]] = {}
+        self._event: Request | None = None
+
+    @property
+    def current_event(self) -> Request:
+        assert self._event is not None, "only while resolving a request"
+        return self._event
+
+    def route(self, method: str, pattern: str) -> Callable[[Route], Route]:
+        # A parameter is one path segment, as in Powertools and API Gateway.
+        regex = re.compile("^" + _PARAM.sub(r"(?P<\1>[^/]+)", pattern) + "$")
+
+        def register(fn: Route) -> Route:
+            self._routes.append((method.upper(), regex, fn))
+            return fn
+
+        return register
+
+    def get(self, pattern: str) -> Callable[[Route], Route]:
+        return self.route("GET", pattern)
+
+    def post(self, pattern: str) -> Callable[[Route], Route]:
+        return self.route("POST", pattern)
+
+    def put(self, pattern: str) -> Callable[[Route], Route]:
+        return self.route("PUT", pattern)
+
+    def patch(self, pattern: str) -> Callable[[Route], Route]:
+        return self.route("PATCH", pattern)
+
+    def delete(self, pattern: str) -> Callable[[Route], Route]:
+        return self.route("DELETE", pattern)
+
+    def exception_handler(
+        self, kind: type[E]
+    ) -> Callable[[Callable[[E], Response]], Callable[[E], Response]]:
+        def register(fn: Callable[[E], Response]) -> Callable[[E], Response]:
+            self._handlers[kind] = fn
+            return fn
+
+        return register
+
+    def resolve(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        request = self._event = Request(event)
+        try:
+            for method, regex, fn in self._routes:
+                match = regex.match(request.path)
+                if match and method == request.method:
+                    try:
+                        return fn(**match.groupdict()).as_result()
+                    except Exception as exc:
+                        handle = self._handler_for(exc)
+                        if handle is None:
+                            raise
+                        return handle(exc).as_result()
+            body = json.dumps({"statusCode": 404, "message": "Not found"}, separators=(",", ":"))
+            return Response(404, APPLICATION_JSON, body).as_result()
+        finally:
+            self._event = None
+
+    def _handler_for(self, exc: Exception) -> Callable[[Any], Response] | None:
+        # The closest registered class wins, as with Powertools.
+        for kind in type(exc).__mro__:
+            if kind in self._handlers:
+                return self._handlers[kind]
+        return None
+
+
+def resolver() -> Router:
+    """A router that answers auth and request errors as JSON."""
+    app = Router()
 
     @app.exception_handler(AuthError)
     def _auth_error(exc: AuthError) -> Response:
@@ -33,21 +170,21 @@ def resolver() -> APIGatewayHttpResolver:
 
 def error(status: int, code: str, message: str, **extra: Any) -> Response:
     body = {"error": code, "message": message, **extra}
-    return Response(status, content_types.APPLICATION_JSON, json.dumps(body))
+    return Response(status, APPLICATION_JSON, json.dumps(body))
 
 
 def ok(body: Any, status: int = 200) -> Response:
-    return Response(status, content_types.APPLICATION_JSON, json.dumps(body))
+    return Response(status, APPLICATION_JSON, json.dumps(body))
 
 
-def bearer_account(app: APIGatewayHttpResolver) -> Account:
+def bearer_account(app: Router) -> Account:
     header = app.current_event.headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
     key = token.strip() if scheme.lower() == "bearer" else ""
     return authenticate(key, allowed=SECRET_ONLY, where="as 'Authorization: Bearer <secret key>'")
 
 
-def json_body(app: APIGatewayHttpResolver) -> Any:
+def json_body(app: Router) -> Any:
     from insights.domain.events import decode_json
 
     return decode_json(app.current_event.decoded_body or "")

@@ -1,4 +1,9 @@
-"""The imports bucket and the continuation queue (S3 and SQS through boto3)."""
+"""The imports bucket and the continuation queue (S3 and SQS through boto3).
+
+boto3 is imported by the first call that makes a client: over the botocore
+pynamodb already loads it costs about a tenth of ``import boto3`` again, and
+the Imports API needs it only to presign an upload (benchmarks, part 2).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ import os
 from functools import cache
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -22,12 +26,16 @@ def bucket_name() -> str:
 
 @cache
 def _s3() -> Any:
+    import boto3
+
     # SigV4 for presigned POSTs and GETs: SigV2 is refused by newer regions.
     return boto3.client("s3", config=Config(signature_version="s3v4", retries={"mode": "standard"}))
 
 
 @cache
 def _sqs() -> Any:
+    import boto3
+
     return boto3.client("sqs")
 
 
