@@ -1,9 +1,8 @@
 """Management API: account settings and users (secret key).
 
 The user routes import their service (profile, session and storage code)
-when first called: it was about a tenth of this function's import, more
-than 1.5x `import boto3` with Powertools' resolver (benchmarks, part 2),
-and the account routes never need it.
+when first called: it is about a tenth of this function's import
+(benchmarks, part 2), and the account routes never need it.
 """
 
 from __future__ import annotations
