@@ -371,14 +371,7 @@ class LocalCloud(FileDelivery):
         query: dict[str, str] | None = None,
         source_ip: str = "127.0.0.1",
     ) -> HttpResponse:
-        method = method.upper()
-        raw_path, _, raw_query = path.partition("?")
-        params = dict(parse_qsl(raw_query, keep_blank_values=True))
-        params.update(query or {})
-        headers = {k.lower(): v for k, v in (headers or {}).items()}
-        if isinstance(body, dict | list):
-            body = json.dumps(body)
-            headers.setdefault("content-type", "application/json")
+        method, raw_path, params, headers, body = _request(method, path, query, headers, body)
         if method == "OPTIONS" and self.cors is not None:
             return HttpResponse(204, _cors_headers(self.cors, preflight=True), "")
         for route in self.routes:
@@ -415,14 +408,7 @@ class LocalCloud(FileDelivery):
         if function not in self.function_urls:
             raise KeyError(f"{function} has no FunctionUrlConfig in template.yaml")
         cors = self.function_urls[function]
-        method = method.upper()
-        raw_path, _, raw_query = path.partition("?")
-        params = dict(parse_qsl(raw_query, keep_blank_values=True))
-        params.update(query or {})
-        headers = {k.lower(): v for k, v in (headers or {}).items()}
-        if isinstance(body, dict | list):
-            body = json.dumps(body)
-            headers.setdefault("content-type", "application/json")
+        method, raw_path, params, headers, body = _request(method, path, query, headers, body)
         if method == "OPTIONS" and cors:
             return HttpResponse(204, _cors_headers(cors, preflight=True), "")
         event = self._http_event(
@@ -671,6 +657,25 @@ class LocalCloud(FileDelivery):
 
 def _key_id(key: dict[str, Any]) -> str:
     return json.dumps(key, sort_keys=True)
+
+
+def _request(
+    method: str,
+    path: str,
+    query: dict[str, str] | None,
+    headers: dict[str, str] | None,
+    body: bytes | str | dict | list | None,
+) -> tuple[str, str, dict[str, str], dict[str, str], bytes | str | None]:
+    """A request as API Gateway and function URLs pass it on: upper-case method,
+    path and query apart, lower-case header names, a JSON body serialized."""
+    raw_path, _, raw_query = path.partition("?")
+    params = dict(parse_qsl(raw_query, keep_blank_values=True))
+    params.update(query or {})
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    if isinstance(body, dict | list):
+        body = json.dumps(body)
+        lowered.setdefault("content-type", "application/json")
+    return method.upper(), raw_path, params, lowered, body
 
 
 def _http_result(result: Any, cors: dict[str, Any] | None) -> HttpResponse:
