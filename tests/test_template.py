@@ -95,3 +95,32 @@ def test_layer_requirements_match_the_package_dependencies() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     layer = (ROOT / "layers/core/requirements.txt").read_text().splitlines()
     assert names(project) == names(layer)
+
+
+def test_models_project_what_the_template_projects() -> None:
+    """pynamodb's index classes, the template and the index-only evaluator must agree."""
+    from pynamodb.models import Model
+
+    from insights.domain.segments import partial
+    from insights.storage import models
+    from insights.storage.models import LAST_SEEN_PROJECTION
+
+    indexes = TEMPLATE.resources["UsersTable"]["Properties"]["GlobalSecondaryIndexes"]
+    by_name = {index["IndexName"]: index["Projection"] for index in indexes}
+    modelled = [
+        index
+        for kind in vars(models).values()
+        if isinstance(kind, type) and issubclass(kind, Model) and kind is not Model
+        if kind.Meta.table_name == models.UserItem.Meta.table_name
+        for index in kind._indexes.values()
+    ]
+    assert {index.Meta.index_name for index in modelled} == set(by_name)
+    for index in modelled:
+        meta = index.Meta
+        template = by_name[meta.index_name]
+        assert template["ProjectionType"] == meta.projection.projection_type, meta.index_name
+        assert set(template.get("NonKeyAttributes", [])) == set(
+            getattr(meta.projection, "non_key_attributes", None) or []
+        ), meta.index_name
+    assert set(by_name["by_last_seen"]["NonKeyAttributes"]) == set(LAST_SEEN_PROJECTION)
+    assert partial.STANDARD_FIELDS - {"last_seen"} == set(LAST_SEEN_PROJECTION)
