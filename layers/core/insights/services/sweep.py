@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from insights.services.closing import close_due
 from insights.storage import store
 from insights.storage.records import chunks
-from insights.storage.store import ScanTally
 
 # A segment of ~20k open sessions (~8 MB, 8 pages) scans in a second or two;
 # more open sessions than that are split into parallel segments.
@@ -36,18 +35,15 @@ def sweep(now_ms: int, *, budget_ms: int = 55_000) -> dict[str, int]:
     global _last_scanned
     started = time.monotonic()
     total = segments_for(_last_scanned)
-    tallies = [ScanTally() for _ in range(total)]
-
-    def scan(segment: int) -> list[str]:
-        return list(
-            store.due_sessions(
-                now_ms, segment=segment, total_segments=total, tally=tallies[segment]
+    with ThreadPoolExecutor(max_workers=total) as pool:
+        found = list(
+            pool.map(
+                lambda segment: store.due_sessions(now_ms, segment=segment, total_segments=total),
+                range(total),
             )
         )
-
-    with ThreadPoolExecutor(max_workers=total) as pool:
-        due = [pk for found in pool.map(scan, range(total)) for pk in found]
-    _last_scanned = sum(t.scanned for t in tallies)
+    due = [pk for keys, _ in found for pk in keys]
+    _last_scanned = sum(scanned for _, scanned in found)
     closed = checked = 0
     for batch in chunks(due, 100):
         if (time.monotonic() - started) * 1000 > budget_ms:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pynamodb.connection import Connection
@@ -92,17 +92,10 @@ def get_profile(pk: str, *, consistent: bool = True) -> ProfileRecord | None:
         return None
 
 
-@dataclass(slots=True)
-class ScanTally:
-    """What one scan segment read: DynamoDB bills the scanned bytes, not the matches."""
-
-    scanned: int = 0
-
-
-def due_sessions(
-    now_ms: int, *, segment: int, total_segments: int, tally: ScanTally
-) -> Iterator[str]:
-    """Keys of open sessions whose deadline is at or before now_ms, from one scan segment.
+def due_sessions(now_ms: int, *, segment: int, total_segments: int) -> tuple[list[str], int]:
+    """Keys of open sessions whose deadline is at or before now_ms, from one scan
+    segment, and how many items the segment read (DynamoDB bills those, not the
+    matches).
 
     Eventually consistent (half the read units): callers re-read the few due
     sessions consistently before closing them.
@@ -113,9 +106,8 @@ def due_sessions(
         total_segments=total_segments,
         attributes_to_get=["pk"],
     )
-    for item in scan:
-        yield item.pk
-    tally.scanned += scan.page_iter.total_scanned_count
+    keys = [item.pk for item in scan]
+    return keys, scan.page_iter.total_scanned_count
 
 
 # -------------------------------------------------------------------- writes
