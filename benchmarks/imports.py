@@ -4,7 +4,7 @@ Rows per second: a generated CSV (uuid, typed columns, timestamps, ~2% bad
 rows) is produced as a stream, a chunk at a time, and pushed through the
 real reader (``insights.domain.filerows``), the header plan and row
 verdicts (``insights.domain.imports``) and the real write planning of
-``insights.services.imports.apply_rows`` (rows grouped by user per batch,
+``insights.services.attributes.apply_rows`` (rows grouped by user per batch,
 merged, ``apply_import``) with storage stubbed: the profile read answers
 "no profile" and the conditional put does nothing. CPU time
 (``time.process_time``).
@@ -120,7 +120,7 @@ def write_file(path: Path, rows: int, seed: int) -> Path:
 @contextmanager
 def storage_stubbed() -> Iterator[dict[str, int]]:
     """apply_rows with the profile read answering nothing and the put doing nothing."""
-    from insights.services import imports as service
+    from insights.services import attributes as service
 
     counts = {"reads": 0, "puts": 0}
 
@@ -148,7 +148,7 @@ def pipeline(raw: Any) -> dict[str, int]:
     """Reader, header plan, row verdicts and write planning, as an apply slice does them."""
     from insights.domain.filerows import is_blank, open_stream, records
     from insights.domain.imports import Rejection, check_csv_row, parse_mapping, plan_csv
-    from insights.services.imports import apply_rows
+    from insights.services.attributes import apply_rows
 
     stream, _ = open_stream(raw)
     rows = records(stream, "csv")

@@ -38,7 +38,7 @@ from insights.domain.profile import (
 )
 from insights.domain.sessions import Stamped
 from insights.domain.timefmt import format_time
-from insights.services import imports as service
+from insights.services import attributes as attribute_path
 
 NOW = 1_800_000_000_000
 HOUR = 3_600_000
@@ -212,12 +212,12 @@ def stubbed_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, A
     stored: dict[str, Any] = {}
     puts: list[Any] = []
     monkeypatch.setattr(
-        service.store,
+        attribute_path.store,
         "get_profiles",
         lambda pks, consistent=False: {pk: stored[pk] for pk in pks if pk in stored},
     )
-    monkeypatch.setattr(service.store, "commit", puts.extend)
-    monkeypatch.setattr(service, "metrics", _NoMetrics())
+    monkeypatch.setattr(attribute_path.store, "commit", puts.extend)
+    monkeypatch.setattr(attribute_path, "metrics", _NoMetrics())
     clock.freeze(NOW)
     try:
         yield stored, puts
@@ -256,7 +256,7 @@ def test_a_users_rows_in_one_batch_are_one_write_as_if_applied_one_by_one(
     ]
     before = copy.deepcopy(rows)
 
-    writes = service.apply_rows("acct", rows, "csv")
+    writes = attribute_path.apply_rows("acct", rows, "csv")
 
     one_by_one: dict[str, Profile | None] = {"u1": None, "u2": known, "u3": None}
     for row in rows:
@@ -286,4 +286,4 @@ def test_a_batch_that_changes_nothing_writes_nothing(
     assert profile is not None
     stored["acct#u1"] = _Stored(profile)
     rows = [Row(2, "u1", {"plan": Stamped("team", NOW)}), Row(3, "u1", {"plan": Stamped("x", 1)})]
-    assert service.apply_rows("acct", rows, "csv") == 0 and puts == []
+    assert attribute_path.apply_rows("acct", rows, "csv") == 0 and puts == []

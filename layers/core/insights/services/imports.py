@@ -22,7 +22,6 @@ import io
 import json
 import os
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,6 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pynamodb.exceptions import PynamoDBException
 
 from insights import clock
 from insights.domain.filerows import (
@@ -48,7 +46,6 @@ from insights.domain.imports import (
     Plan,
     Rejection,
     Row,
-    apply_import,
     check_csv_row,
     check_filename,
     check_row,
@@ -58,15 +55,12 @@ from insights.domain.imports import (
     plan_jsonl,
     status_of,
 )
-from insights.domain.sessions import Stamped, merge_props
 from insights.domain.timefmt import DAY_MS, format_time
-from insights.services.closing import MAX_ATTEMPTS, backoff
+from insights.services.attributes import apply_rows
 from insights.storage import imports as jobs
-from insights.storage import objects, store
+from insights.storage import objects
 from insights.storage.accounts import Account, get_account
 from insights.storage.imports import Duplicate, Job
-from insights.storage.records import user_pk
-from insights.storage.store import Conflict, PutProfile
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -79,9 +73,6 @@ MAX_REPORT_LINES = 10_000
 REPORT_HEADER = ("row", "column", "reason")
 UPLOAD_EXPIRES_SECONDS = 3600
 REPORT_LINK_SECONDS = 3600
-THROTTLED = frozenset(
-    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
-)
 FINAL = ("succeeded", "partially_succeeded", "failed")
 
 
@@ -561,70 +552,6 @@ def _check(record: Record, plan: Plan, job: Job) -> Row | Rejection:
     if isinstance(record.data, list):
         return check_csv_row(record.row, record.data, plan, import_ts=job.import_ts, now_ms=now)
     return check_row(record.row, record.data, plan, import_ts=job.import_ts, now_ms=now)
-
-
-# ------------------------------------------------------------------- writes
-def apply_rows(account_id: str, rows: list[Row], source: str) -> int:
-    """Apply good rows; one conditional write per user that changes. Returns writes."""
-    if not rows:
-        return 0
-    by_user: dict[str, dict[str, Stamped]] = {}
-    for row in rows:
-        seen = by_user.get(row.uuid)
-        # merge_props copies; a user's first row (most users' only one) is taken as it is.
-        by_user[row.uuid] = row.values if seen is None else merge_props(seen, row.values)
-    pks = {uuid: user_pk(account_id, uuid) for uuid in by_user}
-    found = _with_throttle_retry(lambda: store.get_profiles(pks.values(), consistent=True))
-    writes = 0
-    for uuid, values in by_user.items():
-        pk = pks[uuid]
-        writes += _apply_user(account_id, uuid, pk, values, source, found.get(pk))
-    metrics.add_metric(name="ImportProfileWrites", unit=MetricUnit.Count, value=writes)
-    return writes
-
-
-def _apply_user(
-    account_id: str, uuid: str, pk: str, values: dict[str, Stamped], source: str, record: Any
-) -> int:
-    for attempt in range(MAX_ATTEMPTS * 2):
-        updated = apply_import(
-            record.profile if record else None,
-            values,
-            account_id=account_id,
-            uuid=uuid,
-            source=source,
-            now_ms=clock.now_ms(),
-        )
-        if updated is None:
-            return 0
-        try:
-            store.commit([PutProfile(updated, record.version if record else None)])
-            return 1
-        except Conflict:
-            metrics.add_metric(name="ImportConflicts", unit=MetricUnit.Count, value=1)
-            backoff(attempt)
-            record = store.get_profile(pk, consistent=True)
-        except PynamoDBException as exc:
-            if exc.cause_response_code not in THROTTLED:
-                raise
-            metrics.add_metric(name="ImportThrottled", unit=MetricUnit.Count, value=1)
-            _throttle_pause(attempt)
-    raise RuntimeError("could not apply an import row after repeated conflicts or throttling")
-
-
-def _throttle_pause(attempt: int) -> None:
-    time.sleep(min(2.0, 0.05 * 2**attempt))
-
-
-def _with_throttle_retry(call: Callable[[], Any]) -> Any:
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return call()
-        except PynamoDBException as exc:
-            if exc.cause_response_code not in THROTTLED or attempt == MAX_ATTEMPTS - 1:
-                raise
-            _throttle_pause(attempt)
-    raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------ reports

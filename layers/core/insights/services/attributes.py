@@ -1,0 +1,115 @@
+"""The one attribute path: every source of custom attributes writes through here.
+
+File imports, and every integration after them (Segment ``identify``,
+Salesforce, SCIM, OIDC and SAML claims), are adapters that turn what they
+receive into ``Row``s (a uuid and typed values stamped with the time they
+were true) and call ``write_attributes`` with their source name. The rules
+live once, in ``domain.imports.apply_import``: most recent wins by time,
+values for users without a closed session wait hidden, an expired record
+starts fresh, and an account with ``unique_user_ids`` off is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from pynamodb.exceptions import PynamoDBException
+
+from insights import clock
+from insights.domain.imports import Row, apply_import
+from insights.domain.sessions import Stamped, merge_props
+from insights.services.closing import MAX_ATTEMPTS, backoff
+from insights.storage import store
+from insights.storage.accounts import Account
+from insights.storage.records import user_pk
+from insights.storage.store import Conflict, PutProfile
+
+metrics = Metrics()
+
+THROTTLED = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+NO_USER_RECORDS = (
+    "unique_user_ids is off for this account: there are no user records to write attributes to"
+)
+
+
+class UserRecordsOff(Exception):
+    """The account keeps no user records, so no source may write attributes."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_USER_RECORDS)
+
+
+def write_attributes(account: Account, rows: list[Row], source: str) -> int:
+    """Apply rows from any source for one account. Returns profile writes."""
+    if not account.settings.unique_user_ids:
+        raise UserRecordsOff()
+    return apply_rows(account.account_id, rows, source)
+
+
+def apply_rows(account_id: str, rows: list[Row], source: str) -> int:
+    """Apply good rows; one conditional write per user that changes. Returns writes."""
+    if not rows:
+        return 0
+    by_user: dict[str, dict[str, Stamped]] = {}
+    for row in rows:
+        seen = by_user.get(row.uuid)
+        # merge_props copies; a user's first row (most users' only one) is taken as it is.
+        by_user[row.uuid] = row.values if seen is None else merge_props(seen, row.values)
+    pks = {uuid: user_pk(account_id, uuid) for uuid in by_user}
+    found = with_throttle_retry(lambda: store.get_profiles(pks.values(), consistent=True))
+    writes = 0
+    for uuid, values in by_user.items():
+        pk = pks[uuid]
+        writes += _apply_user(account_id, uuid, pk, values, source, found.get(pk))
+    metrics.add_metric(name="ImportProfileWrites", unit=MetricUnit.Count, value=writes)
+    return writes
+
+
+def _apply_user(
+    account_id: str, uuid: str, pk: str, values: dict[str, Stamped], source: str, record: Any
+) -> int:
+    for attempt in range(MAX_ATTEMPTS * 2):
+        updated = apply_import(
+            record.profile if record else None,
+            values,
+            account_id=account_id,
+            uuid=uuid,
+            source=source,
+            now_ms=clock.now_ms(),
+        )
+        if updated is None:
+            return 0
+        try:
+            store.commit([PutProfile(updated, record.version if record else None)])
+            return 1
+        except Conflict:
+            metrics.add_metric(name="ImportConflicts", unit=MetricUnit.Count, value=1)
+            backoff(attempt)
+            record = store.get_profile(pk, consistent=True)
+        except PynamoDBException as exc:
+            if exc.cause_response_code not in THROTTLED:
+                raise
+            metrics.add_metric(name="ImportThrottled", unit=MetricUnit.Count, value=1)
+            _throttle_pause(attempt)
+    raise RuntimeError("could not apply attributes after repeated conflicts or throttling")
+
+
+def _throttle_pause(attempt: int) -> None:
+    time.sleep(min(2.0, 0.05 * 2**attempt))
+
+
+def with_throttle_retry(call: Callable[[], Any]) -> Any:
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return call()
+        except PynamoDBException as exc:
+            if exc.cause_response_code not in THROTTLED or attempt == MAX_ATTEMPTS - 1:
+                raise
+            _throttle_pause(attempt)
+    raise AssertionError("unreachable")
