@@ -11,4 +11,5 @@ PARTS = (
     "benchmarks.enrichment",  # 3: User-Agent and GeoIP enrichment
     "benchmarks.segments",  # 4: segments: items read per user returned, evaluation time
     "benchmarks.imports",  # 5: imports
+    "benchmarks.closes",  # 6: write units per session close
 )

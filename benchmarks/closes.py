@@ -1,0 +1,158 @@
+"""Part 6: write units per session close, by table and index (issue 18).
+
+A close is where a user's cost is decided: the profile transaction, the
+users table's GSIs and the segment index entries the stream writes after
+it. This part replays three closes of one user through the real handlers on
+LocalCloud, each metered on its own (benchmarks/meter.py):
+
+- a new user's first close, with the traffic model's first-event
+  properties (name, role, type, status);
+- a returning close that changes no custom attribute;
+- a returning close that upgrades `status` (a changed custom value).
+
+Each close is the sweeper's (the usual path: a user rarely returns within
+the minute between the deadline and the next sweep); the segment index
+stream is settled inside the metered window, so its writes count. The
+figures are counts, not times: they are the same on any machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.core import Config, Figure, PartResult, Table, fmt
+from benchmarks.meter import HARNESS, Meter, Usage
+
+NAME = "closes"
+TITLE = "Part 6: write units per session close (first, returning), by table and index"
+T0_MS = 1_793_491_200_000  # 2026-11-01T00:00:00Z
+MINUTE_MS = 60_000
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36"
+)
+FIRST_PROPERTIES = {"name": "User 1", "role": "admin", "type": "customer", "status": "free"}
+
+
+@dataclass(frozen=True)
+class Close:
+    key: str
+    label: str
+    # (minutes after T0, properties) of the session's events, then the close.
+    events: tuple[tuple[int, dict[str, Any]], ...]
+    close_at_minutes: int
+    goal: float | None
+
+
+CLOSES = (
+    Close(
+        "first",
+        "New user's first close",
+        ((0, FIRST_PROPERTIES), (1, {})),
+        40,
+        8,
+    ),
+    Close("returning", "Returning close, no attribute change", ((600, {}), (601, {})), 640, 5),
+    Close(
+        "returning_changed",
+        "Returning close that changes one custom attribute",
+        ((1200, {}), (1201, {"status": "VIP"})),
+        1240,
+        None,
+    ),
+)
+
+
+def measure() -> dict[str, Usage]:
+    """Each close's metered usage, in order, on one user."""
+    from moto import mock_aws
+
+    from benchmarks.cost import geo_database
+    from insights import clock, enrich
+    from insights.domain.timefmt import format_time
+    from insights.local.cloud import LocalCloud
+    from insights.services import auth
+    from insights.services.accounts import create_account
+
+    used: dict[str, Usage] = {}
+    clock.freeze(T0_MS)
+    try:
+        with mock_aws():
+            cloud = LocalCloud().deploy()
+            os.environ["GEOIP_DATABASE_PATH"] = str(geo_database())
+            os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+            enrich.geo.cache_clear()
+            auth._cache.clear()
+            account = create_account("Benchmark")
+            headers = {"X-Insights-Key": account.write_key}
+            for close in CLOSES:
+                for minutes, properties in close.events:
+                    at = T0_MS + minutes * MINUTE_MS
+                    clock.freeze(at)
+                    event: dict[str, Any] = {"uuid": "u1", "type": "click"}
+                    if properties:
+                        event["properties"] = properties
+                    body = {
+                        "sent_at": format_time(at),
+                        "context": {"ip": "81.2.69.160", "user_agent": CHROME},
+                        "events": [event | {"timestamp": format_time(at)}],
+                    }
+                    response = cloud.function_url(
+                        "TrackFunction", "POST", "/", headers=headers, body=body
+                    )
+                    assert response.status == 200, response.body
+                cloud.settle()
+                clock.freeze(T0_MS + close.close_at_minutes * MINUTE_MS)
+                with Meter(cloud).installed() as meter:
+                    closed = cloud.run_schedules()
+                    cloud.settle()
+                assert not cloud.items("SessionsTable"), f"{close.key}: not closed ({closed})"
+                used[close.key] = meter.usage
+    finally:
+        clock.reset()
+    return used
+
+
+def by_target(usage: Usage) -> Counter:
+    """WRU by table or table/index, harness calls left out."""
+    found: Counter = Counter()
+    for (function, target), units in usage.wru.items():
+        if function != HARNESS:
+            found[target] += units
+    return found
+
+
+def run(config: Config) -> PartResult:
+    used = measure()
+    figures = [
+        Figure(
+            f"closes.wru_{close.key}",
+            f"{close.label}: write units, all tables and indexes",
+            "WRU",
+            [float(sum(by_target(used[close.key]).values()))],
+            goal=close.goal,
+        )
+        for close in CLOSES
+    ]
+    targets = sorted({t for usage in used.values() for t in by_target(usage)})
+    rows = [[t] + [fmt(by_target(used[c.key])[t]) for c in CLOSES] for t in targets]
+    rows.append(["total"] + [fmt(sum(by_target(used[c.key]).values())) for c in CLOSES])
+    functions = Table(
+        "Write units of one close by table and index (sweeper close + segment index stream)",
+        ["table/index"] + [c.key for c in CLOSES],
+        rows,
+    )
+    result = PartResult(NAME, TITLE, figures, [functions])
+    result.parameters = {"first_properties": FIRST_PROPERTIES}
+    result.notes = [
+        "Counts from item sizes by AWS's rules (benchmarks/capacity.py): a transaction "
+        "costs 2 WRU per KB of each item, a GSI write 1 per KB of the projected entry, "
+        "a GSI key change a delete plus a put.",
+        "Segment index entries (UsersTable items `idx#<attribute>` and their by_value / "
+        "by_change GSIs) are written by SegmentIndexFunction from the users stream for "
+        "every indexed attribute a profile holds, whether or not a segment reads it.",
+    ]
+    return result
