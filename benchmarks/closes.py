@@ -8,7 +8,12 @@ LocalCloud, each metered on its own (benchmarks/meter.py):
 - a new user's first close, with the traffic model's first-event
   properties (name, role, type, status);
 - a returning close that changes no custom attribute;
-- a returning close that upgrades `status` (a changed custom value).
+- a returning close that upgrades `plan` to VIP (a changed custom value).
+
+Twice: for an account with no segment, and for one whose segments are the
+spec's four questions (benchmarks/segments.py), whose "recently upgraded to
+VIP" needs the value index of `custom.plan`: index entries are written only
+for what an account's segments read (domain/segments/catalogue.py).
 
 Each close is the sweeper's (the usual path: a user rarely returns within
 the minute between the deadline and the next sweep); the segment index
@@ -34,7 +39,7 @@ CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36"
 )
-FIRST_PROPERTIES = {"name": "User 1", "role": "admin", "type": "customer", "status": "free"}
+FIRST_PROPERTIES = {"name": "User 1", "role": "admin", "type": "customer", "plan": "free"}
 
 
 @dataclass(frozen=True)
@@ -59,18 +64,22 @@ CLOSES = (
     Close(
         "returning_changed",
         "Returning close that changes one custom attribute",
-        ((1200, {}), (1201, {"status": "VIP"})),
+        ((1200, {}), (1201, {"plan": "VIP"})),
         1240,
         None,
     ),
 )
 
 
-def measure() -> dict[str, Usage]:
+SEGMENT_SETS = ("no segments", "the four spec questions")
+
+
+def measure(with_segments: bool) -> dict[str, Usage]:
     """Each close's metered usage, in order, on one user."""
     from moto import mock_aws
 
     from benchmarks.cost import geo_database
+    from benchmarks.segments import QUESTIONS
     from insights import clock, enrich
     from insights.domain.timefmt import format_time
     from insights.local.cloud import LocalCloud
@@ -87,6 +96,13 @@ def measure() -> dict[str, Usage]:
             enrich.geo.cache_clear()
             auth._cache.clear()
             account = create_account("Benchmark")
+            if with_segments:
+                secret = {"Authorization": f"Bearer {account.secret_key}"}
+                for label, rules in QUESTIONS.values():
+                    body = {"name": label, "rules": rules}
+                    created = cloud.http("POST", "/v1/segments", headers=secret, body=body)
+                    assert created.status == 201, created.body
+                cloud.settle()
             headers = {"X-Insights-Key": account.write_key}
             for close in CLOSES:
                 for minutes, properties in close.events:
@@ -126,33 +142,43 @@ def by_target(usage: Usage) -> Counter:
 
 
 def run(config: Config) -> PartResult:
-    used = measure()
-    figures = [
-        Figure(
-            f"closes.wru_{close.key}",
-            f"{close.label}: write units, all tables and indexes",
-            "WRU",
-            [float(sum(by_target(used[close.key]).values()))],
-            goal=close.goal,
+    measured = {name: measure(name != SEGMENT_SETS[0]) for name in SEGMENT_SETS}
+    figures = []
+    for name, used in measured.items():
+        for close in CLOSES:
+            goal = close.goal if name == SEGMENT_SETS[1] else None
+            key = close.key if goal is not None or name == SEGMENT_SETS[1] else f"{close.key}_bare"
+            figures.append(
+                Figure(
+                    f"closes.wru_{key}",
+                    f"{close.label}, {name}: write units, all tables and indexes",
+                    "WRU",
+                    [float(sum(by_target(used[close.key]).values()))],
+                    goal=goal,
+                )
+            )
+    tables = []
+    for name, used in measured.items():
+        targets = sorted({t for usage in used.values() for t in by_target(usage)})
+        rows = [[t] + [fmt(by_target(used[c.key])[t]) for c in CLOSES] for t in targets]
+        rows.append(["total"] + [fmt(sum(by_target(used[c.key]).values())) for c in CLOSES])
+        tables.append(
+            Table(
+                f"Write units of one close by table and index, {name} "
+                "(sweeper close + segment index stream)",
+                ["table/index"] + [c.key for c in CLOSES],
+                rows,
+            )
         )
-        for close in CLOSES
-    ]
-    targets = sorted({t for usage in used.values() for t in by_target(usage)})
-    rows = [[t] + [fmt(by_target(used[c.key])[t]) for c in CLOSES] for t in targets]
-    rows.append(["total"] + [fmt(sum(by_target(used[c.key]).values())) for c in CLOSES])
-    functions = Table(
-        "Write units of one close by table and index (sweeper close + segment index stream)",
-        ["table/index"] + [c.key for c in CLOSES],
-        rows,
-    )
-    result = PartResult(NAME, TITLE, figures, [functions])
-    result.parameters = {"first_properties": FIRST_PROPERTIES}
+    result = PartResult(NAME, TITLE, figures, tables)
+    result.parameters = {"first_properties": FIRST_PROPERTIES, "segment_sets": SEGMENT_SETS}
     result.notes = [
         "Counts from item sizes by AWS's rules (benchmarks/capacity.py): a transaction "
         "costs 2 WRU per KB of each item, a GSI write 1 per KB of the projected entry, "
         "a GSI key change a delete plus a put.",
         "Segment index entries (UsersTable items `idx#<attribute>` and their by_value / "
-        "by_change GSIs) are written by SegmentIndexFunction from the users stream for "
-        "every indexed attribute a profile holds, whether or not a segment reads it.",
+        "by_change GSIs) are written by SegmentIndexFunction only for the indexes the "
+        "account's segments read; before that change a first close wrote one for every "
+        "location, browser and custom attribute: 26 WRU.",
     ]
     return result

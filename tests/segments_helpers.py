@@ -8,11 +8,16 @@ from urllib.parse import quote
 from tests.conftest import Stack
 
 
-def create(stack: Stack, account: Any, rules: Any, name: str = "segment") -> str:
+def create(
+    stack: Stack, account: Any, rules: Any, name: str = "segment", *, settle: bool = True
+) -> str:
+    """Save a segment; with `settle`, also let any index backfill it started finish."""
     response = stack.cloud.http(
         "POST", "/v1/segments", headers=stack.auth(account), body={"name": name, "rules": rules}
     )
     assert response.status == 201, response.body
+    if settle:
+        stack.cloud.settle()
     return response.json()["id"]
 
 

@@ -19,6 +19,7 @@ from insights.storage.segments import entry_item
 from insights.storage.store import PutProfile
 from tests.conftest import Stack
 from tests.segments_helpers import count, create, pages, segments_of
+from tests.test_segment_planner import EVERY_NEED
 from tests.test_segments_api import NOW, c, frozen, person, population, seed
 
 __all__ = ["frozen"]  # the fixture, imported for its use below
@@ -49,7 +50,7 @@ def test_hidden_profiles_and_tombstones_are_in_no_profile_index() -> None:
         item = stored(profile)
         for name in ("by_first_seen", "by_last_seen"):
             assert projected(item, INDEXES[name], KEYS) is None, (profile.uuid, name)
-        assert indexing.entries(profile) == {}  # and no entry items
+        assert indexing.entries(profile, EVERY_NEED) == {}  # and no entry items
 
 
 def test_a_session_close_costs_the_same_gsi_writes_as_with_keys_only() -> None:
@@ -86,9 +87,9 @@ def test_entries_are_rewritten_when_the_value_changes_not_when_last_seen_does() 
         total_sessions=3,
         custom={"plan": replace(plan, updated_at=NOW)},  # the same value resent
     )
-    assert not indexing.changes(before, later)  # live_until moved, no write
+    assert not indexing.changes(before, later, EVERY_NEED)  # live_until moved, no write
     upgraded = replace(later, custom={"plan": CustomValue("Gold", NOW, "event")})
-    (put,) = indexing.changes(later, upgraded).puts
+    (put,) = indexing.changes(later, upgraded, EVERY_NEED).puts
     assert put.value == "Gold" and put.live_until == NOW + RETENTION_MS
     item = entry_item(user_pk("acc_1", "u"), put).serialize()
     shown = projected(item, INDEXES["by_value"], KEYS)

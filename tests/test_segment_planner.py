@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from insights.domain.profile import RETENTION_MS, CustomValue, Profile
-from insights.domain.segments import indexing
+from insights.domain.segments import indexing, planner
 from insights.domain.segments.cursor import CursorError, sign, verify
 from insights.domain.segments.planner import plan
 from insights.domain.segments.rules import parse_rules
@@ -121,14 +121,61 @@ def user(**overrides: Any) -> Profile:
     return Profile(**base)
 
 
+V, C = indexing.BY_VALUE, indexing.BY_CHANGE
+EVERY_NEED = {
+    name: frozenset({V}) for name in ("country", "region", "city", "browser_name")
+} | {f"custom.{name}": frozenset({V, C}) for name in ("plan", "role")}
+
+
 def test_entries_of_a_profile() -> None:
-    found = indexing.entries(user())
+    found = indexing.entries(user(), EVERY_NEED)
     assert set(found) == {"idx#country", "idx#browser_name", "idx#custom.plan"}
     plan_entry = found["idx#custom.plan"]
     shard = indexing.shard_of("acc_1#u#1")
     assert plan_entry.ix_value == f"acc_1#{shard}#11:custom.plan#s:vip"
     assert plan_entry.ix_attr == f"acc_1#{shard}#11:custom.plan" and plan_entry.ix_changed == NOW
-    assert indexing.entries(user(total_sessions=0)) == {}
+    assert indexing.entries(user(total_sessions=0), EVERY_NEED) == {}
+
+
+def test_entries_hold_only_the_indexes_segments_need() -> None:
+    assert indexing.entries(user(), {}) == {}
+    (only,) = indexing.entries(user(), {"custom.plan": frozenset({C})}).values()
+    assert only.sk == "idx#custom.plan" and only.ix_value is None and only.ix_attr
+    (only,) = indexing.entries(user(), {"country": frozenset({V})}).values()
+    assert only.sk == "idx#country" and only.ix_value and only.ix_attr is None
+
+
+def test_the_needs_of_rules_are_what_the_planner_could_read() -> None:
+    rules = [
+        parse_rules(
+            {
+                "all": [
+                    {"attribute": "custom.plan", "op": "equals", "value": "VIP"},
+                    {"attribute": "country", "op": "in", "value": ["Sweden", "Norway"]},
+                    {"attribute": "first_seen", "op": "within_last", "value": "7d"},
+                    # not narrowing: inside `any` and `not`, nothing to index
+                    {"any": [{"attribute": "custom.role", "op": "equals", "value": "x"}]},
+                    {"not": {"attribute": "city", "op": "equals", "value": "Oslo"}},
+                ]
+            }
+        ),
+        parse_rules({"attribute": "custom.plan", "op": "changed_within", "value": "7d"}),
+        parse_rules({"attribute": "custom.seats", "op": "is_set"}),
+        parse_rules({"attribute": "browser_version", "op": "equals", "value": "120"}),
+    ]
+    assert planner.index_needs(rules, NOW) == {
+        "custom.plan": frozenset({V, C}),
+        "country": frozenset({V}),
+        "custom.seats": frozenset({C}),
+    }
+
+
+def test_a_plan_reads_an_entry_index_only_once_it_is_ready() -> None:
+    rule = parse_rules({"attribute": "custom.plan", "op": "equals", "value": "VIP"})
+    assert planner.plan(rule, "acc_1", NOW, {}).path == "scan"
+    assert planner.plan(rule, "acc_1", NOW, {"custom.plan": frozenset({C})}).path == "scan"
+    ready = planner.plan(rule, "acc_1", NOW, {"custom.plan": frozenset({V})})
+    assert ready.path == "index" and ready.entry_index == ["custom.plan", V]
 
 
 def test_only_what_changed_is_written() -> None:
@@ -141,14 +188,14 @@ def test_only_what_changed_is_written() -> None:
         browser_version="121",
         custom={"plan": CustomValue("VIP", NOW + DAY_MS, "event", NOW)},
     )
-    assert not indexing.changes(before, after)
+    assert not indexing.changes(before, after, EVERY_NEED)
     moved = replace(after, country="Norway", custom={"role": CustomValue("admin", NOW, "event")})
-    diff = indexing.changes(after, moved)
+    diff = indexing.changes(after, moved, EVERY_NEED)
     assert diff.pk == "acc_1#u#1"
     assert {e.sk for e in diff.puts} == {"idx#country", "idx#custom.role"}
     assert diff.deletes == ("idx#custom.plan",)
-    gone = indexing.changes(moved, None)
-    assert not gone.puts and set(gone.deletes) == set(indexing.entries(moved))
+    gone = indexing.changes(moved, None, EVERY_NEED)
+    assert not gone.puts and set(gone.deletes) == set(indexing.entries(moved, EVERY_NEED))
 
 
 def test_value_tokens_are_typed_and_bounded() -> None:

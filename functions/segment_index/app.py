@@ -1,20 +1,26 @@
-"""Maintains segment index entries from UsersTable stream records of profile items."""
+"""Segment index entries: kept in step from UsersTable stream records of profile items,
+and backfilled from SQS messages when a segment starts needing a new index."""
 
 from __future__ import annotations
+
+import json
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.batch import Record, process_partial_response, stream_sequence_number
-from insights.services.segment_index import apply_record
+from insights.batch import Record, process_partial_response, sqs_message_id, stream_sequence_number
+from insights.services import segment_index
+from insights.storage import queues
 
 logger = Logger()
 metrics = Metrics()
+# Time kept back for writing the checkpoint and queueing the next slice.
+RESERVE_MS = 30_000
 
 
 def index_record(record: Record) -> None:
-    writes = apply_record(record)
+    writes = segment_index.apply_record(record)
     if writes:
         metrics.add_metric(name="SegmentIndexWrites", unit=MetricUnit.Count, value=writes)
 
@@ -22,4 +28,17 @@ def index_record(record: Record) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
+    segment_index.new_invocation()
+    records = event.get("Records") or []
+    if records and records[0].get("eventSource") == "aws:sqs":
+
+        def backfill(record: Record) -> None:
+            more = segment_index.backfill(
+                json.loads(record["body"]),
+                lambda: context.get_remaining_time_in_millis() > RESERVE_MS,
+            )
+            if more is not None:
+                queues.send_backfill(more)
+
+        return process_partial_response(event, backfill, sqs_message_id, logger)
     return process_partial_response(event, index_record, stream_sequence_number, logger)

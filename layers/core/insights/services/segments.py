@@ -25,6 +25,7 @@ from insights.domain.segments.definitions import (
 from insights.domain.segments.evaluate import evaluate, is_member
 from insights.domain.segments.planner import Plan, plan
 from insights.domain.segments.rules import Node, RuleError, parse_rules
+from insights.services import segment_index
 from insights.services.closing import MAX_ATTEMPTS, backoff
 from insights.storage import segments as seg_store
 from insights.storage import store
@@ -94,6 +95,10 @@ def _mutate(account_id: str, change: Callable[[SegmentSet], list[Segment]]) -> N
         current = seg_store.load_segments(account_id)
         updated = change(current)
         try:
+            # The catalogue first: entries for a new need start being written
+            # before any segment can ask for them (and a need left behind by a
+            # lost race is dropped by the next save).
+            segment_index.sync_catalogue(account_id, [s.parsed() for s in updated])
             seg_store.save_segments(current, updated)
         except Conflict:
             backoff(attempt)
@@ -295,12 +300,15 @@ def list_users(
     if cursor:
         payload = _open_cursor(cursor, found, segment)
         now_ms = int(payload["t"])  # relative times stay where the first page put them
-        chosen = plan(node, account_id, now_ms)
+        # The first page's choice of index, even if another became ready since.
+        used = payload.get("e")
+        ready = {used[0]: frozenset([used[1]])} if isinstance(used, list) else {}
+        chosen = plan(node, account_id, now_ms, ready)
         state = payload["p"]
         if not isinstance(state, list) or len(state) != len(chosen.queries):
             raise SegmentError(400, "invalid_cursor", "the cursor does not fit this segment")
     else:
-        chosen = plan(node, account_id, now_ms)
+        chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
         state = [None] * len(chosen.queries)
     walk = Walk(chosen, node, now_ms, state)
     walk.run(limit, MAX_INDEX_READS_PER_PAGE)
@@ -308,7 +316,14 @@ def list_users(
     next_cursor = None
     if not walk.done:
         next_cursor = cursors.sign(
-            {"a": account_id, "s": segment.id, "r": _rules_tag(segment), "t": now_ms, "p": state},
+            {
+                "a": account_id,
+                "s": segment.id,
+                "r": _rules_tag(segment),
+                "t": now_ms,
+                "p": state,
+                "e": chosen.entry_index,
+            },
             found.cursor_key,
         )
     shown = walk.with_standard(walk.members)
@@ -349,7 +364,7 @@ def count_users(account_id: str, segment_id: str, now_ms: int) -> dict[str, Any]
 
 
 def _full_walk(node: Node, account_id: str, now_ms: int) -> Walk:
-    chosen = plan(node, account_id, now_ms)
+    chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
     walk = Walk(chosen, node, now_ms, [None] * len(chosen.queries))
     walk.run(None, None)
     walk.record_metrics()

@@ -171,7 +171,7 @@ class IndexEntryItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)  # "<account id>#<uuid>", as the profile
     sk = UnicodeAttribute(range_key=True)
-    ix_value = UnicodeAttribute()
+    ix_value = UnicodeAttribute(null=True)  # only when a segment reads the value index
     ix_attr = UnicodeAttribute(null=True)
     ix_changed = NumberAttribute()
     # The exact value as JSON (the key's token is case-folded or hashed), and
@@ -197,4 +197,21 @@ class SegmentsItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     segments = UnicodeAttribute()  # compact JSON list of segment objects
     cursor_key = UnicodeAttribute()  # hex: per-account HMAC key of pagination cursors
+    version = VersionAttribute()
+
+
+class IndexCatalogueItem(Model):
+    """The entry indexes an account's segments need, and which are complete.
+
+    Its own small item (pk "segidx#<account id>"), not a field of the
+    segments item: the segment index stream reads it on every invocation,
+    and a read is billed for the whole item, which the segments item can
+    make up to 350 KB.
+    """
+
+    class Meta(_Meta):
+        table_name = _settings.accounts_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    indexes = UnicodeAttribute()  # JSON list (domain.segments.catalogue)
     version = VersionAttribute()

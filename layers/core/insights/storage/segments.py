@@ -11,10 +11,19 @@ from typing import Any
 from pynamodb.exceptions import PutError
 
 from insights.domain.profile import CustomValue, Profile
+from insights.domain.segments import catalogue
+from insights.domain.segments.catalogue import Catalogue
 from insights.domain.segments.definitions import Segment
-from insights.domain.segments.indexing import ENTRY_PREFIX, INDEXED_STANDARD, Changes, Entry
+from insights.domain.segments.indexing import (
+    ENTRY_PREFIX,
+    INDEXED_STANDARD,
+    SHARDS,
+    Changes,
+    Entry,
+    shard_key,
+)
 from insights.domain.segments.planner import Query
-from insights.storage.models import IndexEntryItem, SegmentsItem, UserItem
+from insights.storage.models import IndexCatalogueItem, IndexEntryItem, SegmentsItem, UserItem
 from insights.storage.records import (
     PROFILE_SK,
     ProfileRecord,
@@ -90,6 +99,39 @@ def save_segments(current: SegmentSet, segments: list[Segment]) -> SegmentSet:
     return SegmentSet(current.account_id, tuple(segments), current.cursor_key, item.version)
 
 
+# ------------------------------------------------------ index catalogue
+@dataclass(frozen=True, slots=True)
+class StoredCatalogue:
+    account_id: str
+    indexes: Catalogue
+    version: int | None  # None: nothing stored yet
+
+
+def load_catalogue(account_id: str, *, consistent: bool = True) -> StoredCatalogue:
+    try:
+        item = IndexCatalogueItem.get(f"segidx#{account_id}", consistent_read=consistent)
+    except IndexCatalogueItem.DoesNotExist:
+        return StoredCatalogue(account_id, (), None)
+    return StoredCatalogue(account_id, catalogue.from_json(json.loads(item.indexes)), item.version)
+
+
+def save_catalogue(current: StoredCatalogue, indexes: Catalogue) -> StoredCatalogue:
+    """Write the catalogue, conditional on the version read. Raises Conflict."""
+    item = IndexCatalogueItem(
+        f"segidx#{current.account_id}",
+        indexes=json.dumps([s.as_dict() for s in indexes], separators=(",", ":")),
+    )
+    if current.version is not None:
+        item.version = current.version
+    try:
+        item.save()
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise Conflict("index catalogue changed since read") from exc
+        raise
+    return StoredCatalogue(current.account_id, indexes, item.version)
+
+
 # ------------------------------------------------------------ index entries
 def profile_from_image(image: dict[str, Any] | None) -> Profile | None:
     """A stream image (DynamoDB JSON) of a profile item back into a Profile."""
@@ -110,6 +152,22 @@ def entry_item(pk: str, entry: Entry) -> IndexEntryItem:
         ix_json=json.dumps(entry.value, separators=(",", ":"), ensure_ascii=False),
         live_until=entry.live_until,
     )
+
+
+def stored_entries(pk: str) -> dict[str, Entry]:
+    """Every index entry stored for one user, as the domain compares them."""
+    found: dict[str, Entry] = {}
+    for item in IndexEntryItem.query(pk, IndexEntryItem.sk.startswith(ENTRY_PREFIX)):
+        value = None if item.ix_json is None else json.loads(item.ix_json)
+        found[item.sk] = Entry(
+            item.sk,
+            item.ix_value,
+            item.ix_attr,
+            int(item.ix_changed),
+            value,
+            0 if item.live_until is None else int(item.live_until),
+        )
+    return found
 
 
 def apply_index_changes(changes: Changes) -> int:
@@ -234,6 +292,35 @@ def _partial(item: Any, query: Query) -> tuple[Profile, int | None]:
 
 
 # ------------------------------------------------------------------ reindex
+# Where a walk of an account's visible profiles stands: [shard, the last key
+# read in it (DynamoDB JSON) or None].
+WalkPosition = list[Any]
+
+
+def visible_profile_pks(
+    account_id: str, position: WalkPosition, limit: int
+) -> tuple[list[str], WalkPosition | None]:
+    """Up to `limit` pks of visible profiles after `position` (by_first_seen, shard by shard).
+
+    Only visible profiles have index entries (none before the first closed
+    session), and only they carry the by_first_seen key, so the walk reads
+    the account's own keys, never another account's.
+    """
+    shard, after = int(position[0]), position[1]
+    while shard < SHARDS:
+        results = UserItem.by_first_seen.query(
+            shard_key(account_id, shard), limit=limit, last_evaluated_key=after
+        )
+        pks = [item.pk for item in results]
+        more = results.last_evaluated_key
+        if more:
+            return pks, [shard, more]
+        shard, after = shard + 1, None
+        if pks:
+            return pks, ([shard, None] if shard < SHARDS else None)
+    return [], None
+
+
 def account_profiles(account_id: str) -> Iterator[tuple[ProfileRecord, tuple[Any, Any]]]:
     """Every profile of one account with its stored (ix_shard, ix_active), by a Scan.
 

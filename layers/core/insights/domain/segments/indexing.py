@@ -20,12 +20,21 @@ Two kinds of index keys exist (docs/segments.md):
 
 Every hash key starts with the account id and spreads one account over
 SHARDS partitions, so one big account has no hot partition.
+
+Entries exist only for what the account's segments can read (`Needs`,
+derived from the saved rules by `planner.index_needs`): an attribute no
+segment narrows on gets no entry, and an entry carries `ix_value` only if
+some rule reads the attribute's value index, `ix_attr` only if one reads its
+change index. A new user's first close used to write an entry and two GSI
+items for every location, browser and custom attribute (20 of its 26 write
+units, benchmarks part 6) whether or not any segment would ever read them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -40,6 +49,10 @@ SHARDS = 8
 INDEXED_STANDARD = ("country", "region", "city", "browser_name")
 ENTRY_PREFIX = "idx#"
 _MAX_TOKEN = 200
+BY_VALUE = "by_value"
+BY_CHANGE = "by_change"
+# attribute ("country", "custom.plan") -> the entry indexes a segment reads for it
+Needs = Mapping[str, frozenset[str]]
 
 
 def shard_of(pk: str) -> int:
@@ -98,7 +111,7 @@ def attr_key(account_id: str, shard: int, attribute: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Entry:
     sk: str
-    ix_value: str
+    ix_value: str | None
     ix_attr: str | None
     ix_changed: int
     value: Any = None  # exact, as the evaluator sees it
@@ -108,9 +121,9 @@ class Entry:
     live_until: int = field(default=0, compare=False)
 
 
-def entries(profile: Profile | None) -> dict[str, Entry]:
+def entries(profile: Profile | None, needs: Needs) -> dict[str, Entry]:
     """The index entries a profile should have: none before its first closed session."""
-    if profile is None or profile.total_sessions <= 0:
+    if profile is None or profile.total_sessions <= 0 or not needs:
         return {}
     pk = f"{profile.account_id}#{profile.uuid}"
     shard = shard_of(pk)
@@ -118,22 +131,23 @@ def entries(profile: Profile | None) -> dict[str, Entry]:
     found: dict[str, Entry] = {}
     for name in INDEXED_STANDARD:
         token = value_token(getattr(profile, name))
-        if token is not None:
+        if token is not None and BY_VALUE in needs.get(name, ()):
             sk = ENTRY_PREFIX + name
             # Range key 0: equality queries need no order, and a constant
             # keeps the entry unchanged while the value is.
             key = value_key(profile.account_id, shard, name, token)
             found[sk] = Entry(sk, key, None, 0, getattr(profile, name), live_until)
     for name, custom in profile.custom.items():
-        token = value_token(custom.value)
-        if token is None:
-            continue
         attribute = f"custom.{name}"
+        wanted = needs.get(attribute)
+        token = value_token(custom.value)
+        if not wanted or token is None:
+            continue
         sk = ENTRY_PREFIX + attribute
         found[sk] = Entry(
             sk,
-            value_key(profile.account_id, shard, attribute, token),
-            attr_key(profile.account_id, shard, attribute),
+            value_key(profile.account_id, shard, attribute, token) if BY_VALUE in wanted else None,
+            attr_key(profile.account_id, shard, attribute) if BY_CHANGE in wanted else None,
             custom.changed_since,
             custom.value,
             live_until,
@@ -151,7 +165,7 @@ class Changes:
         return bool(self.puts or self.deletes)
 
 
-def changes(old: Profile | None, new: Profile | None) -> Changes:
+def changes(old: Profile | None, new: Profile | None, needs: Needs) -> Changes:
     """Entries to write and to delete after a profile went from old to new.
 
     Nothing is written for an entry that is the same in both images, so a
@@ -159,7 +173,7 @@ def changes(old: Profile | None, new: Profile | None) -> Changes:
     """
     ref = new or old
     pk = "" if ref is None else f"{ref.account_id}#{ref.uuid}"
-    before, after = entries(old), entries(new)
+    before, after = entries(old, needs), entries(new, needs)
     puts = tuple(e for sk, e in after.items() if before.get(sk) != e)
     deletes = tuple(sk for sk in before if sk not in after)
     return Changes(pk, puts, deletes)

@@ -32,6 +32,7 @@ candidate's profile is read ("index+profiles").
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -83,6 +84,14 @@ class Plan:
         }
 
     @property
+    def entry_index(self) -> list[str] | None:
+        """[attribute, index] of the entry index this plan reads, if it reads one."""
+        attribute = self.attribute
+        if attribute is None or not self.queries:
+            return None
+        return [attribute, self.queries[0].index]
+
+    @property
     def attribute(self) -> str | None:
         """The attribute of the entries an entry plan reads."""
         sk = self.queries[0].sk if self.queries else ""
@@ -105,7 +114,27 @@ def conjunctive(node: Node) -> list[Condition]:
     return []
 
 
-def plan(node: Node, account_id: str, now_ms: int) -> Plan:
+def index_needs(nodes: Iterable[Node], now_ms: int) -> dict[str, frozenset[str]]:
+    """The entry indexes a plan for any of these rules could read, by attribute.
+
+    The same candidates the planner weighs, so an account's entries are
+    exactly what its segments can use (indexing.Needs).
+    """
+    found: dict[str, set[str]] = {}
+    for node in nodes:
+        for order, cond in enumerate(conjunctive(node)):
+            candidate = _value_candidate(cond, order, "", now_ms)
+            if candidate is not None:
+                found.setdefault(cond.attribute, set()).add(candidate.plan.queries[0].index)
+    return {attribute: frozenset(kinds) for attribute, kinds in found.items()}
+
+
+def plan(node: Node, account_id: str, now_ms: int, ready: indexing.Needs | None = None) -> Plan:
+    """The cheapest read for a rule; `ready`: the entry indexes complete for the account.
+
+    An entry index is used only once it holds every user (built and
+    backfilled, services.segment_index); `None` means all of them are.
+    """
     conds = conjunctive(node)
     found: list[_Candidate] = []
     for attribute in ("first_seen", "last_seen"):
@@ -114,7 +143,10 @@ def plan(node: Node, account_id: str, now_ms: int) -> Plan:
             found.append(candidate)
     for order, cond in enumerate(conds):
         candidate = _value_candidate(cond, order, account_id, now_ms)
-        if candidate is not None:
+        if candidate is None:
+            continue
+        index = candidate.plan.queries[0].index
+        if ready is None or index in ready.get(cond.attribute, ()):
             found.append(candidate)
     chosen = (
         min(found, key=lambda c: (c.score, c.order)).plan
