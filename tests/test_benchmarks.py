@@ -160,6 +160,14 @@ EXPECTED = {
         "job_writes_unchanged_file",
         "peak_rss_ratio",
     ],
+    "closes": [
+        "wru_first",
+        "wru_returning",
+        "wru_returning_changed",
+        "wru_first_bare",
+        "wru_returning_bare",
+        "wru_returning_changed_bare",
+    ],
 }
 
 
@@ -194,6 +202,11 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert all(plan.startswith("index:") for plan in plans), plans  # the four use an index
     imports = results["parts"]["imports"]["figures"]
     assert imports["imports.profile_writes_per_unchanged_row"]["median"] == 0
+    # Write units of a close are counts from item sizes: exact, on any machine.
+    closes = {k: f["median"] for k, f in results["parts"]["closes"]["figures"].items()}
+    assert closes["closes.wru_first_bare"] == 6  # profile tx, session delete, 2 profile GSIs
+    assert closes["closes.wru_first"] == 8  # + the one entry the spec's questions need
+    assert closes["closes.wru_returning"] == closes["closes.wru_returning_bare"] == 6
     assert not (tmp_path / "RESULTS.md").exists()  # smoke figures never replace the real ones
 
 
