@@ -122,9 +122,9 @@ def user(**overrides: Any) -> Profile:
 
 
 V, C = indexing.BY_VALUE, indexing.BY_CHANGE
-EVERY_NEED = {
-    name: frozenset({V}) for name in ("country", "region", "city", "browser_name")
-} | {f"custom.{name}": frozenset({V, C}) for name in ("plan", "role")}
+EVERY_NEED = {name: frozenset({V}) for name in ("country", "region", "city", "browser_name")} | {
+    f"custom.{name}": frozenset({V, C}) for name in ("plan", "role")
+}
 
 
 def test_entries_of_a_profile() -> None:
