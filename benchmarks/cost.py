@@ -27,11 +27,19 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from benchmarks.allin import (
+    PLATFORM_LOG_BYTES,
+    Extras,
+    cold_starts,
+    counted,
+    metrics_usd,
+    template_fixed_monthly,
+)
 from benchmarks.core import Config, Figure, PartResult, Table, fmt
 from benchmarks.fastmoto import light_transaction_backups
 from benchmarks.meter import HARNESS, Meter, Usage
 from benchmarks.pricing import load_prices
-from benchmarks.traffic import Request, TrafficModel, generate
+from benchmarks.traffic import SHAPES, Request, TrafficModel, generate
 
 NAME = "cost"
 TITLE = "Part 1: cost per million events (reference traffic model, real handlers on moto)"
@@ -57,6 +65,8 @@ class Replay:
     usage: Usage = field(default_factory=Usage)
     idle: Usage = field(default_factory=Usage)  # IDLE_PROBES idle sweeper runs
     statuses: Counter = field(default_factory=Counter)
+    extras: Extras = field(default_factory=Extras)  # logs and metrics (benchmarks/allin.py)
+    idle_extras: Extras = field(default_factory=Extras)
 
 
 def geo_database() -> Path:
@@ -106,16 +116,16 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
             account = create_account("Benchmark")
             headers = {"X-Insights-Key": account.write_key}
 
-            with Meter(cloud).installed() as idle_meter:
+            with Meter(cloud).installed() as idle_meter, counted(idle_meter) as idle_extras:
                 for _ in range(IDLE_PROBES):
                     cloud.run_schedules()
-            run.idle = idle_meter.usage
+            run.idle, run.idle_extras = idle_meter.usage, idle_extras
 
             def sessions_open() -> bool:
                 return bool(_moto_table(cloud, "SessionsTable").items)
 
             now = T0_MS
-            with Meter(cloud).installed() as meter:
+            with Meter(cloud).installed() as meter, counted(meter) as extras:
 
                 def tick_until(until_ms: int) -> None:
                     nonlocal now
@@ -150,7 +160,7 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
                 tick_until(
                     (now // (TTL_EVERY_MINUTES * MINUTE_MS) + 1) * TTL_EVERY_MINUTES * MINUTE_MS
                 )
-            run.usage = meter.usage
+            run.usage, run.extras = meter.usage, extras
     finally:
         clock.reset()
     return run, memory
@@ -191,9 +201,17 @@ class Priced:
     idle_run_usd: float
     simulated_sweeper_runs: int
     api_route_usd: float  # what API Gateway would add if the SDK posted to /v1/events
+    idle_month_usd: dict[str, float] = field(default_factory=dict)  # a month with no traffic
 
 
-def price(run: Replay, memory: dict[str, int], prices: dict[str, Any]) -> Priced:
+def price(
+    run: Replay,
+    memory: dict[str, int],
+    prices: dict[str, Any],
+    init_s: dict[str, float] | None = None,
+    fixed_monthly: dict[str, float] | None = None,
+) -> Priced:
+    """The replay's bill. init_s: each handler's cold import; fixed_monthly: alarms, dashboards."""
     ddb, lam = prices["dynamodb"], prices["lambda"]
     wru_usd = ddb["write_request_unit_per_million"] / 1e6
     rru_usd = ddb["read_request_unit_per_million"] / 1e6
@@ -241,6 +259,29 @@ def price(run: Replay, memory: dict[str, int], prices: dict[str, Any]) -> Priced
     for component, usd in idle_run.items():
         add("SweeperFunction (idle minutes)", component, usd * idle_runs)
 
+    # What a real bill adds (benchmarks/allin.py).
+    cloudwatch = prices["cloudwatch"]
+    log_usd = cloudwatch["logs_ingested_per_gb"] / 1e9
+    for function, used in run.usage.functions.items():
+        written = run.extras.log_bytes.get(function, 0) + PLATFORM_LOG_BYTES * used.invocations
+        add(function, "CloudWatch Logs", written * log_usd)
+        if init_s is not None:
+            seconds = cold_starts(used.started_ms) * init_s.get(function, 0.0)
+            add(function, "Lambda INIT", seconds * memory[function] / 1024 * gb_s_usd)
+    idle_logs = run.idle_extras.log_bytes.get("SweeperFunction", 0) / probes + PLATFORM_LOG_BYTES
+    idle_run["CloudWatch Logs"] = idle_logs * log_usd
+    add("SweeperFunction (idle minutes)", "CloudWatch Logs", idle_logs * log_usd * idle_runs)
+    add("(CloudWatch)", "Custom metrics", metrics_usd(run.extras, cloudwatch))
+    window = run.sweeper_minutes / MONTH_MINUTES
+    for component, usd in (fixed_monthly or {}).items():
+        add("(CloudWatch)", component, usd * window)
+    idle_month = {
+        "Sweeper (scan, invocation, schedule, logs)": sum(idle_run.values()) * MONTH_MINUTES,
+        # An idle sweeper publishes these every hour of the month.
+        "Custom metrics": len(run.idle_extras.metric_hours) * cloudwatch["custom_metric_per_month"],
+        **(fixed_monthly or {}),
+    }
+
     components: dict[str, float] = {}
     for parts in by_function.values():
         for component, usd in parts.items():
@@ -252,26 +293,59 @@ def price(run: Replay, memory: dict[str, int], prices: dict[str, Any]) -> Priced
         idle_run_usd=sum(idle_run.values()),
         api_route_usd=api_route_usd,
         simulated_sweeper_runs=run.sweeper_simulated,
+        idle_month_usd=idle_month,
     )
 
 
 # --------------------------------------------------------------------- part
+SMOKE = {"users": 6, "days": 1, "max_sessions": 3, "max_events": 12}
+# Goals of issue 18, $ per million events all-in, by shape.
+SHAPE_GOALS = {"product": 0.80, "bounce": 3.0}
+
+
+def init_seconds() -> dict[str, float]:
+    """Each handler's cold import (CPU s), measured as part 2 does: what INIT bills."""
+    from benchmarks.ingest_cpu import _import_seconds, compile_project, handler_files, lambda_env
+
+    compile_project()
+    env = lambda_env()
+    return {name: _import_seconds(str(path), env) for name, path in handler_files().items()}
+
+
 def run(config: Config) -> PartResult:
+    from dataclasses import replace as with_changes
+
+    from insights.local.template import Template
+
     prices = load_prices()
+    reference = SHAPES["reference"]
     if config.smoke:
-        model, seeds = TrafficModel(users=6, days=1, max_sessions=3, max_events=12), [1]
+        model, seeds = with_changes(reference, **SMOKE), [1]
     else:
-        model, seeds = TrafficModel(), list(range(1, min(config.runs, 3) + 1))
+        model, seeds = reference, list(range(1, min(config.runs, 3) + 1))
+    shapes = {
+        name: with_changes(shape, **SMOKE) if config.smoke else shape
+        for name, shape in SHAPES.items()
+        if name != "reference"
+    }
+    jobs = [(model, seed) for seed in seeds] + [(shape, 1) for shape in shapes.values()]
     # Each replay owns a process: moto's backend is process-wide state, and the
-    # seeds are independent, so they run side by side on a multi-core machine.
-    workers = min(len(seeds), os.cpu_count() or 1)
+    # replays are independent, so they run side by side on a multi-core machine.
+    workers = min(len(jobs), os.cpu_count() or 1)
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            replays = list(pool.map(replay, [model] * len(seeds), seeds))
+            done = list(pool.map(replay, *zip(*jobs, strict=True)))
     else:
-        replays = [replay(model, seed) for seed in seeds]
+        done = [replay(m, seed) for m, seed in jobs]
+    replays, by_shape = done[: len(seeds)], dict(zip(shapes, done[len(seeds) :], strict=True))
+    init_s = init_seconds()
+    template = Template.load(Path(__file__).resolve().parents[1] / "template.yaml")
+    fixed = template_fixed_monthly(template, prices["cloudwatch"])
     runs = list(zip(replays, seeds, strict=True))
-    priced = [price(r, memory, prices) for (r, memory), _ in runs]
+    priced = [price(r, memory, prices, init_s, fixed) for (r, memory), _ in runs]
+    shape_priced = {
+        name: (r, price(r, memory, prices, init_s, fixed)) for name, (r, memory) in by_shape.items()
+    }
 
     def figure(key: str, label: str, unit: str, values: list[float], **kw: Any) -> Figure:
         return Figure(f"cost.{key}", label, unit, values, **kw)
@@ -358,7 +432,36 @@ def run(config: Config) -> PartResult:
             "$",
             [p.idle_run_usd * MONTH_MINUTES for p in priced],
         ),
+        figure(
+            "idle_stack_usd_per_month",
+            "Idle stack, fixed per month (sweeper, schedule, logs, metrics, alarms, dashboard)",
+            "$",
+            [sum(p.idle_month_usd.values()) for p in priced],
+            goal=1.0,
+        ),
     ]
+    for name, (shape_run, shape_cost) in shape_priced.items():
+        figures += [
+            figure(
+                f"{name}.usd_per_million_events",
+                f"Shape '{name}': all-in cost per million events",
+                "$",
+                [shape_cost.total / shape_run.events * 1e6],
+                goal=SHAPE_GOALS.get(name),
+            ),
+            figure(
+                f"{name}.usd_per_million_requests",
+                f"Shape '{name}': all-in cost per million tracking requests",
+                "$",
+                [shape_cost.total / shape_run.requests * 1e6],
+            ),
+            figure(
+                f"{name}.events_per_request",
+                f"Shape '{name}': events per tracking request",
+                "events",
+                [shape_run.events / shape_run.requests],
+            ),
+        ]
     middle = sorted(range(len(priced)), key=lambda i: priced[i].total / reps[i].events)
     pick = middle[len(middle) // 2]
     rep, cost = reps[pick], priced[pick]
@@ -456,7 +559,16 @@ def _notes(run: Replay, cost: Priced) -> list[str]:
         f"runs simulated, the other {run.sweeper_minutes - run.sweeper_simulated:,} priced "
         f"analytically at the measured idle-run cost (${cost.idle_run_usd:.8f} each).",
         "Lambda duration is the handler's in-process wall time on this machine, moto included "
-        "(the 'AWS ms/inv' column), rounded up to 1 ms per invocation; cold starts (INIT) are not "
-        "in it (see part 2). Free tiers are ignored; CloudWatch Logs/metrics are not priced.",
+        "(the 'AWS ms/inv' column), rounded up to 1 ms per invocation. Free tiers are ignored.",
+        "All-in also counts (benchmarks/allin.py): CloudWatch Logs ingestion of the bytes the "
+        f"handlers wrote ({sum(run.extras.log_bytes.values()):,}) plus "
+        f"{PLATFORM_LOG_BYTES} bytes of platform lines per invocation; Lambda INIT for each "
+        "invocation that found its function idle 10 minutes or more, at the handler's measured "
+        f"import time; {len(run.extras.metric_hours)} custom metrics prorated by the hours "
+        "they were published in; the template's alarms and dashboard for the window's share "
+        "of a month.",
+        "Idle month: "
+        + ", ".join(f"{k} ${v:.3f}" for k, v in cost.idle_month_usd.items())
+        + f" (total ${sum(cost.idle_month_usd.values()):.2f}).",
         f"Unbilled harness calls (table setup, simulated TTL, stream polling): {harness:,}.",
     ]

@@ -40,6 +40,7 @@ class FunctionUsage:
     billed_ms: int = 0  # per-invocation wall time, rounded up to 1 ms as Lambda bills
     aws_ms: float = 0.0  # of which inside AWS SDK calls (moto here, the network on AWS)
     durations_ms: list[float] = field(default_factory=list)
+    started_ms: list[int] = field(default_factory=list)  # the stack clock at each invocation
 
 
 @dataclass
@@ -101,7 +102,10 @@ class Meter:
             self.cloud.invoke = original_invoke  # type: ignore[method-assign]
 
     def _invoke(self, original: Any, function: str, event: dict[str, Any]) -> Any:
+        from insights import clock
+
         previous, self.current = self.current, function
+        self.usage.functions[function].started_ms.append(clock.now_ms())
         started = time.perf_counter()
         try:
             return original(function, event)

@@ -1,4 +1,4 @@
-"""The reference traffic model of issue 6, as timed HTTP requests.
+"""The reference traffic model of issue 6 and the shapes of issue 18, as timed HTTP requests.
 
 1,000 users over 14 days; 1-20 sessions each, 30% of users one session only;
 1-60 events per session, 10% of sessions empty (no interactive event); the
@@ -39,6 +39,23 @@ class TrafficModel:
     min_session_gap_ms: int = 45 * MINUTE_MS
     upgrade_share: float = 0.2
     network_switch_share: float = 0.15
+    # Bounce visitors: one short session of 1 to bounce_max_events events.
+    bounce_share: float = 0.0
+    bounce_max_events: int = 3
+
+
+# The reference model of issue 6 and the three shapes issue 18 adds: the
+# reference is the kindest shape there is (8.7 events a request, ~30 a
+# session, 70% returning users).
+SHAPES: dict[str, TrafficModel] = {
+    "reference": TrafficModel(),
+    # About 2 events a request, 10 a session, half the users seen once.
+    "product": TrafficModel(batch_size=2, max_events=19, single_session_share=0.5),
+    # An SDK that sends every event at once (or beacons).
+    "per_event": TrafficModel(batch_size=1),
+    # 70% of users come once for a short visit.
+    "bounce": TrafficModel(bounce_share=0.7),
+}
 
 
 @dataclass
@@ -70,8 +87,10 @@ def generate(model: TrafficModel, start_ms: int, seed: int) -> list[Request]:
 def _user_requests(
     model: TrafficModel, rng: random.Random, uuid: str, start_ms: int
 ) -> list[Request]:
-    single = rng.random() < model.single_session_share
+    bounce = rng.random() < model.bounce_share
+    single = bounce or rng.random() < model.single_session_share
     count = 1 if single else rng.randint(2, model.max_sessions)
+    max_events = model.bounce_max_events if bounce else model.max_events
     starts = sorted(start_ms + rng.randrange(model.days * DAY_MS) for _ in range(count))
     ip, user_agent = make_ip(rng), rng.choice(USER_AGENTS)
     upgrades = rng.random() < model.upgrade_share
@@ -87,7 +106,7 @@ def _user_requests(
         t = max(planned, free_at)
         empty = rng.random() < model.empty_session_share
         events = []
-        for e in range(rng.randint(1, model.max_events)):
+        for e in range(rng.randint(1, max_events)):
             if e:
                 t += rng.randint(model.min_event_gap_ms, model.max_event_gap_ms)
             props: dict[str, Any] = {}

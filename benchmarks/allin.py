@@ -1,0 +1,138 @@
+"""What a real bill adds to DynamoDB and Lambda: logs, INIT, custom metrics, alarms (issue 18).
+
+Measured during a cost replay, not assumed:
+
+- **Logs**: the bytes the handlers write, counted as they are written (the
+  Powertools logger at the template's default level, INFO, and the EMF
+  lines the metrics flush prints), plus the Lambda platform's START, END and
+  REPORT lines of each invocation (PLATFORM_LOG_BYTES, their size on AWS),
+  priced at CloudWatch Logs ingestion.
+- **Custom metrics**: every (namespace, metric, dimensions) an EMF line
+  publishes, and the simulated hours in which it was published. CloudWatch
+  prorates a custom metric by the hour: one published in h of a month's 730
+  hours costs h/730 of the monthly price.
+- **INIT**: a cold start when an invocation finds the function idle for
+  RECLAIM_MINUTES or more (Lambda reclaims idle environments after minutes;
+  it does not say how many: 10 is a middle estimate) or already busy
+  (overlapping invocations: the replay runs one at a time, so none here),
+  billed since August 2025 like duration, at the handler's measured import
+  time (part 2's method) and the function's memory.
+- **Fixed per month**: alarms and dashboards declared in template.yaml.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+PLATFORM_LOG_BYTES = 360  # START + END + REPORT lines of one invocation, ARM64, as AWS prints them
+RECLAIM_MINUTES = 10
+MONTH_HOURS = 730
+HOUR_MS = 3_600_000
+
+
+@dataclass
+class Extras:
+    """What one replay wrote to CloudWatch, by function."""
+
+    log_bytes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # (namespace, metric name, dimensions) -> simulated hours it was published in
+    metric_hours: dict[tuple[str, str, str], set[int]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
+
+
+class _Sink(io.TextIOBase):
+    """A stream that counts what each function writes (and keeps none of it)."""
+
+    def __init__(self, extras: Extras, meter: Any) -> None:
+        self.extras = extras
+        self.meter = meter
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        function = self.meter.current
+        if function is not None:
+            self.extras.log_bytes[function] += len(text.encode())
+            if text.startswith('{"_aws"'):
+                self._metrics(text)
+        return len(text)
+
+    def _metrics(self, line: str) -> None:
+        from insights import clock
+
+        record = json.loads(line)
+        hour = clock.now_ms() // HOUR_MS
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            for dimensions in directive["Dimensions"] or [[]]:
+                values = ",".join(f"{d}={record.get(d)}" for d in dimensions)
+                for metric in directive["Metrics"]:
+                    key = (directive["Namespace"], metric["Name"], values)
+                    self.extras.metric_hours[key].add(hour)
+
+
+@contextmanager
+def counted(meter: Any, level: str = "INFO") -> Iterator[Extras]:
+    """Count logs and metrics of every invocation the meter sees, as Lambda would ship them."""
+    import os
+
+    extras = Extras()
+    sink = _Sink(extras, meter)
+    insights_logger = logging.getLogger("insights")
+    streams = [(h, h.setStream(sink)) for h in insights_logger.handlers if hasattr(h, "setStream")]
+    saved_level = insights_logger.level
+    saved_disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+    insights_logger.setLevel(level)
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "false"  # the local stack turns EMF off
+    saved_stdout, sys.stdout = sys.stdout, sink  # EMF lines are printed
+    try:
+        yield extras
+    finally:
+        sys.stdout = saved_stdout
+        insights_logger.setLevel(saved_level)
+        for handler, stream in streams:
+            handler.setStream(stream)
+        if saved_disabled is None:
+            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+        else:
+            os.environ["POWERTOOLS_METRICS_DISABLED"] = saved_disabled
+
+
+def cold_starts(started_ms: list[int]) -> int:
+    """Invocations that found the function idle for RECLAIM_MINUTES or more."""
+    gap = RECLAIM_MINUTES * 60_000
+    starts, last = 0, None
+    for at in sorted(started_ms):
+        if last is None or at - last >= gap:
+            starts += 1
+        last = at
+    return starts
+
+
+def template_fixed_monthly(template: Any, cloudwatch: dict[str, float]) -> dict[str, float]:
+    """Alarms (per metric they read) and dashboards the template declares, $ per month."""
+    alarm_metrics = 0
+    for name in template.of_type("AWS::CloudWatch::Alarm"):
+        props = template.resources[name].get("Properties", {})
+        metrics = props.get("Metrics")
+        alarm_metrics += sum(1 for m in metrics if "MetricStat" in m) if metrics else 1
+    dashboards = len(template.of_type("AWS::CloudWatch::Dashboard"))
+    return {
+        "CloudWatch alarms": alarm_metrics * cloudwatch["alarm_metric_per_month"],
+        "CloudWatch dashboards": dashboards * cloudwatch["dashboard_per_month"],
+    }
+
+
+def metrics_usd(extras: Extras, cloudwatch: dict[str, float]) -> float:
+    """Custom metrics published during the replay, prorated by the hour."""
+    hours = sum(len(h) for h in extras.metric_hours.values())
+    return hours / MONTH_HOURS * cloudwatch["custom_metric_per_month"]
