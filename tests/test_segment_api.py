@@ -540,3 +540,47 @@ def test_numeric_user_ids_are_their_decimal_text(stack: Stack) -> None:
     post(stack, "/v1/page", {"userId": 42}, key=acme.write_key)
     close_sessions(stack)
     assert stack.standard(acme, "42")["total_sessions"] == 1
+
+
+# -------------------------------------------------------------------- cost
+def test_a_segment_batch_costs_what_the_same_events_cost_on_v1_events(stack: Stack) -> None:
+    """Same DynamoDB requests and units, request by request, lazy close included."""
+    from benchmarks.meter import Meter, Usage
+    from insights import clock
+
+    acme = stack.account(segment_event_properties=["plan"])
+    stack.send(acme, [{"uuid": "warm-up"}])  # the key lookup is cached before either run
+    offsets_s = [0, 60, 120, 40 * 60, 41 * 60]  # the fourth request closes the first session
+
+    def native(ms: int) -> HttpResponse:
+        events = [
+            {"uuid": "n", "timestamp": at(ms - lag), "properties": {"plan": "pro"}}
+            for lag in (2000, 1000)
+        ]
+        return stack.send(acme, events, sent_at=at(ms))
+
+    def segment(ms: int) -> HttpResponse:
+        batch = [
+            {"type": kind, "userId": "s", "event": "A", "timestamp": at(ms - lag)}
+            | {"properties": {"plan": "pro"}, "context": ctx()}
+            for kind, lag in (("track", 2000), ("page", 1000))
+        ]
+        return post(stack, "/v1/batch", {"batch": batch, "sentAt": at(ms)}, key=acme.write_key)
+
+    def metered(send: Any) -> Usage:
+        start = clock.now_ms()
+        with Meter(stack.cloud).installed() as meter:
+            for offset in offsets_s:
+                stack.advance((start + offset * 1000 - clock.now_ms()) / 1000)
+                assert send(clock.now_ms()).json()["accepted"] == 2
+        stack.advance(3600)
+        return meter.usage
+
+    by_events, by_segment = metered(native), metered(segment)
+
+    def track_calls(usage: Usage) -> dict[tuple[str, str], int]:
+        return {(t, op): n for (f, t, op), n in usage.requests.items() if f == "TrackFunction"}
+
+    assert track_calls(by_segment) == track_calls(by_events)
+    assert by_segment.wru == by_events.wru and by_segment.rru == by_events.rru
+    assert by_events.write_requests("TrackFunction") == len(offsets_s)
