@@ -1,5 +1,7 @@
 """The tracking endpoint: the function URL, and POST /v1/events on the API.
 
+Also Segment's tracking API (POST /v1/batch, /v1/track, ...: services.segment_api).
+
 The hot path, and the only route of its function (the function URL and API
 Gateway both answer CORS preflights), so it reads the v2 event directly instead
 of going through Powertools' event handler: that resolver's import was about
@@ -21,6 +23,11 @@ from insights import clock
 from insights.domain.events import Context, RequestError
 from insights.services.auth import AuthError, authenticate
 from insights.services.ingest import ingest
+
+SEGMENT_PATHS = (  # domain.segment_api.ROUTES; tests/test_segment_api.py keeps them in step
+    "/v1/batch", "/v1/b", "/v1/identify", "/v1/i", "/v1/track", "/v1/t", "/v1/page", "/v1/p",
+    "/v1/screen", "/v1/s", "/v1/alias", "/v1/a", "/v1/group", "/v1/g",
+)  # fmt: skip
 
 logger = Logger()
 metrics = Metrics()
@@ -58,7 +65,26 @@ def track(event: dict[str, Any]) -> dict[str, Any]:
     return _answer(200, result.as_dict())
 
 
+def segment(event: dict[str, Any]) -> dict[str, Any]:
+    # Imported here so that POST /v1/events cold starts load none of it.
+    from insights.services.segment_api import handle
+
+    status, body = handle(event)
+    return _answer(status, body)
+
+
+# Method + path -> route. Any other request is the events endpoint, as before
+# (the function URL sends every path here).
+ROUTES = {("POST", path): segment for path in SEGMENT_PATHS}
+
+
+def route(event: dict[str, Any]) -> dict[str, Any]:
+    http = (event.get("requestContext") or {}).get("http") or {}
+    key = (http.get("method", "POST"), event.get("rawPath") or http.get("path") or "/")
+    return ROUTES.get(key, track)(event)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    return track(event)
+    return route(event)

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
+from insights.domain.events import MAX_PROPERTY_NAME_CHARS
 from insights.domain.timefmt import MINUTE_MS
 
 KeyKind = Literal["write", "secret"]
@@ -25,13 +26,17 @@ class AccountSettings:
     unique_user_ids: bool = True
     session_timeout_minutes: int = 30
     backfill_days: int = 7
+    # Segment track/page/screen properties that become custom attributes (opt-in by name).
+    segment_event_properties: tuple[str, ...] = ()
 
     @property
     def session_timeout_ms(self) -> int:
         return self.session_timeout_minutes * MINUTE_MS
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        body = asdict(self)
+        body["segment_event_properties"] = list(self.segment_event_properties)
+        return body
 
 
 _BOUNDS = {"session_timeout_minutes": (1, 240), "backfill_days": (0, 365)}
@@ -56,7 +61,28 @@ def patch_settings(current: AccountSettings, patch: Any) -> AccountSettings:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise SettingsError(name, f"must be a whole number from {low} to {high}")
             changes[name] = value
+    if "segment_event_properties" in patch:
+        changes["segment_event_properties"] = _property_names(patch["segment_event_properties"])
     return replace(current, **changes)
+
+
+MAX_SEGMENT_EVENT_PROPERTIES = 100
+
+
+def _property_names(value: Any) -> tuple[str, ...]:
+    field = "segment_event_properties"
+    if not isinstance(value, list) or len(value) > MAX_SEGMENT_EVENT_PROPERTIES:
+        raise SettingsError(
+            field, f"must be a list of at most {MAX_SEGMENT_EVENT_PROPERTIES} property names"
+        )
+    for name in value:
+        if not isinstance(name, str) or not 1 <= len(name) <= MAX_PROPERTY_NAME_CHARS:
+            raise SettingsError(
+                field, f"each name must be a string of 1-{MAX_PROPERTY_NAME_CHARS} characters"
+            )
+    if len(set(value)) != len(value):
+        raise SettingsError(field, "names a property twice")
+    return tuple(value)
 
 
 def new_account_id() -> str:

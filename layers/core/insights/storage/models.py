@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
@@ -40,6 +41,7 @@ class AccountItem(Model):
     unique_user_ids = BooleanAttribute(default=True)
     session_timeout_minutes = NumberAttribute(default=30)
     backfill_days = NumberAttribute(default=7)
+    segment_event_properties = ListAttribute(of=UnicodeAttribute, null=True)
     version = VersionAttribute()
 
 

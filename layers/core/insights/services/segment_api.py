@@ -1,0 +1,179 @@
+"""Segment's HTTP Tracking API on the tracking function: the key, then the usual pipeline.
+
+A request is authenticated as Segment's libraries do it (HTTP Basic with the
+write key as the user name and an empty password, or ``writeKey`` in the
+body as analytics.js sends it), translated by ``domain.segment_api``, and
+handed to the existing doors: events to ``services.ingest.ingest`` (so
+sessions and costs are those of ``POST /v1/events``), identify traits to
+``services.attributes.write_attributes`` with source ``identify``. The
+answer is Segment's ``{"success": true}`` with Insights' per-message verdicts
+beside it, so SDKs do not retry a batch that was taken.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from typing import Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from insights import clock
+from insights.domain.events import MAX_EVENTS, Context, Rejection, RequestError
+from insights.domain.segment_api import (
+    MAX_BATCH_BYTES,
+    ROUTES,
+    Envelope,
+    Translation,
+    decode,
+    translate,
+)
+from insights.services.attributes import write_attributes
+from insights.services.auth import AuthError, authenticate
+from insights.services.ingest import ingest
+from insights.storage.accounts import Account
+
+metrics = Metrics()
+
+ANY_KEY = frozenset({"write", "secret"})
+KEY_WHERE = (
+    "as HTTP Basic auth (the write key as the user name, an empty password) "
+    "or as writeKey in the body"
+)
+NO_USER_RECORDS = (
+    "unique_user_ids is off for this account: messages are accepted, no user records are kept"
+)
+
+
+def handle(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) for one request to a Segment route."""
+    received_ms = clock.now_ms()
+    http = (event.get("requestContext") or {}).get("http") or {}
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    message_type = ROUTES[event.get("rawPath") or http.get("path") or ""]
+    try:
+        header_key = _header_key(headers)
+        account = None
+        if header_key is not None:
+            account = authenticate(header_key, allowed=ANY_KEY, where=KEY_WHERE)
+        envelope = decode(_body(event, headers), message_type)
+        if header_key is None:
+            account = authenticate(envelope.write_key, allowed=ANY_KEY, where=KEY_WHERE)
+        elif envelope.write_key is not None and envelope.write_key != header_key:
+            raise AuthError(
+                "conflicting_keys", "the Authorization header and writeKey name different keys"
+            )
+        assert account is not None
+        default_context = Context(ip=http.get("sourceIp"), user_agent=http.get("userAgent"))
+        translation = translate(
+            envelope,
+            message_type,
+            received_ms=received_ms,
+            backfill_days=account.settings.backfill_days,
+            event_properties=frozenset(account.settings.segment_event_properties),
+            default_context=default_context,
+        )
+        return 200, _apply(account, envelope, translation, received_ms)
+    except (RequestError, AuthError) as exc:
+        # Segment's error shape: its libraries read "code" and "message".
+        return exc.status, {"success": False, "code": exc.code, "message": exc.message}
+
+
+def _header_key(headers: dict[str, str]) -> str | None:
+    if headers.get("x-insights-key"):
+        return headers["x-insights-key"]
+    header = headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise AuthError(
+            "invalid_authorization",
+            f"the Authorization header must be Basic; send the key {KEY_WHERE}",
+        )
+    try:
+        user, _, _password = (
+            base64.b64decode(credentials.strip(), validate=True).decode().partition(":")
+        )
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthError(
+            "invalid_authorization", "the Basic credentials are not base64 of 'writeKey:'"
+        ) from None
+    if not user:
+        raise AuthError("missing_key", f"the Basic credentials carry no key; send it {KEY_WHERE}")
+    return user
+
+
+def _body(event: dict[str, Any], headers: dict[str, str]) -> bytes:
+    raw = event.get("body") or ""
+    data = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+    encoding = (headers.get("content-encoding") or "").strip().lower()
+    if encoding in ("", "identity"):
+        return data
+    if encoding != "gzip":
+        raise RequestError(400, "unsupported_encoding", "Content-Encoding must be gzip or absent")
+    # Inflate one byte past the limit: enough to refuse an oversize batch,
+    # never the whole of a small file that inflates to gigabytes.
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        return inflater.decompress(data, MAX_BATCH_BYTES + 1)
+    except zlib.error as exc:
+        raise RequestError(400, "invalid_gzip", f"the gzip body cannot be read: {exc}") from None
+
+
+def _apply(
+    account: Account, envelope: Envelope, translation: Translation, received_ms: int
+) -> dict[str, Any]:
+    rejected = list(translation.rejected)
+    refused = set(translation.refused)
+    late = 0
+    user_records = account.settings.unique_user_ids
+    # One ingest per request context (ingest takes one); a browser's or an
+    # app's batch has one, so this is the /v1/events request it replaces.
+    for context, items in translation.events.items():
+        for start in range(0, len(items), MAX_EVENTS):
+            chunk = items[start : start + MAX_EVENTS]
+            payload: dict[str, Any] = {"events": [event for _, event in chunk]}
+            given = {"ip": context.ip, "user_agent": context.user_agent}
+            payload["context"] = {k: v for k, v in given.items() if v is not None}
+            result = ingest(
+                account,
+                json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                received_ms=received_ms,
+                default_context=Context(None, None),
+            )
+            late += result.late
+            for bad in result.rejected:
+                index = chunk[bad.index][0]
+                refused.add(index)
+                rejected.append(_renamed(bad, index, envelope))
+    if translation.rows and user_records:
+        write_attributes(account, translation.rows, "identify")
+    metrics.add_metric(
+        name="EventsRejected", unit=MetricUnit.Count, value=len(translation.rejected)
+    )
+    metrics.add_metric(
+        name="SegmentMessagesIgnored", unit=MetricUnit.Count, value=len(translation.ignored)
+    )
+    rejected.sort(key=lambda r: r.index)
+    body: dict[str, Any] = {
+        "success": True,
+        "accepted": len(envelope.messages) - len(refused) - len(translation.ignored),
+        "late": late,
+        "rejected": [r.as_dict() for r in rejected],
+        "ignored": [i.as_dict() for i in translation.ignored],
+    }
+    if not user_records:
+        body["user_records"] = False
+        body["note"] = NO_USER_RECORDS
+    return body
+
+
+def _renamed(bad: Rejection, index: int, envelope: Envelope) -> Rejection:
+    """An ingest verdict on events[k] named by the Segment message's own path."""
+    rest = bad.field.removeprefix(f"events[{bad.index}]").removeprefix(".")
+    at = envelope.path(index)
+    return Rejection(index, ".".join(p for p in (at, rest) if p) or "body", bad.error)

@@ -1,0 +1,156 @@
+"""Segment's own libraries, unchanged but for their host, sending to the local stack.
+
+`segment-analytics-python` (a dev dependency) and `@segment/analytics-node`
+(installed with npm into the git-ignored `.cache/segment-node/` from
+`tests/e2e/segment_node/package-lock.json`, reused while the lock is
+unchanged) batch identify/track/page/screen in their own way and post them
+over HTTP to the tracking URL; the users' attributes are read after their
+sessions close. Node.js and npm are required: `.ci/run` installs them when
+missing, and this test fails saying so rather than skipping.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_local_stack import RunningStack, wait_for_user
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+NODE_PROJECT = ROOT / "tests" / "e2e" / "segment_node"
+NODE_CACHE = ROOT / ".cache" / "segment-node"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36"
+)
+CONTEXT = {"ip": "81.2.69.160", "userAgent": CHROME}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    running = RunningStack(tmp_path_factory.mktemp("segment-sdks"))
+    account = running.state["account"]
+    status, body = running.request(
+        "PATCH",
+        "/v1/account",
+        {"segment_event_properties": ["plan"]},
+        {"Authorization": f"Bearer {account['secret_key']}"},
+    )
+    assert status == 200, body
+    yield running
+    output = running.stop()
+    assert "Traceback" not in output, output
+
+
+def track_url(stack: RunningStack) -> str:
+    return stack.state["function_urls"]["TrackFunction"].rstrip("/")
+
+
+def close_sessions_and_read(stack: RunningStack, uuid: str) -> dict[str, Any]:
+    status, _ = stack.request("POST", "/_local/clock?advance=1860")
+    assert status == 200
+    assert stack.request("POST", "/_local/tick")[0] == 200
+    return wait_for_user(stack, uuid, stack.state["account"]["secret_key"])
+
+
+def assert_profile(user: dict[str, Any], name: str, extra: dict[str, Any]) -> None:
+    standard = user["standard"]
+    assert standard["total_sessions"] == 1
+    # track, page and screen are 20 s apart. Once a test has moved the stack's
+    # clock on, the SDK's clock looks skewed and each batch is corrected by its
+    # own sentAt, so transit time (milliseconds) shows in the duration.
+    assert standard["total_session_duration"] == pytest.approx(20.0, abs=1.0)
+    assert standard["country"] == "United Kingdom" and standard["browser_name"] == "Chrome"
+    values = {k: v["value"] for k, v in user["custom"].items()}
+    # plan: identify said free, the later Upgraded event's opted-in property says pro.
+    assert values == {"name": name, "plan": "pro", **extra}
+    assert user["custom"]["plan"]["source"] == "event"
+    assert user["custom"]["name"]["source"] == "identify"
+
+
+def test_segment_analytics_python_sends_through_its_own_batching(stack: RunningStack) -> None:
+    from segment.analytics.client import Client
+
+    errors: list[str] = []
+    client = Client(
+        stack.state["account"]["write_key"],
+        host=track_url(stack),
+        upload_size=2,
+        upload_interval=0.1,
+        max_retries=1,
+        on_error=lambda error, batch: errors.append(f"{error} ({len(batch)} messages)"),
+    )
+    now = datetime.now(UTC)
+    client.identify(
+        "py-1",
+        {"name": "Ada", "plan": "free", "address": {"city": "London"}},
+        context=CONTEXT,
+        timestamp=now - timedelta(seconds=60),
+    )
+    client.track(
+        "py-1",
+        "Upgraded",
+        {"plan": "pro", "revenue": 30},
+        context=CONTEXT,
+        timestamp=now - timedelta(seconds=50),
+    )
+    client.page("py-1", None, "Pricing", {"path": "/pricing"}, CONTEXT, now - timedelta(seconds=40))
+    client.screen("py-1", None, "Home", None, CONTEXT, now - timedelta(seconds=30))
+    client.track(anonymous_id="anon-1", event="Viewed", context=CONTEXT)
+    client.flush()
+    client.shutdown()
+    assert errors == []
+    user = close_sessions_and_read(stack, "py-1")
+    assert_profile(user, "Ada", {"address.city": "London"})
+
+
+def node_modules() -> Path:
+    """@segment/analytics-node installed from the committed lock, once per lock."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, (
+        "Node.js and npm are needed to run @segment/analytics-node "
+        "(Debian: apt-get install nodejs npm; .ci/run installs them)"
+    )
+    lock = NODE_PROJECT / "package-lock.json"
+    cached = NODE_CACHE / "package-lock.json"
+    installed = NODE_CACHE / "node_modules" / "@segment" / "analytics-node"
+    if not (installed.is_dir() and cached.exists() and filecmp.cmp(lock, cached, shallow=False)):
+        NODE_CACHE.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(NODE_PROJECT / name, NODE_CACHE / name)
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NODE_CACHE,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+    return NODE_CACHE / "node_modules"
+
+
+def test_segment_analytics_node_sends_through_its_own_batching(stack: RunningStack) -> None:
+    modules = node_modules()
+    node = shutil.which("node")
+    assert node
+    env = {
+        **os.environ,
+        "NODE_PATH": str(modules),
+        "INSIGHTS_HOST": track_url(stack),
+        "INSIGHTS_WRITE_KEY": stack.state["account"]["write_key"],
+    }
+    result = subprocess.run(
+        [node, str(NODE_PROJECT / "send.js")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "sent" in result.stdout, result.stderr
+    user = close_sessions_and_read(stack, "node-1")
+    assert_profile(user, "Grace", {"company.name": "Navy"})
