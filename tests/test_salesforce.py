@@ -3,6 +3,7 @@ against a Salesforce stand-in (tests/salesforce_fake.py), Secrets Manager on mot
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -525,3 +526,50 @@ def test_a_filter_limits_the_records_synced(stack: Stack, salesforce: FakeSalesf
     result = sync_now(stack, account)
     assert result["rows"]["read"] == 1
     assert "role" not in custom(stack, account, "u-2")
+
+
+def test_cli_sets_tests_syncs_and_deletes_the_connection(
+    stack: Stack, salesforce: FakeSalesforce, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys
+) -> None:
+    from urllib.parse import urlsplit
+
+    from insights import cli, cli_imports
+
+    account = stack.account()
+    seen(stack, account, "u-1")
+    salesforce.add_record("Contact", External_Id__c="u-1", Plan__c="Team")
+
+    def api_call(method: str, url: str, key: str, payload: Any = None, timeout: float = 30):
+        parts = urlsplit(url)
+        if parts.path.startswith("/v1/imports/"):
+            stack.cloud.settle()  # what Lambda would have run while the CLI waited
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        response = stack.cloud.http(
+            method, path, headers={"Authorization": f"Bearer {key}"}, body=payload
+        )
+        return response.status, response.json()
+
+    monkeypatch.setattr(cli_imports, "api_call", api_call)
+    config = body()
+    config["credentials"] = {"flow": "client_credentials", "consumer_key": "key-acme"}
+    (tmp_path / "sf.json").write_text(json.dumps(config))
+    monkeypatch.setenv("SF_SECRET", "secret-acme")
+    target = ["--api", "http://insights.test", "--secret-key", account.secret_key]
+    salesforce_cli = ["integrations", "salesforce"]
+    stack.cloud.settle()
+    capsys.readouterr()
+
+    assert cli.main([*salesforce_cli, "set", "--config", str(tmp_path / "sf.json"), *target,
+                     "--consumer-secret-env", "SF_SECRET"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["object"] == "Contact"
+    assert cli.main([*salesforce_cli, "test", *target]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    assert cli.main([*salesforce_cli, "sync", *target]) == 0
+    assert "succeeded" in capsys.readouterr().out
+    assert custom(stack, account, "u-1")["plan"]["value"] == "Team"
+    assert cli.main([*salesforce_cli, "get", *target]) == 0
+    shown = capsys.readouterr().out
+    assert "secret-acme" not in shown and '"last_success_at": "' in shown
+    assert cli.main([*salesforce_cli, "delete", *target]) == 0
+    assert cli.main([*salesforce_cli, "get", *target]) == 1
+    assert "not connected" in capsys.readouterr().err
