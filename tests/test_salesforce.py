@@ -573,3 +573,28 @@ def test_cli_sets_tests_syncs_and_deletes_the_connection(
     assert cli.main([*salesforce_cli, "delete", *target]) == 0
     assert cli.main([*salesforce_cli, "get", *target]) == 1
     assert "not connected" in capsys.readouterr().err
+
+
+def test_a_changed_mapping_reads_every_record_again_at_the_next_sync(
+    stack: Stack, salesforce: FakeSalesforce
+) -> None:
+    account = stack.account()
+    seen(stack, account, "u-1", "u-2")
+    salesforce.add_record("Contact", External_Id__c="u-1", Title="CTO", Plan__c="VIP")
+    salesforce.add_record("Contact", External_Id__c="u-2", Title="Dev", Plan__c="Free")
+    connect(stack, account, fields=["Plan__c"], rename={})
+    first = sync_now(stack, account)
+    assert first["rows"]["read"] == 2 and first["mapping"]["fields"] == ["Plan__c"]
+    assert "role" not in custom(stack, account, "u-1")
+
+    connect(stack, account, fields=["Plan__c", "Title"], rename={"Title": "role"}, credentials=None)
+    assert status(stack, account)["status"]["watermark"] is None
+    again = sync_now(stack, account)
+
+    assert again["rows"]["read"] == 2 and again["mapping"]["fields"] == ["Plan__c", "Title"]
+    assert custom(stack, account, "u-1")["role"]["value"] == "CTO"
+    assert custom(stack, account, "u-2")["role"]["value"] == "Dev"
+    # Changing only the interval keeps the watermark.
+    connect(stack, account, fields=["Plan__c", "Title"], rename={"Title": "role"},
+            credentials=None, sync_interval_minutes=30)  # fmt: skip
+    assert status(stack, account)["status"]["watermark"] is not None

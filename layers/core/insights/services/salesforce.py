@@ -69,9 +69,11 @@ def connect(account: Account, body: Any) -> tuple[dict[str, Any], bool]:
     name = secrets.name_for(SOURCE, account.account_id)
     if credentials is not None:
         secrets.put(name, {"flow": credentials.flow, **credentials.values})
+    # A changed mapping reads every record again at the next sync (new
+    # fields and names must reach records that did not change since).
     reset = existing is None or any(
         existing.connection.get(key) != connection.as_dict()[key]
-        for key in ("object", "uuid_field", "filter", "login_host")
+        for key in ("login_host", "object", "uuid_field", "fields", "rename", "filter")
     )
     integrations.save_connection(
         account.account_id, connection.as_dict(), name, clock.now_ms(), reset=reset
@@ -217,14 +219,9 @@ def start(found: Integration, now: int) -> Job | None:
     interval_ms = int(connection["sync_interval_minutes"]) * 60_000
     if not integrations.claim(found.account_id, import_id, now + interval_ms):
         return None
-    summary = {
-        "object": connection["object"],
-        "uuid_field": connection["uuid_field"],
-        "fields": connection["fields"],
-        "rename": connection.get("rename") or {},
-        "filter": connection.get("filter"),
-        "full": found.full_sync or not found.watermark,
-    }
+    # The job keeps the connection it started with: a PUT during the sync
+    # applies from the next one.
+    summary = {**connection, "full": found.full_sync or not found.watermark}
     job = Job(
         account_id=found.account_id,
         import_id=import_id,

@@ -225,7 +225,7 @@ def run_slice(job: Job, budget: Budget) -> str:
         account = get_account(job.account_id)
         if account is None or not account.settings.unique_user_ids:
             raise SyncFailed(NO_USER_RECORDS)
-        connection = Connection.from_dict(found.connection)
+        connection = Connection.from_dict(job.mapping)
         try:
             credentials = stored_credentials(found)
         except Refused as exc:
@@ -236,7 +236,8 @@ def run_slice(job: Job, budget: Budget) -> str:
         if problems:
             raise SyncFailed("; ".join(p.message for p in problems))
         progress = Progress(job, account, plan_for(connection, describe), budget.batch_rows)
-        outcome = _run(found, connection, client, progress, budget)
+        full = bool(job.mapping.get("full")) or not found.watermark
+        outcome = _run(found, full, connection, client, progress, budget)
         if outcome == "wait":
             outcome, delay = "more", bulk_poll_seconds()
     except SalesforceProblem as exc:
@@ -323,6 +324,8 @@ def _finish(
         watermark = checkpoint.get("cursor")
     if watermark is None and found is not None and status != "failed":
         watermark = found.watermark
+    if found is not None and found.full_sync and found.updated_at > job.created_at:
+        watermark = None  # the mapping changed during the sync: the next one reads all again
     integrations.finish(
         job.account_id,
         job.import_id,
@@ -337,11 +340,15 @@ def _finish(
 
 
 def _run(
-    found: Integration, connection: Connection, client: Client, progress: Progress, budget: Budget
+    found: Integration,
+    full: bool,
+    connection: Connection,
+    client: Client,
+    progress: Progress,
+    budget: Budget,
 ) -> str:
     mode = progress.checkpoint.get("mode")
     if mode is None:
-        full = found.full_sync or not found.watermark
         mode = "rest"
         if full and client.count(count_query(connection, None)) > bulk_threshold():
             mode = "bulk"
