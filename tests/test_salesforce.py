@@ -467,6 +467,9 @@ def test_two_accounts_sync_with_their_own_credentials_and_flows(
     assert left == [f"insights/insights/salesforce/{second.account_id}"]
     assert custom(stack, first, "u-1")["role"]["value"] == "CTO"
     assert status(stack, second)["status"]["last_success_at"] is not None
+    # Connecting again stores a new secret under the same name.
+    again = stack.cloud.http("PUT", PATH, headers=stack.auth(first), body=body())
+    assert again.status == 201 and again.json()["status"]["last_success_at"] is None
 
 
 def test_the_schedule_syncs_each_connection_when_it_is_due(

@@ -68,7 +68,15 @@ def connect(account: Account, body: Any) -> tuple[dict[str, Any], bool]:
     connection, credentials = parse_connection(body, flow=stored_flow)
     name = secrets.name_for(SOURCE, account.account_id)
     if credentials is not None:
-        secrets.put(name, {"flow": credentials.flow, **credentials.values})
+        try:
+            secrets.put(name, {"flow": credentials.flow, **credentials.values})
+        except secrets.SecretBusy:
+            raise Refused(
+                409,
+                "secret_being_deleted",
+                "the credentials of the last connection are still being deleted: "
+                "try again in a minute",
+            ) from None
     # A changed mapping reads every record again at the next sync (new
     # fields and names must reach records that did not change since).
     reset = existing is None or any(

@@ -31,19 +31,31 @@ def _client() -> Any:
     return boto3.client("secretsmanager")
 
 
+class SecretBusy(Exception):
+    """A secret of this name was just deleted and AWS is still removing it."""
+
+
 def put(name: str, value: dict[str, Any]) -> None:
-    """Create the secret, or store a new version of it."""
+    """Create the secret, or store a new version of it.
+
+    Create first: the policy's name pattern covers a secret that does not
+    exist yet for CreateSecret, and an existing one answers ResourceExists.
+    """
     text = json.dumps(value, separators=(",", ":"))
     try:
-        _client().put_secret_value(SecretId=name, SecretString=text)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-            raise
         _client().create_secret(
             Name=name,
             SecretString=text,
             Description="Insights integration credentials (written by the Insights API)",
         )
+        return
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "InvalidRequestException" and "deletion" in str(exc).lower():
+            raise SecretBusy(name) from None
+        if code != "ResourceExistsException":
+            raise
+    _client().put_secret_value(SecretId=name, SecretString=text)
 
 
 def get(name: str) -> dict[str, Any] | None:
