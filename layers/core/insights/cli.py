@@ -189,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     from insights.cli_imports import add_parser as add_import_parser
 
     add_import_parser(commands, STATE_FILE)
+
+    from insights.cli_integrations import add_parser as add_integrations_parser
+
+    add_integrations_parser(commands, STATE_FILE)
     return parser
 
 

@@ -189,4 +189,14 @@ def _requirements(
         return [
             (f"sqs:{operation}", arn_of("queue", params.get("QueueUrl", "*").rsplit("/", 1)[-1]))
         ]
+    if service == "secretsmanager":
+        return [(f"secretsmanager:{operation}", _secret_arn(params, arn_of))]
     return [(f"{service}:{operation}", "*")]
+
+
+def _secret_arn(params: dict[str, Any], arn_of: Callable[[str, str], str]) -> str:
+    """A secret's ARN as IAM sees it: by name, with the random suffix AWS appends."""
+    secret = str(params.get("SecretId") or params.get("Name") or "*")
+    if secret.startswith("arn:"):
+        return secret
+    return arn_of("secretsmanager", f"secret:{secret}-AbCdEf")

@@ -68,6 +68,7 @@ class ImportJobItem(Model):
     error = UnicodeAttribute(null=True)
     invocations = NumberAttribute(null=True)
     last_from = UnicodeAttribute(null=True)  # the checkpoint the last slice started at
+    checkpoint = UnicodeAttribute(null=True)  # JSON: a Salesforce sync's position
 
 
 class ObjectMarkerItem(Model):
@@ -116,9 +117,10 @@ class Job:
     error: str | None = None
     invocations: int = 0
     last_from: str | None = None
+    checkpoint: dict[str, Any] | None = None
 
 
-_JSON_FIELDS = ("mapping", "plan")
+_JSON_FIELDS = ("mapping", "plan", "checkpoint")
 _BOOL_FIELDS = ("compressed", "seen_uuid")
 
 

@@ -1,0 +1,49 @@
+"""Salesforce syncs: the schedule starts due ones, SQS messages run their slices."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from insights import clock
+from insights.batch import Record, process_partial_response, sqs_message_id
+from insights.services.imports import Budget
+from insights.services.salesforce_sync import give_up, run_message, tick
+
+logger = Logger()
+metrics = Metrics()
+
+
+def max_receives() -> int:
+    """The queue's maxReceiveCount: a slice failing on its last delivery fails the sync."""
+    return int(os.environ.get("SALESFORCE_MAX_RECEIVES", "5"))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records") or []
+    if not records:  # the schedule
+        summary = tick(clock.now_ms())
+        logger.info("salesforce tick", extra=summary)
+        return summary
+    budget = Budget.from_context(context)
+
+    def run(record: Record) -> None:
+        message = json.loads(record["body"])
+        try:
+            outcome = run_message(message, budget)
+        except Exception:
+            attempts = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+            if attempts < max_receives():
+                raise  # SQS delivers the slice again, from the same checkpoint
+            logger.exception("salesforce slice failed on its last attempt")
+            give_up(message, attempts)
+            return
+        logger.info("salesforce slice", extra={"outcome": outcome})
+
+    return process_partial_response(event, run, sqs_message_id, logger)

@@ -1,0 +1,446 @@
+"""Salesforce integration, the pure part: the connection config, SOQL and record rows.
+
+A connection names a Salesforce object, the field that holds the uuid and
+the fields to import (with optional attribute names). Field types come from
+the object's describe and map onto the import types, so a record becomes a
+``Row`` through the same typing as a file row (``domain.imports.check_row``),
+stamped with the record's ``SystemModstamp``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from insights.domain.events import MAX_PROPERTY_NAME_CHARS
+from insights.domain.imports import Plan, Rejection, Row, ValueType, check_row
+from insights.domain.timefmt import MINUTE_MS, TimeFormatError, format_time, parse_time
+
+Flow = Literal["client_credentials", "jwt_bearer"]
+FLOWS: tuple[Flow, ...] = ("client_credentials", "jwt_bearer")
+CONFIG_FIELDS = frozenset(
+    {"login_host", "credentials", "object", "uuid_field", "fields", "rename", "filter"}
+    | {"sync_interval_minutes"}
+)
+CREDENTIAL_FIELDS: dict[Flow, tuple[str, ...]] = {
+    "client_credentials": ("consumer_key", "consumer_secret"),
+    "jwt_bearer": ("consumer_key", "private_key", "username"),
+}
+MIN_INTERVAL_MINUTES = 15
+MAX_INTERVAL_MINUTES = 24 * 60
+DEFAULT_INTERVAL_MINUTES = 60
+MAX_FIELDS = 100
+MAX_FILTER_CHARS = 4000
+MODSTAMP = "SystemModstamp"
+# An object's or field's API name: Contact, Plan__c, ns__Plan__c.
+_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+_MY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(\.sandbox)?\.my\.salesforce\.com$")
+_SOQL_ID = re.compile(r"^[A-Za-z0-9]{15,18}$")
+
+# describe's field types -> import types; anything else cannot be imported.
+FIELD_TYPES: dict[str, ValueType] = {
+    **dict.fromkeys(
+        (
+            "string",
+            "picklist",
+            "multipicklist",
+            "combobox",
+            "textarea",
+            "email",
+            "url",
+            "phone",
+            "id",
+            "reference",
+            "encryptedstring",
+        ),
+        "string",
+    ),
+    **dict.fromkeys(("double", "int", "long", "currency", "percent"), "number"),
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "date",
+}
+
+
+class ConfigError(ValueError):
+    """The connection config is wrong: the message names the field and why."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True, slots=True)
+class LoginHost:
+    """Where to sign in: production, sandbox, or a My Domain."""
+
+    name: str  # "production" | "sandbox" | the My Domain host
+    domain: str  # simple-salesforce's `domain`: login, test, acme.my
+    audience: str  # the JWT bearer flow's `aud` domain: login or test
+
+    @property
+    def is_my_domain(self) -> bool:
+        return self.name not in ("production", "sandbox")
+
+
+def parse_login_host(raw: Any) -> LoginHost:
+    if raw == "production":
+        return LoginHost("production", "login", "login")
+    if raw == "sandbox":
+        return LoginHost("sandbox", "test", "test")
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError("login_host", 'must be "production", "sandbox" or your My Domain URL')
+    text = raw.strip().lower()
+    host = urlparse(text if "//" in text else f"https://{text}").hostname or ""
+    if not _MY_DOMAIN.match(host):
+        raise ConfigError(
+            "login_host",
+            "a My Domain URL looks like https://acme.my.salesforce.com "
+            "(or https://acme--dev.sandbox.my.salesforce.com for a sandbox)",
+        )
+    audience = "test" if ".sandbox." in host else "login"
+    return LoginHost(host, host.removesuffix(".salesforce.com"), audience)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    flow: Flow
+    values: dict[str, str]  # as CREDENTIAL_FIELDS names them; kept in Secrets Manager
+
+
+def parse_credentials(raw: Any, host: LoginHost) -> Credentials:
+    if not isinstance(raw, dict):
+        raise ConfigError("credentials", "must be an object with a flow and its values")
+    flow = raw.get("flow")
+    if flow not in FLOWS:
+        raise ConfigError("credentials.flow", f"must be one of {', '.join(FLOWS)}")
+    needed = CREDENTIAL_FIELDS[flow]
+    unknown = sorted(set(raw) - {"flow", *needed})
+    if unknown:
+        raise ConfigError(
+            f"credentials.{unknown[0]}", f"not used by the {flow} flow ({', '.join(needed)})"
+        )
+    values: dict[str, str] = {}
+    for name in needed:
+        value = raw.get(name)
+        if not isinstance(value, str) or not value.strip() or len(value) > 10_000:
+            raise ConfigError(f"credentials.{name}", "required, a non-empty string")
+        values[name] = value.strip()
+    if flow == "jwt_bearer" and "PRIVATE KEY-----" not in values["private_key"]:
+        raise ConfigError("credentials.private_key", "must be the connected app's PEM private key")
+    if flow == "client_credentials" and not host.is_my_domain:
+        # Salesforce serves this flow on My Domain hosts only.
+        raise ConfigError(
+            "login_host", "the client_credentials flow needs your My Domain URL as login_host"
+        )
+    return Credentials(flow, values)
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """What to import and how often (everything but the credentials)."""
+
+    login_host: LoginHost
+    flow: Flow
+    object: str
+    uuid_field: str
+    fields: tuple[str, ...]
+    rename: dict[str, str] = field(default_factory=dict)
+    filter: str | None = None
+    sync_interval_minutes: int = DEFAULT_INTERVAL_MINUTES
+
+    def attribute(self, field_name: str) -> str:
+        return self.rename.get(field_name, field_name)
+
+    @property
+    def interval_ms(self) -> int:
+        return self.sync_interval_minutes * MINUTE_MS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "login_host": self.login_host.name,
+            "flow": self.flow,
+            "object": self.object,
+            "uuid_field": self.uuid_field,
+            "fields": list(self.fields),
+            "rename": dict(self.rename),
+            "filter": self.filter,
+            "sync_interval_minutes": self.sync_interval_minutes,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Connection:
+        return cls(
+            login_host=parse_login_host(raw["login_host"]),
+            flow=raw["flow"],
+            object=raw["object"],
+            uuid_field=raw["uuid_field"],
+            fields=tuple(raw["fields"]),
+            rename=dict(raw.get("rename") or {}),
+            filter=raw.get("filter"),
+            sync_interval_minutes=int(raw["sync_interval_minutes"]),
+        )
+
+
+def _api_name(raw: Any, where: str) -> str:
+    if not isinstance(raw, str) or not _API_NAME.match(raw):
+        raise ConfigError(
+            where,
+            "must be an API name (letters, digits and _, starting with a letter; "
+            "e.g. Contact, Plan__c); relationship paths with '.' are not supported",
+        )
+    return raw
+
+
+def parse_connection(body: Any, *, flow: Flow | None) -> tuple[Connection, Credentials | None]:
+    """A PUT body: the connection and, if sent, new credentials.
+
+    `flow` is the stored credentials' flow (None when none are stored): a
+    body without credentials keeps them, so it must not change the host in a
+    way they cannot use.
+    """
+    if not isinstance(body, dict):
+        raise ConfigError("body", "must be a JSON object")
+    unknown = sorted(set(body) - CONFIG_FIELDS)
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown field; known: {', '.join(sorted(CONFIG_FIELDS))}")
+    host = parse_login_host(body.get("login_host"))
+    credentials = None
+    if body.get("credentials") is not None:
+        credentials = parse_credentials(body["credentials"], host)
+        flow = credentials.flow
+    elif flow is None:
+        raise ConfigError("credentials", "required when connecting for the first time")
+    elif flow == "client_credentials" and not host.is_my_domain:
+        raise ConfigError(
+            "login_host", "the client_credentials flow needs your My Domain URL as login_host"
+        )
+    sobject = _api_name(body.get("object"), "object")
+    uuid_field = _api_name(body.get("uuid_field"), "uuid_field")
+    raw_fields = body.get("fields")
+    if not isinstance(raw_fields, list) or not raw_fields:
+        raise ConfigError("fields", "must be a non-empty list of field API names")
+    if len(raw_fields) > MAX_FIELDS:
+        raise ConfigError("fields", f"at most {MAX_FIELDS} fields")
+    fields = tuple(_api_name(f, f"fields[{i}]") for i, f in enumerate(raw_fields))
+    lowered = [f.lower() for f in fields]  # API names are case-insensitive
+    if len(set(lowered)) != len(lowered):
+        raise ConfigError("fields", "names a field twice")
+    if uuid_field.lower() in lowered:
+        raise ConfigError("fields", f"{uuid_field} is the uuid_field; it is not imported as well")
+    rename: dict[str, str] = {}
+    raw_rename = body.get("rename") or {}
+    if not isinstance(raw_rename, dict):
+        raise ConfigError("rename", "must be an object of field -> attribute name")
+    for source, target in raw_rename.items():
+        if source not in fields:
+            raise ConfigError(f"rename.{source}", "renames a field that is not in fields")
+        if not isinstance(target, str) or not 1 <= len(target) <= MAX_PROPERTY_NAME_CHARS:
+            raise ConfigError(
+                f"rename.{source}",
+                f"must be an attribute name of 1-{MAX_PROPERTY_NAME_CHARS} chars",
+            )
+        rename[source] = target
+    targets = [rename.get(f, f) for f in fields]
+    if len(set(targets)) != len(targets):
+        raise ConfigError("rename", "two fields would set the same attribute")
+    soql_filter = body.get("filter")
+    if soql_filter is not None:
+        soql_filter = check_filter(soql_filter)
+    interval = body.get("sync_interval_minutes", DEFAULT_INTERVAL_MINUTES)
+    if (
+        not isinstance(interval, int)
+        or isinstance(interval, bool)
+        or not MIN_INTERVAL_MINUTES <= interval <= MAX_INTERVAL_MINUTES
+    ):
+        raise ConfigError(
+            "sync_interval_minutes",
+            f"must be a whole number from {MIN_INTERVAL_MINUTES} to {MAX_INTERVAL_MINUTES}",
+        )
+    assert flow is not None
+    connection = Connection(
+        host, flow, sobject, uuid_field, fields, rename, soql_filter or None, interval
+    )
+    return connection, credentials
+
+
+def check_filter(raw: Any) -> str:
+    """A SOQL condition, ANDed with the sync's own: it may not close its parentheses."""
+    if not isinstance(raw, str) or len(raw) > MAX_FILTER_CHARS:
+        raise ConfigError("filter", f"must be a SOQL condition of at most {MAX_FILTER_CHARS} chars")
+    depth, quoted, escaped = 0, False, False
+    for char in raw:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == "'":
+                quoted = False
+            continue
+        if char == "'":
+            quoted = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise ConfigError("filter", "closes a parenthesis it did not open")
+        elif char == ";":
+            raise ConfigError("filter", "a condition has no ';'")
+    if quoted or depth:
+        raise ConfigError("filter", "has an unclosed quote or parenthesis")
+    return raw.strip()
+
+
+# ----------------------------------------------------------------- describe
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a connection cannot sync: `code` is machine-readable, `message` says what to fix."""
+
+    code: str  # unknown_object | no_access | unknown_field | unsupported_field | ...
+    message: str
+    field: str | None = None
+
+
+def check_describe(connection: Connection, describe: dict[str, Any]) -> list[Problem]:
+    """The mapping against the object's describe: every problem, named."""
+    problems: list[Problem] = []
+    name = connection.object
+    if not describe.get("queryable", True):
+        problems.append(
+            Problem("no_access", f"the integration user cannot query {name} (not queryable)")
+        )
+    by_name = {f["name"].lower(): f for f in describe.get("fields") or []}
+    if MODSTAMP.lower() not in by_name:
+        problems.append(
+            Problem("unsupported_object", f"{name} has no {MODSTAMP}: it cannot sync incrementally")
+        )
+    for wanted in (connection.uuid_field, *connection.fields):
+        found = by_name.get(wanted.lower())
+        if found is None:
+            problems.append(
+                Problem(
+                    "unknown_field",
+                    f"{name} has no field {wanted}, or the integration user cannot see it "
+                    "(deleted, misspelled, or hidden by field-level security)",
+                    wanted,
+                )
+            )
+        elif wanted != connection.uuid_field and found.get("type") not in FIELD_TYPES:
+            problems.append(
+                Problem(
+                    "unsupported_field",
+                    f"{name}.{wanted} is a {found.get('type')} field; importable types are "
+                    "text, picklist, number, currency, percent, checkbox, date and datetime",
+                    wanted,
+                )
+            )
+    return problems
+
+
+def plan_for(connection: Connection, describe: dict[str, Any]) -> Plan:
+    """The import plan of a record: uuid field, and each field as its describe type.
+
+    API names are case-insensitive, so the plan reads records by lower-cased
+    name (``record_row`` lower-cases them too); attribute names stay as given.
+    """
+    types = {f["name"].lower(): f.get("type") for f in describe.get("fields") or []}
+    attributes: dict[str, tuple[str, ValueType | None]] = {
+        f.lower(): (connection.attribute(f), FIELD_TYPES[types[f.lower()]])
+        for f in connection.fields
+    }
+    return Plan(connection.uuid_field.lower(), None, attributes)
+
+
+# ------------------------------------------------------------------- SOQL
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """The last record applied, in (SystemModstamp, Id) order."""
+
+    modstamp_ms: int
+    record_id: str
+
+    def as_list(self) -> list[Any]:
+        return [self.modstamp_ms, self.record_id]
+
+    @classmethod
+    def from_list(cls, raw: Any) -> Cursor | None:
+        return None if not raw else cls(int(raw[0]), str(raw[1]))
+
+    def after(self, other: Cursor | None) -> bool:
+        return other is None or (self.modstamp_ms, self.record_id) > (
+            other.modstamp_ms,
+            other.record_id,
+        )
+
+
+def _select(connection: Connection) -> str:
+    names = ["Id", MODSTAMP, connection.uuid_field, *connection.fields]
+    seen: dict[str, str] = {}
+    for name in names:
+        seen.setdefault(name.lower(), name)
+    return f"SELECT {', '.join(seen.values())} FROM {connection.object}"
+
+
+def soql_time(ms: int) -> str:
+    return format_time(ms) or ""
+
+
+def incremental_query(connection: Connection, cursor: Cursor | None) -> str:
+    """Records after the cursor, oldest first: (SystemModstamp, Id) pages without overlap."""
+    conditions = []
+    if connection.filter:
+        conditions.append(f"({connection.filter})")
+    if cursor is not None:
+        if not _SOQL_ID.match(cursor.record_id):
+            raise ValueError("a cursor's record id is a Salesforce id")
+        at = soql_time(cursor.modstamp_ms)
+        conditions.append(
+            f"({MODSTAMP} > {at} OR ({MODSTAMP} = {at} AND Id > '{cursor.record_id}'))"
+        )
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"{_select(connection)}{where} ORDER BY {MODSTAMP}, Id"
+
+
+def bulk_query(connection: Connection) -> str:
+    """The whole object for a Bulk API 2.0 job (unordered: the cursor is the maximum seen)."""
+    where = f" WHERE ({connection.filter})" if connection.filter else ""
+    return f"{_select(connection)}{where}"
+
+
+def count_query(connection: Connection, cursor: Cursor | None) -> str:
+    """How many records a sync from `cursor` would read (one call, no records)."""
+    text = incremental_query(connection, cursor)
+    rest = text.partition(" FROM ")[2]
+    return f"SELECT COUNT() FROM {rest.rsplit(' ORDER BY ', 1)[0]}"
+
+
+# ------------------------------------------------------------------ records
+def record_row(
+    number: int, record: dict[str, Any], plan: Plan, *, now_ms: int
+) -> tuple[Row | Rejection, Cursor | None]:
+    """One record's verdict and its place in (SystemModstamp, Id) order.
+
+    Values are typed as in a file import; the record's SystemModstamp is
+    the time they were true. A record without a readable SystemModstamp or
+    uuid is rejected and names its Id.
+    """
+    cells = {str(k).lower(): v for k, v in record.items()}
+    record_id = str(cells.get("id") or "")
+    try:
+        modstamp = parse_time(cells.get(MODSTAMP.lower()) or "")
+    except TimeFormatError:
+        return Rejection(number, MODSTAMP, f"record {record_id}: no readable {MODSTAMP}"), None
+    cursor = Cursor(modstamp, record_id) if record_id else None
+    verdict = check_row(number, cells, plan, import_ts=modstamp, now_ms=now_ms)
+    if isinstance(verdict, Rejection):
+        column = _field_name(verdict.column, record)
+        verdict = Rejection(number, column, f"record {record_id}: {verdict.reason}")
+    return verdict, cursor
+
+
+def _field_name(lowered: str, record: dict[str, Any]) -> str:
+    return next((k for k in record if str(k).lower() == lowered), lowered)
