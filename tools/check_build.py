@@ -128,8 +128,10 @@ def find_python(version: tuple[int, int] = LAMBDA_PYTHON) -> str | None:
         except (OSError, subprocess.TimeoutExpired):
             continue
         lines = result.stdout.split("\n")
-        if result.returncode == 0 and len(lines) >= 2 and lines[1].split() == list(
-            map(str, version)
+        if (
+            result.returncode == 0
+            and len(lines) >= 2
+            and lines[1].split() == list(map(str, version))
         ):
             return lines[0]
     return None
