@@ -254,6 +254,12 @@ def test_reserved_concurrency_is_only_ever_an_opt_in_parameter() -> None:
         "TrackFunction": "TrackReservedConcurrency",
         "ImportFunction": "ImportReservedConcurrency",
     }
+    # A queue trigger above the reservation would be throttled, and throttled
+    # deliveries count as receives towards the dead-letter queue.
+    slices = FUNCTIONS["ImportFunction"]["Properties"]["Events"]["Slices"]["Properties"]
+    assert slices["ScalingConfig"]["Fn::If"][1] == {
+        "MaximumConcurrency": {"Ref": "ImportReservedConcurrency"}
+    }
 
 
 def test_schedules_get_stack_unique_names() -> None:
