@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 
-.PHONY: run test lint install demo bench clean sam build deploy
+.PHONY: run test lint install demo bench clean clean-tools sam build deploy
 
 $(BIN)/insights: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
