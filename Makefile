@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 
-.PHONY: run test lint install demo bench clean
+.PHONY: run test lint install demo bench clean clean-tools sam build deploy
 
 $(BIN)/insights: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,49 @@ demo: install  ## realistic traffic against the running stack (`make run` first)
 bench: install  ## benchmark suite (issue 6): table, benchmarks/results.json, benchmarks/RESULTS.md
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
-lint: install
+lint: install $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint template.yaml
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation --file template.yaml
+	@if [ -x $(SAM) ]; then $(SAM) validate --lint; \
+	else echo "sam validate --lint skipped: \`make sam\` installs the SAM CLI into $(TOOLS)/sam"; fi
+
+# Deployment tools, each in its own environment under $(TOOLS) (git-ignored),
+# not in the dev extra: the SAM CLI is ~350 MB, and checkov pins boto3 to a
+# version older than the project's (pip would downgrade it or backtrack to an
+# old checkov). `make test` never installs them.
+TOOLS ?= .tools
+SAM_VERSION ?= 1.170.0
+CHECKOV_VERSION ?= 3.3.30
+SAM := $(TOOLS)/sam/bin/sam
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+
+$(SAM):
+	$(PYTHON) -m venv $(TOOLS)/sam
+	$(TOOLS)/sam/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/sam/bin/pip install --quiet 'aws-sam-cli==$(SAM_VERSION)'
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/checkov/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+
+sam: $(SAM)  ## the SAM CLI in $(TOOLS)/sam (~350 MB, about a minute)
+
+# sam build, then tools/check_build.py on .aws-sam/build: non-empty artifacts,
+# aarch64-only native code, cpython-313 bytecode when a python3.13 exists
+# (found on PATH or in pyenv and passed to the layer build), layer size.
+build: install $(SAM)  ## build for Lambda and check the artifacts
+	BYTECODE_PYTHON="$${BYTECODE_PYTHON:-$$($(BIN)/python -m tools.check_build --find-python)}" \
+		$(SAM) build
+	$(BIN)/python -m tools.check_build
+
+deploy: build  ## deploy with samconfig.toml (DEPLOY_ARGS="--parameter-overrides ..." to change)
+	$(SAM) deploy $(DEPLOY_ARGS)
 
 clean:
 	rm -rf $(VENV) .insights .aws-sam .pytest_cache .ruff_cache
+
+clean-tools:
+	rm -rf $(TOOLS)

@@ -5,12 +5,19 @@ deleted when it closes), so a scan reads exactly the population the sweeper
 must judge. Scanning costs read units for the bytes of the open sessions each
 minute; an index on the deadline would cost a write on nearly every tracking
 request instead, which is several times more (docs/ARCHITECTURE.md).
+
+Two sweeps may overlap (the scheduler delivers at least once, and there is no
+reserved concurrency to serialise them): each close is conditional on the
+version it read, so an overlap costs a second scan, never a second close.
 """
 
 from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 from insights.services.closing import close_due
 from insights.storage import store
@@ -24,6 +31,14 @@ MAX_SEGMENTS = 16
 # Sized from the previous run of this container: a cold one starts with one
 # segment, which is right for all but the largest deployments.
 _last_scanned = 0
+
+metrics = Metrics()
+
+# The one custom metric the sweeper publishes (the SweeperBehindAlarm in
+# template.yaml watches it): how long the oldest due session the scan found
+# had been due. About a minute while the sweeper keeps up; it grows when
+# runs fall behind or a session cannot be closed.
+OLDEST_DUE_METRIC = "OldestDueSessionAge"
 
 
 def segments_for(scanned: int) -> int:
@@ -42,8 +57,11 @@ def sweep(now_ms: int, *, budget_ms: int = 55_000) -> dict[str, int]:
                 range(total),
             )
         )
-    due = [pk for keys, _ in found for pk in keys]
-    _last_scanned = sum(scanned for _, scanned in found)
+    due = [pk for keys, _, _ in found for pk in keys]
+    _last_scanned = sum(scanned for _, scanned, _ in found)
+    deadlines = [oldest for _, _, oldest in found if oldest is not None]
+    oldest_due_s = int(max(0, now_ms - min(deadlines)) // 1000) if deadlines else 0
+    metrics.add_metric(name=OLDEST_DUE_METRIC, unit=MetricUnit.Seconds, value=oldest_due_s)
     closed = checked = 0
     for batch in chunks(due, 100):
         if (time.monotonic() - started) * 1000 > budget_ms:
@@ -59,4 +77,5 @@ def sweep(now_ms: int, *, budget_ms: int = 55_000) -> dict[str, int]:
         "due": len(due),
         "checked": checked,
         "closed": closed,
+        "oldest_due_seconds": oldest_due_s,
     }

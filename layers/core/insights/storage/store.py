@@ -92,22 +92,30 @@ def get_profile(pk: str, *, consistent: bool = True) -> ProfileRecord | None:
         return None
 
 
-def due_sessions(now_ms: int, *, segment: int, total_segments: int) -> tuple[list[str], int]:
+def due_sessions(
+    now_ms: int, *, segment: int, total_segments: int
+) -> tuple[list[str], int, int | None]:
     """Keys of open sessions whose deadline is at or before now_ms, from one scan
-    segment, and how many items the segment read (DynamoDB bills those, not the
-    matches).
+    segment, how many items the segment read (DynamoDB bills those, not the
+    matches), and the earliest deadline among the due ones (None when none is).
 
     Eventually consistent (half the read units): callers re-read the few due
-    sessions consistently before closing them.
+    sessions consistently before closing them. Returning the deadline too
+    costs nothing: a scan is billed for the bytes it reads, not returns.
     """
     scan = SessionItem.scan(
         SessionItem.deadline <= now_ms,
         segment=segment,
         total_segments=total_segments,
-        attributes_to_get=["pk"],
+        attributes_to_get=["pk", "deadline"],
     )
-    keys = [item.pk for item in scan]
-    return keys, scan.page_iter.total_scanned_count
+    keys: list[str] = []
+    oldest: int | None = None
+    for item in scan:
+        keys.append(item.pk)
+        if item.deadline is not None and (oldest is None or item.deadline < oldest):
+            oldest = item.deadline
+    return keys, scan.page_iter.total_scanned_count, oldest
 
 
 # -------------------------------------------------------------------- writes
