@@ -126,7 +126,7 @@ def _stub_storage() -> dict[str, Any]:
             if isinstance(write, store.PutSession):
                 version = (write.expected_version or 0) + 1
                 sessions[write.pk] = SessionRecord(
-                    write.pk, write.session, write.timeout_ms, version
+                    write.pk, write.window, write.timeout_ms, version
                 )
             elif isinstance(write, store.DeleteSession):
                 sessions.pop(write.pk, None)
