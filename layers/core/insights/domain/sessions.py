@@ -36,7 +36,7 @@ from insights.domain.events import Event, Scalar
 from insights.domain.timefmt import HOUR_MS
 
 MAX_SESSION_MS = 12 * HOUR_MS
-MAX_RUNS = 6
+MAX_RUNS = 4
 # Clock-skew offsets remembered per sent_at (see remember_offset): the most
 # recent ones by sent_at, in the open window and then on the profile.
 SENT_MEMORY = 8
@@ -90,9 +90,11 @@ class Enrichment:
 
 
 def latest_enrichment(a: Enrichment | None, b: Enrichment | None) -> Enrichment | None:
-    if a is None or (b is not None and b.sort_key() > a.sort_key()):
-        return b
-    return a
+    if a is None or b is None:
+        return b if a is None else a
+    if a.ts != b.ts:  # the common case, without building the full keys
+        return b if b.ts > a.ts else a
+    return b if b.sort_key() > a.sort_key() else a
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,8 @@ class Session:
             start=min(self.start, other.start),
             end=max(self.end, other.end),
             interactive=self.interactive or other.interactive,
-            props=merge_props(self.props, other.props),
+            # Frozen sessions never mutate their props: an event without any shares them.
+            props=merge_props(self.props, other.props) if other.props else self.props,
             enrichment=latest_enrichment(self.enrichment, other.enrichment),
             seen=max(self.seen, other.seen),
         )
@@ -163,14 +166,13 @@ class Window:
 
 
 def from_event(event: Event, enrichment: Enrichment | None, seen: int) -> Session:
-    return Session(
-        start=event.ts,
-        end=event.ts,
-        interactive=event.interactive,
-        props={name: Stamped(value, event.ts) for name, value in event.properties.items()},
-        enrichment=replace(enrichment, ts=event.ts) if enrichment else None,
-        seen=seen,
-    )
+    ts = event.ts
+    stamped = None
+    if enrichment is not None:  # the constructor: dataclasses.replace is several times slower
+        e = enrichment
+        stamped = Enrichment(ts, e.country, e.region, e.city, e.browser_name, e.browser_version)
+    props = {name: Stamped(value, ts) for name, value in event.properties.items()}
+    return Session(ts, ts, event.interactive, props, stamped, seen)
 
 
 def chain(pieces: Iterable[Session], timeout_ms: int) -> list[Session]:

@@ -67,11 +67,11 @@ class SessionItem(Model):
     deadline = NumberAttribute()  # the sweeper's: when anything in the window is due
     prev_end = NumberAttribute(null=True)
     # Compact JSON: [[start, end - start, seen - window seen, interactive, props, ctx index]],
-    # props {"name": [value, ts]}, ctx [[ts, country, region, city, browser, version]]
+    # props {"name": [value, ts - start]}, ctx [[ts, country, region, city, browser, version]]
     runs = UnicodeAttribute(null=True)
     ctx = UnicodeAttribute(null=True)
     late = UnicodeAttribute(null=True)  # {"name": [value, ts]} of late events
-    sent = UnicodeAttribute(null=True)  # [[sent_at, offset]]
+    sent = UnicodeAttribute(null=True)  # [[seen - sent_at, offset]]
     # The shape before windows (one session per item): read, never written.
     start = NumberAttribute(null=True)
     end = NumberAttribute(null=True)

@@ -55,12 +55,13 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _props_raw(props: dict[str, Stamped]) -> dict[str, list[Any]] | None:
-    return {name: [s.value, s.ts] for name, s in props.items()} or None
+def _props_raw(props: dict[str, Stamped], base: int = 0) -> dict[str, list[Any]] | None:
+    # Times relative to base (a run's start): 13-digit epochs cost bytes on every write.
+    return {name: [s.value, s.ts - base] for name, s in props.items()} or None
 
 
-def _props(raw: dict[str, list[Any]] | None) -> dict[str, Stamped]:
-    return {name: Stamped(value, int(ts)) for name, (value, ts) in (raw or {}).items()}
+def _props(raw: dict[str, list[Any]] | None, base: int = 0) -> dict[str, Stamped]:
+    return {name: Stamped(value, base + int(ts)) for name, (value, ts) in (raw or {}).items()}
 
 
 def _ctx_raw(e: Enrichment) -> list[Any]:
@@ -85,7 +86,7 @@ def session_to_item(pk: str, window: Window, timeout_ms: int, version: int | Non
                 run.end - run.start,
                 run.seen - window.seen,
                 int(run.interactive),
-                _props_raw(run.props),
+                _props_raw(run.props, run.start),
                 index,
             ]
         )
@@ -98,7 +99,10 @@ def session_to_item(pk: str, window: Window, timeout_ms: int, version: int | Non
         runs=_compact(runs),
         ctx=_compact(contexts) if contexts else None,
         late=_compact(_props_raw(window.late_props)) if window.late_props else None,
-        sent=_compact([list(pair) for pair in window.sent]) if window.sent else None,
+        # sent_at relative to the window's last change: a few digits instead of 13.
+        sent=_compact([[window.seen - at, off] for at, off in window.sent])
+        if window.sent
+        else None,
         expires_at=-(-window.closes_at(timeout_ms) // 1000),
     )
     if version is not None:
@@ -118,7 +122,7 @@ def session_from_attrs(pk: str, attrs: dict[str, Any], version: int | None) -> S
             start=int(start),
             end=int(start) + int(length),
             interactive=bool(interactive),
-            props=_props(props),
+            props=_props(props, int(start)),
             enrichment=None if ctx is None else contexts[ctx],
             seen=seen + int(age),
         )
@@ -129,7 +133,7 @@ def session_from_attrs(pk: str, attrs: dict[str, Any], version: int | None) -> S
         seen=seen,
         prev_end=prev_end,
         late_props=_props(json.loads(attrs["late"])) if attrs.get("late") else {},
-        sent=tuple((int(a), int(o)) for a, o in json.loads(attrs["sent"]))
+        sent=tuple((seen - int(a), int(o)) for a, o in json.loads(attrs["sent"]))
         if attrs.get("sent")
         else (),
     )
