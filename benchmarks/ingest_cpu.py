@@ -117,16 +117,17 @@ def _stub_storage() -> dict[str, Any]:
     from insights.storage.records import SessionRecord
 
     sessions: dict[str, SessionRecord] = {}
-    writes = {"count": 0}
+    writes: dict[str, Any] = {"count": 0, "windows": []}
     account = Account("bench", "Bench", T0_MS, AccountSettings())
 
     def commit(batch: list[Any]) -> None:
         writes["count"] += 1
         for write in batch:
             if isinstance(write, store.PutSession):
+                writes["windows"].append(write)  # sized after the timed loop
                 version = (write.expected_version or 0) + 1
                 sessions[write.pk] = SessionRecord(
-                    write.pk, write.session, write.timeout_ms, version
+                    write.pk, write.window, write.timeout_ms, version
                 )
             elif isinstance(write, store.DeleteSession):
                 sessions.pop(write.pk, None)
@@ -199,7 +200,73 @@ def cpu_worker(batch: int, calls: int, repeats: int) -> dict[str, Any]:
             if r:
                 samples.append((time.process_time_ns() - started) / 1000 / (calls * batch))
                 walls.append((time.perf_counter_ns() - wall) / 1000 / (calls * batch))
-    return {"us_per_event": samples, "wall_us_per_event": walls, "writes": writes["count"]}
+    return {
+        "us_per_event": samples,
+        "wall_us_per_event": walls,
+        "writes_per_request": writes["count"] / total,
+        "session_item_bytes_max": max(_item_bytes(w) for w in writes["windows"]),
+    }
+
+
+def _item_bytes(write: Any) -> int:
+    from benchmarks.capacity import item_size
+    from insights.storage.records import session_to_item
+
+    item = session_to_item(write.pk, write.window, write.timeout_ms, write.expected_version)
+    return item_size(item.serialize())
+
+
+def window_shapes() -> dict[str, int]:
+    """Session item bytes of the window shapes ingest writes, common to largest.
+
+    Built from the domain's own fold (no handler): one run as a browser's
+    session makes it; the offline flush of issue 10 (40 events 19 minutes
+    apart, three days old: two runs); and the bound (MAX_RUNS runs, each with
+    two properties, SENT_MEMORY remembered sent_at offsets).
+    """
+    from insights.domain.events import Event
+    from insights.domain.sessions import MAX_RUNS, SENT_MEMORY, Enrichment, fold
+    from insights.domain.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
+    from insights.storage.store import PutSession
+
+    place = Enrichment(0, "United Kingdom", "England", "London", "Chrome", "120.0.6099.109")
+    pk = "acc_0123456789abcdef#user-0001"
+    timeout = 30 * MINUTE_MS
+
+    def window(batches: list[list[Event]], sent: bool) -> int:
+        current = None
+        for n, events in enumerate(batches):
+            now = T0_MS + n * 1000
+            result = fold(
+                current,
+                events,
+                last_closed_end=None,
+                timeout_ms=timeout,
+                enrichment=place,
+                now_ms=now,
+                sent=(now - 40, 40) if sent else None,
+            )
+            current = result.window
+        assert current is not None
+        return _item_bytes(PutSession(pk, current, timeout, 41))
+
+    def ev(ts: int, **props: Any) -> Event:
+        return Event(0, "user-0001", ts, True, dict(props))
+
+    browser = [[ev(T0_MS + n * 60_000, plan="pro", role="admin")] for n in range(20)]
+    start = T0_MS - 3 * DAY_MS
+    flush = [ev(start + n * 19 * MINUTE_MS) for n in range(40)]
+    bound = [
+        [ev(start + r * 2 * HOUR_MS + k * MINUTE_MS, plan="pro", role="admin") for k in range(3)]
+        for r in range(MAX_RUNS)
+    ] + [[ev(start)] for _ in range(SENT_MEMORY)]
+    return {
+        "browser session (1 run, 2 properties, 8 sent_at)": window(browser, True),
+        "offline flush, batches of 10 (2 runs)": window(
+            [flush[n : n + 10] for n in range(0, 40, 10)], True
+        ),
+        f"bound ({MAX_RUNS} runs x 2 properties, {SENT_MEMORY} sent_at)": window(bound, True),
+    }
 
 
 # -------------------------------------------------------- cold-start worker
@@ -269,6 +336,7 @@ def run(config: Config) -> PartResult:
     calls = {1: 20, 10: 5, 100: 2} if config.smoke else {1: 2000, 10: 400, 100: 60}
     figures: list[Figure] = []
     walls: dict[int, list[float]] = {}
+    item_bytes: dict[int, int] = {}
     for batch in BATCHES:
         out = subprocess.run(
             [
@@ -297,6 +365,26 @@ def run(config: Config) -> PartResult:
             )
         )
         walls[batch] = data["wall_us_per_event"]
+        item_bytes[batch] = data["session_item_bytes_max"]
+        figures.append(
+            Figure(
+                f"ingest_cpu.writes_per_request_batch_{batch}",
+                f"DynamoDB writes per (request, user), batch of {batch}",
+                "writes",
+                [data["writes_per_request"]],
+                goal=1.0,
+            )
+        )
+    shapes = window_shapes()
+    figures.append(
+        Figure(
+            "ingest_cpu.session_item_bytes_bound",
+            "Session item size at the window's bound (largest shape)",
+            "bytes",
+            [float(max(shapes.values()))],
+            goal=1024.0,
+        )
+    )
     files = handler_files()
     compile_project()
     cold_runs = 1 if config.smoke else config.runs
@@ -353,6 +441,14 @@ def run(config: Config) -> PartResult:
             "Track handler wall time per event (for comparison; inflated when the machine is busy)",
             ["batch", "median µs", "min µs", "max µs"],
             [[b, fmt(statistics.median(w)), fmt(min(w)), fmt(max(w))] for b, w in walls.items()],
+        )
+    )
+    result.tables.append(
+        Table(
+            "Session item size (DynamoDB item bytes; a write costs 1 WRU per started KB)",
+            ["shape", "bytes"],
+            [[f"track handler, batch of {b}, largest written", n] for b, n in item_bytes.items()]
+            + [[shape, n] for shape, n in shapes.items()],
         )
     )
     result.notes = [

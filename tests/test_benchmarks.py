@@ -123,6 +123,8 @@ EXPECTED = {
         "ingest_cpu.us_per_event_batch_1",
         "ingest_cpu.us_per_event_batch_10",
         "ingest_cpu.us_per_event_batch_100",
+        "ingest_cpu.writes_per_request_batch_10",
+        "ingest_cpu.session_item_bytes_bound",
         "cold_start.import_boto3_ms",
         "cold_start.TrackFunction_ratio",
         "cold_start.ApiFunction_ratio",

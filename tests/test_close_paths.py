@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from insights import clock
@@ -188,3 +190,91 @@ def test_stream_failures_are_retried_then_sent_to_the_failure_queue(
     assert len(messages["Messages"]) == 1
     assert "DDBStreamBatchInfo" in messages["Messages"][0]["Body"]
     assert closing  # the real close function is untouched for other tests
+
+
+# ------------------------------------------------- windows of several runs
+def open_window_of_three_runs(stack: Stack, account, uuid: str = "u1") -> str:
+    """Three sessions' worth of old events in one window (an offline flush)."""
+    from tests.conftest import iso
+
+    start = clock.now_ms() - 24 * 60 * MINUTE * 1000
+    events = [
+        {"uuid": uuid, "timestamp": iso(start + minutes * MINUTE * 1000)}
+        for minutes in (0, 10, 100, 105, 300, 329)
+    ]
+    assert stack.send(account, events).json()["late"] == 0
+    return user_pk(account.account_id, uuid)
+
+
+def assert_three_sessions(stack: Stack, account, uuid: str = "u1") -> None:
+    std = stack.standard(account, uuid)
+    assert std["total_sessions"] == 3
+    assert std["total_session_duration"] == (10 + 5 + 29) * 60
+
+
+@pytest.mark.parametrize("path", ["sweep", "ttl", "lazy"])
+def test_a_window_of_several_runs_closes_whole_on_every_path(stack: Stack, path: str) -> None:
+    acme = stack.account()
+    open_window_of_three_runs(stack, acme)
+    stack.advance(29 * MINUTE)
+    assert stack.sweep()["closed"] == 0 and stack.ttl() == 0  # not due yet: old events
+    stack.advance(1 * MINUTE)
+    if path == "sweep":
+        assert stack.sweep()["closed"] == 3
+    elif path == "ttl":
+        assert stack.ttl() == 1
+    else:
+        assert stack.send(acme, [{"uuid": "u1"}]).json()["late"] == 0
+    assert_three_sessions(stack, acme)
+
+
+def test_every_path_racing_on_a_window_applies_each_run_once(stack: Stack) -> None:
+    acme = stack.account()
+    pk = open_window_of_three_runs(stack, acme)
+    stack.advance(31 * MINUTE)
+    old_image = store.get_session(pk)
+    assert old_image is not None
+    seen_by_sweeper = store.get_sessions([pk], consistent=True)
+    assert stack.send(acme, [{"uuid": "u1"}]).status == 200  # lazy close wins
+    assert close_due(seen_by_sweeper.values(), clock.now_ms()) == 0
+    close_deleted(old_image, clock.now_ms())  # a stale TTL record: every run already applied
+    assert_three_sessions(stack, acme)
+
+
+def test_the_sweeper_closes_a_run_cut_by_the_cap_and_keeps_the_rest_open(stack: Stack) -> None:
+    acme = stack.account()
+    pk = user_pk(acme.account_id, "busy")
+    for _ in range(12 * 3 + 1):  # an event every 20 minutes, the last one at the cap
+        assert stack.send(acme, [{"uuid": "busy"}]).status == 200
+        stack.advance(20 * MINUTE)
+    record = store.get_session(pk)
+    assert record is not None and len(record.window.runs) == 2
+    # The capped run has been quiet for 40 minutes; the window, for 20.
+    assert stack.sweep()["closed"] == 1
+    assert stack.standard(acme, "busy")["total_sessions"] == 1
+    remaining = store.get_session(pk)
+    assert remaining is not None and len(remaining.window.runs) == 1
+    assert remaining.window.prev_end == record.window.runs[0].end
+
+
+def test_a_ttl_image_of_the_shape_before_windows_still_closes(stack: Stack) -> None:
+    """Items written before an upgrade are read as a window of one run."""
+    from insights.storage.records import session_from_stream_image
+
+    acme = stack.account()
+    pk = user_pk(acme.account_id, "old")
+    start = clock.now_ms() - 40 * MINUTE * 1000
+    image = {
+        "pk": {"S": pk},
+        "start": {"N": str(start)},
+        "end": {"N": str(start + 600_000)},
+        "interactive": {"BOOL": True},
+        "timeout_ms": {"N": "1800000"},
+        "deadline": {"N": str(start + 600_000 + 1_800_000)},
+        "props": {"S": json.dumps({"role": ["admin", start]})},
+        "expires_at": {"N": str((start + 2_400_000) // 1000)},
+        "version": {"N": "3"},
+    }
+    assert close_deleted(session_from_stream_image(image), clock.now_ms()) == 1
+    std = stack.standard(acme, "old")
+    assert (std["total_sessions"], std["total_session_duration"]) == (1, 600.0)

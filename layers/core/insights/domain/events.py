@@ -60,6 +60,10 @@ class Batch:
     events: list[Event] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     context: Context = field(default_factory=lambda: Context(None, None))
+    # The request's sent_at and the offset its times were corrected by
+    # (received - sent_at), so ingest can recognise a retry of the same body.
+    sent_at: int | None = None
+    offset_ms: int = 0
 
 
 class RequestError(Exception):
@@ -116,12 +120,18 @@ def parse_batch(
             413, "too_many_events", f"{len(events)} events; at most {MAX_EVENTS} per request"
         )
     skew_ms = 0
+    sent_at = None
     if doc.get("sent_at") is not None:
         try:
-            skew_ms = parse_time(doc["sent_at"]) - received_ms
+            sent_at = parse_time(doc["sent_at"])
         except TimeFormatError as exc:
             raise RequestError(400, "invalid_sent_at", f"sent_at: {exc}") from None
-    batch = Batch(context=_parse_context(doc.get("context"), default_context))
+        skew_ms = sent_at - received_ms
+    batch = Batch(
+        context=_parse_context(doc.get("context"), default_context),
+        sent_at=sent_at,
+        offset_ms=-skew_ms,
+    )
     oldest_ms = received_ms - backfill_days * DAY_MS
     for index, raw_event in enumerate(events):
         try:

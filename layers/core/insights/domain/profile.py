@@ -69,6 +69,10 @@ class Profile:
     browser_version: str | None = None
     custom: dict[str, CustomValue] = field(default_factory=dict)
     erased_at: int | None = None
+    # (sent_at, offset) of the user's recent tracking requests, kept from their
+    # last closed window, so a retry with the same sent_at lands where the first
+    # try did (insights.domain.sessions.recalled_shift).
+    recent_sends: tuple[tuple[int, int], ...] = ()
 
     # ------------------------------------------------------------ lifecycle
     @property

@@ -1,9 +1,12 @@
 """The one close function behind all three close paths (DESIGN invariant 4).
 
-Lazy close (ingest), the sweeper and the TTL stream consumer all end in
-apply_session plus a write conditional on the versions read, so whichever
-path or retry gets there first applies the session and the others find
-nothing left to do.
+Lazy close (ingest), the sweeper and the TTL stream consumer all decide what
+is due with `domain.sessions.settle` (the TTL consumer closes everything: the
+item is gone), apply it with `close_into` and write conditionally on the
+versions read, so whichever path or retry gets there first applies the runs
+and the others find nothing left to do. A run that starts at or before the
+profile's last_seen was already applied (apply_session): a window closed in
+several steps, or twice, counts each run once.
 """
 
 from __future__ import annotations
@@ -11,14 +14,16 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from insights.domain.profile import apply_session
+from insights.domain.profile import Profile, apply_sessions, live_base, merge_custom
+from insights.domain.sessions import Session, Stamped, remember_offset, settle
 from insights.storage import store
 from insights.storage.records import SessionRecord, split_pk
-from insights.storage.store import Conflict, DeleteSession, PutProfile, Write
+from insights.storage.store import Conflict, DeleteSession, PutProfile, PutSession, Write
 
 MAX_ATTEMPTS = 8
 logger = Logger(child=True)
@@ -29,29 +34,80 @@ def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.02 * 2**attempt))
 
 
-def close_deleted(record: SessionRecord, now_ms: int) -> bool:
-    """TTL path: the session item is already gone; apply what its old image held."""
-    return _close(record, now_ms, delete_session=False, path="ttl")
+def close_into(
+    profile: Profile | None,
+    closed: list[Session],
+    late_props: dict[str, Stamped],
+    sent: tuple[tuple[int, int], ...],
+    *,
+    account_id: str,
+    uuid: str,
+    now_ms: int,
+) -> Profile | None:
+    """The profile after closed runs, late properties and the window's sent_at offsets.
+
+    None when nothing changes: the offsets ride along only on a write that
+    happens anyway (an empty window writes nothing).
+    """
+    updated = apply_sessions(profile, closed, account_id=account_id, uuid=uuid, now_ms=now_ms)
+    if late_props:
+        base = updated
+        if base is None and profile is not None and profile.is_alive(now_ms):
+            base = live_base(profile, account_id, uuid, now_ms)
+        if base is not None:
+            merged = merge_custom(base, late_props, "event")
+            updated = merged if merged is not base else updated
+    if updated is not None and sent:
+        memory = updated.recent_sends
+        for sent_at, offset in sent:
+            memory = remember_offset(memory, sent_at, offset)
+        updated = replace(updated, recent_sends=memory)
+    return updated
+
+
+def count_closed(closed: list[Session], path: str) -> None:
+    interactive = sum(1 for run in closed if run.interactive)
+    if interactive:
+        metrics.add_metric(name="SessionsClosed", unit=MetricUnit.Count, value=interactive)
+    if len(closed) > interactive:
+        metrics.add_metric(
+            name="EmptySessionsDiscarded", unit=MetricUnit.Count, value=len(closed) - interactive
+        )
+    metrics.add_metadata(key="close_path", value=path)
+
+
+def close_deleted(record: SessionRecord, now_ms: int) -> int:
+    """TTL path: the item is already gone; apply every run its old image held."""
+    return _close(record, now_ms, ttl=True)
 
 
 def close_due(records: Iterable[SessionRecord], now_ms: int) -> int:
-    """Sweeper path: close each session whose deadline has passed."""
+    """Sweeper path: close what is due in each window; returns the runs closed."""
     closed = 0
     for record in records:
-        if record.deadline <= now_ms and _close(record, now_ms, delete_session=True, path="sweep"):
-            closed += 1
+        if record.deadline <= now_ms:
+            closed += _close(record, now_ms, ttl=False)
     return closed
 
 
-def _close(record: SessionRecord, now_ms: int, *, delete_session: bool, path: str) -> bool:
+def _close(record: SessionRecord, now_ms: int, *, ttl: bool) -> int:
     account_id, uuid = split_pk(record.pk)
     current: SessionRecord | None = record
     for attempt in range(MAX_ATTEMPTS):
         assert current is not None
+        window = current.window
+        if ttl:
+            closed, remaining = list(window.runs), None
+        else:
+            closed, remaining = settle(window, now_ms, current.timeout_ms)
+        if not closed:
+            return 0
         found = store.get_profile(record.pk, consistent=True)
-        updated = apply_session(
+        updated = close_into(
             found.profile if found else None,
-            current.session,
+            closed,
+            window.late_props if remaining is None else {},
+            window.sent if remaining is None else (),
             account_id=account_id,
             uuid=uuid,
             now_ms=now_ms,
@@ -59,20 +115,21 @@ def _close(record: SessionRecord, now_ms: int, *, delete_session: bool, path: st
         writes: list[Write] = []
         if updated is not None:
             writes.append(PutProfile(updated, found.version if found else None))
-        if delete_session:
-            writes.append(DeleteSession(record.pk, current.version))
+        if not ttl:
+            if remaining is None:
+                writes.append(DeleteSession(record.pk, current.version))
+            else:
+                writes.append(PutSession(record.pk, remaining, current.timeout_ms, current.version))
         try:
             store.commit(writes)
         except Conflict:
             metrics.add_metric(name="CloseConflicts", unit=MetricUnit.Count, value=1)
-            if delete_session:
+            if not ttl:
                 current = store.get_session(record.pk, consistent=True)
                 if current is None or current.deadline > now_ms:
-                    return False  # closed by another path, or extended by a new event
+                    return 0  # closed by another path, or changed by a new event
             backoff(attempt)
             continue
-        name = "SessionsClosed" if current.session.interactive else "EmptySessionsDiscarded"
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-        metrics.add_metadata(key="close_path", value=path)
-        return True
+        count_closed(closed, "ttl" if ttl else "sweep")
+        return len(closed)
     raise RuntimeError(f"could not close session after {MAX_ATTEMPTS} attempts")

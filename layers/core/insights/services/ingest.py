@@ -1,24 +1,24 @@
-"""Ingest: fold one request's events into each user's open session.
+"""Ingest: fold one request's events into each user's open window of sessions.
 
 Common path per (request, user): one batched read of the session item and
-one conditional write of it. A session that the new events show to be over
-closes in the same step, as one transaction with the user's profile.
+one conditional write of it. Runs that are due (the window's timeout passed
+since its last change, or a bound of domain.sessions) close in the same
+step, as one transaction with the user's profile.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from insights.domain.events import Batch, Context, Event, Rejection, parse_batch
-from insights.domain.profile import apply_sessions, live_base, merge_custom
-from insights.domain.sessions import Enrichment, fold
+from insights.domain.sessions import Enrichment, fold, recalled_shift
 from insights.enrich import enrich
-from insights.services.closing import MAX_ATTEMPTS, backoff
+from insights.services.closing import MAX_ATTEMPTS, backoff, close_into, count_closed
 from insights.storage import store
 from insights.storage.accounts import Account
 from insights.storage.records import ProfileRecord, SessionRecord, user_pk
@@ -84,7 +84,8 @@ def _store_events(account: Account, batch: Batch, now_ms: int) -> int:
         late += _store_user(
             account,
             uuid,
-            sorted(events, key=lambda e: e.ts),
+            events,
+            batch,
             enrichment,
             now_ms,
             sessions.get(pk),
@@ -105,10 +106,17 @@ def _last_closed_end(record: ProfileRecord | None, now_ms: int) -> int | None:
     return max(known) if known else None
 
 
+def _shifted(events: list[Event], shift_ms: int) -> list[Event]:
+    if not shift_ms:
+        return events
+    return [replace(event, ts=event.ts + shift_ms) for event in events]
+
+
 def _store_user(
     account: Account,
     uuid: str,
     events: list[Event],
+    batch: Batch,
     enrichment: Enrichment,
     now_ms: int,
     session: SessionRecord | None,
@@ -118,37 +126,43 @@ def _store_user(
 ) -> int:
     pk = user_pk(account.account_id, uuid)
     timeout_ms = account.settings.session_timeout_ms
+    sent = None if batch.sent_at is None else (batch.sent_at, batch.offset_ms)
     for attempt in range(MAX_ATTEMPTS):
-        open_session = session.session if session else None
-        if open_session is None and not profile_loaded:
+        window = session.window if session else None
+        if window is None and not profile_loaded:
             profile, profile_loaded = store.get_profile(pk, consistent=True), True
-        last_end = open_session.prev_end if open_session else _last_closed_end(profile, now_ms)
+        memory = window.sent if window else (profile.profile.recent_sends if profile else ())
+        # A retry of a body already seen (same sent_at) is corrected as the first try was.
+        shift = recalled_shift(memory, batch.sent_at, batch.offset_ms)
         result = fold(
-            open_session,
-            events,
-            last_closed_end=last_end,
+            window,
+            _shifted(events, shift),
+            last_closed_end=None if window else _last_closed_end(profile, now_ms),
             timeout_ms=timeout_ms,
             enrichment=enrichment,
             now_ms=now_ms,
+            sent=sent,
+            memory=memory,
         )
         writes: list[Write] = []
         if result.closed or result.late_props:
             if not profile_loaded:
                 profile, profile_loaded = store.get_profile(pk, consistent=True), True
-            current = profile.profile if profile else None
-            updated = apply_sessions(
-                current, result.closed, account_id=account.account_id, uuid=uuid, now_ms=now_ms
+            updated = close_into(
+                profile.profile if profile else None,
+                result.closed,
+                result.late_props,
+                result.sent if result.window is None else (),
+                account_id=account.account_id,
+                uuid=uuid,
+                now_ms=now_ms,
             )
-            if result.late_props and current is not None and current.is_alive(now_ms):
-                base = updated or live_base(current, account.account_id, uuid, now_ms)
-                merged = merge_custom(base, result.late_props, "event")
-                updated = merged if merged is not base else updated
             if updated is not None:
                 writes.append(PutProfile(updated, profile.version if profile else None))
-        if result.open is not None:
-            if open_session != result.open:  # a pure duplicate changes nothing: no write
+        if result.window is not None:
+            if window != result.window:  # a pure duplicate changes nothing: no write
                 writes.append(
-                    PutSession(pk, result.open, timeout_ms, session.version if session else None)
+                    PutSession(pk, result.window, timeout_ms, session.version if session else None)
                 )
         elif session is not None:
             writes.append(DeleteSession(pk, session.version))
@@ -161,8 +175,6 @@ def _store_user(
             profile, profile_loaded = store.get_profile(pk, consistent=True), True
             continue
         if result.closed:
-            metrics.add_metric(
-                name="SessionsClosedLazily", unit=MetricUnit.Count, value=len(result.closed)
-            )
+            count_closed(result.closed, "lazy")
         return result.late
     raise RuntimeError(f"could not store events for one user after {MAX_ATTEMPTS} attempts")

@@ -58,22 +58,28 @@ class KeyItem(Model):
 
 
 class SessionItem(Model):
-    """The one open session of a user. Kept small: every event rewrites it."""
+    """A user's open window of sessions. Kept small: every request rewrites it."""
 
     class Meta(_Meta):
         table_name = _settings.sessions_table
 
     pk = UnicodeAttribute(hash_key=True)  # "<account id>#<uuid>"
-    start = NumberAttribute()
-    end = NumberAttribute()
-    interactive = BooleanAttribute()
     timeout_ms = NumberAttribute()
-    deadline = NumberAttribute()
+    seen = NumberAttribute(null=True)  # receive time of the last change (null: old shape)
+    deadline = NumberAttribute()  # the sweeper's: when anything in the window is due
     prev_end = NumberAttribute(null=True)
-    # Compact JSON: {"name": [value, ts]} and [ts, country, region, city, browser, version]
-    props = UnicodeAttribute(null=True)
+    # Compact JSON: [[start, end - start, seen - window seen, interactive, props, ctx index]],
+    # props {"name": [value, ts - start]}, ctx [[ts, country, region, city, browser, version]]
+    runs = UnicodeAttribute(null=True)
     ctx = UnicodeAttribute(null=True)
-    expires_at = NumberAttribute()  # TTL, epoch seconds: the deadline
+    late = UnicodeAttribute(null=True)  # {"name": [value, ts]} of late events
+    sent = UnicodeAttribute(null=True)  # [[seen - sent_at, offset]]
+    # The shape before windows (one session per item): read, never written.
+    start = NumberAttribute(null=True)
+    end = NumberAttribute(null=True)
+    interactive = BooleanAttribute(null=True)
+    props = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()  # TTL, epoch seconds: when the whole window closes
     version = VersionAttribute()
 
 
@@ -138,6 +144,7 @@ class UserItem(Model):
     erased_at = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # TTL, epoch seconds
     version = VersionAttribute()
+    sent = UnicodeAttribute(null=True)  # [[sent_at, offset]]: Profile.recent_sends
     # Segments: "<account id>#<shard>", fixed per user (insights.domain.segments.indexing).
     ix_shard = UnicodeAttribute(null=True)
     # "<account id>#<shard>#<1|2+>": by_last_seen's hash key (sessions bucket).

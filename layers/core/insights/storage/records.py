@@ -14,7 +14,7 @@ from typing import Any
 
 from insights.domain.profile import CustomValue, Profile
 from insights.domain.segments.indexing import active_key, sessions_bucket, shard_key, shard_of
-from insights.domain.sessions import Enrichment, Session, Stamped
+from insights.domain.sessions import Enrichment, Session, Stamped, Window
 from insights.storage.models import SessionItem, UserItem
 
 PROFILE_SK = "profile"
@@ -32,14 +32,16 @@ def split_pk(pk: str) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
+    """A user's open window as stored, with the timeout it was written with."""
+
     pk: str
-    session: Session
+    window: Window
     timeout_ms: int
     version: int | None
 
     @property
     def deadline(self) -> int:
-        return self.session.deadline(self.timeout_ms)
+        return self.window.due_at(self.timeout_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,34 +51,59 @@ class ProfileRecord:
 
 
 # ------------------------------------------------------------------ sessions
-def session_to_item(pk: str, session: Session, timeout_ms: int, version: int | None) -> SessionItem:
-    deadline = session.deadline(timeout_ms)
-    ctx = None
-    if session.enrichment is not None:
-        e = session.enrichment
-        ctx = json.dumps(
-            [e.ts, e.country, e.region, e.city, e.browser_name, e.browser_version],
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-    props = None
-    if session.props:
-        props = json.dumps(
-            {name: [s.value, s.ts] for name, s in session.props.items()},
-            separators=(",", ":"),
-            ensure_ascii=False,
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _props_raw(props: dict[str, Stamped], base: int = 0) -> dict[str, list[Any]] | None:
+    # Times relative to base (a run's start): 13-digit epochs cost bytes on every write.
+    return {name: [s.value, s.ts - base] for name, s in props.items()} or None
+
+
+def _props(raw: dict[str, list[Any]] | None, base: int = 0) -> dict[str, Stamped]:
+    return {name: Stamped(value, base + int(ts)) for name, (value, ts) in (raw or {}).items()}
+
+
+def _ctx_raw(e: Enrichment) -> list[Any]:
+    return [e.ts, e.country, e.region, e.city, e.browser_name, e.browser_version]
+
+
+def session_to_item(pk: str, window: Window, timeout_ms: int, version: int | None) -> SessionItem:
+    # Runs of one window nearly always share one request context: each
+    # distinct context is stored once and runs point at it.
+    contexts: list[list[Any]] = []
+    runs = []
+    for run in window.runs:
+        index = None
+        if run.enrichment is not None:
+            raw = _ctx_raw(run.enrichment)
+            if raw not in contexts:
+                contexts.append(raw)
+            index = contexts.index(raw)
+        runs.append(
+            [
+                run.start,
+                run.end - run.start,
+                run.seen - window.seen,
+                int(run.interactive),
+                _props_raw(run.props, run.start),
+                index,
+            ]
         )
     item = SessionItem(
         pk,
-        start=session.start,
-        end=session.end,
-        interactive=session.interactive,
         timeout_ms=timeout_ms,
-        deadline=deadline,
-        prev_end=session.prev_end,
-        props=props,
-        ctx=ctx,
-        expires_at=-(-deadline // 1000),
+        seen=window.seen,
+        deadline=window.due_at(timeout_ms),
+        prev_end=window.prev_end,
+        runs=_compact(runs),
+        ctx=_compact(contexts) if contexts else None,
+        late=_compact(_props_raw(window.late_props)) if window.late_props else None,
+        # sent_at relative to the window's last change: a few digits instead of 13.
+        sent=_compact([[window.seen - at, off] for at, off in window.sent])
+        if window.sent
+        else None,
+        expires_at=-(-window.closes_at(timeout_ms) // 1000),
     )
     if version is not None:
         item.version = version
@@ -84,21 +111,48 @@ def session_to_item(pk: str, session: Session, timeout_ms: int, version: int | N
 
 
 def session_from_attrs(pk: str, attrs: dict[str, Any], version: int | None) -> SessionRecord:
-    props = json.loads(attrs["props"]) if attrs.get("props") else {}
-    enrichment = None
-    if attrs.get("ctx"):
-        ts, country, region, city, name, ver = json.loads(attrs["ctx"])
-        enrichment = Enrichment(ts, country, region, city, name, ver)
-    prev_end = attrs.get("prev_end")
-    session = Session(
+    timeout_ms = int(attrs["timeout_ms"])
+    prev_end = None if attrs.get("prev_end") is None else int(attrs["prev_end"])
+    if attrs.get("runs") is None:
+        return SessionRecord(pk, _legacy_window(attrs, timeout_ms, prev_end), timeout_ms, version)
+    seen = int(attrs["seen"])
+    contexts = [Enrichment(*c) for c in json.loads(attrs["ctx"])] if attrs.get("ctx") else []
+    runs = tuple(
+        Session(
+            start=int(start),
+            end=int(start) + int(length),
+            interactive=bool(interactive),
+            props=_props(props, int(start)),
+            enrichment=None if ctx is None else contexts[ctx],
+            seen=seen + int(age),
+        )
+        for start, length, age, interactive, props, ctx in json.loads(attrs["runs"])
+    )
+    window = Window(
+        runs=runs,
+        seen=seen,
+        prev_end=prev_end,
+        late_props=_props(json.loads(attrs["late"])) if attrs.get("late") else {},
+        sent=tuple((seen - int(a), int(o)) for a, o in json.loads(attrs["sent"]))
+        if attrs.get("sent")
+        else (),
+    )
+    return SessionRecord(pk, window, timeout_ms, version)
+
+
+def _legacy_window(attrs: dict[str, Any], timeout_ms: int, prev_end: int | None) -> Window:
+    """An item written before windows (one session, closing at its deadline)."""
+    enrichment = Enrichment(*json.loads(attrs["ctx"])) if attrs.get("ctx") else None
+    seen = int(attrs["deadline"]) - timeout_ms
+    run = Session(
         start=int(attrs["start"]),
         end=int(attrs["end"]),
         interactive=bool(attrs["interactive"]),
-        props={name: Stamped(value, int(ts)) for name, (value, ts) in props.items()},
+        props=_props(json.loads(attrs["props"])) if attrs.get("props") else {},
         enrichment=enrichment,
-        prev_end=None if prev_end is None else int(prev_end),
+        seen=seen,
     )
-    return SessionRecord(pk, session, int(attrs["timeout_ms"]), version)
+    return Window(runs=(run,), seen=seen, prev_end=prev_end)
 
 
 def session_from_item(item: SessionItem) -> SessionRecord:
@@ -106,7 +160,20 @@ def session_from_item(item: SessionItem) -> SessionRecord:
     return session_from_attrs(item.pk, attrs, item.version)
 
 
-_SESSION_FIELDS = ("start", "end", "interactive", "timeout_ms", "prev_end", "props", "ctx")
+_SESSION_FIELDS = (
+    "timeout_ms",
+    "seen",
+    "deadline",
+    "prev_end",
+    "runs",
+    "ctx",
+    "late",
+    "sent",
+    "start",
+    "end",
+    "interactive",
+    "props",
+)
 
 
 def session_from_stream_image(image: dict[str, Any]) -> SessionRecord:
@@ -136,6 +203,7 @@ def profile_to_item(profile: Profile, version: int | None) -> UserItem:
         custom={name: _custom_raw(c) for name, c in profile.custom.items()},
         erased_at=profile.erased_at,
         expires_at=-(-profile.expires_at_ms() // 1000),
+        sent=_compact([list(p) for p in profile.recent_sends]) if profile.recent_sends else None,
         # Segments' first_seen / last_seen GSIs: constant per user, so those
         # indexes are written only when first_seen / last_seen change.
         ix_shard=shard_key(profile.account_id, shard_of(pk)),
@@ -185,6 +253,7 @@ def profile_from_item(item: UserItem) -> ProfileRecord:
         browser_version=item.browser_version,
         custom=custom,
         erased_at=_int(item.erased_at),
+        recent_sends=tuple((int(a), int(o)) for a, o in json.loads(item.sent)) if item.sent else (),
     )
     return ProfileRecord(profile, item.version)
 

@@ -11,7 +11,7 @@ from pynamodb.transactions import TransactWrite
 
 from insights.config import load
 from insights.domain.profile import Profile
-from insights.domain.sessions import Session
+from insights.domain.sessions import Window
 from insights.storage.models import SessionItem, UserItem
 from insights.storage.records import (
     PROFILE_SK,
@@ -40,7 +40,7 @@ class Conflict(Exception):
 @dataclass(frozen=True, slots=True)
 class PutSession:
     pk: str
-    session: Session
+    window: Window
     timeout_ms: int
     expected_version: int | None
 
@@ -142,7 +142,7 @@ def commit(writes: list[Write]) -> None:
                 if isinstance(write, PutSession):
                     tx.save(
                         session_to_item(
-                            write.pk, write.session, write.timeout_ms, write.expected_version
+                            write.pk, write.window, write.timeout_ms, write.expected_version
                         )
                     )
                 elif isinstance(write, DeleteSession):
@@ -159,9 +159,7 @@ def commit(writes: list[Write]) -> None:
 def _single(write: Write) -> None:
     try:
         if isinstance(write, PutSession):
-            session_to_item(
-                write.pk, write.session, write.timeout_ms, write.expected_version
-            ).save()
+            session_to_item(write.pk, write.window, write.timeout_ms, write.expected_version).save()
         elif isinstance(write, DeleteSession):
             _session_delete_item(write).delete()
         else:
