@@ -35,7 +35,9 @@ from insights.domain.scim.schema import (
 MAX_VALUE_CHARS = 1024
 MAX_VALUES = 50  # per multi-valued attribute
 MAX_OPERATIONS = 100
-READ_ONLY_TOP = frozenset({"id", "meta", "groups", "schemas"})
+# Read-only attributes a client may echo (ignored, RFC 7643 section 2.2), and the
+# password Okta can send: credentials are never stored, so it is dropped unread.
+IGNORED_TOP = frozenset({"id", "meta", "groups", "schemas", "password"})
 
 
 def _bad(detail: str, scim_type: str = "invalidValue") -> ScimError:
@@ -62,6 +64,8 @@ def _single(attr: Attr, value: Any, where: str) -> Any:
     if value is None:
         return None
     if attr.type == "complex":
+        if isinstance(value, list) and len(value) == 1 and not attr.multi:
+            value = value[0]  # Entra ID may send the manager as a one-element list
         if isinstance(value, str) and attr.child("value") is not None:
             value = {"value": value}  # Entra ID sends the manager as its id alone
         if not isinstance(value, dict):
@@ -104,7 +108,7 @@ def normalize_user(body: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in body.items():
         lower = key.lower()
-        if lower in READ_ONLY_TOP:
+        if lower in IGNORED_TOP:
             continue
         if lower == ENTERPRISE.lower():
             ext = _single(ENTERPRISE_ATTR, value, ENTERPRISE)

@@ -112,6 +112,7 @@ USER_ATTRS: tuple[Attr, ...] = (
     _s("active", type="boolean"),
     _multi("emails", "Email address"),
     _multi("phoneNumbers", "Phone number"),
+    _multi("roles", "Role"),
     Attr(
         "addresses",
         "complex",
