@@ -91,6 +91,7 @@ def test_okta_lifecycle_create_find_update_deactivate(stack: Stack, acme: Any, s
     assert user["userName"] == "test.user@okta.local" and "password" not in user
     assert user["meta"]["location"] == f"https://insights.example.com/scim/v2/Users/{user['id']}"
     assert created.headers["etag"] == user["meta"]["version"]
+    assert created.headers["location"] == user["meta"]["location"]
 
     # Okta looks users up case-insensitively by userName before it links them.
     found = scim("GET", "/Users", query={"filter": 'userName eq "TEST.USER@okta.local"'})

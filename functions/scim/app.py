@@ -76,7 +76,10 @@ def _query(name: str) -> str | None:
 
 
 def _answer(answer: scim.Answer) -> Response:
-    return _scim(answer.body, answer.status, answer.etag)
+    response = _scim(answer.body, answer.status, answer.etag)
+    if answer.status == 201 and answer.body is not None:
+        response.headers = {**(response.headers or {}), "Location": answer.body["meta"]["location"]}
+    return response
 
 
 # ------------------------------------------------------------- discovery
