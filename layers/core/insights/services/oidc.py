@@ -27,11 +27,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
-
-from joserfc import jws, jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from typing import TYPE_CHECKING, Any
 
 from insights import clock
 from insights.domain.imports import Row
@@ -40,6 +36,13 @@ from insights.domain.sessions import Stamped
 from insights.services.attributes import NO_USER_RECORDS, write_attributes
 from insights.storage import idp as idp_store
 from insights.storage.accounts import Account
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet
+
+# joserfc (and cryptography under it) is imported on the first verification,
+# not with the handler: 0.3x `import boto3` of CPU that the configuration
+# routes never need. The first sign-in of a container pays it instead.
 
 CONFIG_ITEM = "oidc"
 LEEWAY_SECONDS = 60
@@ -110,6 +113,9 @@ def _fetch_json(url: str) -> Any:
 
 
 def _fetch_keys(config: OidcConfig) -> KeySet:
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
     discovery = _fetch_json(config.discovery_url)
     if not isinstance(discovery, dict) or discovery.get("issuer") != config.issuer:
         raise TokenRejected(
@@ -147,6 +153,9 @@ def _has_kid(keys: KeySet, kid: str | None) -> bool:
 
 def verify_id_token(config: OidcConfig, token: Any) -> dict[str, Any]:
     """The claims of a valid ID token for this config; TokenRejected otherwise."""
+    from joserfc import jws, jwt
+    from joserfc.errors import JoseError
+
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
         raise TokenRejected(f"id_token must be a compact JWT of at most {MAX_TOKEN_CHARS} chars")
     try:
