@@ -135,6 +135,8 @@ EXPECTED = {
         "cold_start.ImportsApiFunction_ratio",
         "cold_start.SegmentsFunction_ratio",
         "cold_start.SegmentIndexFunction_ratio",
+        "cold_start.ScimFunction_ratio",
+        "cold_start.OidcFunction_ratio",
     ],
     "enrichment": [
         "ua.basic_setup_ms",

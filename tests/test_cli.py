@@ -58,3 +58,31 @@ def test_no_target_is_explained(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(cli, "STATE_FILE", tmp_path / "missing.json")
     with pytest.raises(SystemExit, match="make run"):
         cli.main(["accounts", "create", "--name", "X"])
+
+
+def test_scim_tokens_create_list_revoke(stack: Stack, capsys) -> None:
+    account = stack.account()
+    assert cli.main(["scim", "tokens", "create", "--account", account.account_id, "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert created["token"].startswith("scim_") and created["name"] == "SCIM"
+    works = stack.cloud.http(
+        "GET", "/scim/v2/Users", headers={"Authorization": f"Bearer {created['token']}"}
+    )
+    assert works.status == 200
+    assert cli.main(["scim", "tokens", "list", "--account", account.account_id, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["tokens"]
+    assert [t["id"] for t in listed] == [created["id"]] and "token" not in listed[0]
+    assert (
+        cli.main(["scim", "tokens", "revoke", "--account", account.account_id, created["id"]]) == 0
+    )
+    capsys.readouterr()
+    revoked = stack.cloud.http(
+        "GET", "/scim/v2/Users", headers={"Authorization": f"Bearer {created['token']}"}
+    )
+    assert revoked.status == 401
+    assert (
+        cli.main(["scim", "tokens", "revoke", "--account", account.account_id, created["id"]]) == 2
+    )
+    assert "no SCIM token" in capsys.readouterr().err
+    assert cli.main(["scim", "tokens", "list", "--account", "acc_missing"]) == 2
+    assert "no account" in capsys.readouterr().err

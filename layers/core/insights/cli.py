@@ -25,6 +25,8 @@ def _target(args: argparse.Namespace) -> str:
         os.environ["ACCOUNTS_TABLE"] = outputs["AccountsTableName"]
         os.environ["SESSIONS_TABLE"] = outputs["SessionsTableName"]
         os.environ["USERS_TABLE"] = outputs["UsersTableName"]
+        if "IdpTableName" in outputs:
+            os.environ["IDP_TABLE"] = outputs["IdpTableName"]
         return f"stack {args.stack}"
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
@@ -193,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     from insights.cli_integrations import add_parser as add_integrations_parser
 
     add_integrations_parser(commands, STATE_FILE)
+
+    from insights.cli_idp import add_parser as add_idp_parser
+
+    add_idp_parser(commands)
     return parser
 
 

@@ -41,9 +41,11 @@ class Response:
     status_code: int
     content_type: str | None = None
     body: str | None = None
+    headers: dict[str, str] | None = None  # besides Content-Type (e.g. SCIM's ETag)
 
     def as_result(self) -> dict[str, Any]:
         headers = {"Content-Type": self.content_type} if self.content_type else {}
+        headers.update(self.headers or {})
         return {
             "statusCode": self.status_code,
             "body": self.body,

@@ -292,7 +292,10 @@ class LocalCloud(FileDelivery):
             kind, props = event["Type"], event.get("Properties", {})
             if kind == "HttpApi":
                 template = props["Path"]
-                regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+                regex = re.escape(template)
+                # {name+} is API Gateway's greedy parameter: the rest of the path.
+                regex = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.+)", regex)
+                regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
                 self.routes.append(
                     Route(
                         props["Method"].upper(), template, re.compile(f"^{regex}$"), spec.logical_id
