@@ -95,7 +95,7 @@ class LocalStack:
 
         from insights.local.cloud import LocalCloud
 
-        self.cloud = LocalCloud(on_error=self._report).deploy()
+        self.cloud = LocalCloud(on_error=self._report, trim_streams=True).deploy()
         os.environ["GEOIP_DATABASE_PATH"] = geo_path
         try:
             self.http = ThreadingHTTPServer((self.options.host, self.options.port), self._handler())
