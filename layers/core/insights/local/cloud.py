@@ -768,6 +768,11 @@ class LocalCloud(FileDelivery):
                 )
         return results
 
+    def drop_s3_notifications(self) -> None:
+        """Discard S3 notifications not delivered yet (files restored from a snapshot)."""
+        for sub in self.s3_subscriptions:
+            self._drain(sub.queue_url)
+
     # ------------------------------------------------------------- inspection
     def items(self, table: str) -> list[dict[str, Any]]:
         deserializer = TypeDeserializer()
