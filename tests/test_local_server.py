@@ -239,3 +239,20 @@ def test_tick_says_which_path_closed_the_session(shared: Server) -> None:
     # the sweeper finds nothing left: the answer says so instead of "closed": 0.
     assert tick["sessions_closed"] == {"sweeper": 0, "ttl": 1}
     assert tick["sweep"]["EveryMinute"]["closed"] == 0
+
+
+def test_make_demo_says_what_it_changed_and_sends_the_readmes_plan(shared: Server) -> None:
+    def demo() -> dict[str, Any]:
+        result = run_cli(shared, "demo", "--users", "20", "--show", "20", "--json", cwd=Path("/"))
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    first = demo()
+    assert first["settings_changed"] == {"backfill_days": {"from": 7, "to": 30}}
+    assert first["rejected"] == 0
+    assert any("plan" in user["custom"] for user in first["shown"])
+    assert demo()["settings_changed"] == {}  # nothing to change the second time
+    # The README's segment example is valid against the demo data.
+    rules = {"attribute": "custom.plan", "op": "changed_within", "value": "7d", "to": "VIP"}
+    status, _ = shared.call("POST", "/v1/segments", {"name": "vip", "rules": rules}, key="secret")
+    assert status == 201
