@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from insights.local.cloud import LocalCloud
 
 FORMAT = 1
+SAVE_CHUNK = 2_000  # items serialized per hold of moto's lock
 
 
 def save(cloud: LocalCloud, data_dir: Path, extra: dict[str, Any] | None = None) -> Path:
@@ -47,12 +48,26 @@ def save(cloud: LocalCloud, data_dir: Path, extra: dict[str, Any] | None = None)
     backend = motopatch.backend()
     counts: dict[str, int] = {}
     for logical, table_name in cloud.deployment.tables.items():
-        with motopatch.LOCK, (fresh / "dynamodb" / f"{logical}.jsonl").open("w") as out:
+        with motopatch.LOCK:
             table = backend.tables[table_name]
-            counts[logical] = 0
-            for item in table.all_items():
-                out.write(json.dumps(item.to_json()["Attributes"], separators=(",", ":")) + "\n")
-                counts[logical] += 1
+            items = table.all_items()
+        counts[logical] = 0
+        with (fresh / "dynamodb" / f"{logical}.jsonl").open("w") as out:
+            # In chunks, so requests go on meanwhile; each key is written as it
+            # is at that moment (one deleted since the listing is left out).
+            for start in range(0, len(items), SAVE_CHUNK):
+                with motopatch.LOCK:
+                    now = [
+                        table.get_item(item.hash_key, item.range_key)
+                        for item in items[start : start + SAVE_CHUNK]
+                    ]
+                    lines = [
+                        json.dumps(item.to_json()["Attributes"], separators=(",", ":"))
+                        for item in now
+                        if item is not None
+                    ]
+                out.writelines(line + "\n" for line in lines)
+                counts[logical] += len(lines)
     for logical, bucket in cloud.deployment.buckets.items():
         root = fresh / "s3" / logical
         for page in cloud.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):

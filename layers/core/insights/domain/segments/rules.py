@@ -234,7 +234,7 @@ def _operand(raw: Any, path: str, op: str, attr_type: AttrType) -> Any:
                 raise RuleError(
                     path,
                     "low must not be above high (a relative low like '14d' is the "
-                    "earlier time: [\"14d\", \"7d\"])",
+                    'earlier time: ["14d", "7d"])',
                 )
             return (low_t, high_t)
         low = _ordered(raw[0], f"{path}[0]", attr_type)
