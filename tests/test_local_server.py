@@ -149,6 +149,15 @@ def test_data_survives_a_sigterm_and_a_restart_and_fresh_starts_empty(
 
     again = start(tmp_path)
     try:
+        # A second stack on the same data directory would overwrite it: refused.
+        second = subprocess.run(
+            [*INSIGHTS, "serve", "--port", str(free_port()), "--data-dir", str(again.data_dir)],
+            env=again.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode != 0 and "already running" in second.stderr
         assert again.info["account"] == server.info["account"]  # same account, same keys
         assert again.info["restored"]["items"]["UsersTable"] >= 1
         status, user2 = again.call("GET", "/v1/users/u1", key="secret")

@@ -110,6 +110,12 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        running = state.running_in(self.data_dir)
+        if running is not None:  # two stacks would overwrite each other's data
+            raise SystemExit(
+                f"a stack is already running with {self.data_dir} (pid {running.get('pid')}, "
+                f"{running.get('api_url')}); stop it first, or choose another --data-dir"
+            )
         moto_port = free_port(self.options.host)
         self.moto = ThreadedMotoServer(ip_address=self.options.host, port=moto_port, verbose=False)
         self.moto.start()
@@ -337,11 +343,11 @@ def _stop_like_ctrl_c(signum: int, frame: Any) -> None:
 
 def serve(options: ServeOptions) -> None:
     stack = LocalStack(options)
+    info = stack.start()
     # SIGTERM (kill, systemd, an IDE's stop button) and SIGHUP (the terminal
     # closed) stop the stack as Ctrl-C does: data saved, state file removed.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop_like_ctrl_c)
-    info = stack.start()
     print_banner(info)
     try:
         # Short sleeps: Linux may deliver Ctrl-C's SIGINT to any thread, and

@@ -86,6 +86,15 @@ def find_running(start: Path | None = None) -> tuple[dict[str, Any] | None, list
     return None, stale
 
 
+def running_in(data_dir: Path) -> dict[str, Any] | None:
+    """The state of a live stack using this data directory, if any."""
+    try:
+        found = json.loads((data_dir / STATE_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if _alive(found) else None
+
+
 def require_running(start: Path | None = None) -> dict[str, Any]:
     state, stale = find_running(start)
     if state is None:
