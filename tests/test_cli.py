@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -53,9 +56,18 @@ def test_accounts_create_refuses_bad_settings(stack: Stack, capsys) -> None:
     assert "session_timeout_minutes" in capsys.readouterr().err
 
 
-def test_no_target_is_explained(monkeypatch, tmp_path) -> None:
+def isolated_from_running_stacks(monkeypatch, tmp_path) -> None:
+    from insights.local import state
+
     monkeypatch.delenv("ACCOUNTS_TABLE", raising=False)
-    monkeypatch.setattr(cli, "STATE_FILE", tmp_path / "missing.json")
+    monkeypatch.delenv("INSIGHTS_HOME", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "user-state"))
+    monkeypatch.setattr(state, "PROJECT", tmp_path / "project")
+    monkeypatch.chdir(tmp_path)
+
+
+def test_no_target_is_explained(monkeypatch, tmp_path) -> None:
+    isolated_from_running_stacks(monkeypatch, tmp_path)
     with pytest.raises(SystemExit, match="make run"):
         cli.main(["accounts", "create", "--name", "X"])
 
@@ -86,3 +98,65 @@ def test_scim_tokens_create_list_revoke(stack: Stack, capsys) -> None:
     assert "no SCIM token" in capsys.readouterr().err
     assert cli.main(["scim", "tokens", "list", "--account", "acc_missing"]) == 2
     assert "no account" in capsys.readouterr().err
+
+
+def test_a_stale_state_file_is_not_trusted(monkeypatch, tmp_path) -> None:
+    """A crashed stack's state file (dead pid, nothing listening) means "not running"."""
+    isolated_from_running_stacks(monkeypatch, tmp_path)
+    stale = tmp_path / ".insights" / "local.json"
+    stale.parent.mkdir()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    stale.write_text(
+        json.dumps(
+            {
+                "pid": int(dead.stdout),
+                "api_url": "http://127.0.0.1:9",
+                "aws_endpoint_url": "http://127.0.0.1:9",
+            }
+        )
+    )
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    monkeypatch.chdir(nested)  # found by searching upwards, then judged stale
+    with pytest.raises(SystemExit, match=r"not running \(stale .*local.json"):
+        cli.main(["demo"])
+
+
+def test_version_and_help_texts(capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("insights 0.")
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, sub in commands.choices.items():
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        parsers = {f"{name} {n}": p for a in nested for n, p in a.choices.items()} or {name: sub}
+        for label, each in parsers.items():
+            for action in each._actions:
+                if action.option_strings and not action.help:
+                    missing.append(f"{label} {action.option_strings[0]}")
+    assert missing == []
+    serve_help = commands.choices["serve"].format_help()
+    assert "(default: 3000)" in " ".join(serve_help.split())
+    assert "--data-dir" in serve_help and "--fresh" in serve_help
+
+
+def test_accounts_list_shows_every_account_without_keys(stack: Stack, capsys) -> None:
+    first = stack.account("Acme")
+    second = stack.account("Beta", backfill_days=30)
+    assert cli.main(["accounts", "list"]) == 0
+    out = capsys.readouterr().out
+    assert first.account.account_id in out and second.account.account_id in out
+    assert "backfill_days=30" in out and first.secret_key not in out
+    assert cli.main(["accounts", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    by_name = {a["name"]: a for a in listed}
+    assert set(by_name) == {"Acme", "Beta"}  # oldest first; here created in the same ms
+    assert by_name["Beta"]["settings"]["backfill_days"] == 30

@@ -69,7 +69,7 @@ def test_a_nested_invocation_restores_the_outer_functions_identity(stack: Stack)
 
     def outer(event, context):
         stack.cloud.invoke("SweeperFunction", {})
-        seen.append(cloud_module._current)
+        seen.append(cloud_module._current.get())
 
     from dataclasses import replace
 

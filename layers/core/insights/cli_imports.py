@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -211,7 +211,9 @@ def run(args: argparse.Namespace, state_file: Path) -> int:
     return 0 if job["status"] == "succeeded" else 1
 
 
-def add_parser(commands: Any, state_file: Path) -> None:
+def add_parser(commands: Any, state_file: Path | Callable[[], Path]) -> None:
+    """`state_file`: the running local stack's state file, or a function finding it
+    when the command runs (the stack may have been started from another directory)."""
     parser = commands.add_parser(
         "import", help="import a CSV or JSON Lines file as custom attributes (upload API)"
     )
@@ -225,4 +227,6 @@ def add_parser(commands: Any, state_file: Path) -> None:
     parser.add_argument(
         "--timeout", type=float, default=3600, help="seconds to wait for the import (default 3600)"
     )
-    parser.set_defaults(func=lambda args: run(args, state_file))
+    parser.set_defaults(
+        func=lambda args: run(args, state_file() if callable(state_file) else state_file)
+    )

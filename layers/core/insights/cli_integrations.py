@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace, state_file: Path) -> int:
     return 0
 
 
-def add_parser(commands: Any, state_file: Path) -> None:
+def add_parser(commands: Any, state_file: Path | Callable[[], Path]) -> None:
     integrations = commands.add_parser(
         "integrations", help="incoming integrations (Salesforce)"
     ).add_subparsers(dest="integration", required=True)
@@ -139,4 +140,6 @@ def add_parser(commands: Any, state_file: Path) -> None:
             sub.add_argument("--full", action="store_true", help="read every record again")
             sub.add_argument("--no-wait", action="store_true", help="start it and return")
             sub.add_argument("--timeout", type=float, default=3600, help="seconds to wait")
-        sub.set_defaults(func=lambda args: run(args, state_file))
+        sub.set_defaults(
+            func=lambda args: run(args, state_file() if callable(state_file) else state_file)
+        )

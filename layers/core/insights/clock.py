@@ -28,6 +28,11 @@ def advance(seconds: float) -> None:
         _offset_ms += int(seconds * 1000)
 
 
+def offset_ms() -> int:
+    """How far the clock has been moved forward (the local stack keeps it across restarts)."""
+    return _offset_ms
+
+
 def freeze(at_ms: int) -> None:
     """Stop the clock at a given time (tests), so durations are exact."""
     global _frozen_ms

@@ -10,11 +10,18 @@ they reach moto through the standard AWS endpoint settings.
 
 Tests drive it in-process under moto's mock; the local server (server.py)
 drives the same class against moto's threaded server.
+
+Invocations run concurrently where AWS would run them concurrently: each
+function has its own bound (its ReservedConcurrentExecutions, else
+DEFAULT_CONCURRENCY), a stream shard is delivered one batch at a time, and
+moto's DynamoDB is made safe for concurrent requests (motopatch.py).
 """
 
 from __future__ import annotations
 
 import base64
+import concurrent.futures
+import contextvars
 import importlib.util
 import json
 import os
@@ -37,6 +44,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from moto.events.models import EventPattern
 
 from insights import clock
+from insights.local import motopatch
 from insights.local.files import FileDelivery, S3Subscription, SqsSubscription
 from insights.local.iam import AccessDenied, PolicyChecker
 from insights.local.template import FunctionSpec, Template, resolve
@@ -65,11 +73,16 @@ BASE_ENV = {
 }
 
 
-# The function whose invocation is running. Invocations are serialised by
-# LocalCloud, and threads a handler starts (the sweeper's shard queries) must
-# be checked as that function too, so this is a plain global, not a
-# thread-local or a context variable.
-_current: tuple[LocalCloud, str] | None = None
+# Concurrent invocations of one function a function has no reserved concurrency.
+# AWS's bound is the account's (1,000); locally the machine is the bound.
+DEFAULT_CONCURRENCY = 8
+
+# The function whose invocation is running in this thread. Threads a handler
+# starts (the sweeper's parallel scan) are checked as that function too: the
+# executor's submit is patched to carry the caller's context (_install_policy_check).
+_current: contextvars.ContextVar[tuple[LocalCloud, str] | None] = contextvars.ContextVar(
+    "insights_local_invocation", default=None
+)
 _patched = False
 
 
@@ -84,8 +97,9 @@ def _install_policy_check() -> None:
     original = botocore.client.BaseClient._make_api_call
 
     def checked(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        if _current is not None and not any(client is own for own in _current[0].own_clients):
-            cloud, function = _current
+        current = _current.get()
+        if current is not None and not any(client is own for own in current[0].own_clients):
+            cloud, function = current
             service = client.meta.service_model.service_name
             try:
                 cloud.iam.check(function, service, operation, params, cloud.arn_of)
@@ -96,6 +110,13 @@ def _install_policy_check() -> None:
         return original(client, operation, params)
 
     botocore.client.BaseClient._make_api_call = checked  # type: ignore[method-assign]
+
+    submit = concurrent.futures.ThreadPoolExecutor.submit
+
+    def submit_in_context(pool: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return submit(pool, contextvars.copy_context().run, fn, *args, **kwargs)
+
+    concurrent.futures.ThreadPoolExecutor.submit = submit_in_context  # type: ignore[method-assign]
     _patched = True
 
 
@@ -147,6 +168,11 @@ class StreamSubscription:
     iterator: str | None = None
     pending: list[dict[str, Any]] = field(default_factory=list)
     attempts: int = 0
+    # The last sequence number read, and the shard object it was read from:
+    # to re-open the iterator at the same place if moto replaces the shard.
+    last_sequence: int | None = None
+    shard: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -167,7 +193,11 @@ class Deployment:
 
 class LocalCloud(FileDelivery):
     def __init__(
-        self, template_path: Path | None = None, *, on_error: Callable[[str], None] | None = None
+        self,
+        template_path: Path | None = None,
+        *,
+        on_error: Callable[[str], None] | None = None,
+        trim_streams: bool = False,
     ) -> None:
         self.template = Template.load(template_path or ROOT / "template.yaml")
         self.functions = {spec.logical_id: spec for spec in self.template.functions()}
@@ -181,7 +211,15 @@ class LocalCloud(FileDelivery):
         self._modules: dict[str, ModuleType] = {}
         self._ttl_pending: set[tuple[str, str]] = set()
         self._ttl_marked: set[tuple[str, str]] = set()
-        self._invoke_lock = threading.RLock()
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._running = threading.local()  # functions this thread is running (nesting)
+        self._load_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._ttl_lock = threading.Lock()
+        # The server trims read stream records (a long run would grow without
+        # bound); tests keep the whole history to inspect it.
+        self.trim_streams = trim_streams
+        self.closes: dict[str, int] = {}  # sessions closed, by path ("sweep", "ttl")
         self._on_error = on_error or (lambda text: print(text, file=sys.stderr))
         self.invocations: dict[str, int] = {}
         self.s3_subscriptions: list[S3Subscription] = []
@@ -191,6 +229,7 @@ class LocalCloud(FileDelivery):
 
     # ------------------------------------------------------------------ setup
     def deploy(self) -> LocalCloud:
+        motopatch.install()
         os.environ.update(BASE_ENV)
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             os.environ.setdefault(key, "local")
@@ -222,6 +261,11 @@ class LocalCloud(FileDelivery):
             lambda value: resolve(value, self._lookup),
         )
         _install_policy_check()
+        self._observe_closes()
+        for name in self.functions:
+            props = self.template.resources[name].get("Properties", {})
+            limit = int(props.get("ReservedConcurrentExecutions") or DEFAULT_CONCURRENCY)
+            self._slots[name] = threading.BoundedSemaphore(max(1, limit))
         apis = self.template.of_type("AWS::Serverless::HttpApi")
         for api in apis.values():
             self.cors = api.get("Properties", {}).get("CorsConfiguration")
@@ -333,7 +377,37 @@ class LocalCloud(FileDelivery):
                 )
 
     # ------------------------------------------------------------- invocation
+    @property
+    def transactions_cancelled(self) -> int:
+        """TransactWriteItems calls cancelled since the process started (moto rolled back)."""
+        return motopatch.cancelled
+
+    def _observe_closes(self) -> None:
+        """Count sessions closed by each path, for `POST /_local/tick`'s answer.
+
+        Observation only: the closing service runs unchanged; LocalCloud wraps
+        its one close function to tally the path of every close that applied.
+        """
+        from insights.services import closing
+
+        original = getattr(closing._close, "__wrapped__", closing._close)
+        cloud = self
+
+        def observed(record: Any, now_ms: int, *, delete_session: bool, path: str) -> bool:
+            applied = original(record, now_ms, delete_session=delete_session, path=path)
+            if applied:
+                with cloud._count_lock:
+                    cloud.closes[path] = cloud.closes.get(path, 0) + 1
+            return bool(applied)
+
+        observed.__wrapped__ = original  # type: ignore[attr-defined]
+        closing._close = observed  # type: ignore[assignment]
+
     def handler(self, function: str) -> Callable[[dict, Any], Any]:
+        with self._load_lock:  # concurrent first invocations import the module once
+            return self._load(function)
+
+    def _load(self, function: str) -> Callable[[dict, Any], Any]:
         module = self._modules.get(function)
         if module is None:
             spec = self.functions[function]
@@ -349,19 +423,35 @@ class LocalCloud(FileDelivery):
         return getattr(module, attr)
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
-        global _current
+        """Run one event, waiting for a free slot of the function's concurrency.
+
+        AWS would throttle a synchronous call over the reserved concurrency
+        (and retry an asynchronous one); locally the call waits its turn. A
+        nested invoke of a function this thread already runs (a test calling
+        in) takes no second slot.
+        """
         handler = self.handler(function)
-        with self._invoke_lock:  # like Lambda: one event per container at a time
-            self.invocations[function] = self.invocations.get(function, 0) + 1
-            outer, _current = _current, (self, function)
-            try:
-                return handler(event, FakeLambdaContext(self.functions[function]))
-            finally:
-                _current = outer  # a nested invoke (a test calling in) restores the caller
-                # Powertools skips the per-invocation flush when metrics are
-                # disabled but still prints once 100 values pile up: drop them
-                # as the flush would have.
-                Metrics().clear_metrics()
+        running: set[str] = self._running.__dict__.setdefault("functions", set())
+        nested = function in running
+        slot = self._slots.get(function)
+        if slot is not None and not nested:
+            slot.acquire()
+        running.add(function)
+        token = _current.set((self, function))
+        try:
+            with self._count_lock:
+                self.invocations[function] = self.invocations.get(function, 0) + 1
+            return handler(event, FakeLambdaContext(self.functions[function]))
+        finally:
+            _current.reset(token)  # a nested invoke restores the caller
+            if not nested:
+                running.discard(function)
+                if slot is not None:
+                    slot.release()
+            # Powertools skips the per-invocation flush when metrics are
+            # disabled but still prints once 100 values pile up: drop them
+            # as the flush would have.
+            Metrics().clear_metrics()
 
     # ------------------------------------------------------------------ HTTP
     def http(
@@ -486,11 +576,27 @@ class LocalCloud(FileDelivery):
 
     # --------------------------------------------------------------- streams
     def pump_streams(self) -> int:
-        """Deliver every stream record written so far; returns records delivered."""
+        """Deliver every stream record written so far; returns records delivered.
+
+        A shard is delivered one batch at a time, in order, as Lambda's poller
+        does: a second caller (a `tick` beside the background loop) waits.
+        """
         delivered = 0
         for sub in self.subscriptions:
-            delivered += self._pump(sub)
+            with sub.lock:
+                delivered += self._pump(sub)
+        if self.trim_streams:
+            self._trim_streams()
         return delivered
+
+    def _trim_streams(self) -> None:
+        """Drop stream records every consumer of the table has read (AWS keeps 24 h)."""
+        by_table: dict[str, list[StreamSubscription]] = {}
+        for sub in self.subscriptions:
+            by_table.setdefault(sub.table, []).append(sub)
+        for table, subs in by_table.items():
+            if all(s.last_sequence is not None and not s.pending for s in subs):
+                motopatch.trim_stream(table, min(s.last_sequence or 0 for s in subs) + 1)
 
     def settle(self, rounds: int = 20) -> None:
         """Pump until quiet: a delivery may write items that stream again."""
@@ -499,18 +605,33 @@ class LocalCloud(FileDelivery):
                 return
 
     def _fetch(self, sub: StreamSubscription) -> None:
+        shard_now = motopatch.backend().tables[sub.table].stream_shard
+        if sub.iterator is not None and sub.shard is not shard_now:
+            # moto replaced the table's stream shard object: an iterator on the
+            # old one would never see another record. Re-open after the last
+            # record read (motopatch keeps this from happening on rollbacks;
+            # this keeps any other replacement from making a consumer deaf).
+            sub.iterator = None
         if sub.iterator is None:
             shard = self.streams.describe_stream(StreamArn=sub.stream_arn)["StreamDescription"][
                 "Shards"
             ][0]
+            position: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"}
+            if sub.last_sequence is not None:
+                position = {
+                    "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+                    "SequenceNumber": str(sub.last_sequence),
+                }
             sub.iterator = self.streams.get_shard_iterator(
-                StreamArn=sub.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                StreamArn=sub.stream_arn, ShardId=shard["ShardId"], **position
             )["ShardIterator"]
+            sub.shard = shard_now
         while True:
             page = self.streams.get_records(ShardIterator=sub.iterator, Limit=1000)
             sub.iterator = page["NextShardIterator"]
             if not page["Records"]:
                 return
+            sub.last_sequence = int(page["Records"][-1]["dynamodb"]["SequenceNumber"])
             for record in page["Records"]:
                 record = self._as_lambda_record(sub, record)
                 if not sub.patterns or any(p.matches_event(record) for p in sub.patterns):
@@ -524,9 +645,10 @@ class LocalCloud(FileDelivery):
             mark = (sub.table, record["dynamodb"]["SequenceNumber"])
             image = record["dynamodb"].get("OldImage") or record["dynamodb"]["Keys"]
             key = (sub.table, _key_id(image))
-            if key in self._ttl_pending:
-                self._ttl_pending.discard(key)
-                self._ttl_marked.add(mark)
+            with self._ttl_lock:
+                if key in self._ttl_pending:
+                    self._ttl_pending.discard(key)
+                    self._ttl_marked.add(mark)
             if mark in self._ttl_marked:
                 record["userIdentity"] = dict(TTL_IDENTITY)
         return record
@@ -614,9 +736,10 @@ class LocalCloud(FileDelivery):
                         continue
                     # Known by its whole old image: the same key may be
                     # deleted by other paths earlier in the stream.
-                    self._ttl_pending.add(
-                        (table, _key_id(item if self._has_old_image(table) else key))
-                    )
+                    with self._ttl_lock:
+                        self._ttl_pending.add(
+                            (table, _key_id(item if self._has_old_image(table) else key))
+                        )
                     deleted += 1
         return deleted
 
@@ -647,6 +770,11 @@ class LocalCloud(FileDelivery):
                     + traceback.format_exc()
                 )
         return results
+
+    def drop_s3_notifications(self) -> None:
+        """Discard S3 notifications not delivered yet (files restored from a snapshot)."""
+        for sub in self.s3_subscriptions:
+            self._drain(sub.queue_url)
 
     # ------------------------------------------------------------- inspection
     def items(self, table: str) -> list[dict[str, Any]]:

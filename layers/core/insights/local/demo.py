@@ -2,7 +2,8 @@
 
 A few hundred users over the last two weeks: sessions of varied length and
 gaps, real browser User-Agents (desktop and mobile), addresses in several
-countries, analytics properties that change (some users upgrade to VIP),
+countries, analytics properties that change (some users upgrade: `status`
+and `plan` go from "free" to "VIP", as in the README's segment example),
 some empty sessions and some users who never come back. Every session ends
 at least an hour before now; sessions close by arrival time (the session
 timeout after a user's last request), so on the local stack the demo then
@@ -108,10 +109,20 @@ def plan_users(count: int, now_ms: int, seed: int = 42) -> list[DemoUser]:
                     break
                 props: dict[str, Any] = {}
                 if s == 0 and e == 0:
-                    props = {"name": name, "role": role, "type": kind, "status": status}
+                    props = {
+                        "name": name,
+                        "role": role,
+                        "type": kind,
+                        "status": status,
+                        "plan": status,
+                    }
                 if upgrades and s == sessions // 2 and e == 0:
                     status = "VIP"
-                    props |= {"status": status, "info": "upgraded from the pricing page"}
+                    props |= {
+                        "status": status,
+                        "plan": status,
+                        "info": "upgraded from the pricing page",
+                    }
                 events.append(
                     {
                         "uuid": user.uuid,
@@ -156,11 +167,23 @@ class Api:
         return json.loads(text) if text else None
 
 
-def run_demo(api: Api, users: int = 200, show: int = 8) -> dict[str, Any]:
+# The demo's history reaches 14 days back; events older than the account's
+# backfill window would be rejected.
+HISTORY_DAYS = 14
+DEMO_BACKFILL_DAYS = 30
+
+
+def run_demo(
+    api: Api, users: int = 200, show: int = 8, *, change_settings: bool = True
+) -> dict[str, Any]:
+    """Send the traffic; the summary says which account setting it changed, if any."""
     now = clock.now_ms()
     account = api.request("GET", "/v1/account")
-    if account["settings"]["backfill_days"] < 15:
-        api.request("PATCH", "/v1/account", {"backfill_days": 30})
+    changed: dict[str, Any] = {}
+    backfill = account["settings"]["backfill_days"]
+    if backfill <= HISTORY_DAYS and change_settings:
+        api.request("PATCH", "/v1/account", {"backfill_days": DEMO_BACKFILL_DAYS})
+        changed["backfill_days"] = {"from": backfill, "to": DEMO_BACKFILL_DAYS}
     planned = plan_users(users, now)
 
     def send_user(user: DemoUser) -> tuple[int, int]:
@@ -187,6 +210,7 @@ def run_demo(api: Api, users: int = 200, show: int = 8) -> dict[str, Any]:
         "sessions": sum(len(u.sessions) for u in planned),
         "events": sum(t[0] for t in totals),
         "rejected": sum(t[1] for t in totals),
+        "settings_changed": changed,
     }
     rows = []
     for user in planned:
@@ -200,6 +224,12 @@ def run_demo(api: Api, users: int = 200, show: int = 8) -> dict[str, Any]:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
+    for name, change in summary.get("settings_changed", {}).items():
+        print(
+            f"Changed the account's {name} from {change['from']} to {change['to']} so events "
+            f"from the last {HISTORY_DAYS} days are accepted (PATCH /v1/account to set it "
+            "back; --keep-settings leaves it alone).\n"
+        )
     print(
         f"Sent {summary['events']} events in {summary['sessions']} sessions for "
         f"{summary['users']} users ({summary['rejected']} rejected).\n"

@@ -3,13 +3,17 @@
 moto's threaded server plays AWS; LocalCloud wires template.yaml onto it; a
 small HTTP server plays API Gateway; a background loop plays the Lambda
 pollers (stream records within about a second), EventBridge Scheduler (the
-sweeper) and DynamoDB's TTL process.
+sweeper) and DynamoDB's TTL process. Its data lives in a data directory
+(`.insights/` in the project by default; state.py, snapshot.py) and is
+restored on the next start.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
 import sys
 import threading
@@ -21,9 +25,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from insights import clock
+from insights.local import snapshot, state
 
-STATE_DIR = Path(os.environ.get("INSIGHTS_HOME", ".insights"))
-STATE_FILE = STATE_DIR / "local.json"
+# The default data directory and its state file (see state.py for how
+# commands find a stack started with another one).
+STATE_DIR = state.default_data_dir()
+STATE_FILE = STATE_DIR / state.STATE_NAME
+
+# API Gateway's payload limit (HTTP APIs: 10 MB); a larger body is refused with 413.
+MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
 # Function URLs are served under this prefix: /_url/<function logical id>/...
@@ -39,6 +49,9 @@ class ServeOptions:
     geoip_database: str | None = None
     demo_account: bool = True
     quiet: bool = False
+    data_dir: Path | None = None  # default: state.default_data_dir()
+    fresh: bool = False  # start empty (the old data is deleted)
+    autosave_interval: float = 60.0  # seconds between snapshots while data changes
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -47,7 +60,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def find_geo_database(explicit: str | None) -> tuple[str, str]:
+def find_geo_database(explicit: str | None, data_dir: Path = STATE_DIR) -> tuple[str, str]:
     """(path, note): a real City database when there is one, else a bundled sample."""
     for candidate in (explicit, os.environ.get("INSIGHTS_GEOIP_DATABASE")):
         if candidate:
@@ -67,18 +80,29 @@ def find_geo_database(explicit: str | None) -> tuple[str, str]:
         pass
     from insights.local import geodb
 
-    path = geodb.build(STATE_DIR / "sample-City.mmdb")
+    path = geodb.build(data_dir / "sample-City.mmdb")
     return str(path), (
         "GeoIP: no City database found, using a small sample (a few MaxMind test "
         "networks): most addresses will have no country. See README to use GeoLite2."
     )
 
 
+class _HttpServer(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 resets connections at ~20 concurrent
+    # clients; a thread per request, not waited for at shutdown.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class LocalStack:
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
+        self.data_dir = (options.data_dir or state.default_data_dir()).expanduser().resolve()
         self._stop = threading.Event()
+        self._save_lock = threading.Lock()
+        self._saved_invocations = 0
         self.errors: list[str] = []
+        self.restored: dict[str, Any] | None = None
 
     def start(self) -> dict[str, Any]:
         import logging
@@ -86,19 +110,38 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        running = state.running_in(self.data_dir)
+        if running is not None:  # two stacks would overwrite each other's data
+            raise SystemExit(
+                f"a stack is already running with {self.data_dir} (pid {running.get('pid')}, "
+                f"{running.get('api_url')}); stop it first, or choose another --data-dir"
+            )
         moto_port = free_port(self.options.host)
         self.moto = ThreadedMotoServer(ip_address=self.options.host, port=moto_port, verbose=False)
         self.moto.start()
         endpoint = f"http://{self.options.host}:{moto_port}"
         os.environ["AWS_ENDPOINT_URL"] = endpoint
-        geo_path, geo_note = find_geo_database(self.options.geoip_database)
+        if self.options.fresh:
+            for name in ("snapshot", "snapshot.old", "snapshot.new"):
+                shutil.rmtree(self.data_dir / name, ignore_errors=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        geo_path, geo_note = find_geo_database(self.options.geoip_database, self.data_dir)
 
         from insights.local.cloud import LocalCloud
 
-        self.cloud = LocalCloud(on_error=self._report).deploy()
+        self.cloud = LocalCloud(on_error=self._report, trim_streams=True).deploy()
         os.environ["GEOIP_DATABASE_PATH"] = geo_path
         try:
-            self.http = ThreadingHTTPServer((self.options.host, self.options.port), self._handler())
+            self.restored = snapshot.restore(self.cloud, self.data_dir)
+        except (OSError, ValueError, KeyError) as exc:
+            self.moto.stop()
+            raise SystemExit(
+                f"cannot restore the data in {self.data_dir / 'snapshot'} ({exc!r}); "
+                "start empty with --fresh (deletes it) or choose another --data-dir"
+            ) from None
+        self._saved_invocations = sum(self.cloud.invocations.values())
+        try:
+            self.http = _HttpServer((self.options.host, self.options.port), self._handler())
         except OSError as exc:
             self.moto.stop()
             raise SystemExit(
@@ -106,7 +149,7 @@ class LocalStack:
                 "is another stack running? Choose another port with --port or PORT=..."
             ) from None
         self.api_url = f"http://{self.options.host}:{self.http.server_address[1]}"
-        state: dict[str, Any] = {
+        info: dict[str, Any] = {
             "api_url": self.api_url,
             "function_urls": {
                 name: f"{self.api_url}{URL_PREFIX}{name}/" for name in self.cloud.function_urls
@@ -114,36 +157,63 @@ class LocalStack:
             "aws_endpoint_url": endpoint,
             "tables": self.cloud.deployment.tables,
             "geoip": geo_note,
+            "data_dir": str(self.data_dir),
+            "restored": None,
             "pid": os.getpid(),
         }
-        if self.options.demo_account:
+        if self.restored is not None:
+            info["restored"] = {
+                "saved_at": self.restored.get("saved_at"),
+                "items": self.restored.get("items", {}),
+                "clock_offset_seconds": int(self.restored.get("clock_offset_ms") or 0) / 1000,
+            }
+        if self.restored is not None and self.restored.get("account"):
+            info["account"] = self.restored["account"]  # the same demo account and keys
+        elif self.options.demo_account:
             from insights.services.accounts import create_account
 
-            state["account"] = create_account("Demo").as_dict()
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
-        STATE_FILE.write_text(json.dumps(state, indent=2))
+            info["account"] = create_account("Demo").as_dict()
+        self.info = info
+        state.write(self.data_dir, info)
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
         threading.Thread(target=self._background, daemon=True).start()
-        return state
+        return info
 
     def stop(self) -> None:
         self._stop.set()
         self.http.shutdown()
-        self.moto.stop()
-        if STATE_FILE.exists() and json.loads(STATE_FILE.read_text()).get("pid") == os.getpid():
-            STATE_FILE.unlink()
+        try:
+            self.save()
+        finally:
+            self.moto.stop()
+            state.remove(self.data_dir, os.getpid())
+
+    def save(self) -> Path:
+        """Snapshot everything into the data directory (see snapshot.py)."""
+        with self._save_lock:
+            self._saved_invocations = sum(self.cloud.invocations.values())
+            extra = {"account": self.info.get("account")} if getattr(self, "info", None) else {}
+            return snapshot.save(self.cloud, self.data_dir, extra)
 
     def tick(self, *, sweep: bool = True, ttl: bool = True) -> dict[str, Any]:
-        """Run every background duty once, now."""
+        """Run every background duty once, now, and say what closed which session."""
+        before = dict(self.cloud.closes)
         result: dict[str, Any] = {"expired": self.cloud.expire_ttl() if ttl else 0}
         self.cloud.settle()
         if sweep:
             result["sweep"] = self.cloud.run_schedules()
         self.cloud.settle()
+        after = dict(self.cloud.closes)
+        # The sweeper's own "closed" counts only its closes; a session whose TTL
+        # deletion reached the stream first was closed by the TTL path.
+        result["sessions_closed"] = {
+            "sweeper": after.get("sweep", 0) - before.get("sweep", 0),
+            "ttl": after.get("ttl", 0) - before.get("ttl", 0),
+        }
         return result
 
     def _background(self) -> None:
-        last_sweep = last_ttl = time.monotonic()
+        last_sweep = last_ttl = last_save = time.monotonic()
         while not self._stop.wait(0.5):
             try:
                 self.cloud.settle()
@@ -154,6 +224,10 @@ class LocalStack:
                 if now - last_ttl >= self.options.ttl_interval:
                     last_ttl = now
                     self.cloud.expire_ttl()
+                changed = sum(self.cloud.invocations.values()) != self._saved_invocations
+                if changed and now - last_save >= self.options.autosave_interval:
+                    last_save = now
+                    self.save()  # a crash (kill -9) loses at most a minute
             except Exception as exc:  # the stack keeps serving whatever happens
                 self._report(f"background loop: {exc!r}")
 
@@ -174,8 +248,24 @@ class LocalStack:
                     )
 
             def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else None
+                raw_length = self.headers.get("content-length") or "0"
+                if not raw_length.strip().isdigit():
+                    self.close_connection = True
+                    self._error(400, f"Content-Length is not a byte count: {raw_length[:40]!r}")
+                    return
+                length = int(raw_length)
+                if length > MAX_BODY_BYTES:
+                    self.close_connection = True
+                    self._error(413, f"Request Entity Too Large (over {MAX_BODY_BYTES} bytes)")
+                    return
+                try:
+                    body = self.rfile.read(length) if length else None
+                except TimeoutError:
+                    body = None
+                if length and (body is None or len(body) < length):
+                    self.close_connection = True
+                    self._error(400, "the body is shorter than its Content-Length")
+                    return
                 url = urlsplit(self.path)
                 if url.path.startswith("/_local/"):
                     status, payload = stack._local_endpoint(
@@ -203,6 +293,11 @@ class LocalStack:
                     )
                 self._reply(response.status, response.headers, response.body)
 
+            def _error(self, status: int, message: str) -> None:
+                self._reply(
+                    status, {"content-type": "application/json"}, json.dumps({"message": message})
+                )
+
             def _reply(self, status: int, headers: dict[str, str], body: str) -> None:
                 data = body.encode()
                 self.send_response(status)
@@ -211,9 +306,15 @@ class LocalStack:
                         self.send_header(key, value)
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":  # HEAD: the headers of the answer, no body
+                    self.wfile.write(data)
 
+            # Every method reaches the routes, as on API Gateway: one without a
+            # route (HEAD, TRACE, ...) gets its 404 {"message": "Not Found"}.
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+            do_HEAD = do_TRACE = _serve
+
+        Handler.timeout = 30  # a client that stops sending mid-body does not hold a thread
 
         return Handler
 
@@ -222,33 +323,61 @@ class LocalStack:
         if path == "/_local/health":
             return 200, {"ok": True, "errors": len(self.errors)}
         if path == "/_local/clock" and method == "POST":
-            clock.advance(float(query.get("advance", "0")))
+            try:
+                seconds = float(query.get("advance", "0"))
+            except ValueError:
+                seconds = float("nan")
+            if not seconds >= 0:  # also NaN
+                message = "advance is a number of seconds, 0 or more (the clock only moves on)"
+                return 400, {"error": "invalid_advance", "message": message}
+            clock.advance(seconds)
             return 200, {"now_ms": clock.now_ms()}
         if path == "/_local/tick" and method == "POST":
             return 200, self.tick()
         return 404, {"error": "not_found", "message": f"no local endpoint {method} {path}"}
 
 
+def _stop_like_ctrl_c(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(options: ServeOptions) -> None:
     stack = LocalStack(options)
-    state = stack.start()
-    print_banner(state)
+    info = stack.start()
+    # SIGTERM (kill, systemd, an IDE's stop button) and SIGHUP (the terminal
+    # closed) stop the stack as Ctrl-C does: data saved, state file removed.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_like_ctrl_c)
+    print_banner(info)
     try:
         # Short sleeps: Linux may deliver Ctrl-C's SIGINT to any thread, and
         # Python only acts on it when the main thread next runs bytecode.
         while True:
             time.sleep(0.5)
     except KeyboardInterrupt:
-        print("\nstopping...", flush=True)
+        print("\nstopping (saving data)...", flush=True)
     finally:
+        # A second Ctrl-C while saving must not leave a half-written snapshot:
+        # the snapshot is written beside the old one and swapped at the end.
         stack.stop()
+        print(f"stopped; data saved in {stack.data_dir}", flush=True)
 
 
-def print_banner(state: dict[str, Any]) -> None:
-    api = state["api_url"]
-    track_url = state.get("function_urls", {}).get("TrackFunction", f"{api}/v1/events")
-    lines = [f"Insights is running at {api}", state["geoip"]]
-    account = state.get("account")
+def print_banner(info: dict[str, Any]) -> None:
+    api = info["api_url"]
+    track_url = info.get("function_urls", {}).get("TrackFunction", f"{api}/v1/events")
+    lines = [f"Insights is running at {api}", info["geoip"]]
+    restored = info.get("restored")
+    if info.get("data_dir"):
+        if restored:
+            items = sum((restored.get("items") or {}).values())
+            lines.append(
+                f"Data: {info['data_dir']} (restored {items} items saved {restored['saved_at']}; "
+                "`insights serve --fresh` starts empty)"
+            )
+        else:
+            lines.append(f"Data: {info['data_dir']} (new; kept across restarts)")
+    account = info.get("account")
     if account:
         lines += [
             "",
@@ -262,7 +391,7 @@ def print_banner(state: dict[str, Any]) -> None:
             '-d \'{"context": {"ip": "81.2.69.160"}, "events": [{"uuid": "user-42", '
             '"properties": {"role": "admin"}}]}\'',
             "Read the user (after the session closes; `curl -X POST "
-            f"{api}/_local/clock?advance=1860` then `curl -X POST {api}/_local/tick` "
+            f"'{api}/_local/clock?advance=1860'` then `curl -X POST '{api}/_local/tick'` "
             "skips the 30 minutes):",
             f"  curl -s '{api}/v1/users/user-42' "
             f"-H 'Authorization: Bearer {account['secret_key']}'",

@@ -79,3 +79,9 @@ def save_settings(account: Account, settings: AccountSettings) -> Account:
         ]
     )
     return _from_item(item)
+
+
+def list_accounts() -> list[Account]:
+    """Every account, oldest first: a scan, for the operator's CLI, never on a request path."""
+    found = AccountItem.scan(AccountItem.pk.startswith("acct#"))
+    return sorted((_from_item(item) for item in found), key=lambda a: (a.created_at, a.account_id))

@@ -82,7 +82,7 @@ def _condition(c: Condition, profile: Profile, now_ms: int) -> bool:
         return _string_op(c, value)
     if c.op in ("before", "after", "within_last", "not_within_last"):
         return _time_op(c, value, now_ms)
-    return _order_op(c, value)
+    return _order_op(c, value, now_ms)
 
 
 def _equality(c: Condition, value: Any) -> bool:
@@ -157,18 +157,23 @@ def _time_op(c: Condition, value: Any, now_ms: int) -> bool:
     return at < since  # not_within_last
 
 
-def _order_op(c: Condition, value: Any) -> bool:
+def _order_op(c: Condition, value: Any, now_ms: int) -> bool:
+    operand = c.value
     if c.attr_type == "timestamp":
         value = _as_time(value)
+        if c.op == "between":
+            operand = (resolve_time(operand[0], now_ms), resolve_time(operand[1], now_ms))
+        else:
+            operand = resolve_time(operand, now_ms)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     if c.op == "gt":
-        return value > c.value
+        return value > operand
     if c.op == "gte":
-        return value >= c.value
+        return value >= operand
     if c.op == "lt":
-        return value < c.value
+        return value < operand
     if c.op == "lte":
-        return value <= c.value
-    low, high = c.value
+        return value <= operand
+    low, high = operand
     return low <= value <= high

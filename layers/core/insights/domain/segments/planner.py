@@ -269,6 +269,10 @@ def _range_candidate(
 
 def _bounds(cond: Condition, now_ms: int) -> tuple[int | None, int | None]:
     op, value = cond.op, cond.value
+    if cond.attr_type == "timestamp" and op in ("gt", "gte", "lt", "lte"):
+        value = resolve_time(value, now_ms)  # relative bounds: "7d" before the query
+    if cond.attr_type == "timestamp" and op == "between":
+        value = (resolve_time(value[0], now_ms), resolve_time(value[1], now_ms))
     if op == "equals":
         return value, value
     if op == "gt":

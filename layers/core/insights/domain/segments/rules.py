@@ -226,6 +226,17 @@ def _operand(raw: Any, path: str, op: str, attr_type: AttrType) -> Any:
     if op == "between":
         if not isinstance(raw, list) or len(raw) != 2:
             raise RuleError(path, "must be a list [low, high]")
+        if attr_type == "timestamp":
+            # ["14d", "7d"]: from 14 days before the query to 7 days before it.
+            low_t = _time_value(raw[0], f"{path}[0]")
+            high_t = _time_value(raw[1], f"{path}[1]")
+            if _certainly_reversed(low_t, high_t):
+                raise RuleError(
+                    path,
+                    "low must not be above high (a relative low like '14d' is the "
+                    'earlier time: ["14d", "7d"])',
+                )
+            return (low_t, high_t)
         low = _ordered(raw[0], f"{path}[0]", attr_type)
         high = _ordered(raw[1], f"{path}[1]", attr_type)
         if high < low:
@@ -261,10 +272,19 @@ def _number(raw: Any, path: str) -> int | float:
     return raw
 
 
-def _ordered(raw: Any, path: str, attr_type: AttrType) -> int | float:
+def _ordered(raw: Any, path: str, attr_type: AttrType) -> int | float | Relative:
     if attr_type == "timestamp":
-        return _absolute_time(raw, path)
+        return _time_value(raw, path)  # gt "7d": later than 7 days before the query
     return _number(raw, path)  # number and custom: numbers
+
+
+def _certainly_reversed(low: TimeValue, high: TimeValue) -> bool:
+    """Is low above high whatever the query time? (Mixed bounds are judged at query time.)"""
+    if isinstance(low, Relative) and isinstance(high, Relative):
+        return low.ms < high.ms
+    if isinstance(low, int) and isinstance(high, int):
+        return high < low
+    return False
 
 
 def _absolute_time(raw: Any, path: str) -> int:

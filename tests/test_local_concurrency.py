@@ -1,0 +1,152 @@
+"""LocalCloud runs invocations concurrently where AWS would, within each function's bound.
+
+These assert on order and completion (who waited for whom), never on timings.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from tests.conftest import Stack
+
+WAIT = 120  # seconds before a test gives up on an event that should come at once
+
+
+def wrap(stack: Stack, monkeypatch: pytest.MonkeyPatch, function: str, before: Any) -> None:
+    """Run `before()` at the start of every invocation of `function`."""
+    stack.cloud.handler(function)
+    module = stack.cloud._modules[function]
+    original = module.handler
+
+    def handler(event: dict, context: Any) -> Any:
+        before()
+        return original(event, context)
+
+    monkeypatch.setattr(module, "handler", handler)
+
+
+def test_the_api_answers_while_an_import_is_running(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme = stack.account()
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        inside.set()
+        assert release.wait(WAIT)
+
+    wrap(stack, monkeypatch, "ImportFunction", hold)
+    rows = "uuid,plan\n" + "".join(f"u{n},VIP\n" for n in range(50))
+    stack.cloud.s3.put_object(
+        Bucket=stack.cloud.deployment.buckets["ImportsBucket"],
+        Key=f"imports/{acme.account.account_id}/crm.csv",
+        Body=rows.encode(),
+    )
+    worker = threading.Thread(target=stack.cloud.settle)  # the server's background loop
+    worker.start()
+    try:
+        assert inside.wait(WAIT)  # the import is inside an invocation, and stays there
+        answered: list[int] = []
+        caller = threading.Thread(
+            target=lambda: answered.append(
+                stack.cloud.http("GET", "/v1/account", headers=stack.auth(acme)).status
+            )
+        )
+        caller.start()
+        caller.join(WAIT)
+        assert answered == [200]
+        assert worker.is_alive() and not release.is_set()  # answered before the import went on
+    finally:
+        release.set()
+        worker.join(WAIT)
+    listed = stack.cloud.http("GET", "/v1/imports", headers=stack.auth(acme)).json()
+    assert listed["imports"][0]["status"] == "succeeded"
+    assert listed["imports"][0]["rows"]["imported"] == 50
+
+
+def test_a_function_without_reserved_concurrency_runs_invocations_side_by_side(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme = stack.account()
+    both_inside = threading.Barrier(2, timeout=WAIT)  # broken if the calls were serialised
+    wrap(stack, monkeypatch, "ApiFunction", both_inside.wait)
+    answers: list[int] = []
+
+    def call() -> None:
+        answers.append(stack.cloud.http("GET", "/v1/account", headers=stack.auth(acme)).status)
+
+    callers = [threading.Thread(target=call) for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(WAIT)
+    assert answers == [200, 200]
+
+
+def test_reserved_concurrency_bounds_a_function(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SweeperFunction has ReservedConcurrentExecutions: 1 in template.yaml."""
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    first_inside, release = threading.Event(), threading.Event()
+
+    def count() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        first_inside.set()
+        release.wait(WAIT)
+        with lock:
+            running -= 1
+
+    wrap(stack, monkeypatch, "SweeperFunction", count)
+    ticks = [threading.Thread(target=stack.cloud.run_schedules) for _ in range(2)]
+    for tick in ticks:
+        tick.start()
+    assert first_inside.wait(WAIT)
+    # The second run waits for the slot: a third party (the API) is not held up.
+    acme = stack.account()
+    assert stack.cloud.http("GET", "/v1/account", headers=stack.auth(acme)).status == 200
+    release.set()
+    for tick in ticks:
+        tick.join(WAIT)
+    assert most == 1
+    assert stack.cloud.invocations["SweeperFunction"] == 2
+
+
+def test_concurrent_ticks_deliver_each_stream_record_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `POST /_local/tick` at once: each record reaches its consumer once, in order."""
+    acme = stack.account()
+    delivered: list[str] = []
+    stack.cloud.handler("SessionExpiryFunction")
+    module = stack.cloud._modules["SessionExpiryFunction"]
+    original = module.handler
+
+    def counting(event: dict, context: Any) -> Any:
+        delivered.extend(r["dynamodb"]["SequenceNumber"] for r in event["Records"])
+        return original(event, context)
+
+    monkeypatch.setattr(module, "handler", counting)
+    for n in range(20):
+        assert stack.send(acme, [{"uuid": f"u{n}"}]).status == 200
+    stack.cloud.settle()
+    stack.advance(31 * 60)
+    stack.cloud.expire_ttl()
+    before = dict(stack.cloud.closes)
+    workers = [threading.Thread(target=stack.cloud.settle) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(WAIT)
+    assert stack.cloud.closes.get("ttl", 0) - before.get("ttl", 0) == 20
+    assert len(delivered) == 20 and delivered == sorted(delivered, key=int)
+    for n in range(20):
+        assert stack.standard(acme, f"u{n}")["total_sessions"] == 1
