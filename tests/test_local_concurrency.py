@@ -5,7 +5,10 @@ These assert on order and completion (who waited for whom), never on timings.
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,10 +89,38 @@ def test_a_function_without_reserved_concurrency_runs_invocations_side_by_side(
     assert answers == [200, 200]
 
 
+@pytest.fixture
+def capped_stack(geo_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """The stack deployed with the parameter TrackReservedConcurrency = 1."""
+    from moto import mock_aws
+
+    from insights import clock
+    from insights.local.cloud import LocalCloud
+    from insights.local.template import Template
+    from insights.services import auth
+    from tests.conftest import T0_MS
+
+    defaults = Template.parameter_defaults
+    monkeypatch.setattr(
+        Template,
+        "parameter_defaults",
+        lambda self: {**defaults(self), "TrackReservedConcurrency": "1"},
+    )
+    clock.freeze(T0_MS)
+    with mock_aws():
+        cloud = LocalCloud().deploy()
+        os.environ["GEOIP_DATABASE_PATH"] = str(geo_db)
+        auth._cache.clear()
+        yield Stack(cloud)
+    clock.reset()
+
+
 def test_reserved_concurrency_bounds_a_function(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
+    capped_stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SweeperFunction has ReservedConcurrentExecutions: 1 in template.yaml."""
+    """TrackReservedConcurrency: 1 makes TrackFunction run one invocation at a time."""
+    stack = capped_stack
+    acme = stack.account()
     running = 0
     most = 0
     lock = threading.Lock()
@@ -105,19 +136,27 @@ def test_reserved_concurrency_bounds_a_function(
         with lock:
             running -= 1
 
-    wrap(stack, monkeypatch, "SweeperFunction", count)
-    ticks = [threading.Thread(target=stack.cloud.run_schedules) for _ in range(2)]
-    for tick in ticks:
-        tick.start()
+    wrap(stack, monkeypatch, "TrackFunction", count)
+    body = {"events": [{"uuid": "u1"}]}
+    headers = {"X-Insights-Key": acme.write_key}
+    calls = [
+        threading.Thread(
+            target=lambda: stack.cloud.function_url(
+                "TrackFunction", "POST", "/", headers=headers, body=body
+            )
+        )
+        for _ in range(2)
+    ]
+    for call in calls:
+        call.start()
     assert first_inside.wait(WAIT)
-    # The second run waits for the slot: a third party (the API) is not held up.
-    acme = stack.account()
+    # The second call waits for the slot: another function (the API) is not held up.
     assert stack.cloud.http("GET", "/v1/account", headers=stack.auth(acme)).status == 200
     release.set()
-    for tick in ticks:
-        tick.join(WAIT)
+    for call in calls:
+        call.join(WAIT)
     assert most == 1
-    assert stack.cloud.invocations["SweeperFunction"] == 2
+    assert stack.cloud.invocations["TrackFunction"] == 2  # both ran, one after the other
 
 
 def test_concurrent_ticks_deliver_each_stream_record_once(

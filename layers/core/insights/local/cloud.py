@@ -47,7 +47,7 @@ from insights import clock
 from insights.local import motopatch
 from insights.local.files import FileDelivery, S3Subscription, SqsSubscription
 from insights.local.iam import AccessDenied, PolicyChecker
-from insights.local.template import FunctionSpec, Template, resolve
+from insights.local.template import CONDITION, FunctionSpec, Template, resolve
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -264,7 +264,8 @@ class LocalCloud(FileDelivery):
         self._observe_closes()
         for name in self.functions:
             props = self.template.resources[name].get("Properties", {})
-            limit = int(props.get("ReservedConcurrentExecutions") or DEFAULT_CONCURRENCY)
+            reserved = resolve(props.get("ReservedConcurrentExecutions"), self._lookup)
+            limit = int(reserved) if reserved not in (None, "") else DEFAULT_CONCURRENCY
             self._slots[name] = threading.BoundedSemaphore(max(1, limit))
         apis = self.template.of_type("AWS::Serverless::HttpApi")
         for api in apis.values():
@@ -284,6 +285,8 @@ class LocalCloud(FileDelivery):
         return f"arn:aws:{kind}:{REGION}:{ACCOUNT_ID}:{name}"
 
     def _lookup(self, name: str, attribute: str | None) -> Any:
+        if attribute == CONDITION:
+            return bool(resolve(self.template.body["Conditions"][name], self._lookup))
         params = self.template.parameter_defaults()
         if attribute is None and name in params:
             return params[name]
@@ -393,12 +396,13 @@ class LocalCloud(FileDelivery):
         original = getattr(closing._close, "__wrapped__", closing._close)
         cloud = self
 
-        def observed(record: Any, now_ms: int, *, delete_session: bool, path: str) -> bool:
-            applied = original(record, now_ms, delete_session=delete_session, path=path)
-            if applied:
+        def observed(record: Any, now_ms: int, *, ttl: bool) -> int:
+            closed = original(record, now_ms, ttl=ttl)
+            if closed:
+                path = "ttl" if ttl else "sweep"
                 with cloud._count_lock:
-                    cloud.closes[path] = cloud.closes.get(path, 0) + 1
-            return bool(applied)
+                    cloud.closes[path] = cloud.closes.get(path, 0) + closed
+            return closed
 
         observed.__wrapped__ = original  # type: ignore[attr-defined]
         closing._close = observed  # type: ignore[assignment]

@@ -90,12 +90,31 @@ class Template:
 _SUB_REF = re.compile(r"\$\{([^}]+)\}")
 
 
+# lookup(name, CONDITION): whether the template condition `name` holds.
+CONDITION = "<condition>"
+
+
 def resolve(value: Any, lookup: Any) -> Any:
-    """Resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select and Fn::Split."""
+    """Resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::Split and conditions.
+
+    Conditions (Fn::If, Fn::Equals, Fn::Not, Condition) are evaluated as
+    CloudFormation would with the parameters' defaults; `Ref: AWS::NoValue`
+    resolves to None.
+    """
     if isinstance(value, dict) and len(value) == 1:
         ((key, arg),) = value.items()
         if key == "Ref":
-            return lookup(arg, None)
+            return None if arg == "AWS::NoValue" else lookup(arg, None)
+        if key == "Fn::If":
+            name, when_true, when_false = arg
+            return resolve(when_true if lookup(name, CONDITION) else when_false, lookup)
+        if key == "Fn::Equals":
+            left, right = (resolve(v, lookup) for v in arg)
+            return left == right
+        if key == "Fn::Not":
+            return not resolve(arg[0], lookup)
+        if key == "Condition":
+            return bool(lookup(arg, CONDITION))
         if key == "Fn::GetAtt":
             return lookup(arg[0], arg[1])
         if key == "Fn::Sub":
