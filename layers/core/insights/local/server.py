@@ -168,10 +168,14 @@ class LocalStack:
             protocol_version = "HTTP/1.1"
 
             def log_message(self, fmt: str, *args: Any) -> None:
+                # The path only: a query string can carry a key (?key=...), and
+                # logs never hold keys.
                 if not stack.options.quiet:
-                    sys.stderr.write(
-                        f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n"
-                    )
+                    path = urlsplit(getattr(self, "path", "") or "").path
+                    # log_request's args are (request line, status, size); an
+                    # error's message may quote the request line: left out.
+                    status = args[1] if fmt.startswith('"%s"') and len(args) > 1 else "error"
+                    sys.stderr.write(f"{self.command} {path} -> {status}\n")
 
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
