@@ -251,3 +251,37 @@ def test_the_user_agent_is_truncated_before_parsing_and_caching(
     assert enrich.parse_browser.__name__  # the real one, for the next assertion
     monkeypatch.undo()
     assert enrich.parse_browser((chrome + "x" * 500_000)[:512]).name == "Chrome"
+
+
+def test_a_user_dynamodb_refuses_fails_alone_the_others_are_stored(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The backstop behind the limits: with them lifted, a session item over
+    # DynamoDB's 400 KB is refused for that user only.
+    monkeypatch.setattr(limits, "MAX_SESSION_PROPERTIES", 10_000)
+    monkeypatch.setattr(limits, "MAX_SESSION_PROPERTY_BYTES", 10**9)
+    acme = stack.account()
+    events = [{"uuid": "huge", "properties": big_props(f"e{j}-", 30)} for j in range(15)]
+    events += [{"uuid": "small", "properties": {"plan": "pro"}}]
+    response = stack.send(acme, events)
+    assert response.status == 200, response.body
+    answer = response.json()
+    assert answer["accepted"] == 1
+    assert {r["index"] for r in answer["rejected"]} == set(range(15))
+    assert all("could not be stored" in r["error"] for r in answer["rejected"])
+    close_sessions(stack)
+    assert stack.user(acme, "small").json()["custom"]["plan"]["value"] == "pro"
+
+
+def test_the_local_server_logs_no_query_string(capsys: pytest.CaptureFixture[str]) -> None:
+    from insights.local.server import LocalStack, ServeOptions
+
+    handler_class = LocalStack(ServeOptions(quiet=False))._handler()
+    handler = handler_class.__new__(handler_class)
+    handler.command, handler.path = "POST", "/v1/events?key=sk_secret"
+    handler.requestline = "POST /v1/events?key=sk_secret HTTP/1.1"
+    handler.log_request(200)
+    handler.log_error("code %d, message %s", 400, "Bad request syntax ('GET /?key=sk_x')")
+    logged = capsys.readouterr().err
+    assert "POST /v1/events -> 200" in logged
+    assert "sk_" not in logged and "key=" not in logged

@@ -80,6 +80,15 @@ def delete_user(uuid: str) -> Response:
     return Response(204)
 
 
+@app.get("/v1/openapi.yaml")
+def openapi() -> Response:
+    """The API's description (docs/openapi.yaml, shipped in the layer), read when asked."""
+    from importlib.resources import files
+
+    text = files("insights").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return Response(200, "application/yaml", text)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:

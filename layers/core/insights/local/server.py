@@ -215,9 +215,17 @@ class LocalStack:
                         self.send_header(key, value)
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":  # a HEAD answer has headers only
+                    self.wfile.write(data)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+
+            def __getattr__(self, name: str) -> Any:
+                # API Gateway answers any method (404 when no route takes it), not
+                # 501: TRACE, QUERY, HEAD... all reach the router.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
         return Handler
 
