@@ -182,7 +182,8 @@ def cpu_worker(batch: int, calls: int, repeats: int) -> dict[str, Any]:
                 "events": events,
             }
         )
-        return _http_event(body, received, "bench-write-key"), received
+        # A key of the shape new_key makes (others are refused before a lookup).
+        return _http_event(body, received, "wk_" + "b" * 32), received
 
     total = (repeats + 1) * calls
     prepared = [event_for(i) for i in range(total)]

@@ -162,7 +162,7 @@ def test_whole_numbers_are_ints_and_the_rest_floats(cell: str, value: float) -> 
 
 @pytest.mark.parametrize("cell", ["1_000", "1e999", "0x10", "1.2.3", "", "+", "."])
 def test_what_is_not_a_number(cell: str) -> None:
-    with pytest.raises(ValueError, match="not a"):
+    with pytest.raises(ValueError, match=r"not a|must be finite"):
         parse_value(cell, "number")
 
 

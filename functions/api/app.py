@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
 from insights.domain.accounts import SettingsError, patch_settings
+from insights.domain.events import RequestError, uuid_problem
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.services import auth
 from insights.storage import accounts as account_store
@@ -50,12 +51,21 @@ def patch_account() -> Response:
     return ok(_account_body(updated))
 
 
+def _user_id(raw: str) -> str:
+    """The uuid from the path, checked before anything is read or erased."""
+    uuid = unquote(raw)
+    problem = uuid_problem(uuid)
+    if problem is not None:
+        raise RequestError(400, "invalid_uuid", problem)
+    return uuid
+
+
 @app.get("/v1/users/<uuid>")
 def get_user(uuid: str) -> Response:
     from insights.services.users import Missing, read_user
 
     account = bearer_account(app)
-    found = read_user(account.account_id, unquote(uuid), clock.now_ms())
+    found = read_user(account.account_id, _user_id(uuid), clock.now_ms())
     if isinstance(found, Missing):
         return error(404, "user_not_found", found.reason)
     return ok(found.public())
@@ -66,8 +76,17 @@ def delete_user(uuid: str) -> Response:
     from insights.services.users import erase_user
 
     account = bearer_account(app)
-    erase_user(account.account_id, unquote(uuid), clock.now_ms())
+    erase_user(account.account_id, _user_id(uuid), clock.now_ms())
     return Response(204)
+
+
+@app.get("/v1/openapi.yaml")
+def openapi() -> Response:
+    """The API's description (docs/openapi.yaml, shipped in the layer), read when asked."""
+    from importlib.resources import files
+
+    text = files("insights").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return Response(200, "application/yaml", text)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
+from insights.domain.events import uuid_problem
 from insights.domain.segments.rules import RuleError
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.services import segments
@@ -100,6 +101,9 @@ def segment_count(segment_id: str) -> Response:
 def user_segments(uuid: str) -> Response:
     account_id = _account_id()
     user = unquote(uuid)
+    problem = uuid_problem(user)
+    if problem is not None:
+        return error(400, "invalid_uuid", problem)
     return ok(
         {"uuid": user, "segments": segments.segments_of_user(account_id, user, clock.now_ms())}
     )

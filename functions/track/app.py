@@ -33,6 +33,7 @@ logger = Logger()
 metrics = Metrics()
 
 ANY_KEY = frozenset({"write", "secret"})
+WRITE_ONLY = frozenset({"write"})
 KEY_WHERE = "in the X-Insights-Key header or the 'key' query parameter"
 
 
@@ -51,14 +52,23 @@ def track(event: dict[str, Any]) -> dict[str, Any]:
     if http.get("method", "POST") != "POST":  # the function URL passes every method
         return _answer(405, {"error": "method_not_allowed", "message": "send events with POST"})
     headers = event.get("headers") or {}
-    key = headers.get("x-insights-key") or (event.get("queryStringParameters") or {}).get("key")
+    key = headers.get("x-insights-key")
+    # URLs end up in logs, histories and referrers: only the public write key
+    # may travel in one (for sendBeacon); a secret key belongs in the header.
+    allowed = ANY_KEY
+    if not key:
+        key = (event.get("queryStringParameters") or {}).get("key")
+        allowed = WRITE_ONLY
     try:
-        account = authenticate(key, allowed=ANY_KEY, where=KEY_WHERE)
+        account = authenticate(key, allowed=allowed, where=KEY_WHERE)
         logger.append_keys(account_id=account.account_id)
         default_context = Context(ip=http.get("sourceIp"), user_agent=http.get("userAgent"))
         body = event.get("body")
         if body is not None and event.get("isBase64Encoded"):
-            body = base64.b64decode(body)
+            try:
+                body = base64.b64decode(body)
+            except ValueError:  # binascii.Error
+                raise RequestError(400, "invalid_body", "the body could not be read") from None
         result = ingest(account, body, received_ms=received_ms, default_context=default_context)
     except (RequestError, AuthError) as exc:
         return _answer(exc.status, {"error": exc.code, "message": exc.message})

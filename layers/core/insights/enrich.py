@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aws_lambda_powertools import Logger
 
 from insights.domain.events import Context
+from insights.domain.limits import MAX_USER_AGENT_CHARS
 from insights.domain.sessions import Enrichment
 
 logger = Logger(child=True)
@@ -81,7 +82,13 @@ def geo() -> GeoLookup:
 
 def enrich(context: Context) -> Enrichment:
     place = geo().lookup(context.ip)
-    browser = parse_browser(context.user_agent)
+    # Truncated before the cache: its 4,096 entries stay small (~2 MB) whatever
+    # a client sends. Real User-Agents are far shorter, and the browser name
+    # and version are near the start of the string.
+    user_agent = context.user_agent
+    if user_agent is not None and len(user_agent) > MAX_USER_AGENT_CHARS:
+        user_agent = user_agent[:MAX_USER_AGENT_CHARS]
+    browser = parse_browser(user_agent)
     return Enrichment(
         country=place.country,
         region=place.region,

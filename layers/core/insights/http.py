@@ -73,13 +73,36 @@ class Request:
         return (self.query_string_parameters or {}).get(name, default)
 
     @cached_property
-    def decoded_body(self) -> str | None:
+    def body_bytes(self) -> bytes | None:
+        """The body as sent (API Gateway base64-encodes bodies that are not text)."""
         body = self.raw_event.get("body")
-        if body and self.raw_event.get("isBase64Encoded"):
+        if body is None:
+            return None
+        if self.raw_event.get("isBase64Encoded"):
             import base64
+            import binascii
 
-            return base64.b64decode(body).decode()
-        return body
+            try:
+                return base64.b64decode(body)
+            except (binascii.Error, ValueError):
+                raise RequestError(400, "invalid_body", "the body could not be read") from None
+        return body.encode("utf-8", "surrogatepass")
+
+    @cached_property
+    def decoded_body(self) -> str | None:
+        """The body as text; a body that is not UTF-8 is a 400, never a 500."""
+        raw = self.body_bytes
+        if raw is None:
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RequestError(
+                400,
+                "invalid_body",
+                f"body is not UTF-8 (byte {exc.start}); gzip, UTF-16 and other encodings "
+                "are not accepted",
+            ) from None
 
 
 class Router:
@@ -167,6 +190,11 @@ def resolver() -> Router:
     def _request_error(exc: RequestError) -> Response:
         return error(exc.status, exc.code, exc.message)
 
+    @app.exception_handler(RecursionError)
+    def _too_deep(exc: RecursionError) -> Response:
+        # decode_json refuses deep nesting; this is the backstop for any other path.
+        return error(400, "invalid_body", "the request nests too deeply")
+
     return app
 
 
@@ -189,4 +217,4 @@ def bearer_account(app: Router) -> Account:
 def json_body(app: Router) -> Any:
     from insights.domain.events import decode_json
 
-    return decode_json(app.current_event.decoded_body or "")
+    return decode_json(app.current_event.body_bytes or b"")

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from insights.domain.limits import (
+    MAX_JSON_DEPTH,
+    BigNumber,
+    find_lone_surrogate,
+    json_int,
+    lone_surrogate,
+    number_problem,
+    too_deep,
+)
 from insights.domain.timefmt import DAY_MS, HOUR_MS, TimeFormatError, parse_time
 
 MAX_BODY_BYTES = 512 * 1024
@@ -26,6 +35,8 @@ MAX_STRING_VALUE_CHARS = 1024
 MAX_TYPE_CHARS = 128
 MAX_FUTURE_MS = HOUR_MS
 EVENT_FIELDS = frozenset({"uuid", "type", "timestamp", "interactive", "properties"})
+# A misspelt top-level field ("contxt") would otherwise be ignored silently.
+BODY_FIELDS = frozenset({"events", "sent_at", "context"})
 
 Scalar = str | int | float | bool | None
 
@@ -86,11 +97,63 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a valid JSON number")
 
 
-def decode_json(body: bytes | str) -> Any:
+# A JSON escape can make a lone UTF-16 surrogate ("\\ud800"), which no UTF-8
+# store accepts; UTF-8 input itself cannot hold one. Only bodies with such an
+# escape are walked, so the check costs nothing on ordinary requests.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def decode_json(body: bytes | str, *, strict: bool = True) -> Any:
+    """A JSON document, or a 400 that names the problem without Python's internals.
+
+    Integers over 38 digits become ``limits.BigNumber`` (refused where a
+    value is checked). With `strict`, nesting deeper than MAX_JSON_DEPTH and
+    a lone surrogate anywhere are refused whole; the tracking endpoint turns
+    it off (its hot path) and rejects the one event that holds either.
+    """
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8-sig") if raw[:3] == b"\xef\xbb\xbf" else raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(
+            400,
+            "invalid_json",
+            f"body is not UTF-8 JSON (byte {exc.start} is not UTF-8; gzip, UTF-16 and "
+            "other encodings are not accepted)",
+        ) from None
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant, parse_int=json_int)
+    except json.JSONDecodeError as exc:
+        raise RequestError(
+            400,
+            "invalid_json",
+            f"body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+        ) from None
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as exc:  # only _reject_constant raises another ValueError
         raise RequestError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    # Only a body with more brackets than the limit can nest past it (cheap to count).
+    if not strict:
+        return doc
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and too_deep(doc):
+        raise _too_deep()
+    if _SURROGATE_ESCAPE.search(raw):
+        where = find_lone_surrogate(doc)
+        if where is not None:
+            raise RequestError(
+                400,
+                "invalid_unicode",
+                f"{where}: a string holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff "
+                "escape); send valid Unicode",
+            )
+    return doc
+
+
+def _too_deep() -> RequestError:
+    return RequestError(
+        400, "invalid_json", f"body nests objects or lists deeper than {MAX_JSON_DEPTH} levels"
+    )
 
 
 def parse_batch(
@@ -107,9 +170,17 @@ def parse_batch(
         )
     if not raw.strip():
         raise RequestError(400, "empty_body", 'body is empty; send {"events": [...]}')
-    doc = decode_json(raw)
+    doc = decode_json(raw, strict=False)
     if not isinstance(doc, dict):
         raise RequestError(400, "invalid_body", "body must be a JSON object with an 'events' list")
+    unknown = sorted(set(doc) - BODY_FIELDS)
+    if unknown:
+        raise RequestError(
+            400,
+            "unknown_field",
+            f"unknown top-level field {_name(unknown[0])!r}; allowed: "
+            f"{', '.join(sorted(BODY_FIELDS))}",
+        )
     events = doc.get("events")
     if not isinstance(events, list):
         raise RequestError(400, "no_events", "'events' must be a list of events")
@@ -143,6 +214,17 @@ def parse_batch(
     return batch
 
 
+def uuid_problem(uuid: str) -> str | None:
+    """Why a uuid taken from a URL cannot name a user (events apply the same rules)."""
+    if not uuid or not uuid.strip():
+        return "uuid is empty or blank"
+    if len(uuid) > MAX_UUID_CHARS:
+        return f"uuid is longer than {MAX_UUID_CHARS} characters"
+    if lone_surrogate(uuid):
+        return "uuid is not valid Unicode"
+    return None
+
+
 def _parse_context(raw: Any, default: Context) -> Context:
     if raw is None:
         return default
@@ -161,6 +243,10 @@ def _parse_context(raw: Any, default: Context) -> Context:
     user_agent = raw.get("user_agent", default.user_agent)
     if user_agent is not None and not isinstance(user_agent, str):
         raise RequestError(400, "invalid_context", "context.user_agent must be a string")
+    if user_agent is not None and lone_surrogate(user_agent):
+        raise RequestError(
+            400, "invalid_context", "context.user_agent holds a lone UTF-16 surrogate"
+        )
     return Context(ip=ip, user_agent=user_agent)
 
 
@@ -173,9 +259,20 @@ def _parse_event(
     unknown = sorted(set(raw) - EVENT_FIELDS)
     if unknown:
         raise _EventError(
-            f"{at}.{unknown[0]}", f"unknown field; allowed: {', '.join(sorted(EVENT_FIELDS))}"
+            f"{at}.{_name(unknown[0])}",
+            f"unknown field; allowed: {', '.join(sorted(EVENT_FIELDS))}",
         )
-    size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
+    try:
+        size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
+    except UnicodeEncodeError:
+        where = find_lone_surrogate(raw, at) or at
+        raise _EventError(
+            where, "holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
+        ) from None
+    except RecursionError:
+        raise _EventError(at, "nests objects or lists too deeply") from None
+    except (TypeError, ValueError):  # a BigNumber somewhere: found below, with its path
+        size = 0
     if size > MAX_EVENT_BYTES:
         raise _EventError(at, f"event is {size} bytes; the limit is {MAX_EVENT_BYTES}")
     uuid = raw.get("uuid")
@@ -222,7 +319,7 @@ def _parse_properties(at: str, raw: Any) -> dict[str, Scalar]:
             f"{at}.properties", f"{len(raw)} properties; at most {MAX_PROPERTIES} per event"
         )
     for name, value in raw.items():
-        path = f"{at}.properties.{name}"
+        path = f"{at}.properties.{_name(name)}"
         if not name or len(name) > MAX_PROPERTY_NAME_CHARS:
             raise _EventError(
                 f"{at}.properties", f"property names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
@@ -230,8 +327,15 @@ def _parse_properties(at: str, raw: Any) -> dict[str, Scalar]:
         if isinstance(value, str):
             if len(value) > MAX_STRING_VALUE_CHARS:
                 raise _EventError(path, f"string longer than {MAX_STRING_VALUE_CHARS} characters")
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise _EventError(path, "number must be finite")
-        elif not (value is None or isinstance(value, bool | int | float)):
+        elif isinstance(value, int | float | BigNumber) and not isinstance(value, bool):
+            problem = number_problem(value)
+            if problem is not None:
+                raise _EventError(path, problem)
+        elif not (value is None or isinstance(value, bool)):
             raise _EventError(path, "value must be a string, number, boolean or null")
     return dict(raw)
+
+
+def _name(name: str) -> str:
+    """A field name as echoed in an error: bounded, and printable whatever it holds."""
+    return name[:64].encode("utf-8", "backslashreplace").decode("utf-8")

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from insights.domain.imports import FileError, Format
+from insights.domain.limits import json_int
 
 CHUNK_BYTES = 64 * 1024
+SKIP_CHUNK_BYTES = 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -72,7 +74,7 @@ def decompressed(raw: Readable, *, skip: int = 0) -> Readable:
         out = _SafeGzip(stream)
     remaining = skip
     while remaining > 0:
-        got = out.read(min(CHUNK_BYTES, remaining))
+        got = out.read(min(SKIP_CHUNK_BYTES, remaining))
         if not got:
             raise FileError("the file is shorter than the import's checkpoint: was it replaced?")
         remaining -= len(got)
@@ -174,9 +176,12 @@ def _json_object(text: str, row: int) -> dict[str, Any]:
         return found
 
     try:
-        value = json.loads(text, object_pairs_hook=pairs)
+        # Integers over 38 digits stay BigNumber: the row is refused, not the file.
+        value = json.loads(text, object_pairs_hook=pairs, parse_int=json_int)
     except json.JSONDecodeError as exc:
         raise FileError(f"line {row} is not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise FileError(f"line {row} nests objects or lists too deeply") from None
     if not isinstance(value, dict):
         raise FileError(f"line {row} is not a JSON object")
     return value

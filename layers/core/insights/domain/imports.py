@@ -8,7 +8,6 @@ change; problems with one row (a Rejection) reject that row only.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,15 @@ from insights.domain.events import (
     MAX_STRING_VALUE_CHARS,
     MAX_UUID_CHARS,
     Scalar,
+)
+from insights.domain.limits import (
+    BigNumber,
+    Usage,
+    custom_overflow,
+    lone_surrogate,
+    number_problem,
+    surely_fits,
+    values_bytes,
 )
 from insights.domain.profile import Profile, merge_into_live
 from insights.domain.sessions import Stamped
@@ -310,12 +318,14 @@ def parse_value(cell: Any, kind: ValueType | None) -> Scalar:
     if kind is None:
         if isinstance(cell, bool):
             return cell
-        if isinstance(cell, int | float):
+        if isinstance(cell, int | float | BigNumber):
             return _parse_number(cell)
         raise ValueError("must be a string, number or boolean")
     if kind == "string":
         if isinstance(cell, bool):
             return "true" if cell else "false"
+        if isinstance(cell, BigNumber):
+            return _string_from_text(cell.text)
         if isinstance(cell, int | float):
             return _string_from_text(_number_text(cell))
         raise ValueError("must be a string, number or boolean")
@@ -339,11 +349,12 @@ def _number_from_text(cell: str) -> int | float:
     match = _NUMBER.match(text) if len(text) <= 64 else None
     if match is None:
         raise ValueError("not a number")
-    if match["whole"] is not None and match["exponent"] is None:
-        return int(text)
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("not a finite number")
+    value: int | float = (
+        int(text) if match["whole"] is not None and match["exponent"] is None else float(text)
+    )
+    problem = number_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
@@ -387,11 +398,11 @@ def _number_text(value: int | float) -> str:
 def _parse_number(cell: Any) -> int | float:
     if isinstance(cell, bool):
         raise ValueError("not a number")
-    if isinstance(cell, int):
-        return cell
-    if isinstance(cell, float):
-        if not math.isfinite(cell):
-            raise ValueError("not a finite number")
+    if isinstance(cell, int | float | BigNumber):
+        problem = number_problem(cell)
+        if problem is not None:
+            raise ValueError(problem)
+        assert not isinstance(cell, BigNumber)
         return cell
     if not isinstance(cell, str):
         raise ValueError("not a number")
@@ -464,7 +475,7 @@ def _check_csv_row(
             values[target] = Stamped(from_text(cell), ts)
         except ValueError as exc:
             raise _Bad(column, str(exc)) from None
-    return Row(number, uuid, values)
+    return Row(number, uuid, _within_caps(values))
 
 
 def _field(fields: list[str], index: int | None) -> str:
@@ -487,6 +498,8 @@ def _check_row(
         }
         targets: dict[str, str] = {}
         for key, (target, _) in attributes.items():
+            if lone_surrogate(key):
+                raise _Bad(_printable(key), "a key holds a lone UTF-16 surrogate")
             if not 1 <= len(target) <= MAX_PROPERTY_NAME_CHARS:
                 raise _Bad(
                     key[:40], f"attribute names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
@@ -501,19 +514,40 @@ def _check_row(
         cell = cells.get(column)
         if _is_empty(cell):
             continue
+        if isinstance(cell, str) and lone_surrogate(cell):
+            raise _Bad(_printable(column), "holds a lone UTF-16 surrogate (not valid Unicode)")
         try:
             values[target] = Stamped(parse_value(cell, kind), ts)
         except ValueError as exc:
-            raise _Bad(column, str(exc)) from None
-    return Row(number, uuid, values)
+            raise _Bad(_printable(column), str(exc)) from None
+    return Row(number, uuid, _within_caps(values))
+
+
+def _within_caps(values: dict[str, Stamped]) -> dict[str, Stamped]:
+    """A row that alone sets more than a user may hold is refused (domain.limits)."""
+    if surely_fits(len(values)):
+        return values
+    size = values_bytes((name, stamped.value) for name, stamped in values.items())
+    problem = custom_overflow(Usage(len(values), size))
+    if problem is not None:
+        raise _Bad("", problem.replace("the user would hold", "the row sets"))
+    return values
+
+
+def _printable(name: str) -> str:
+    return name[:64].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _uuid(cell: Any, column: str) -> str:
     uuid = cell
-    if isinstance(uuid, int | float) and not isinstance(uuid, bool):
+    if isinstance(uuid, BigNumber):
+        uuid = uuid.text
+    elif isinstance(uuid, int | float) and not isinstance(uuid, bool):
         uuid = _number_text(uuid)
     if not isinstance(uuid, str) or not uuid.strip():
         raise _Bad(column, "empty uuid")
+    if lone_surrogate(uuid):
+        raise _Bad(column, "the uuid holds a lone UTF-16 surrogate (not valid Unicode)")
     # Verbatim, as events take it: a uuid is opaque, case and spaces included.
     if len(uuid) > MAX_UUID_CHARS:
         raise _Bad(column, f"uuid longer than {MAX_UUID_CHARS} characters")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from insights.domain.limits import fit_custom, report_dropped
 from insights.domain.sessions import Session, Stamped, newer
 from insights.domain.timefmt import DAY_MS, format_time
 
@@ -208,7 +209,7 @@ def merged_custom(
     if not custom and erased_at is None:
         # Nothing to compare with (a new record, the common case of an import): all win.
         fresh_values = {name: CustomValue(s.value, s.ts, source) for name, s in updates.items()}
-        return fresh_values or None
+        return _fitted(custom, fresh_values) or None
     merged: dict[str, CustomValue] | None = None
     for name, stamped in updates.items():
         if erased_at is not None and stamped.ts <= erased_at:
@@ -221,7 +222,20 @@ def merged_custom(
             if merged is None:
                 merged = dict(custom)
             merged[name] = CustomValue(stamped.value, stamped.ts, source, since)
-    return merged
+    if merged is None:
+        return None
+    fitted = _fitted(custom, merged)
+    return None if fitted == custom else fitted
+
+
+def _fitted(
+    before: dict[str, CustomValue], after: dict[str, CustomValue]
+) -> dict[str, CustomValue]:
+    """`after` within the per-user caps (domain.limits): a close never fails on size."""
+    fitted, dropped = fit_custom(before, after)
+    if dropped:
+        report_dropped(len(dropped))
+    return fitted
 
 
 def same_value(a: Any, b: Any) -> bool:

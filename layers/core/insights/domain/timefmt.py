@@ -8,6 +8,10 @@ SECOND_MS = 1000
 MINUTE_MS = 60 * SECOND_MS
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
+MAX_EPOCH_MS = 10**14  # the year 5138
+MIN_ISO_MS = int(datetime(1, 1, 2, tzinfo=UTC).timestamp() * 1000)
+MAX_ISO_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
+MAX_DURATION_DIGITS = 9
 
 
 class TimeFormatError(ValueError):
@@ -19,7 +23,7 @@ def parse_time(value: object) -> int:
     if isinstance(value, bool):
         raise TimeFormatError("must be an ISO-8601 timestamp or epoch milliseconds")
     if isinstance(value, int | float):
-        if not 0 <= value < 1e14:
+        if not 0 <= value < MAX_EPOCH_MS:
             raise TimeFormatError("epoch milliseconds out of range")
         return int(value)
     if not isinstance(value, str) or not value:
@@ -33,7 +37,12 @@ def parse_time(value: object) -> int:
         raise TimeFormatError(f"not an ISO-8601 timestamp: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         raise TimeFormatError("timestamp needs a UTC offset or 'Z'")
-    return int(parsed.timestamp() * 1000)
+    ms = int(parsed.timestamp() * 1000)
+    # Every time kept or compared must format back as an ISO UTC date:
+    # 9999-12-31T23:59:59-14:00 is in the year 10000 in UTC.
+    if not MIN_ISO_MS <= ms <= MAX_ISO_MS:
+        raise TimeFormatError("timestamp out of range (years 0001 to 9999 in UTC)")
+    return ms
 
 
 def format_time(ms: int | None) -> str | None:
@@ -49,6 +58,7 @@ def parse_duration(value: str) -> int:
     if not isinstance(value, str) or len(value) < 2 or value[-1] not in units:
         raise TimeFormatError("must be a duration like '30m', '12h' or '7d'")
     number = value[:-1]
-    if not number.isdigit():
+    # ASCII digits only: "²".isdigit() is true and int("²") fails.
+    if not (number.isascii() and number.isdecimal()) or len(number) > MAX_DURATION_DIGITS:
         raise TimeFormatError("must be a duration like '30m', '12h' or '7d'")
     return int(number) * units[value[-1]]

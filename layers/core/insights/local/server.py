@@ -242,10 +242,14 @@ class LocalStack:
             protocol_version = "HTTP/1.1"
 
             def log_message(self, fmt: str, *args: Any) -> None:
+                # The path only: a query string can carry a key (?key=...), and
+                # logs never hold keys.
                 if not stack.options.quiet:
-                    sys.stderr.write(
-                        f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n"
-                    )
+                    path = urlsplit(getattr(self, "path", "") or "").path
+                    # log_request's args are (request line, status, size); an
+                    # error's message may quote the request line: left out.
+                    status = args[1] if fmt.startswith('"%s"') and len(args) > 1 else "error"
+                    sys.stderr.write(f"{self.command} {path} -> {status}\n")
 
             def _serve(self) -> None:
                 raw_length = self.headers.get("content-length") or "0"
@@ -313,6 +317,13 @@ class LocalStack:
             # route (HEAD, TRACE, ...) gets its 404 {"message": "Not Found"}.
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
             do_HEAD = do_TRACE = _serve
+
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (QUERY, ...) reaches the router too, as on API
+                # Gateway, instead of http.server's 501.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
         Handler.timeout = 30  # a client that stops sending mid-body does not hold a thread
 

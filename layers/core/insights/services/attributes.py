@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pynamodb.exceptions import PynamoDBException
 
 from insights import clock
-from insights.domain.imports import Row, apply_import
+from insights.domain.imports import Rejection, Row, apply_import
+from insights.domain.limits import after_updates, custom_overflow, surely_fits
 from insights.domain.sessions import Stamped, merge_props
 from insights.services.closing import MAX_ATTEMPTS, backoff
 from insights.storage import store
@@ -28,6 +29,7 @@ from insights.storage.accounts import Account
 from insights.storage.records import user_pk
 from insights.storage.store import Conflict, PutProfile
 
+logger = Logger(child=True)
 metrics = Metrics()
 
 THROTTLED = frozenset(
@@ -45,14 +47,25 @@ class UserRecordsOff(Exception):
         super().__init__(NO_USER_RECORDS)
 
 
-def write_attributes(account: Account, rows: list[Row], source: str) -> int:
-    """Apply rows from any source for one account. Returns profile writes."""
+def write_attributes(
+    account: Account, rows: list[Row], source: str, *, rejected: list[Rejection] | None = None
+) -> int:
+    """Apply rows from any source for one account. Returns profile writes.
+
+    Rows that would take a user past the per-user caps (``domain.limits``)
+    are refused, the user's other rows still apply: pass `rejected` to
+    receive them (row number and reason), or they are logged and counted.
+    """
     if not account.settings.unique_user_ids:
         raise UserRecordsOff()
-    return apply_rows(account.account_id, rows, source)
+    if rejected is None:
+        return apply_rows(account.account_id, rows, source)
+    return apply_rows(account.account_id, rows, source, rejected=rejected)
 
 
-def apply_rows(account_id: str, rows: list[Row], source: str) -> int:
+def apply_rows(
+    account_id: str, rows: list[Row], source: str, *, rejected: list[Rejection] | None = None
+) -> int:
     """Apply good rows; one conditional write per user that changes. Returns writes."""
     if not rows:
         return 0
@@ -63,12 +76,49 @@ def apply_rows(account_id: str, rows: list[Row], source: str) -> int:
         by_user[row.uuid] = row.values if seen is None else merge_props(seen, row.values)
     pks = {uuid: user_pk(account_id, uuid) for uuid in by_user}
     found = with_throttle_retry(lambda: store.get_profiles(pks.values(), consistent=True))
+    refused: list[Rejection] = []
+    for uuid, values in by_user.items():
+        record = found.get(pks[uuid])
+        held = record.profile.custom if record is not None else {}
+        if surely_fits(len(held) + len(values)):
+            continue
+        if custom_overflow(after_updates(held, values)) is not None:
+            by_user[uuid] = _within_caps(held, [r for r in rows if r.uuid == uuid], refused)
     writes = 0
     for uuid, values in by_user.items():
         pk = pks[uuid]
-        writes += _apply_user(account_id, uuid, pk, values, source, found.get(pk))
+        if values:
+            writes += _apply_user(account_id, uuid, pk, values, source, found.get(pk))
     metrics.add_metric(name="ImportProfileWrites", unit=MetricUnit.Count, value=writes)
+    if refused:
+        metrics.add_metric(name="AttributeRowsOverLimit", unit=MetricUnit.Count, value=len(refused))
+        if rejected is not None:
+            rejected.extend(refused)
+        else:
+            logger.warning(
+                "rows refused: they would take users past the attribute limits",
+                extra={"rows": len(refused), "source": source},
+            )
     return writes
+
+
+def _within_caps(
+    held: dict[str, Any], rows: list[Row], refused: list[Rejection]
+) -> dict[str, Stamped]:
+    """The user's rows that fit the caps, in row order; the others refused.
+
+    Rare (a user near the caps), so each row is measured on its own.
+    """
+    kept: dict[str, Stamped] = {}
+    current: dict[str, Any] = dict(held)
+    for row in sorted(rows, key=lambda r: r.number):
+        problem = custom_overflow(after_updates(current, row.values))
+        if problem is not None:
+            refused.append(Rejection(row.number, "", problem))
+            continue
+        kept = merge_props(kept, row.values)
+        current.update(row.values)
+    return kept
 
 
 def _apply_user(

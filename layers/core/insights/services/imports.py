@@ -19,9 +19,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
+import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from insights import clock
+from insights.domain.events import RequestError, decode_json
 from insights.domain.filerows import (
     Readable,
     Record,
@@ -73,7 +75,17 @@ MAX_REPORT_LINES = 10_000
 REPORT_HEADER = ("row", "column", "reason")
 UPLOAD_EXPIRES_SECONDS = 3600
 REPORT_LINK_SECONDS = 3600
-FINAL = ("succeeded", "partially_succeeded", "failed")
+FINAL = ("succeeded", "partially_succeeded", "failed", "cancelled")
+# A file may not hold more than this, decompressed, nor more rows (blank
+# lines included): a small gzip of newlines would otherwise keep slices busy
+# for hours. Each gzip slice decompresses again up to its checkpoint (a
+# deflate stream cannot be entered in the middle), so the size cap also
+# bounds that cost to a few seconds per slice.
+MAX_FILE_BYTES = 2 * 1024**3
+MAX_FILE_ROWS = 10_000_000
+# A running slice looks for a cancellation this often (one read each time).
+CANCEL_CHECK_SECONDS = 5.0
+CANCELLED_BY_USER = "cancelled by the user"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -111,6 +123,14 @@ class Budget:
 def new_import_id(now_ms: int) -> str:
     # Time first, so the newest jobs sort first in a descending query.
     return f"imp_{now_ms:011x}{secrets.token_hex(5)}"
+
+
+_IMPORT_ID = re.compile(r"^imp_[0-9a-f]{11,16}[0-9a-f]{10}$")
+
+
+def is_import_id(text: str) -> bool:
+    """What new_import_id makes; anything else names no import (and is never looked up)."""
+    return bool(_IMPORT_ID.match(text))
 
 
 def _expires(now_ms: int) -> int:
@@ -268,6 +288,9 @@ def register(event: ObjectEvent) -> Job | None:
         candidate = jobs.get_job(account_id, rest[1])
         if candidate is not None and candidate.object_key == event.key:
             claim = candidate  # the key was issued for this account's upload job
+    if claim is not None and claim.status == "cancelled":
+        objects.tag_processed(event.bucket, event.key)  # cancelled before its file came
+        return claim
     try:
         if claim is not None and claim.phase == "upload":
             job = _new_job(account, event, now, claim)
@@ -332,9 +355,9 @@ def _account_mapping(account_id: str, bucket: str) -> Mapping:
     if raw is None:
         return Mapping()
     try:
-        decoded = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MappingError(f"{MAPPING_FILE} is not valid JSON: {exc}") from None
+        decoded = decode_json(raw)
+    except RequestError as exc:
+        raise MappingError(f"{MAPPING_FILE}: {exc.message}") from None
     try:
         return parse_mapping(decoded)
     except MappingError as exc:
@@ -356,6 +379,10 @@ def _queue(job: Job) -> None:
 def run_message(message: dict[str, Any], budget: Budget) -> str:
     """One queued slice; stale or repeated messages do nothing."""
     job = jobs.get_job(str(message["account_id"]), str(message["import_id"]))
+    if job is not None and job.status == "cancelled":
+        objects.tag_processed(job.bucket, job.object_key)
+        _cleanup(job)
+        return "cancelled"
     if job is None or job.status in FINAL or job.phase not in ("validate", "apply"):
         return "stale"
     token = (message.get("phase"), message.get("offset"))
@@ -401,7 +428,7 @@ def run_slice(job: Job, budget: Budget) -> str:
         changes = _failure(job, reason)
     changes = {**started, **changes, "last_from": _token_text(expected)}
     if not jobs.advance(job, expected, changes):
-        return "lost"  # another runner of this slice moved the checkpoint first
+        return _lost_or_cancelled(job, expected, changes)
     if changes.get("status") in FINAL:
         _cleanup(job)
         metrics.add_metric(name="ImportsFinished", unit=MetricUnit.Count, value=1)
@@ -413,6 +440,39 @@ def run_slice(job: Job, budget: Budget) -> str:
     job.offset = changes["offset"]
     _queue(job)
     return "continued"
+
+
+def _lost_or_cancelled(job: Job, expected: tuple[Any, Any], changes: dict[str, Any]) -> str:
+    current = jobs.get_job(job.account_id, job.import_id)
+    if current is None or current.status != "cancelled":
+        return "lost"  # another runner of this slice moved the checkpoint first
+    # Cancelled while this slice ran: its rows were applied, so count them.
+    done = {k: v for k, v in changes.items() if k in jobs.ADDS or k in ("offset", "row")}
+    jobs.advance(job, expected, done, statuses=("cancelled",))
+    objects.tag_processed(job.bucket, job.object_key)
+    _cleanup(job)
+    return "cancelled"
+
+
+def cancel_import(account_id: str, import_id: str) -> dict[str, Any] | None:
+    """POST /v1/imports/{id}/cancel: stop a pending or running import.
+
+    None when there is no such import; a SegmentError-like ImportFinished
+    when it had already finished. Rows applied before the cancel stay.
+    """
+    job = jobs.get_job(account_id, import_id)
+    if job is None:
+        return None
+    if not jobs.cancel(account_id, import_id, clock.now_ms(), CANCELLED_BY_USER):
+        raise ImportFinished(jobs.get_job(account_id, import_id) or job)
+    found = jobs.get_job(account_id, import_id)
+    return public(found or job)
+
+
+class ImportFinished(Exception):
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"the import has already finished ({job.status})")
+        self.job = job
 
 
 def _failure(job: Job, reason: str) -> dict[str, Any]:
@@ -466,6 +526,7 @@ def _validate(job: Job, budget: Budget) -> dict[str, Any]:
     counted, seen_uuid, done = 0, job.seen_uuid, True
     for n, record in enumerate(rows, start=1):
         last = (record.end, record.row)
+        _check_caps(record)
         if not is_blank(record):
             counted += 1
             if fmt == "jsonl" and plan.uuid in record.data:
@@ -488,6 +549,35 @@ def _validate(job: Job, budget: Budget) -> dict[str, Any]:
     return changes
 
 
+def _check_caps(record: Record) -> None:
+    if record.end > MAX_FILE_BYTES:
+        raise FileError(
+            f"the file is larger than {MAX_FILE_BYTES // 1024**2} MiB (decompressed): "
+            "split it into smaller files"
+        )
+    if record.row > MAX_FILE_ROWS:
+        raise FileError(
+            f"the file has more than {MAX_FILE_ROWS:,} rows (blank lines included): "
+            "split it into smaller files"
+        )
+
+
+class _CancelWatch:
+    """Whether the job was cancelled, asked at most every CANCEL_CHECK_SECONDS."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.next_check = time.monotonic() + CANCEL_CHECK_SECONDS
+
+    def cancelled(self) -> bool:
+        now = time.monotonic()
+        if now < self.next_check:
+            return False
+        self.next_check = now + CANCEL_CHECK_SECONDS
+        current = jobs.get_job(self.job.account_id, self.job.import_id)
+        return current is not None and current.status == "cancelled"
+
+
 def _apply(job: Job, budget: Budget) -> dict[str, Any]:
     assert job.plan is not None and job.import_ts is not None
     plan = Plan.from_dict(job.plan)
@@ -499,27 +589,41 @@ def _apply(job: Job, budget: Budget) -> dict[str, Any]:
     read = imported = rejected = 0
     last = (job.offset, job.row)
     done = True
-    for record in rows:
+    watch = _CancelWatch(job)
+    refused: list[Rejection] = []
+
+    def flush() -> int:
+        # Rows the per-user caps refuse come back as rejections, not failures.
+        refused.clear()
+        apply_rows(job.account_id, good, job.source, rejected=refused)
+        lines.extend(refused[: max(0, room - len(lines))])
+        return len(good) - len(refused)
+
+    # The budget is checked every batch_rows records, blank ones included:
+    # a file of blank lines must stop on time as surely as one of rows.
+    for n, record in enumerate(rows, start=1):
         last = (record.end, record.row)
-        if is_blank(record):
-            continue
-        read += 1
-        verdict = _check(record, plan, job)
-        if isinstance(verdict, Rejection):
-            rejected += 1
-            if len(lines) < room:
-                lines.append(verdict)
-        else:
-            good.append(verdict)
-        if read % budget.batch_rows == 0:
-            apply_rows(job.account_id, good, job.source)
-            imported += len(good)
+        if not is_blank(record):
+            read += 1
+            verdict = _check(record, plan, job)
+            if isinstance(verdict, Rejection):
+                rejected += 1
+                if len(lines) < room:
+                    lines.append(verdict)
+            else:
+                good.append(verdict)
+        if n % budget.batch_rows == 0:
+            kept = flush()
+            imported += kept
+            rejected += len(good) - kept
             good = []
-            if budget.low():
+            if budget.low() or watch.cancelled():
                 done = False
                 break
-    apply_rows(job.account_id, good, job.source)
-    imported += len(good)
+    kept = flush()
+    imported += kept
+    rejected += len(good) - kept
+    lines.sort(key=lambda line: line.row)
     _write_part(job, job.row, last[1], lines)
     changes: dict[str, Any] = {
         "offset": last[0],

@@ -9,14 +9,18 @@ step, as one transaction with the user's profile.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from pynamodb.exceptions import PynamoDBException
 
 from insights.domain.events import Batch, Context, Event, Rejection, parse_batch
-from insights.domain.sessions import Enrichment, fold, recalled_shift
+from insights.domain.limits import admit_to_session
+from insights.domain.sessions import Enrichment, Stamped, fold, merge_props, recalled_shift
 from insights.enrich import enrich
 from insights.services.closing import MAX_ATTEMPTS, backoff, close_into, count_closed
 from insights.storage import store
@@ -24,6 +28,7 @@ from insights.storage.accounts import Account
 from insights.storage.records import ProfileRecord, SessionRecord, user_pk
 from insights.storage.store import Conflict, DeleteSession, PutProfile, PutSession, Write
 
+logger = Logger(child=True)
 metrics = Metrics()
 
 
@@ -65,8 +70,14 @@ def ingest(
         result.user_records = False
         return result
     if batch.events:
+        before = len(batch.rejected)
         result.late = _store_events(account, batch, received_ms)
         metrics.add_metric(name="EventsLate", unit=MetricUnit.Count, value=result.late)
+        if len(batch.rejected) > before:  # refused per user by the limits (_admit)
+            refused = len(batch.rejected) - before
+            result.accepted -= refused
+            metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=refused)
+            result.rejected.sort(key=lambda r: r.index)
     return result
 
 
@@ -81,18 +92,76 @@ def _store_events(account: Account, batch: Batch, now_ms: int) -> int:
     late = 0
     for uuid, events in by_user.items():
         pk = pks[uuid]
-        late += _store_user(
-            account,
-            uuid,
-            events,
-            batch,
-            enrichment,
-            now_ms,
-            sessions.get(pk),
-            profiles.get(pk),
-            profile_loaded=pk not in sessions,
-        )
+        events = _admit(account, events, sessions.get(pk), now_ms, batch.rejected)
+        if not events:
+            continue
+        with _isolated(uuid, events, batch.rejected):
+            late += _store_user(
+                account,
+                uuid,
+                events,
+                batch,
+                enrichment,
+                now_ms,
+                sessions.get(pk),
+                profiles.get(pk),
+                profile_loaded=pk not in sessions,
+            )
     return late
+
+
+# ------------------------------------------------- per-user limits (issue 12)
+def _admit(
+    account: Account,
+    events: list[Event],
+    session: SessionRecord | None,
+    now_ms: int,
+    out: list[Rejection],
+) -> list[Event]:
+    """The user's events the open window has room for; the others rejected (limits.py).
+
+    Every run of the open window lives in one session item, so their
+    properties count together; a window whose time is up closes before these
+    events join a new one, and holds nothing against them.
+    """
+    held: dict[str, Stamped] = {}
+    if session is not None and now_ms < session.window.closes_at(session.timeout_ms):
+        for run in session.window.runs:
+            held = merge_props(held, run.props)
+    kept, refused = admit_to_session(held, events)
+    out.extend(Rejection(e.index, f"events[{e.index}].properties", why) for e, why in refused)
+    return kept
+
+
+@contextmanager
+def _isolated(uuid: str, events: list[Event], out: list[Rejection]) -> Iterator[None]:
+    """One user's data that DynamoDB refuses (an item over 400 KB) fails that user only.
+
+    The limits keep items far below that size; this is the backstop that
+    keeps the other users of the request, and answers which events were lost.
+    """
+    try:
+        yield
+    except PynamoDBException as exc:
+        if not _refused_as_invalid(exc):
+            raise
+        logger.exception("events of one user could not be stored", extra={"events": len(events)})
+        metrics.add_metric(name="EventsNotStored", unit=MetricUnit.Count, value=len(events))
+        out.extend(
+            Rejection(
+                e.index,
+                f"events[{e.index}]",
+                "could not be stored: the user's data is over DynamoDB's limits",
+            )
+            for e in events
+        )
+
+
+def _refused_as_invalid(exc: PynamoDBException) -> bool:
+    if exc.cause_response_code == "ValidationException":
+        return True
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return any(r is not None and r.code == "ValidationError" for r in reasons)
 
 
 def _last_closed_end(record: ProfileRecord | None, now_ms: int) -> int | None:

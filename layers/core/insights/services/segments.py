@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from insights.domain.limits import whole_number
 from insights.domain.profile import Profile
 from insights.domain.segments import cursor as cursors
 from insights.domain.segments import partial
@@ -394,8 +395,9 @@ def preview(account_id: str, body: Any, now_ms: int) -> dict[str, Any]:
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = whole_number(raw, 1, MAX_LIMIT)
+    if limit is None:
         raise SegmentError(
             400, "invalid_limit", f"limit must be a whole number from 1 to {MAX_LIMIT}"
         )
-    return int(raw)
+    return limit

@@ -220,10 +220,18 @@ def register(marker_digest: str, job: Job, *, claim: Job | None = None) -> None:
         raise
 
 
-def advance(job: Job, expected: tuple[str | None, int], changes: dict[str, Any]) -> bool:
+def advance(
+    job: Job,
+    expected: tuple[str | None, int],
+    changes: dict[str, Any],
+    *,
+    statuses: tuple[str, ...] = ("pending", "running"),
+) -> bool:
     """Move a job's checkpoint from `expected` (phase, offset); False if someone else did.
 
     `changes` are new values; counters named in ADDS are added to, not set.
+    `statuses`: the job must be in one of them (a cancelled job's last slice
+    still records what it did, with ("cancelled",)).
     """
     item = ImportJobItem(job.account_id, JOB_PREFIX + job.import_id)
     actions = []
@@ -240,10 +248,13 @@ def advance(job: Job, expected: tuple[str | None, int], changes: dict[str, Any])
                 value = int(bool(value))
             actions.append(attr.set(value))
     phase, offset = expected
-    condition = ImportJobItem.status.is_in("pending", "running") & (ImportJobItem.offset == offset)
-    condition &= (
-        ImportJobItem.phase == phase if phase is not None else ImportJobItem.phase.does_not_exist()
-    )
+    condition = ImportJobItem.status.is_in(*statuses) & (ImportJobItem.offset == offset)
+    if statuses == ("cancelled",):
+        pass  # cancelling set the phase to "done": the offset alone is the checkpoint
+    elif phase is not None:
+        condition &= ImportJobItem.phase == phase
+    else:
+        condition &= ImportJobItem.phase.does_not_exist()
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as exc:
@@ -256,3 +267,27 @@ def advance(job: Job, expected: tuple[str | None, int], changes: dict[str, Any])
 ADDS = frozenset(
     {"rows_read", "rows_imported", "rows_rejected", "report_lines", "invocations", "rows_total"}
 )
+
+
+def cancel(account_id: str, import_id: str, now_ms: int, reason: str) -> bool:
+    """Stop a pending or running job; False when it had already finished.
+
+    The checkpoint (offset) is left as it is: a slice that is running now
+    finds the status changed, stops, and records what it did against it.
+    """
+    item = ImportJobItem(account_id, JOB_PREFIX + import_id)
+    try:
+        item.update(
+            actions=[
+                ImportJobItem.status.set("cancelled"),
+                ImportJobItem.phase.set("done"),
+                ImportJobItem.finished_at.set(now_ms),
+                ImportJobItem.error.set(reason),
+            ],
+            condition=ImportJobItem.status.is_in("pending", "running"),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

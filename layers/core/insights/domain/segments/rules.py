@@ -306,7 +306,7 @@ def _duration(raw: Any, path: str) -> int:
 
 def _time_value(raw: Any, path: str) -> TimeValue:
     """An absolute timestamp, or a duration meaning that long before the query."""
-    if isinstance(raw, str) and raw[-1:] in ("s", "m", "h", "d", "w") and raw[:-1].isdigit():
+    if isinstance(raw, str) and raw[-1:] in ("s", "m", "h", "d", "w") and raw[:-1].isdecimal():
         return Relative(_duration(raw, path))
     try:
         return parse_time(raw)
