@@ -18,7 +18,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
+from insights.domain.accounts import KEY_PREFIX
 from insights.domain.events import Context, RequestError
+from insights.sdk.routes import ROUTES as SDK_ROUTES
 from insights.services.auth import AuthError, authenticate
 from insights.services.ingest import ingest
 
@@ -52,7 +54,14 @@ def track(event: dict[str, Any]) -> dict[str, Any]:
         body = event.get("body")
         if body is not None and event.get("isBase64Encoded"):
             body = base64.b64decode(body)
-        result = ingest(account, body, received_ms=received_ms, default_context=default_context)
+        result = ingest(
+            account,
+            body,
+            received_ms=received_ms,
+            default_context=default_context,
+            # Secret-key senders are servers: exempt from identity verification.
+            trusted=key is not None and key.startswith(KEY_PREFIX["secret"]),
+        )
     except (RequestError, AuthError) as exc:
         return _answer(exc.status, {"error": exc.code, "message": exc.message})
     return _answer(200, result.as_dict())
@@ -61,4 +70,8 @@ def track(event: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
+    http = (event.get("requestContext") or {}).get("http") or {}
+    route = SDK_ROUTES.get((http.get("method"), event.get("rawPath") or http.get("path")))
+    if route is not None:  # the SDK's script and its segments lookup (insights/sdk)
+        return route(event)
     return track(event)

@@ -189,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     from insights.cli_imports import add_parser as add_import_parser
 
     add_import_parser(commands, STATE_FILE)
+    from insights.cli_identity import add_parser as add_identity_parser
+
+    add_identity_parser(commands)
     return parser
 
 

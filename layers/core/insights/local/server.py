@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from insights import clock
+from insights.local import pages
 
 STATE_DIR = Path(os.environ.get("INSIGHTS_HOME", ".insights"))
 STATE_FILE = STATE_DIR / "local.json"
@@ -120,6 +121,7 @@ class LocalStack:
             from insights.services.accounts import create_account
 
             state["account"] = create_account("Demo").as_dict()
+        self.state = state
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         STATE_FILE.write_text(json.dumps(state, indent=2))
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
@@ -177,6 +179,11 @@ class LocalStack:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else None
                 url = urlsplit(self.path)
+                # The SDK demo and test pages (local/pages.py).
+                page = pages.handle(stack, self.command, url.path, dict(parse_qsl(url.query)))
+                if page is not None:
+                    self._reply(*page)
+                    return
                 if url.path.startswith("/_local/"):
                     status, payload = stack._local_endpoint(
                         self.command, url.path, dict(parse_qsl(url.query))
@@ -266,6 +273,7 @@ def print_banner(state: dict[str, Any]) -> None:
             "skips the 30 minutes):",
             f"  curl -s '{api}/v1/users/user-42' "
             f"-H 'Authorization: Bearer {account['secret_key']}'",
+            f"Browser SDK demo: {api}/demo",
             "",
             "Ctrl-C stops it.",
         ]
