@@ -82,7 +82,7 @@ class Tab:
     def events(self) -> list[dict[str, Any]]:
         return [e for body in self.sent for e in body["events"]]
 
-    def wait_until(self, check: Callable[[], bool], timeout: float = 10) -> None:
+    def wait_until(self, check: Callable[[], bool], timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if check():

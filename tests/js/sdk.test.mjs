@@ -7,6 +7,14 @@ import { test } from "node:test";
 import { create, VERSION } from "../../layers/core/insights/sdk/insights.mjs";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// Wait for a condition (a loaded machine makes fixed sleeps flaky).
+async function until(check, timeout = 5000) {
+  const deadline = Date.now() + timeout;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for " + check);
+    await sleep(5);
+  }
+}
 
 function fakeWindow({ statuses = [], cookie = "" } = {}) {
   const stored = new Map();
@@ -76,8 +84,7 @@ test("flushes at flushAt events without waiting for the timer", async () => {
   sdk.track("b");
   assert.equal(win.requests.length, 0);
   sdk.track("c");
-  await sleep(10);
-  assert.equal(win.requests.length, 1);
+  await until(() => win.requests.length === 1);
   assert.equal(win.requests[0].body.events.length, 3);
 });
 
@@ -85,14 +92,14 @@ test("retries network errors and 5xx with backoff, never a 4xx", async () => {
   const win = fakeWindow({ statuses: [0, 503, 200] });
   const sdk = create(base, win);
   sdk.identify("u").track("a");
-  await sleep(400);
+  await until(() => sdk.pending().queued === 0);
   assert.equal(win.requests.length, 3);
-  assert.deepEqual(sdk.pending(), { held: 0, queued: 0 });
 
   const refused = fakeWindow({ statuses: [400] });
   const other = create(base, refused);
   other.identify("u").track("a");
-  await sleep(300);
+  await until(() => other.pending().queued === 0);
+  await sleep(100); // a retry would come within this (retryBase 20 ms)
   assert.equal(refused.requests.length, 1);
   assert.equal(other.pending().queued, 0); // dropped, not retried
 });
@@ -107,7 +114,7 @@ test("undelivered events persist in localStorage, bounded, and come back", async
   const next = fakeWindow();
   next.stored.set("insights:wk_test", JSON.stringify(saved));
   create(base, next);
-  await sleep(30);
+  await until(() => next.requests.length > 0);
   assert.deepEqual(next.requests[0].body.events.map((e) => e.type), ["e3", "e4", "e5", "e6", "e7"]);
 });
 
@@ -138,7 +145,7 @@ test("hashUuid sends the SHA-256 of the id, never the id", async () => {
   const win = fakeWindow();
   const sdk = create({ ...base, hashUuid: true }, win);
   sdk.identify("raw-id").track("x");
-  await sleep(60);
+  await until(() => sdk.pending().held === 0);
   await sdk.flush();
   const sent = JSON.stringify(win.requests);
   assert.ok(!sent.includes("raw-id"));

@@ -201,7 +201,11 @@
     function flush() {
       adopt();
       if (inflight) return inflight;
-      if (!queue.length || now() < retryAt) return Promise.resolve();
+      if (!queue.length) return Promise.resolve();
+      if (now() < retryAt) {
+        schedule(0); // backing off (a timer may also fire a little early)
+        return Promise.resolve();
+      }
       var batch = queue.slice(0, opts.batchMax);
       // text/plain and the key in the query string: a CORS "simple" request, no preflight.
       inflight = env.fetch(url("/v1/events"), {
