@@ -207,12 +207,14 @@
         return Promise.resolve();
       }
       var batch = queue.slice(0, opts.batchMax);
+      var data = body(batch);
       // text/plain and the key in the query string: a CORS "simple" request, no preflight.
       inflight = env.fetch(url("/v1/events"), {
         method: "POST",
-        body: body(batch),
+        body: data,
         headers: { "content-type": "text/plain;charset=UTF-8" },
-        keepalive: true,
+        // Browsers refuse keepalive bodies over 64 KB: a big backlog goes without it.
+        keepalive: data.length < 60000,
         credentials: "omit"
       }).then(function (response) {
         if (retryable(response.status)) throw new Error("HTTP " + response.status);
