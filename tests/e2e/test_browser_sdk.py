@@ -82,7 +82,7 @@ class Tab:
     def events(self) -> list[dict[str, Any]]:
         return [e for body in self.sent for e in body["events"]]
 
-    def wait_until(self, check: Callable[[], bool], timeout: float = 30) -> None:
+    def wait_until(self, check: Callable[[], bool], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if check():
@@ -103,6 +103,7 @@ class Tab:
 @pytest.fixture
 def tab(browser: Browser) -> Iterator[Tab]:
     context = browser.new_context()
+    context.set_default_timeout(60_000)  # a loaded CI machine, not a slow SDK
     yield Tab(context.new_page())
     context.close()
 
