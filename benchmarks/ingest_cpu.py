@@ -141,6 +141,11 @@ def _stub_storage() -> dict[str, Any]:
     store.commit = commit
     account_store.find_key = lambda key: ("bench", "write")
     account_store.get_account = lambda account_id: account
+    # Identity settings: one cached read per account (services/identity.py), like keys.
+    from insights.domain.identity import IdentitySettings
+    from insights.storage import identity as identity_store
+
+    identity_store.load = lambda account_id, consistent=False: IdentitySettings()
     return writes
 
 

@@ -49,6 +49,13 @@ UNDESCRIBED = {
     ("DELETE", "/v1/integrations/salesforce"),
     ("POST", "/v1/integrations/salesforce/test"),
     ("POST", "/v1/integrations/salesforce/sync"),
+    # The browser SDK's script and lookup, and identity verification
+    # (tests/e2e/test_browser_sdk.py drives them from a real browser).
+    ("GET", "/v1/sdk/insights.js"),
+    ("GET", "/v1/sdk/segments"),
+    ("GET", "/v1/account/identity"),
+    ("PATCH", "/v1/account/identity"),
+    ("POST", "/v1/account/identity/secret"),
 }
 
 

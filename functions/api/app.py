@@ -60,6 +60,46 @@ def _user_id(raw: str) -> str:
     return uuid
 
 
+# ------------------------------------------------- identity verification
+def _identity_error(exc: Exception) -> Response:
+    from insights.services.identity import IdentityError
+
+    assert isinstance(exc, IdentityError)
+    return error(exc.status, exc.code, exc.message)
+
+
+@app.get("/v1/account/identity")
+def get_identity() -> Response:
+    from insights.storage import identity as identity_store
+
+    account = bearer_account(app)
+    return ok(identity_store.load(account.account_id, consistent=True).public())
+
+
+@app.patch("/v1/account/identity")
+def patch_identity() -> Response:
+    from insights.services.identity import IdentityError, set_verification
+
+    account = bearer_account(app)
+    body = json_body(app)
+    if not isinstance(body, dict) or set(body) != {"verification"}:
+        return error(400, "invalid_setting", 'send {"verification": true|false}', field="body")
+    try:
+        return ok(set_verification(account.account_id, body["verification"]).public())
+    except IdentityError as exc:
+        return _identity_error(exc)
+
+
+@app.post("/v1/account/identity/secret")
+def rotate_identity_secret() -> Response:
+    from insights.services.identity import rotate_secret
+
+    account = bearer_account(app)
+    secret, settings = rotate_secret(account.account_id, clock.now_ms())
+    # The only time the secret is shown; it is never logged.
+    return ok({"identity_secret": secret, **settings.public()}, status=201)
+
+
 @app.get("/v1/users/<uuid>")
 def get_user(uuid: str) -> Response:
     from insights.services.users import Missing, read_user

@@ -20,7 +20,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
+from insights.domain.accounts import KEY_PREFIX
 from insights.domain.events import Context, RequestError
+from insights.sdk.routes import ROUTES as SDK_ROUTES
 from insights.services.auth import AuthError, authenticate
 from insights.services.ingest import ingest
 
@@ -69,7 +71,14 @@ def track(event: dict[str, Any]) -> dict[str, Any]:
                 body = base64.b64decode(body)
             except ValueError:  # binascii.Error
                 raise RequestError(400, "invalid_body", "the body could not be read") from None
-        result = ingest(account, body, received_ms=received_ms, default_context=default_context)
+        result = ingest(
+            account,
+            body,
+            received_ms=received_ms,
+            default_context=default_context,
+            # Secret-key senders are servers: exempt from identity verification.
+            trusted=key is not None and key.startswith(KEY_PREFIX["secret"]),
+        )
     except (RequestError, AuthError) as exc:
         return _answer(exc.status, {"error": exc.code, "message": exc.message})
     return _answer(200, result.as_dict())
@@ -83,9 +92,10 @@ def segment(event: dict[str, Any]) -> dict[str, Any]:
     return _answer(status, body)
 
 
-# Method + path -> route. Any other request is the events endpoint, as before
+# Method + path -> route: Segment's API, the SDK's script and its segments
+# lookup (insights/sdk). Any other request is the events endpoint, as before
 # (the function URL sends every path here).
-ROUTES = {("POST", path): segment for path in SEGMENT_PATHS}
+ROUTES = {("POST", path): segment for path in SEGMENT_PATHS} | SDK_ROUTES
 
 
 def route(event: dict[str, Any]) -> dict[str, Any]:

@@ -316,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     from insights.cli_idp import add_parser as add_idp_parser
 
     add_idp_parser(commands)
+
+    from insights.cli_identity import add_parser as add_identity_parser
+
+    add_identity_parser(commands)
     return parser
 
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from insights.domain.identity import hash_problem
 from insights.domain.limits import (
     MAX_JSON_DEPTH,
     BigNumber,
@@ -34,7 +35,7 @@ MAX_PROPERTIES = 100
 MAX_STRING_VALUE_CHARS = 1024
 MAX_TYPE_CHARS = 128
 MAX_FUTURE_MS = HOUR_MS
-EVENT_FIELDS = frozenset({"uuid", "type", "timestamp", "interactive", "properties"})
+EVENT_FIELDS = frozenset({"uuid", "type", "timestamp", "interactive", "properties", "user_hash"})
 # A misspelt top-level field ("contxt") would otherwise be ignored silently.
 BODY_FIELDS = frozenset({"events", "sent_at", "context"})
 
@@ -54,6 +55,8 @@ class Event:
     ts: int
     interactive: bool
     properties: dict[str, Scalar]
+    # HMAC of the uuid, checked when the account verifies identities.
+    user_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +309,11 @@ def _parse_event(
                 f"{at}.timestamp",
                 f"older than the account's backfill window of {backfill_days} days",
             )
-    return Event(index, uuid, ts, interactive, _parse_properties(at, raw.get("properties")))
+    user_hash = raw.get("user_hash")
+    if user_hash is not None and (problem := hash_problem(user_hash)) is not None:
+        raise _EventError(f"{at}.user_hash", problem)
+    properties = _parse_properties(at, raw.get("properties"))
+    return Event(index, uuid, ts, interactive, properties, user_hash)
 
 
 def _parse_properties(at: str, raw: Any) -> dict[str, Scalar]:

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from insights import clock
-from insights.local import snapshot, state
+from insights.local import pages, snapshot, state
 
 # The default data directory and its state file (see state.py for how
 # commands find a stack started with another one).
@@ -271,6 +271,11 @@ class LocalStack:
                     self._error(400, "the body is shorter than its Content-Length")
                     return
                 url = urlsplit(self.path)
+                # The SDK demo and test pages (local/pages.py).
+                page = pages.handle(stack, self.command, url.path, dict(parse_qsl(url.query)))
+                if page is not None:
+                    self._reply(*page)
+                    return
                 if url.path.startswith("/_local/"):
                     status, payload = stack._local_endpoint(
                         self.command, url.path, dict(parse_qsl(url.query))
@@ -406,6 +411,7 @@ def print_banner(info: dict[str, Any]) -> None:
             "skips the 30 minutes):",
             f"  curl -s '{api}/v1/users/user-42' "
             f"-H 'Authorization: Bearer {account['secret_key']}'",
+            f"Browser SDK demo: {api}/demo",
             "",
             "Ctrl-C stops it.",
         ]

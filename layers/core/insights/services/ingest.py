@@ -22,6 +22,7 @@ from insights.domain.events import Batch, Context, Event, Rejection, parse_batch
 from insights.domain.limits import admit_to_session
 from insights.domain.sessions import Enrichment, Stamped, fold, merge_props, recalled_shift
 from insights.enrich import enrich
+from insights.services import identity
 from insights.services.closing import MAX_ATTEMPTS, backoff, close_into, count_closed
 from insights.storage import store
 from insights.storage.accounts import Account
@@ -55,14 +56,23 @@ class IngestResult:
 
 
 def ingest(
-    account: Account, body: bytes | str | None, *, received_ms: int, default_context: Context
+    account: Account,
+    body: bytes | str | None,
+    *,
+    received_ms: int,
+    default_context: Context,
+    trusted: bool = False,
 ) -> IngestResult:
+    """trusted: sent with the secret key (a server), so exempt from identity verification."""
     batch = parse_batch(
         body,
         received_ms=received_ms,
         backfill_days=account.settings.backfill_days,
         default_context=default_context,
     )
+    unverified = identity.screen(account.account_id, batch, trusted=trusted, now_ms=received_ms)
+    if unverified:
+        metrics.add_metric(name="EventsUnverified", unit=MetricUnit.Count, value=unverified)
     result = IngestResult(accepted=len(batch.events), rejected=batch.rejected)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(batch.events))
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=len(batch.rejected))

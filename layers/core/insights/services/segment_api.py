@@ -22,7 +22,9 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from insights import clock
+from insights.domain.accounts import KEY_PREFIX
 from insights.domain.events import MAX_EVENTS, Context, Rejection, RequestError
+from insights.domain.identity import UNVERIFIED
 from insights.domain.segment_api import (
     MAX_BATCH_BYTES,
     ROUTES,
@@ -31,6 +33,7 @@ from insights.domain.segment_api import (
     decode,
     translate,
 )
+from insights.services import identity
 from insights.services.attributes import write_attributes
 from insights.services.auth import AuthError, authenticate
 from insights.services.ingest import ingest
@@ -67,6 +70,9 @@ def handle(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
                 "conflicting_keys", "the Authorization header and writeKey name different keys"
             )
         assert account is not None
+        # Secret-key senders are servers: exempt from identity verification.
+        used = header_key if header_key is not None else envelope.write_key
+        trusted = str(used).startswith(KEY_PREFIX["secret"])
         default_context = Context(ip=http.get("sourceIp"), user_agent=http.get("userAgent"))
         translation = translate(
             envelope,
@@ -76,7 +82,7 @@ def handle(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
             event_properties=frozenset(account.settings.segment_event_properties),
             default_context=default_context,
         )
-        return 200, _apply(account, envelope, translation, received_ms)
+        return 200, _apply(account, envelope, translation, received_ms, trusted=trusted)
     except (RequestError, AuthError) as exc:
         # Segment's error shape: its libraries read "code" and "message".
         return exc.status, {"success": False, "code": exc.code, "message": exc.message}
@@ -125,7 +131,12 @@ def _body(event: dict[str, Any], headers: dict[str, str]) -> bytes:
 
 
 def _apply(
-    account: Account, envelope: Envelope, translation: Translation, received_ms: int
+    account: Account,
+    envelope: Envelope,
+    translation: Translation,
+    received_ms: int,
+    *,
+    trusted: bool,
 ) -> dict[str, Any]:
     rejected = list(translation.rejected)
     refused = set(translation.refused)
@@ -144,14 +155,23 @@ def _apply(
                 json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
                 received_ms=received_ms,
                 default_context=Context(None, None),
+                trusted=trusted,
             )
             late += result.late
             for bad in result.rejected:
                 index = chunk[bad.index][0]
                 refused.add(index)
                 rejected.append(_renamed(bad, index, envelope))
-    if translation.rows and user_records:
-        write_attributes(account, translation.rows, "identify")
+    rows = translation.rows
+    if rows and not trusted and identity.settings_of(account.account_id).verification:
+        # Segment messages carry no user hash: with verification on, a write
+        # key may not set traits for any uuid it names (docs/identity-verification.md).
+        for row in rows:
+            refused.add(row.number)
+            rejected.append(Rejection(row.number, envelope.path(row.number) or "body", UNVERIFIED))
+        rows = []
+    if rows and user_records:
+        write_attributes(account, rows, "identify")
     metrics.add_metric(
         name="EventsRejected", unit=MetricUnit.Count, value=len(translation.rejected)
     )

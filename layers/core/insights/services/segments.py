@@ -22,6 +22,7 @@ from insights.domain.segments.definitions import (
     Segment,
     new_segment_id,
     parse_body,
+    parse_targeting,
 )
 from insights.domain.segments.evaluate import evaluate, is_member
 from insights.domain.segments.planner import Plan, plan
@@ -61,19 +62,20 @@ def _not_found(segment_id: str) -> SegmentError:
 
 
 # ------------------------------------------------------------- definitions
-_cache: dict[str, tuple[float, tuple[tuple[str, Node], ...]]] = {}
+# account -> (expires, ((segment id, rules, targeting), ...))
+_cache: dict[str, tuple[float, tuple[tuple[str, Node, bool], ...]]] = {}
 
 
 def forget(account_id: str) -> None:
     _cache.pop(account_id, None)
 
 
-def _definitions(account_id: str) -> tuple[tuple[str, Node], ...]:
+def _definitions(account_id: str) -> tuple[tuple[str, Node, bool], ...]:
     cached = _cache.get(account_id)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
     found = seg_store.load_segments(account_id, consistent=False)
-    parsed = tuple((s.id, s.parsed()) for s in found.segments)
+    parsed = tuple((s.id, s.parsed(), s.targeting) for s in found.segments)
     if len(_cache) >= 1024:
         _cache.clear()
     _cache[account_id] = (time.monotonic() + CACHE_SECONDS, parsed)
@@ -113,7 +115,8 @@ def _mutate(account_id: str, change: Callable[[SegmentSet], list[Segment]]) -> N
 
 def create_segment(account_id: str, body: Any, now_ms: int) -> Segment:
     name, description, rules, _ = parse_body(body)
-    segment = Segment(new_segment_id(), name, description, rules, now_ms, now_ms)
+    targeting = parse_targeting(body)
+    segment = Segment(new_segment_id(), name, description, rules, now_ms, now_ms, targeting)
 
     def add(current: SegmentSet) -> list[Segment]:
         if len(current.segments) >= MAX_SEGMENTS:
@@ -128,13 +131,21 @@ def create_segment(account_id: str, body: Any, now_ms: int) -> Segment:
 
 def replace_segment(account_id: str, segment_id: str, body: Any, now_ms: int) -> Segment:
     name, description, rules, _ = parse_body(body)
+    targeting = parse_targeting(body)  # a PUT replaces: absent means false
     result: list[Segment] = []
 
     def swap(current: SegmentSet) -> list[Segment]:
         old = current.find(segment_id)
         if old is None:
             raise _not_found(segment_id)
-        new = replace(old, name=name, description=description, rules=rules, updated_at=now_ms)
+        new = replace(
+            old,
+            name=name,
+            description=description,
+            rules=rules,
+            updated_at=now_ms,
+            targeting=targeting,
+        )
         result[:] = [new]
         return [new if s.id == segment_id else s for s in current.segments]
 
@@ -152,15 +163,20 @@ def delete_segment(account_id: str, segment_id: str) -> None:
 
 
 # --------------------------------------------------------------- membership
-def segments_of_user(account_id: str, uuid: str, now_ms: int) -> list[str]:
-    """One user read plus in-memory evaluation against cached definitions."""
-    definitions = _definitions(account_id)
+def segments_of_user(
+    account_id: str, uuid: str, now_ms: int, *, targeting_only: bool = False
+) -> list[str]:
+    """One user read plus in-memory evaluation against cached definitions.
+
+    targeting_only: only segments marked `targeting` (what a browser may see).
+    """
+    definitions = tuple(d for d in _definitions(account_id) if d[2] or not targeting_only)
     metrics.add_metric(name="MembershipChecks", unit=MetricUnit.Count, value=1)
     if not definitions:
         return []
     found = store.get_profile(user_pk(account_id, uuid), consistent=False)
     profile = found.profile if found else None
-    return [segment_id for segment_id, node in definitions if is_member(node, profile, now_ms)]
+    return [segment_id for segment_id, node, _ in definitions if is_member(node, profile, now_ms)]
 
 
 # ------------------------------------------------------------------ listing

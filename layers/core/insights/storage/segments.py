@@ -77,6 +77,7 @@ def save_segments(current: SegmentSet, segments: list[Segment]) -> SegmentSet:
                 "rules": s.rules,
                 "created_at": s.created_at,
                 "updated_at": s.updated_at,
+                "targeting": s.targeting,
             }
             for s in segments
         ],

@@ -22,6 +22,8 @@ class Segment:
     rules: Any  # as sent (validated): what GET returns
     created_at: int
     updated_at: int
+    # Shown to browsers through the SDK (a verified user's own segments only).
+    targeting: bool = False
 
     def parsed(self) -> Node:
         return parse_rules(self.rules)
@@ -32,6 +34,7 @@ class Segment:
             "name": self.name,
             "description": self.description,
             "rules": self.rules,
+            "targeting": self.targeting,
             "created_at": format_time(self.created_at),
             "updated_at": format_time(self.updated_at),
         }
@@ -41,13 +44,23 @@ def new_segment_id() -> str:
     return "seg_" + secrets.token_hex(6)
 
 
+def parse_targeting(raw: dict[str, Any]) -> bool:
+    """The optional `targeting` flag of a POST/PUT body (default false)."""
+    value = raw.get("targeting", False)
+    if not isinstance(value, bool):
+        raise RuleError("targeting", "must be true or false")
+    return value
+
+
 def parse_body(raw: Any) -> tuple[str, str, Any, Node]:
     """Validate a POST/PUT body: (name, description, rules as sent, parsed rules)."""
     if not isinstance(raw, dict):
         raise RuleError("body", "send an object with name, description and rules")
     for key in raw:
-        if key not in ("name", "description", "rules"):
-            raise RuleError(key, "unknown field; a segment has name, description and rules")
+        if key not in ("name", "description", "rules", "targeting"):
+            raise RuleError(
+                key, "unknown field; a segment has name, description, rules and targeting"
+            )
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
         raise RuleError("name", f"must be a non-empty string of at most {MAX_NAME} characters")

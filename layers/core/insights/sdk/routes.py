@@ -1,0 +1,101 @@
+"""The SDK's routes on the tracking function: the script itself, and a verified
+user's targeting segments.
+
+Served by the stack so the SDK's version always matches the API it talks to.
+Both answer HTTP API v2 events from the function URL or API Gateway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SCRIPT = Path(__file__).with_name("insights.js")
+JS_TYPE = "text/javascript; charset=utf-8"  # RFC 9239
+# Short enough that a new deployment reaches browsers within minutes; the ETag
+# turns the revalidation into a 304 without a body.
+SCRIPT_CACHE = "public, max-age=300, stale-while-revalidate=86400"
+SEGMENTS_CACHE = "private, max-age=10"
+
+
+@cache
+def script() -> tuple[str, str, str]:
+    """(source, etag, version) read once per container."""
+    source = SCRIPT.read_text(encoding="utf-8")
+    etag = '"' + hashlib.sha256(source.encode()).hexdigest()[:20] + '"'
+    marker = 'VERSION = "'
+    start = source.index(marker) + len(marker)
+    return source, etag, source[start : source.index('"', start)]
+
+
+def _result(status: int, headers: dict[str, str], body: str) -> dict[str, Any]:
+    return {"statusCode": status, "headers": headers, "body": body, "isBase64Encoded": False}
+
+
+def _json(status: int, body: dict[str, Any], cache_control: str = "no-store") -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", "Cache-Control": cache_control}
+    return _result(status, headers, json.dumps(body))
+
+
+def serve_script(event: dict[str, Any]) -> dict[str, Any]:
+    source, etag, version = script()
+    headers = {
+        "Content-Type": JS_TYPE,
+        "Cache-Control": SCRIPT_CACHE,
+        "ETag": etag,
+        "X-Insights-Sdk-Version": version,
+    }
+    sent = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    if etag in (sent.get("if-none-match") or "").split(", "):
+        return _result(304, headers, "")
+    return _result(200, headers, source)
+
+
+def serve_segments(event: dict[str, Any]) -> dict[str, Any]:
+    """GET /v1/sdk/segments?uuid=&user_hash=: the verified user's targeting segments."""
+    from insights import clock
+    from insights.domain.accounts import KEY_PREFIX
+    from insights.domain.identity import UNVERIFIED
+    from insights.services import identity, segments
+    from insights.services.auth import AuthError, authenticate
+
+    query = event.get("queryStringParameters") or {}
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    key = headers.get("x-insights-key") or query.get("key")
+    try:
+        account = authenticate(
+            key,
+            allowed=frozenset({"write", "secret"}),
+            where="in the X-Insights-Key header or the 'key' query parameter",
+        )
+    except AuthError as exc:
+        return _json(exc.status, {"error": exc.code, "message": exc.message})
+    uuid = query.get("uuid") or ""
+    if not uuid.strip():
+        message = "the 'uuid' query parameter is required"
+        return _json(400, {"error": "invalid_uuid", "message": message})
+    now_ms = clock.now_ms()
+    trusted = bool(key) and key.startswith(KEY_PREFIX["secret"])
+    if not trusted and not identity.is_verified(
+        account.account_id, uuid, query.get("user_hash"), now_ms
+    ):
+        return _json(
+            403,
+            {
+                "error": UNVERIFIED,
+                "message": "segments are shown only to a verified user: pass user_hash = "
+                "HMAC-SHA256(identity secret, uuid) from your backend",
+            },
+        )
+    found = segments.segments_of_user(account.account_id, uuid, now_ms, targeting_only=True)
+    return _json(200, {"uuid": uuid, "segments": found}, SEGMENTS_CACHE)
+
+
+# method, path -> route (the tracking function's routes besides POST events)
+ROUTES = {
+    ("GET", "/v1/sdk/insights.js"): serve_script,
+    ("GET", "/v1/sdk/segments"): serve_segments,
+}
