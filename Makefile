@@ -5,6 +5,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 
+# Deployment tools, each in its own environment under $(TOOLS) (git-ignored),
+# not in the dev extra: the SAM CLI is ~350 MB, and checkov pins boto3 to a
+# version older than the project's (pip would downgrade it or backtrack to an
+# old checkov). `make test` never installs them.
+# Defined before the rules: make reads a rule's prerequisites as it meets it.
+TOOLS ?= .tools
+SAM_VERSION ?= 1.170.0
+CHECKOV_VERSION ?= 3.3.30
+SAM := $(TOOLS)/sam/bin/sam
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+
 .PHONY: run test lint install demo bench clean clean-tools sam build deploy
 
 $(BIN)/insights: pyproject.toml
@@ -34,16 +45,6 @@ lint: install $(CHECKOV)
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation --file template.yaml
 	@if [ -x $(SAM) ]; then $(SAM) validate --lint; \
 	else echo "sam validate --lint skipped: \`make sam\` installs the SAM CLI into $(TOOLS)/sam"; fi
-
-# Deployment tools, each in its own environment under $(TOOLS) (git-ignored),
-# not in the dev extra: the SAM CLI is ~350 MB, and checkov pins boto3 to a
-# version older than the project's (pip would downgrade it or backtrack to an
-# old checkov). `make test` never installs them.
-TOOLS ?= .tools
-SAM_VERSION ?= 1.170.0
-CHECKOV_VERSION ?= 3.3.30
-SAM := $(TOOLS)/sam/bin/sam
-CHECKOV := $(TOOLS)/checkov/bin/checkov
 
 $(SAM):
 	$(PYTHON) -m venv $(TOOLS)/sam
