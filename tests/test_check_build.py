@@ -90,10 +90,18 @@ def test_elf_machine_reads_big_endian_headers_and_ignores_other_files(tmp_path: 
 
 
 def test_geoip2_web_service_dependencies_in_the_layer_are_an_error(build: Path) -> None:
-    write(build / "CoreLayer/python/aiohttp/__init__.py", "")
-    write(build / "CoreLayer/python/aiohttp/__pycache__/__init__.cpython-313.pyc", b"pyc")
+    for package in ("geoip2", "aiohttp"):
+        write(build / f"CoreLayer/python/{package}/__init__.py", "")
+        write(build / f"CoreLayer/python/{package}/__pycache__/__init__.cpython-313.pyc", b"pyc")
     (error,) = check_build.check(build, python=None).errors
     assert error.startswith("CoreLayer: aiohttp in the layer")
+
+
+def test_a_layer_without_geoip2_may_carry_requests_for_itself(build: Path) -> None:
+    """As SalesforceLayer does (simple-salesforce needs requests): only geoip2's layer may not."""
+    write(build / "CoreLayer/python/requests/__init__.py", "")
+    write(build / "CoreLayer/python/requests/__pycache__/__init__.cpython-313.pyc", b"pyc")
+    assert check_build.check(build, python=None).errors == []
 
 
 def test_missing_bytecode_is_an_error_when_a_python313_exists(build: Path) -> None:

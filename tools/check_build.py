@@ -181,8 +181,10 @@ def _check_python_layer(
     site = artifact.path / "python"
     if not site.is_dir():
         return
+    # Only where geoip2 is: another layer may need requests for itself
+    # (simple-salesforce in SalesforceLayer).
     present = sorted(name for name in UNUSED_PACKAGES if (site / name).exists())
-    if present:
+    if present and (site / "geoip2").exists():
         report.errors.append(
             f"{artifact.logical_id}: {', '.join(present)} in the layer: geoip2's web-service "
             "dependencies, never used (layers/core/Makefile installs geoip2 with --no-deps)"
