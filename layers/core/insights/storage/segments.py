@@ -87,17 +87,25 @@ def save_segments(current: SegmentSet, segments: list[Segment]) -> SegmentSet:
     if len(body) > MAX_ITEM_CHARS:
         raise TooLarge(f"the account's segments would take {len(body)} characters")
     item = SegmentsItem(_pk(current.account_id), segments=body, cursor_key=current.cursor_key.hex())
-    if current.version is not None:
-        item.version = current.version
+    version = _save_versioned(item, current.version, "segments")
+    return SegmentSet(current.account_id, tuple(segments), current.cursor_key, version)
+
+
+def _save_versioned(item: Any, version: int | None, what: str) -> int:
+    """Put an item conditional on the version read; its new version. Raises Conflict.
+
+    version None: pynamodb adds "must not exist yet", so a racing first save
+    cannot overwrite another's (the segments' cursor key, say).
+    """
+    if version is not None:
+        item.version = version
     try:
-        # version None: pynamodb adds "must not exist yet", so a racing first
-        # save cannot overwrite another's cursor key or segments.
         item.save()
     except PutError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict("segments changed since read") from exc
+            raise Conflict(f"{what} changed since read") from exc
         raise
-    return SegmentSet(current.account_id, tuple(segments), current.cursor_key, item.version)
+    return int(item.version)
 
 
 # ------------------------------------------------------ index catalogue
@@ -122,15 +130,8 @@ def save_catalogue(current: StoredCatalogue, indexes: Catalogue) -> StoredCatalo
         f"segidx#{current.account_id}",
         indexes=json.dumps([s.as_dict() for s in indexes], separators=(",", ":")),
     )
-    if current.version is not None:
-        item.version = current.version
-    try:
-        item.save()
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict("index catalogue changed since read") from exc
-        raise
-    return StoredCatalogue(current.account_id, indexes, item.version)
+    version = _save_versioned(item, current.version, "index catalogue")
+    return StoredCatalogue(current.account_id, indexes, version)
 
 
 # ------------------------------------------------------------ index entries
