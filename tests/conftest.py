@@ -91,7 +91,10 @@ class Stack:
         clock.advance(seconds)
 
     def sweep(self) -> dict[str, Any]:
-        return self.cloud.run_schedules()["EveryMinute"]
+        """Run the sweeper, then deliver the streams: it closes a window by deleting it."""
+        result = self.cloud.run_schedules()["EveryMinute"]
+        self.cloud.settle()
+        return result
 
     def ttl(self) -> int:
         deleted = self.cloud.expire_ttl()

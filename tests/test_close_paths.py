@@ -85,13 +85,43 @@ def test_ttl_deletion_on_the_stream_closes_the_session(stack: Stack) -> None:
     assert_one_session(stack, acme)
 
 
-def test_non_ttl_removals_never_reach_the_expiry_function(stack: Stack) -> None:
+def test_the_sweeper_closes_by_deleting_and_the_stream_consumer_applies(stack: Stack) -> None:
     acme = stack.account()
-    open_session(stack, acme)
+    pk = open_session(stack, acme)
     stack.advance(31 * MINUTE)
-    stack.sweep()  # deletes the session item itself: a user deletion, not TTL
+    due = store.get_sessions([pk], consistent=True)
+    assert close_due(due.values(), clock.now_ms()) == 1
+    assert store.get_session(pk) is None  # one conditional delete, no transaction
+    assert stack.user(acme, "u1").status == 404  # applied by the stream consumer, not yet
     stack.cloud.settle()
-    assert "SessionExpiryFunction" not in stack.cloud.invocations
+    assert stack.cloud.invocations.get("SessionExpiryFunction") == 1
+    assert_one_session(stack, acme)
+    stack.cloud.settle()  # a redelivered record applies nothing twice
+    close_deleted(due[pk], clock.now_ms(), path="sweep")
+    assert_one_session(stack, acme)
+
+
+def test_an_erasures_deleted_window_is_never_applied(stack: Stack, monkeypatch) -> None:
+    """The consumer gets every deletion; the erasure's is marked and skipped, even
+    when the consumer reads it before the erasure has deleted the profile."""
+    acme = stack.account()
+    pk = open_session(stack, acme)
+    stack.cloud.settle()
+    real_delete_items = store.delete_user_items
+    profiles_mid_erasure = []
+
+    def consumer_first(user: str, **kw):
+        stack.cloud.settle()  # the window's REMOVE is consumed before the rest of the erasure
+        profiles_mid_erasure.append(store.get_profile(user, consistent=True))
+        return real_delete_items(user, **kw)
+
+    monkeypatch.setattr(store, "delete_user_items", consumer_first)
+    response = stack.cloud.http("DELETE", "/v1/users/u1", headers=stack.auth(acme))
+    assert response.status == 204
+    assert profiles_mid_erasure == [None]
+    assert stack.cloud.invocations.get("SessionExpiryFunction") == 1  # it saw the deletion
+    assert store.get_session(pk) is None
+    assert stack.user(acme, "u1").status == 404
 
 
 def test_sweeper_and_ttl_racing_apply_once(stack: Stack) -> None:

@@ -8,7 +8,10 @@ retention cascade after the first conflicting close was silently lost.
 
 from __future__ import annotations
 
+import pytest
+
 from insights import clock
+from insights.domain.profile import Profile
 from insights.services.closing import close_due
 from insights.storage import store
 from insights.storage.records import user_pk
@@ -19,16 +22,25 @@ DAY = 86_400
 
 
 def conflicting_close(stack: Stack, account) -> None:
-    """A sweeper's stale copy loses to an event extending the session: its transaction
-    (profile put + session delete) is cancelled on the delete's version condition."""
+    """A close that splits a window (profile put + window put, one transaction) from a
+    stale copy loses to an event that changed the window: the transaction is
+    cancelled on the window's version condition."""
     stack.cloud.settle()  # the consumers are reading the streams, as the server's loop does
     assert stack.send(account, [{"uuid": "racer"}]).status == 200
     stack.advance(29 * MINUTE)
-    stale = store.get_sessions([user_pk(account.account_id, "racer")], consistent=True)
+    pk = user_pk(account.account_id, "racer")
+    stale = store.get_session(pk, consistent=True)
+    assert stale is not None
     assert stack.send(account, [{"uuid": "racer"}]).status == 200
-    stack.advance(2 * MINUTE)
     cancelled = stack.cloud.transactions_cancelled
-    assert close_due(stale.values(), clock.now_ms()) == 0
+    profile = Profile(account_id=account.account_id, uuid="racer", created_at=clock.now_ms())
+    with pytest.raises(store.Conflict):
+        store.commit(
+            [
+                store.PutProfile(profile, None),
+                store.PutSession(pk, stale.window, stale.timeout_ms, stale.version),
+            ]
+        )
     assert stack.cloud.transactions_cancelled > cancelled
 
 

@@ -1,4 +1,9 @@
-"""Closes sessions that DynamoDB TTL deleted (the stream filter passes TTL deletions only)."""
+"""Closes the session windows deleted from SessionsTable: by TTL, or by the sweeper.
+
+The sweeper only deletes a due window; applying it happens here, from the
+stream's old image, as for TTL. An erasure marks the window before deleting
+it, and a marked window is never applied.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +22,13 @@ metrics = Metrics()
 def close_record(record: Record) -> None:
     image = record["dynamodb"].get("OldImage")
     if not image:
-        logger.warning("TTL deletion without an old image; check StreamViewType")
+        logger.warning("deletion without an old image; check StreamViewType")
         return
-    close_deleted(session_from_stream_image(image), clock.now_ms())
+    if "erasing" in image:
+        return  # DELETE /v1/users: the user is gone, nothing to apply
+    identity = record.get("userIdentity") or {}
+    path = "ttl" if identity.get("principalId") == "dynamodb.amazonaws.com" else "sweep"
+    close_deleted(session_from_stream_image(image), clock.now_ms(), path=path)
 
 
 @logger.inject_lambda_context(clear_state=True)

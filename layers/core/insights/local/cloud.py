@@ -389,23 +389,24 @@ class LocalCloud(FileDelivery):
         """Count sessions closed by each path, for `POST /_local/tick`'s answer.
 
         Observation only: the closing service runs unchanged; LocalCloud wraps
-        its one close function to tally the path of every close that applied.
+        its close counter to tally the path of every close that applied.
         """
         from insights.services import closing
 
-        original = getattr(closing._close, "__wrapped__", closing._close)
+        original = getattr(closing.count_closed, "__wrapped__", closing.count_closed)
         cloud = self
 
-        def observed(record: Any, now_ms: int, *, ttl: bool) -> int:
-            closed = original(record, now_ms, ttl=ttl)
-            if closed:
-                path = "ttl" if ttl else "sweep"
+        # count_closed runs once per close that applied, where it applied: a
+        # window the sweeper deletes is applied (and counted) by the stream
+        # consumer, under the sweeper's path.
+        def observed(closed: list[Any], path: str) -> None:
+            original(closed, path)
+            if closed and path in ("ttl", "sweep"):
                 with cloud._count_lock:
-                    cloud.closes[path] = cloud.closes.get(path, 0) + closed
-            return closed
+                    cloud.closes[path] = cloud.closes.get(path, 0) + len(closed)
 
         observed.__wrapped__ = original  # type: ignore[attr-defined]
-        closing._close = observed  # type: ignore[assignment]
+        closing.count_closed = observed  # type: ignore[assignment]
 
     def handler(self, function: str) -> Callable[[dict, Any], Any]:
         with self._load_lock:  # concurrent first invocations import the module once

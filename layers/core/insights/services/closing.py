@@ -76,9 +76,10 @@ def count_closed(closed: list[Session], path: str) -> None:
     metrics.add_metadata(key="close_path", value=path)
 
 
-def close_deleted(record: SessionRecord, now_ms: int) -> int:
-    """TTL path: the item is already gone; apply every run its old image held."""
-    return _close(record, now_ms, ttl=True)
+def close_deleted(record: SessionRecord, now_ms: int, *, path: str = "ttl") -> int:
+    """Stream path: the item is gone (TTL, or the sweeper's delete); apply every run
+    its old image held."""
+    return _close(record, now_ms, path=path, deleted=True)
 
 
 def close_due(records: Iterable[SessionRecord], now_ms: int) -> int:
@@ -86,50 +87,61 @@ def close_due(records: Iterable[SessionRecord], now_ms: int) -> int:
     closed = 0
     for record in records:
         if record.deadline <= now_ms:
-            closed += _close(record, now_ms, ttl=False)
+            closed += _close(record, now_ms, path="sweep", deleted=False)
     return closed
 
 
-def _close(record: SessionRecord, now_ms: int, *, ttl: bool) -> int:
+def _close(record: SessionRecord, now_ms: int, *, path: str, deleted: bool) -> int:
+    """Apply what is due, conditionally on the versions read.
+
+    A sweeper closing a whole window only deletes it (conditionally on the
+    version it judged): the deletion reaches SessionExpiryFunction on the
+    stream, which applies the old image's runs as it does for TTL. One
+    single-item delete instead of a transaction (profile put + delete) halves
+    the write units of a close, and the stream retries until the profile
+    holds the runs (then to the failure queue), so no run is lost between
+    the two. A window only partly due keeps the transaction: it stays.
+    """
     account_id, uuid = split_pk(record.pk)
     current: SessionRecord | None = record
     for attempt in range(MAX_ATTEMPTS):
         assert current is not None
         window = current.window
-        if ttl:
+        if deleted:
             closed, remaining = list(window.runs), None
         else:
             closed, remaining = settle(window, now_ms, current.timeout_ms)
         if not closed:
             return 0
-        found = store.get_profile(record.pk, consistent=True)
-        updated = close_into(
-            found.profile if found else None,
-            closed,
-            window.late_props if remaining is None else {},
-            window.sent if remaining is None else (),
-            account_id=account_id,
-            uuid=uuid,
-            now_ms=now_ms,
-        )
         writes: list[Write] = []
-        if updated is not None:
-            writes.append(PutProfile(updated, found.version if found else None))
-        if not ttl:
-            if remaining is None:
-                writes.append(DeleteSession(record.pk, current.version))
-            else:
-                writes.append(PutSession(record.pk, remaining, current.timeout_ms, current.version))
+        if remaining is not None or deleted:
+            found = store.get_profile(record.pk, consistent=True)
+            updated = close_into(
+                found.profile if found else None,
+                closed,
+                window.late_props if remaining is None else {},
+                window.sent if remaining is None else (),
+                account_id=account_id,
+                uuid=uuid,
+                now_ms=now_ms,
+            )
+            if updated is not None:
+                writes.append(PutProfile(updated, found.version if found else None))
+        if remaining is not None:
+            writes.append(PutSession(record.pk, remaining, current.timeout_ms, current.version))
+        elif not deleted:
+            writes.append(DeleteSession(record.pk, current.version))
         try:
             store.commit(writes)
         except Conflict:
             metrics.add_metric(name="CloseConflicts", unit=MetricUnit.Count, value=1)
-            if not ttl:
+            if not deleted:
                 current = store.get_session(record.pk, consistent=True)
                 if current is None or current.deadline > now_ms:
                     return 0  # closed by another path, or changed by a new event
             backoff(attempt)
             continue
-        count_closed(closed, "ttl" if ttl else "sweep")
+        if deleted or remaining is not None:
+            count_closed(closed, path)  # a whole window deleted is counted where it is applied
         return len(closed)
     raise RuntimeError(f"could not close session after {MAX_ATTEMPTS} attempts")

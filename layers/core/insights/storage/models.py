@@ -80,6 +80,8 @@ class SessionItem(Model):
     interactive = BooleanAttribute(null=True)
     props = UnicodeAttribute(null=True)
     expires_at = NumberAttribute()  # TTL, epoch seconds: when the whole window closes
+    # Set just before an erasure deletes the window: its deletion must not be applied.
+    erasing = BooleanAttribute(null=True)
     version = VersionAttribute()
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from insights.config import load
@@ -173,9 +173,20 @@ def _single(write: Write) -> None:
 def erase_user(pk: str, tombstone: Profile) -> int:
     """Delete everything stored for one user and leave an erasure tombstone.
 
-    The open session goes first, so no close can resurrect the profile from it.
+    The open session goes first, so no close can resurrect the profile from it;
+    it is marked before it is deleted, so the stream consumer that applies
+    deleted windows (the sweeper's and TTL's) skips it.
     Returns the number of user items deleted.
     """
+    try:
+        SessionItem(pk).update(
+            actions=[SessionItem.erasing.set(True)],
+            condition=SessionItem.pk.exists(),
+            add_version_condition=False,
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise  # no open session is fine; anything else is not
     SessionItem(pk).delete(add_version_condition=False)
     deleted = delete_user_items(pk)
     profile_to_item(tombstone, None).save(add_version_condition=False)
