@@ -17,7 +17,8 @@ Measured during a cost replay, not assumed:
   (overlapping invocations: the replay runs one at a time, so none here),
   billed since August 2025 like duration, at the handler's measured import
   time (part 2's method) and the function's memory.
-- **Fixed per month**: alarms and dashboards declared in template.yaml.
+- **Fixed per month**: alarms and dashboards declared in template.yaml (only with
+  their parameters set), and the idle long polls of every SQS queue trigger.
 """
 
 from __future__ import annotations
@@ -118,18 +119,58 @@ def cold_starts(started_ms: list[int]) -> int:
     return starts
 
 
-def template_fixed_monthly(template: Any, cloudwatch: dict[str, float]) -> dict[str, float]:
-    """Alarms (per metric they read) and dashboards the template declares, $ per month."""
+# Lambda polls an SQS queue it is triggered by with long polls (20 s) from
+# several pollers even when the queue is empty: about 15 ReceiveMessage calls
+# a minute per trigger (the README's estimate, ~657,000 a month).
+SQS_IDLE_RECEIVES_PER_MINUTE = 15
+MONTH_MINUTES = 30 * 24 * 60
+
+
+def template_fixed_monthly(
+    template: Any, prices: dict[str, Any], *, monitored: bool = False
+) -> dict[str, float]:
+    """What the template's resources cost a month whatever the traffic, $.
+
+    Default parameters: alarms exist only with an AlarmTopicArn and the
+    dashboard only with CreateDashboard=true; `monitored` prices both (and
+    the sweeper's backlog metric, published only then).
+    """
+    cloudwatch = prices["cloudwatch"]
+
+    def exists(resource: dict[str, Any]) -> bool:
+        condition = resource.get("Condition")
+        return monitored or condition is None
+
     alarm_metrics = 0
     for name in template.of_type("AWS::CloudWatch::Alarm"):
-        props = template.resources[name].get("Properties", {})
-        metrics = props.get("Metrics")
+        resource = template.resources[name]
+        if not exists(resource):
+            continue
+        metrics = resource.get("Properties", {}).get("Metrics")
         alarm_metrics += sum(1 for m in metrics if "MetricStat" in m) if metrics else 1
-    dashboards = len(template.of_type("AWS::CloudWatch::Dashboard"))
-    return {
+    dashboards = sum(
+        1
+        for name in template.of_type("AWS::CloudWatch::Dashboard")
+        if exists(template.resources[name])
+    )
+    sqs_triggers = sum(
+        1
+        for function in template.functions()
+        for event in function.events.values()
+        if event.get("Type") == "SQS"
+    )
+    fixed = {
         "CloudWatch alarms": alarm_metrics * cloudwatch["alarm_metric_per_month"],
         "CloudWatch dashboards": dashboards * cloudwatch["dashboard_per_month"],
+        f"SQS: {sqs_triggers} queue triggers' idle long polls": sqs_triggers
+        * SQS_IDLE_RECEIVES_PER_MINUTE
+        * MONTH_MINUTES
+        * prices["sqs"]["requests_per_million"]
+        / 1e6,
     }
+    if monitored:
+        fixed["Backlog metric (OldestDueSessionAge)"] = cloudwatch["custom_metric_per_month"]
+    return fixed
 
 
 def metrics_usd(extras: Extras, cloudwatch: dict[str, float]) -> float:

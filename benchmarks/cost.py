@@ -62,6 +62,10 @@ class Replay:
     empty_sessions: int = 0
     sweeper_minutes: int = 0  # every minute of the replayed window
     sweeper_simulated: int = 0
+    # Runs of each scheduled function simulated (minutes with a session open,
+    # at the schedule's own rate), and its rate in minutes.
+    schedule_runs: Counter = field(default_factory=Counter)
+    schedule_rates: dict[str, int] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     idle: Usage = field(default_factory=Usage)  # IDLE_PROBES idle sweeper runs
     statuses: Counter = field(default_factory=Counter)
@@ -91,6 +95,7 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
 
     from insights import clock, enrich
     from insights.local.cloud import LocalCloud
+    from insights.local.template import resolve
     from insights.services import auth
     from insights.services.accounts import create_account
 
@@ -111,11 +116,20 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
             enrich.geo.cache_clear()
             auth._cache.clear()
             memory = {name: memory_mb(cloud.template, name) for name in cloud.functions}
+            # LocalCloud shares one process environment; the sweeper's own
+            # variables (BACKLOG_METRIC: off with default parameters) are set
+            # as Lambda would set them.
+            sweeper = cloud.template.resources["SweeperFunction"]["Properties"]
+            for key, value in sweeper.get("Environment", {}).get("Variables", {}).items():
+                os.environ[key] = str(resolve(value, cloud._lookup))
             for name in cloud.functions:  # import every handler: warm containers
                 cloud.handler(name)
             account = create_account("Benchmark")
             headers = {"X-Insights-Key": account.write_key}
 
+            run.schedule_rates = {
+                schedule.function: rate_minutes(schedule.expression) for schedule in cloud.schedules
+            }
             with Meter(cloud).installed() as idle_meter, counted(idle_meter) as idle_extras:
                 for _ in range(IDLE_PROBES):
                     cloud.run_schedules()
@@ -135,7 +149,13 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
                         run.sweeper_minutes += 1
                         if sessions_open():
                             run.sweeper_simulated += 1
-                            cloud.run_schedules()
+                            due = {
+                                function
+                                for function, rate in run.schedule_rates.items()
+                                if run.sweeper_minutes % rate == 0
+                            }
+                            run.schedule_runs.update(due)
+                            cloud.run_schedules(due)
                         if run.sweeper_minutes % TTL_EVERY_MINUTES == 0:
                             cloud.expire_ttl()
                             cloud.settle()
@@ -164,6 +184,12 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
     finally:
         clock.reset()
     return run, memory
+
+
+def rate_minutes(expression: str) -> int:
+    """`rate(5 minutes)` -> 5: how often EventBridge Scheduler runs a schedule."""
+    count, unit = expression.removeprefix("rate(").removesuffix(")").split()
+    return int(count) * {"minute": 1, "minutes": 1, "hour": 60, "hours": 60}[unit]
 
 
 def _moto_table(cloud: Any, name: str) -> Any:
@@ -237,49 +263,64 @@ def price(
     # Requests go to the function URL, which has no per-request charge.
     add("TrackFunction", "API Gateway", 0.0)
     api_route_usd = (track.invocations if track else 0) * api_usd
-    add("SweeperFunction", "Scheduler", run.sweeper_simulated * schedule_usd)
+    for function, runs in run.schedule_runs.items():
+        add(function, "Scheduler", runs * schedule_usd)
     add("(S3)", "S3 requests", 0.0)  # no function reads or writes S3 yet
 
-    # Idle sweeper minutes: priced at the measured cost of one idle run.
-    idle_runs = run.sweeper_minutes - run.sweeper_simulated
-    probe = run.idle.functions.get("SweeperFunction")
-    probes = probe.invocations if probe else 1
-    idle_ms = statistics.median(probe.durations_ms) if probe else 0.0
-    idle_run = {
-        "DynamoDB reads": sum(u for (_f, _t), u in run.idle.rru.items()) / probes * rru_usd,
-        "DynamoDB writes": sum(u for (_f, _t), u in run.idle.wru.items()) / probes * wru_usd,
-        "Lambda requests": invoke_usd,
-        "Lambda duration": max(1, -(-idle_ms // 1))
-        / 1000
-        * memory["SweeperFunction"]
-        / 1024
-        * gb_s_usd,
-        "Scheduler": schedule_usd,
-    }
-    for component, usd in idle_run.items():
-        add("SweeperFunction (idle minutes)", component, usd * idle_runs)
-
-    # What a real bill adds (benchmarks/allin.py).
+    # Scheduled runs in minutes with no session open: priced at the measured
+    # cost of one idle run of each scheduled function (its probes).
     cloudwatch = prices["cloudwatch"]
     log_usd = cloudwatch["logs_ingested_per_gb"] / 1e9
+
+    def idle_run_of(function: str) -> dict[str, float]:
+        probe = run.idle.functions.get(function)
+        probes = probe.invocations if probe else 1
+        idle_ms = statistics.median(probe.durations_ms) if probe else 0.0
+        logs = run.idle_extras.log_bytes.get(function, 0) / probes + PLATFORM_LOG_BYTES
+        return {
+            "DynamoDB reads": sum(u for (f, _t), u in run.idle.rru.items() if f == function)
+            / probes
+            * rru_usd,
+            "DynamoDB writes": sum(u for (f, _t), u in run.idle.wru.items() if f == function)
+            / probes
+            * wru_usd,
+            "Lambda requests": invoke_usd,
+            "Lambda duration": max(1, -(-idle_ms // 1)) / 1000 * memory[function] / 1024 * gb_s_usd,
+            "Scheduler": schedule_usd,
+            "CloudWatch Logs": logs * log_usd,
+        }
+
+    idle_runs = {f: idle_run_of(f) for f in run.schedule_rates}
+    for function, rate in run.schedule_rates.items():
+        unsimulated = run.sweeper_minutes // rate - run.schedule_runs.get(function, 0)
+        for component, usd in idle_runs[function].items():
+            add(f"{function} (idle minutes)", component, usd * max(0, unsimulated))
+    idle_run = idle_runs.get("SweeperFunction", {})
+
+    # What a real bill adds (benchmarks/allin.py).
     for function, used in run.usage.functions.items():
         written = run.extras.log_bytes.get(function, 0) + PLATFORM_LOG_BYTES * used.invocations
         add(function, "CloudWatch Logs", written * log_usd)
         if init_s is not None:
             seconds = cold_starts(used.started_ms) * init_s.get(function, 0.0)
             add(function, "Lambda INIT", seconds * memory[function] / 1024 * gb_s_usd)
-    idle_logs = run.idle_extras.log_bytes.get("SweeperFunction", 0) / probes + PLATFORM_LOG_BYTES
-    idle_run["CloudWatch Logs"] = idle_logs * log_usd
-    add("SweeperFunction (idle minutes)", "CloudWatch Logs", idle_logs * log_usd * idle_runs)
     add("(CloudWatch)", "Custom metrics", metrics_usd(run.extras, cloudwatch))
     window = run.sweeper_minutes / MONTH_MINUTES
-    for component, usd in (fixed_monthly or {}).items():
-        add("(CloudWatch)", component, usd * window)
+    fixed = fixed_monthly or {}
+    for component, usd in fixed.items():
+        add("(fixed)", component, usd * window)
     idle_month = {
-        "Sweeper (scan, invocation, schedule, logs)": sum(idle_run.values()) * MONTH_MINUTES,
-        # An idle sweeper publishes these every hour of the month.
+        **{
+            f"{function} every {rate} min (invocation, reads, schedule, logs)": sum(
+                idle_runs[function].values()
+            )
+            * MONTH_MINUTES
+            / rate
+            for function, rate in run.schedule_rates.items()
+        },
+        # What an idle stack publishes every hour of the month.
         "Custom metrics": len(run.idle_extras.metric_hours) * cloudwatch["custom_metric_per_month"],
-        **(fixed_monthly or {}),
+        **fixed,
     }
 
     components: dict[str, float] = {}
@@ -340,7 +381,8 @@ def run(config: Config) -> PartResult:
     replays, by_shape = done[: len(seeds)], dict(zip(shapes, done[len(seeds) :], strict=True))
     init_s = init_seconds()
     template = Template.load(Path(__file__).resolve().parents[1] / "template.yaml")
-    fixed = template_fixed_monthly(template, prices["cloudwatch"])
+    fixed = template_fixed_monthly(template, prices)
+    monitored = template_fixed_monthly(template, prices, monitored=True)
     runs = list(zip(replays, seeds, strict=True))
     priced = [price(r, memory, prices, init_s, fixed) for (r, memory), _ in runs]
     shape_priced = {
@@ -434,10 +476,19 @@ def run(config: Config) -> PartResult:
         ),
         figure(
             "idle_stack_usd_per_month",
-            "Idle stack, fixed per month (sweeper, schedule, logs, metrics, alarms, dashboard)",
+            "Idle stack per month, default parameters (schedules, logs, metrics, queue polls)",
             "$",
             [sum(p.idle_month_usd.values()) for p in priced],
             goal=1.0,
+        ),
+        figure(
+            "idle_stack_monitored_usd_per_month",
+            "Idle stack with alarms (AlarmTopicArn set) and the dashboard (CreateDashboard=true)",
+            "$",
+            [
+                sum(p.idle_month_usd.values()) - sum(fixed.values()) + sum(monitored.values())
+                for p in priced
+            ],
         ),
     ]
     for name, (shape_run, shape_cost) in shape_priced.items():

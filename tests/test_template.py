@@ -74,12 +74,28 @@ def test_tables_have_recovery_encryption_and_the_streams_closing_needs() -> None
     assert sessions["StreamSpecification"]["StreamViewType"] in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 
 
-@pytest.mark.parametrize("function", ["SessionExpiryFunction", "UserRetentionFunction"])
-def test_stream_consumers_take_ttl_deletions_only_and_never_lose_a_batch(function: str) -> None:
+@pytest.mark.parametrize(
+    ("function", "pattern"),
+    [
+        # Every deletion of a window: TTL's and the sweeper's closes (an erasure's is marked).
+        ("SessionExpiryFunction", {"eventName": ["REMOVE"]}),
+        # TTL deletions only: an erasure or a user deletion cascades by itself.
+        (
+            "UserRetentionFunction",
+            {
+                "eventName": ["REMOVE"],
+                "userIdentity": {"type": ["Service"], "principalId": ["dynamodb.amazonaws.com"]},
+                "dynamodb": {"Keys": {"sk": {"S": ["profile"]}}},
+            },
+        ),
+    ],
+)
+def test_stream_consumers_take_their_deletions_and_never_lose_a_batch(
+    function: str, pattern: dict
+) -> None:
     event = next(iter(TEMPLATE.resources[function]["Properties"]["Events"].values()))
     props = event["Properties"]
-    pattern = props["FilterCriteria"]["Filters"][0]["Pattern"]
-    assert '"principalId": ["dynamodb.amazonaws.com"]' in pattern
+    assert json.loads(props["FilterCriteria"]["Filters"][0]["Pattern"]) == pattern
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
 
@@ -135,7 +151,7 @@ def test_models_project_what_the_template_projects() -> None:
 # stream consumer), and add it to the dashboard.
 FUNCTIONS = TEMPLATE.of_type("AWS::Serverless::Function")
 ALARMS = TEMPLATE.of_type("AWS::CloudWatch::Alarm")
-NOTIFIES = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], []]}
+NOTIFIES = [{"Ref": "AlarmTopicArn"}]
 
 
 def alarms_on(namespace: str, metric: str, dimension: str, target: object) -> list[str]:
@@ -185,8 +201,11 @@ def test_the_dashboard_body_is_json_once_substituted() -> None:
 
 
 def test_every_alarm_notifies_the_optional_topic_both_ways() -> None:
+    """An alarm exists only with a topic to notify: without one it would tell no one
+    and still cost $0.10 a month (issue 18's idle stack)."""
     assert ALARMS
     for name, alarm in ALARMS.items():
+        assert alarm.get("Condition") == "HasAlarmTopic", name
         assert alarm["Properties"]["AlarmActions"] == NOTIFIES, name
         assert alarm["Properties"]["OKActions"] == NOTIFIES, name
     assert TEMPLATE.body["Parameters"]["AlarmTopicArn"]["Default"] == ""
@@ -337,3 +356,12 @@ def test_samconfig_deploys_without_prompts() -> None:
     assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
     assert deploy["resolve_s3"] is True
     assert config["default"]["global"]["parameters"]["stack_name"]
+
+
+def test_the_dashboard_and_the_backlog_metric_are_opt_in() -> None:
+    """$3.00 and $0.30 a month an idle stack pays only when someone watches."""
+    assert TEMPLATE.resources["Dashboard"]["Condition"] == "HasDashboard"
+    assert TEMPLATE.body["Outputs"]["DashboardUrl"]["Condition"] == "HasDashboard"
+    assert TEMPLATE.body["Parameters"]["CreateDashboard"]["Default"] == "false"
+    env = FUNCTIONS["SweeperFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["BACKLOG_METRIC"] == {"Fn::If": ["Monitored", "on", "off"]}

@@ -31,7 +31,7 @@ import threading
 import time
 import traceback
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -753,9 +753,12 @@ class LocalCloud(FileDelivery):
         return spec.get("StreamViewType") in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 
     # ------------------------------------------------------------- schedules
-    def run_schedules(self) -> dict[str, Any]:
+    def run_schedules(self, functions: Collection[str] | None = None) -> dict[str, Any]:
+        """Run every schedule once now (or only those of `functions`)."""
         results = {}
         for schedule in self.schedules:
+            if functions is not None and schedule.function not in functions:
+                continue
             event = {
                 "version": "0",
                 "id": str(uuidlib.uuid4()),

@@ -17,7 +17,7 @@ class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore
 
 
 def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if suffix == "GetAtt":
@@ -97,7 +97,7 @@ CONDITION = "<condition>"
 def resolve(value: Any, lookup: Any) -> Any:
     """Resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::Split and conditions.
 
-    Conditions (Fn::If, Fn::Equals, Fn::Not, Condition) are evaluated as
+    Conditions (Fn::If, Fn::Equals, Fn::Not, Fn::Or, Condition) are evaluated as
     CloudFormation would with the parameters' defaults; `Ref: AWS::NoValue`
     resolves to None.
     """
@@ -113,6 +113,8 @@ def resolve(value: Any, lookup: Any) -> Any:
             return left == right
         if key == "Fn::Not":
             return not resolve(arg[0], lookup)
+        if key == "Fn::Or":
+            return any(resolve(v, lookup) for v in arg)
         if key == "Condition":
             return bool(lookup(arg, CONDITION))
         if key == "Fn::GetAtt":
