@@ -118,6 +118,11 @@ EXPECTED = {
         "session_item_bytes_p99",
         "usd_per_million_events_variable",
         "sweeper_idle_usd_per_month",
+        "idle_stack_usd_per_month",
+        "idle_stack_monitored_usd_per_month",
+        "product.usd_per_million_events",
+        "per_event.usd_per_million_events",
+        "bounce.usd_per_million_events",
     ],
     "ingest_cpu": [
         "ingest_cpu.us_per_event_batch_1",
@@ -214,9 +219,11 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert imports["imports.profile_writes_per_unchanged_row"]["median"] == 0
     # Write units of a close are counts from item sizes: exact, on any machine.
     closes = {k: f["median"] for k, f in results["parts"]["closes"]["figures"].items()}
-    assert closes["closes.wru_first_bare"] == 6  # profile tx, session delete, 2 profile GSIs
-    assert closes["closes.wru_first"] == 8  # + the one entry the spec's questions need
-    assert closes["closes.wru_returning"] == closes["closes.wru_returning_bare"] == 6
+    # Session delete, profile put (no transaction), 2 profile GSIs.
+    assert closes["closes.wru_first_bare"] == 4
+    assert closes["closes.wru_first"] == 6  # + the one entry the spec's questions need
+    # Session delete, profile put, by_last_seen's key moving (a delete and a put).
+    assert closes["closes.wru_returning"] == closes["closes.wru_returning_bare"] == 4
     assert not (tmp_path / "RESULTS.md").exists()  # smoke figures never replace the real ones
 
 
