@@ -266,6 +266,8 @@ def test_accounts_without_an_issuer_or_without_user_records(stack: Stack, idp: L
         ({"algorithms": ["HS256"]}, "algorithms"),
         ({"algorithms": ["none"]}, "algorithms"),
         ({"issuer": "http://idp.example.com"}, "issuer"),
+        ({"issuer": "https://["}, "issuer"),  # urlsplit's ValueError was a 500
+        ({"discovery_url": "https://[::1/x"}, "discovery_url"),
         ({"audience": []}, "audience"),
         ({"claims": {"dept": {"name": "d", "type": "money"}}}, "claims['dept']"),
         ({"tenant": "x"}, "tenant"),

@@ -68,7 +68,10 @@ def check_url(url: Any, where: str) -> str:
     """https, or http to this machine only (a test IdP): tokens are only as good as the keys."""
     if not isinstance(url, str) or not url:
         raise OidcConfigError(where, "must be a URL")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise OidcConfigError(where, "is not a URL") from None
     if parts.scheme == "https" and parts.hostname:
         return url
     if parts.scheme == "http" and parts.hostname in LOOPBACK:
