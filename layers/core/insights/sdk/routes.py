@@ -64,11 +64,17 @@ def serve_segments(event: dict[str, Any]) -> dict[str, Any]:
 
     query = event.get("queryStringParameters") or {}
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    key = headers.get("x-insights-key") or query.get("key")
+    key = headers.get("x-insights-key")
+    allowed = frozenset({"write", "secret"})
+    if not key:
+        # URLs end up in logs, histories and referrers: only the public
+        # write key may travel in one (as on the events endpoint).
+        key = query.get("key")
+        allowed = frozenset({"write"})
     try:
         account = authenticate(
             key,
-            allowed=frozenset({"write", "secret"}),
+            allowed=allowed,
             where="in the X-Insights-Key header or the 'key' query parameter",
         )
     except AuthError as exc:
