@@ -58,6 +58,7 @@ def serve_segments(event: dict[str, Any]) -> dict[str, Any]:
     """GET /v1/sdk/segments?uuid=&user_hash=: the verified user's targeting segments."""
     from insights import clock
     from insights.domain.accounts import KEY_PREFIX
+    from insights.domain.events import uuid_problem
     from insights.domain.identity import UNVERIFIED
     from insights.services import identity, segments
     from insights.services.auth import AuthError, authenticate
@@ -83,6 +84,9 @@ def serve_segments(event: dict[str, Any]) -> dict[str, Any]:
     if not uuid.strip():
         message = "the 'uuid' query parameter is required"
         return _json(400, {"error": "invalid_uuid", "message": message})
+    problem = uuid_problem(uuid)  # e.g. too long to be a key: checked before any read
+    if problem is not None:
+        return _json(400, {"error": "invalid_uuid", "message": problem})
     now_ms = clock.now_ms()
     trusted = bool(key) and key.startswith(KEY_PREFIX["secret"])
     if not trusted and not identity.is_verified(
