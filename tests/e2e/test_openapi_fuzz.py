@@ -58,7 +58,7 @@ def fuzzed_stack(
 
 
 def test_schemathesis_finds_no_server_error_and_no_answer_off_the_description(
-    fuzzed_stack: RunningStack,
+    fuzzed_stack: RunningStack, salesforce: FakeSalesforce
 ) -> None:
     account = fuzzed_stack.state["account"]
     # SCIM routes take a SCIM token (schemathesis.toml's [[operations]] block).
@@ -92,3 +92,6 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_description(
         assert f"✅  {phase}" in out, out[-3000:]
     for secret in (account["secret_key"], account["write_key"], token["token"]):
         assert secret not in out
+    # The example connection signed in to the stand-in and read the object:
+    # the Salesforce routes were driven past their validation, not only to 400s.
+    assert any(call.endswith("/sobjects/Contact/describe") for call in salesforce.calls)
