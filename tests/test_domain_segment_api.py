@@ -61,6 +61,16 @@ def test_a_single_route_takes_its_own_type_only() -> None:
     assert events(run({"userId": "u", "event": "E"}, "track"))[0]["type"] == "track"
 
 
+def test_a_type_that_is_not_a_string_is_refused_alone() -> None:
+    """An object or list as the type was a TypeError (unhashable): a 500 for the whole batch."""
+    batch = [{"type": {}, "userId": "u"}, {"type": ["track"], "userId": "u"}]
+    t = run({"batch": [*batch, {"type": "page", "userId": "u"}]})
+    assert [(r.index, r.field) for r in t.rejected] == [(0, "batch[0].type"), (1, "batch[1].type")]
+    assert [e["type"] for e in events(t)] == ["page"]
+    single = run({"type": {"x": 1}, "userId": "u", "event": "E"}, "track")
+    assert [(r.index, r.field) for r in single.rejected] == [(0, "type")]
+
+
 def test_skew_is_corrected_beyond_the_tolerance_only() -> None:
     def time_with(skew_ms: int) -> int:
         message = {"type": "page", "userId": "u", "timestamp": iso(NOW - 5000 + skew_ms)}

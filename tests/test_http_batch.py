@@ -8,6 +8,7 @@ exception handlers by class, and partial batch failures by record id.
 from __future__ import annotations
 
 import base64
+import threading
 from typing import Any
 
 import pytest
@@ -110,6 +111,37 @@ def test_exception_handlers_match_subclasses_and_others_propagate() -> None:
     )
     with pytest.raises(KeyError):
         app.resolve(http_event("DELETE", "/v1/things/other"))
+
+
+def test_concurrent_requests_each_see_their_own_event() -> None:
+    """The local stack runs a function's concurrent requests in threads of one module.
+
+    One request finishing while another was between its first and second
+    look at current_event made the second fail ("only while resolving").
+    """
+    app = Router()
+    first_inside, second_done = threading.Event(), threading.Event()
+
+    @app.get("/v1/slow")
+    def slow() -> Response:
+        first_inside.set()
+        assert second_done.wait(10)
+        return ok({"path": app.current_event.path})
+
+    @app.get("/v1/fast")
+    def fast() -> Response:
+        return ok({"path": app.current_event.path})
+
+    results: list[dict[str, Any]] = []
+    worker = threading.Thread(
+        target=lambda: results.append(app.resolve(http_event("GET", "/v1/slow")))
+    )
+    worker.start()
+    assert first_inside.wait(10)
+    assert app.resolve(http_event("GET", "/v1/fast"))["body"] == '{"path": "/v1/fast"}'
+    second_done.set()
+    worker.join(10)
+    assert [r["body"] for r in results] == ['{"path": "/v1/slow"}']
 
 
 def sqs(*ids: str) -> dict[str, Any]:

@@ -249,6 +249,8 @@ def test_claims_that_cannot_be_used_are_refused(stack: Stack, idp: LocalIdp, acm
     assert response.status == 400 and "email" in response.json()["message"]
     bad_date = sign_in(stack, acme, idp.token(hire_date="soon"))
     assert bad_date.status == 400 and "hire_date" in bad_date.json()["message"]
+    too_long = sign_in(stack, acme, idp.token(email="a" * 300 + "@example.com"))
+    assert too_long.status == 400 and "longer than 256" in too_long.json()["message"]
 
 
 def test_accounts_without_an_issuer_or_without_user_records(stack: Stack, idp: LocalIdp) -> None:
@@ -266,6 +268,8 @@ def test_accounts_without_an_issuer_or_without_user_records(stack: Stack, idp: L
         ({"algorithms": ["HS256"]}, "algorithms"),
         ({"algorithms": ["none"]}, "algorithms"),
         ({"issuer": "http://idp.example.com"}, "issuer"),
+        ({"issuer": "https://["}, "issuer"),  # urlsplit's ValueError was a 500
+        ({"discovery_url": "https://[::1/x"}, "discovery_url"),
         ({"audience": []}, "audience"),
         ({"claims": {"dept": {"name": "d", "type": "money"}}}, "claims['dept']"),
         ({"tenant": "x"}, "tenant"),

@@ -305,6 +305,31 @@ def test_bad_credentials_are_named_by_test_and_fail_the_sync(
     assert answer.status == 200 and answer.json()["ok"] is True
 
 
+def test_a_login_host_that_never_answers_is_unavailable_within_the_timeout(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """simple-salesforce signs in with no timeout of its own; the client bounds every call."""
+    import socket
+    import time
+
+    from insights.services import salesforce_client
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    monkeypatch.setenv("SALESFORCE_ENDPOINT_URL", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    monkeypatch.setattr(salesforce_client, "TIMEOUT_SECONDS", 0.5)
+    try:
+        account = stack.account()
+        connect(stack, account)
+        started = time.monotonic()
+        answer = stack.cloud.http("POST", PATH + "/test", headers=stack.auth(account))
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert answer.status == 422, answer.body
+    assert answer.json()["error"] == "unavailable" and "ReadTimeout" in answer.json()["message"]
+    assert elapsed < 10
+
+
 def test_a_mapped_field_that_was_deleted_is_named_and_stops_the_sync_changing_nothing(
     stack: Stack, salesforce: FakeSalesforce
 ) -> None:

@@ -70,7 +70,8 @@ def test_login_hosts_and_the_jwt_audience() -> None:
     assert (mine.domain, mine.audience, mine.is_my_domain) == ("acme.my", "login", True)
     sandbox = parse_login_host("acme--dev.sandbox.my.salesforce.com")
     assert (sandbox.domain, sandbox.audience) == ("acme--dev.sandbox.my", "test")
-    for bad in ("https://acme.lightning.force.com", "login.salesforce.com.evil.io", "", None):
+    bad_hosts = ("https://acme.lightning.force.com", "login.salesforce.com.evil.io", "", None)
+    for bad in (*bad_hosts, "https://[", "[::1"):  # urlparse's ValueError was a 500
         with pytest.raises(ConfigError, match="login_host"):
             parse_login_host(bad)
 

@@ -352,6 +352,13 @@ def test_an_account_without_user_records_is_refused(stack: Stack) -> None:
     assert scim("GET", "/Users").json()["totalResults"] == 0
 
 
+def test_a_user_whose_uuid_would_break_the_uuid_rules_is_refused(acme: Any, scim: Scim) -> None:
+    """userName may be 1,024 characters; a uuid at most 256 (as events, imports, /v1/users)."""
+    response = scim("POST", "/Users", {"schemas": [CORE], "userName": "u" * 300})
+    assert "longer than 256" in scim_error(response, 400, "invalidValue")
+    assert scim("GET", "/Users").json()["totalResults"] == 0  # nothing was stored
+
+
 def test_the_mapping_chooses_the_uuid_names_and_types(stack: Stack, acme: Any, scim: Scim) -> None:
     auth = stack.auth(acme)
     default = stack.cloud.http("GET", "/v1/idp/scim/config", headers=auth).json()

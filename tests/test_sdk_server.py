@@ -233,6 +233,31 @@ def test_browser_segments_only_for_a_verified_user_and_only_targeting(stack: Sta
     assert via_api.json()["segments"] == [wanted]
 
 
+def test_browser_segments_refuse_a_secret_key_in_the_url_and_a_bad_uuid(stack: Stack) -> None:
+    """Only the write key travels in a URL; a server sends the secret key in the header."""
+    account = stack.account()
+    _segment(stack, account, "admins", "admin", targeting=True)
+    in_url = sdk_segments(stack, account.secret_key, "ada", None)
+    assert (in_url.status, in_url.json()["error"]) == (403, "secret_key_in_url")
+    assert account.secret_key not in in_url.body
+    in_header = stack.cloud.function_url(
+        "TrackFunction",
+        "GET",
+        "/v1/sdk/segments?uuid=ada",
+        headers={"X-Insights-Key": account.secret_key},
+    )
+    assert (in_header.status, in_header.json()) == (200, {"uuid": "ada", "segments": []})
+    # A uuid no user can have is a 400 before any read, as on /v1/users/{uuid}
+    # (DynamoDB refuses a key over 2 KB; moto does not, so this asserts the 400).
+    too_long = stack.cloud.function_url(
+        "TrackFunction",
+        "GET",
+        "/v1/sdk/segments?uuid=" + "x" * 3000,
+        headers={"X-Insights-Key": account.secret_key},
+    )
+    assert (too_long.status, too_long.json()["error"]) == (400, "invalid_uuid")
+
+
 # ---------------------------------------------------------- JS unit tests
 def test_sdk_unit_tests_pass_under_node() -> None:
     node = shutil.which("node")

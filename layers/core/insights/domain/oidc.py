@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from insights.domain.events import MAX_PROPERTY_NAME_CHARS, Scalar
+from insights.domain.events import MAX_PROPERTY_NAME_CHARS, Scalar, uuid_problem
 from insights.domain.imports import VALUE_TYPES, ValueType, parse_value
 
 # Asymmetric only: an HS* token would be checked with a secret the issuer
@@ -68,7 +68,10 @@ def check_url(url: Any, where: str) -> str:
     """https, or http to this machine only (a test IdP): tokens are only as good as the keys."""
     if not isinstance(url, str) or not url:
         raise OidcConfigError(where, "must be a URL")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise OidcConfigError(where, "is not a URL") from None
     if parts.scheme == "https" and parts.hostname:
         return url
     if parts.scheme == "http" and parts.hostname in LOOPBACK:
@@ -135,6 +138,9 @@ def claim_values(claims: dict[str, Any], config: OidcConfig) -> tuple[str, dict[
     uuid = claims.get(config.uuid_claim)
     if not isinstance(uuid, str | int) or isinstance(uuid, bool) or str(uuid) == "":
         raise ClaimError(f"the token has no {config.uuid_claim} claim to take the uuid from")
+    problem = uuid_problem(str(uuid))  # the rules every uuid follows (1-256 characters)
+    if problem is not None:
+        raise ClaimError(f"claim {config.uuid_claim} cannot be the uuid: {problem}")
     out: dict[str, Scalar] = {}
     for claim, (name, kind) in config.claims.items():
         value = claims.get(claim)

@@ -93,7 +93,10 @@ def parse_login_host(raw: Any) -> LoginHost:
     if not isinstance(raw, str) or not raw.strip():
         raise ConfigError("login_host", 'must be "production", "sandbox" or your My Domain URL')
     text = raw.strip().lower()
-    host = urlparse(text if "//" in text else f"https://{text}").hostname or ""
+    try:
+        host = urlparse(text if "//" in text else f"https://{text}").hostname or ""
+    except ValueError:  # e.g. an unclosed IPv6 bracket: no host to match
+        host = ""
     if not _MY_DOMAIN.match(host):
         raise ConfigError(
             "login_host",

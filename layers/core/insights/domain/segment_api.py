@@ -203,7 +203,7 @@ class _Message:
         kind = raw.get("type", route_type)
         if route_type is not None and kind != route_type:
             raise _Refused(_join(at, "type"), f"this route takes {route_type} messages only")
-        if kind not in MESSAGE_TYPES:
+        if not isinstance(kind, str) or kind not in MESSAGE_TYPES:  # a dict is unhashable
             raise _Refused(
                 _join(at, "type"), f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}"
             )

@@ -58,17 +58,24 @@ def serve_segments(event: dict[str, Any]) -> dict[str, Any]:
     """GET /v1/sdk/segments?uuid=&user_hash=: the verified user's targeting segments."""
     from insights import clock
     from insights.domain.accounts import KEY_PREFIX
+    from insights.domain.events import uuid_problem
     from insights.domain.identity import UNVERIFIED
     from insights.services import identity, segments
     from insights.services.auth import AuthError, authenticate
 
     query = event.get("queryStringParameters") or {}
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    key = headers.get("x-insights-key") or query.get("key")
+    key = headers.get("x-insights-key")
+    allowed = frozenset({"write", "secret"})
+    if not key:
+        # URLs end up in logs, histories and referrers: only the public
+        # write key may travel in one (as on the events endpoint).
+        key = query.get("key")
+        allowed = frozenset({"write"})
     try:
         account = authenticate(
             key,
-            allowed=frozenset({"write", "secret"}),
+            allowed=allowed,
             where="in the X-Insights-Key header or the 'key' query parameter",
         )
     except AuthError as exc:
@@ -77,6 +84,9 @@ def serve_segments(event: dict[str, Any]) -> dict[str, Any]:
     if not uuid.strip():
         message = "the 'uuid' query parameter is required"
         return _json(400, {"error": "invalid_uuid", "message": message})
+    problem = uuid_problem(uuid)  # e.g. too long to be a key: checked before any read
+    if problem is not None:
+        return _json(400, {"error": "invalid_uuid", "message": problem})
     now_ms = clock.now_ms()
     trusted = bool(key) and key.startswith(KEY_PREFIX["secret"])
     if not trusted and not identity.is_verified(

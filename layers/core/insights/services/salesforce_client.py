@@ -48,6 +48,7 @@ from insights.domain.salesforce import Credentials, LoginHost
 
 API_VERSION = "62.0"
 TIMEOUT_SECONDS = 30
+CONNECT_TIMEOUT_SECONDS = 10
 T = TypeVar("T")
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
@@ -61,7 +62,21 @@ class SalesforceProblem(Exception):
         self.message = message
 
 
-class _Redirect(HTTPAdapter):
+class _Bounded(HTTPAdapter):
+    """Every call gets a timeout, also those simple-salesforce makes without one.
+
+    Its sign-in (``SalesforceLogin``) posts with no timeout: a login host
+    that never answers would hold the API's test route (and a sync slice)
+    until the Lambda timeout instead of answering ``unavailable``.
+    """
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = (CONNECT_TIMEOUT_SECONDS, TIMEOUT_SECONDS)
+        return super().send(request, **kwargs)
+
+
+class _Redirect(_Bounded):
     """Sends https://<host>.salesforce.com/... to a stand-in base URL, keeping the Host."""
 
     def __init__(self, base: str) -> None:
@@ -89,8 +104,8 @@ class Client:
         self.session = requests.Session()
         self.session.hooks["response"].append(self._observe)
         endpoint = os.environ.get("SALESFORCE_ENDPOINT_URL")
-        if endpoint:
-            self.session.mount("https://", _Redirect(endpoint))
+        self.session.mount("https://", _Redirect(endpoint) if endpoint else _Bounded())
+        self.session.mount("http://", _Bounded())
         self._sf: Salesforce | None = None
 
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:

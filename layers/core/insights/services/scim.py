@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger
 
 from insights import clock
 from insights.domain.accounts import hash_key
+from insights.domain.events import uuid_problem
 from insights.domain.imports import Row
 from insights.domain.scim import ScimError
 from insights.domain.scim.filter import equality_lookup, matches, parse_filter
@@ -147,6 +148,9 @@ def _prepare(account: Account, user: dict[str, Any]) -> tuple[ScimMapping, str]:
             "which this user does not have",
             "invalidValue",
         )
+    problem = uuid_problem(uuid)  # the rules every uuid follows (1-256 characters)
+    if problem is not None:
+        raise ScimError(400, f"{mapping.uuid} cannot be the uuid: {problem}", "invalidValue")
     kept_values(user, mapping)  # a value that does not parse as its type: 400 now
     return mapping, uuid
 
