@@ -140,7 +140,10 @@ def read_metadata(xml: Any, entity_id: str | None) -> tuple[str, list[str]]:
     """
     if not isinstance(xml, str) or not xml.strip():
         raise SamlConfigError("metadata_xml", "must be the IdP's metadata XML as a string")
-    data = xml.encode()
+    try:
+        data = xml.encode()
+    except UnicodeEncodeError:
+        raise SamlConfigError("metadata_xml", "is not valid UTF-8 text") from None
     if len(data) > MAX_METADATA_BYTES:
         raise SamlConfigError("metadata_xml", f"is larger than {MAX_METADATA_BYTES} bytes")
     try:
@@ -221,15 +224,16 @@ def parse_config(raw: Any, now_ms: int) -> SamlConfig:
             "uuid_attribute", "must be a SAML attribute Name, or null for the NameID"
         )
     attributes: dict[str, tuple[str, ValueType]] = {}
-    given = raw.get("attributes") or {}
+    given = raw.get("attributes")
+    given = {} if given is None else given
     if not isinstance(given, dict) or len(given) > MAX_ATTRIBUTES:
         raise SamlConfigError(
             "attributes", f"must be an object of at most {MAX_ATTRIBUTES} attributes"
         )
     for attribute, target in given.items():
         where = f"attributes[{attribute!r}]"
-        if len(attribute) > MAX_ID_CHARS:
-            raise SamlConfigError(where, f"a SAML attribute Name is at most {MAX_ID_CHARS} chars")
+        if not 0 < len(attribute) <= MAX_ID_CHARS:
+            raise SamlConfigError(where, f"a SAML attribute Name is 1-{MAX_ID_CHARS} characters")
         name, kind = target, "string"
         if isinstance(target, dict):
             name, kind = target.get("name"), target.get("type", "string")
