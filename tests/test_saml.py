@@ -20,6 +20,7 @@ from tests.conftest import MINUTE, T0_MS, Stack
 from tests.saml_helpers import AUDIENCE, NOW, RECIPIENT, TestIdp, decode, encode
 
 ROOT = Path(__file__).resolve().parents[1]
+FORM = "application/x-www-form-urlencoded"
 ATTRIBUTES = {
     "department": "department",
     "groups": "groups",
@@ -124,7 +125,7 @@ def test_form_encoded_and_bearer_are_accepted(stack: Stack, idp: TestIdp, acme: 
         "/v1/idp/saml/response",
         headers={
             "Authorization": f"Bearer {acme.secret_key}",
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": FORM,
         },
         body=f"SAMLResponse={quote(idp.response(), safe='')}&RelayState=%2Fhome",
     )
@@ -137,7 +138,7 @@ def test_form_encoded_and_bearer_are_accepted(stack: Stack, idp: TestIdp, acme: 
         "/v1/idp/saml/response",
         headers={
             "X-Insights-Key": acme.secret_key,
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": FORM,
         },
         body="SAMLResponse=" + raw.replace("/", "%2F").replace("=", "%3D"),
     )
@@ -307,6 +308,14 @@ def test_bodies_that_are_not_a_saml_response(stack: Stack, idp: TestIdp, acme: A
         body={"SAMLResponse": idp.response()},
     )
     assert empty.status == 400 and "saml_response" in empty.json()["message"]
+    for form in ("RelayState=x", "&".join(f"f{i}=x" for i in range(60))):
+        answer = stack.cloud.http(
+            "POST",
+            "/v1/idp/saml/response",
+            headers={"X-Insights-Key": acme.secret_key, "Content-Type": FORM},
+            body=form,
+        )
+        assert answer.status == 400 and answer.json()["error"] == "invalid_request", answer.body
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ logger = Logger()
 metrics = Metrics()
 app = resolver()
 FORM = "application/x-www-form-urlencoded"
+MAX_FORM_FIELDS = 50
 SEND = (
     'send {"saml_response": "<base64 SAMLResponse>"} as JSON, or the form field SAMLResponse '
     f"as {FORM}"
@@ -64,7 +65,12 @@ def _saml_response() -> Any:
     content_type = app.current_event.headers.get("content-type") or ""
     if content_type.split(";")[0].strip().lower() == FORM:
         text = app.current_event.decoded_body or ""
-        fields = dict(parse_qsl(text, max_num_fields=50))
+        try:
+            fields = dict(parse_qsl(text, max_num_fields=MAX_FORM_FIELDS))
+        except ValueError:
+            raise RequestError(
+                400, "invalid_request", f"the form has more than {MAX_FORM_FIELDS} fields"
+            ) from None
         value = fields.get("SAMLResponse", fields.get("saml_response"))
         if value is None:
             raise RequestError(400, "invalid_request", SEND)
