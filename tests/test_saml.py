@@ -354,3 +354,28 @@ def test_the_function_requirements_match_the_saml_extra() -> None:
     ]["saml"]
     function = (ROOT / "functions/saml/requirements.txt").read_text().splitlines()
     assert names(extra) == names(function)
+
+
+def test_signxml_and_cryptography_load_on_the_first_verification_only() -> None:
+    from tests.test_cold_start import modules_after_import
+
+    loaded = modules_after_import(ROOT / "functions/saml/app.py")
+    assert "lxml.etree" in loaded and "insights.domain.saml_response" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("signxml", "cryptography")}
+    # Only SamlFunction reaches the SAML modules (lxml and signxml ship with it alone).
+    importers = {
+        path.relative_to(ROOT).as_posix()
+        for path in [*ROOT.glob("functions/*/app.py"), *ROOT.glob("layers/core/insights/**/*.py")]
+        if re.search(
+            r"^\s*(from|import) insights\.(domain|services)[. ].*saml", path.read_text(), re.M
+        )
+        or re.search(
+            r"^\s*from insights\.(domain|services) import .*\bsaml", path.read_text(), re.M
+        )
+    }
+    assert importers == {
+        "functions/saml/app.py",
+        "layers/core/insights/domain/saml.py",
+        "layers/core/insights/domain/saml_response.py",
+        "layers/core/insights/services/saml.py",
+    }
