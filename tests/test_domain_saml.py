@@ -392,6 +392,8 @@ def test_the_uuid_from_the_name_id_or_one_attribute_value() -> None:
     assert attribute_values("ann", {}, by_name_id)[0] == "ann"
     with pytest.raises(AssertionUnusable, match="NameID"):
         attribute_values(None, {}, by_name_id)
+    with pytest.raises(AssertionUnusable, match="longer than 256"):
+        attribute_values("x" * 257, {}, by_name_id)
     by_email = SamlConfig("e", (), ("a",), ("r",), uuid_attribute="email")
     assert attribute_values("x", {"email": ["ann@example.com"]}, by_email)[0] == "ann@example.com"
     with pytest.raises(AssertionUnusable, match="exactly one value"):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from insights.domain.events import MAX_PROPERTY_NAME_CHARS, Scalar
+from insights.domain.events import MAX_PROPERTY_NAME_CHARS, MAX_UUID_CHARS, Scalar
 from insights.domain.imports import VALUE_TYPES, ValueType, parse_value
 from insights.domain.saml_xml import NS, UnsafeXml, parse_xml, text_of
 
@@ -274,6 +274,8 @@ def attribute_values(
                 f"(it holds {len(values)})"
             )
         uuid = values[0]
+    if len(uuid) > MAX_UUID_CHARS:
+        raise AssertionUnusable(f"the uuid is longer than {MAX_UUID_CHARS} characters")
     out: dict[str, Scalar] = {}
     for attribute, (name, kind) in config.attributes.items():
         if attribute not in attributes:
