@@ -147,7 +147,7 @@ def _verified(root: Any, location: str, config: SamlConfig, now_ms: int) -> Any:
     expect = SignatureConfiguration(
         location=location, verification_time=datetime.fromtimestamp(now_ms / 1000, UTC)
     )
-    last = "the signature does not verify with the registered certificate"
+    problem: str | None = None  # why a certificate could not be tried, if one could not
     for pem in config.certificates:
         try:
             result = XMLVerifier().verify(
@@ -162,19 +162,20 @@ def _verified(root: Any, location: str, config: SamlConfig, now_ms: int) -> Any:
                 "the signed element was changed after signing (digest mismatch)"
             ) from None
         except InvalidCertificate as exc:
-            last = f"a registered certificate cannot be used: {exc}"
+            problem = f"a registered certificate cannot be used: {exc}"
             continue
         except InvalidSignature:
             continue  # signed with another key: try the next registered certificate
         except InvalidInput as exc:
             raise ResponseRejected(f"the signature cannot be verified: {exc}") from None
         except (SignXMLException, ValueError, LookupError, etree.LxmlError) as exc:
-            last = f"the signature cannot be verified: {exc}"
+            problem = f"the signature cannot be verified: {exc}"
             continue
         return result.signed_xml
     raise ResponseRejected(
-        last
-        + (" (it is signed with another key)" if last.startswith("the signature does not") else "")
+        problem
+        or "the signature does not verify with the registered certificate "
+        "(it is signed with another key)"
     )
 
 
