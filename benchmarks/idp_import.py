@@ -1,9 +1,12 @@
-"""IdP functions' cold start: import CPU of ScimFunction, OidcFunction and scim2-models.
+"""IdP functions' cold start: import CPU of ScimFunction, OidcFunction, SamlFunction and
+scim2-models.
 
     .venv/bin/python -m benchmarks.idp_import [--runs N]
 
 scim2-models is measured alone to show why SCIM is hand-written;
-OidcFunction's figure includes joserfc and cryptography, which ship with it.
+OidcFunction's figure includes joserfc and cryptography, which ship with it;
+SamlFunction's includes lxml (its handler imports it), and "+ signxml" what
+its first verification adds (signxml and cryptography, imported then).
 
 Each import runs in a fresh interpreter (CPU time, as part 2 measures cold
 starts), paired with an ``import boto3`` right before it so that load on the
@@ -30,9 +33,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         models = Path(tmp) / "scim2_models_only.py"
         models.write_text("import scim2_models\n")
+        saml_first = Path(tmp) / "saml_first_verification.py"
+        saml_first.write_text(
+            "import sys\n"
+            f"sys.path.insert(0, {str(ROOT / 'functions' / 'saml')!r})\n"
+            "import app\n"
+            "import signxml, cryptography.x509\n"
+        )
         targets = {
             "ScimFunction handler": str(ROOT / "functions" / "scim" / "app.py"),
             "OidcFunction handler": str(ROOT / "functions" / "oidc" / "app.py"),
+            "SamlFunction handler": str(ROOT / "functions" / "saml" / "app.py"),
+            "SamlFunction handler + signxml": str(saml_first),
             "import scim2_models": str(models),
         }
         ratios: dict[str, list[float]] = {name: [] for name in targets}

@@ -73,6 +73,19 @@ def test_every_operation_describes_its_errors() -> None:
         assert any(r.startswith("2") for r in responses), (method, path)
 
 
+def saml_answers_match_the_description(call: Checked) -> None:
+    from tests.saml_helpers import AUDIENCE, RECIPIENT, TestIdp
+
+    idp = TestIdp()
+    config = {"metadata_xml": idp.metadata(), "audience": AUDIENCE, "recipient": RECIPIENT}
+    call("PUT", "/v1/idp/saml/config", {**config, "attributes": {"department": "department"}})
+    call("PUT", "/v1/idp/saml/config", {**config, "certificate": idp.cert_pem})
+    call("GET", "/v1/idp/saml/config")
+    response = idp.response()
+    call("POST", "/v1/idp/saml/response", {"saml_response": response})
+    call("POST", "/v1/idp/saml/response", {"saml_response": response})  # replayed: 401
+
+
 class Checked:
     """Requests to the local stack whose every answer is checked against the description."""
 
@@ -189,6 +202,8 @@ def test_real_answers_match_the_description(stack: Stack, monkeypatch: pytest.Mo
     scim_and_its_management(call)
     oidc(call)
     salesforce(call, monkeypatch)
+    # saml (tests/test_saml.py covers the refusals one by one)
+    saml_answers_match_the_description(call)
     # the rest of the deletes last
     call("DELETE", f"/v1/segments/{segment}")
     call("DELETE", f"/v1/segments/{segment}")

@@ -11,6 +11,9 @@ Per account, everything lives in one partition, ``<account id>#scim``:
 - ``token#<token id>``: a SCIM token's listing entry; ``config``: the SCIM mapping.
 
 A SCIM token is found by its SHA-256 alone: item ``scimtoken#<digest>``.
+
+SAML assertions already used: ``<account id>#saml#<assertion ID>`` / ``replay``,
+each in its own partition, kept (TTL ``expires_at``) until the assertion expires.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -82,6 +85,17 @@ class IdpConfigItem(Model):
     sk = UnicodeAttribute(range_key=True)  # "config" (SCIM)
     body = UnicodeAttribute()  # JSON
     updated_at = NumberAttribute()
+
+
+class SamlReplayItem(Model):
+    """A SAML assertion ID seen once; refused again until ``expires_at`` (epoch seconds)."""
+
+    class Meta(_IdpMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)  # "<account id>#saml#<assertion ID>"
+    sk = UnicodeAttribute(range_key=True)  # "replay"
+    expires_at = NumberAttribute()  # the table's TTL attribute
 
 
 class UserNameTaken(Exception):
@@ -306,3 +320,32 @@ def get_config(account_id: str, name: str) -> dict[str, Any] | None:
 
 def put_config(account_id: str, name: str, body: dict[str, Any], now_ms: int) -> None:
     IdpConfigItem(_pk(account_id), name, body=json.dumps(body), updated_at=now_ms).save()
+
+
+# ------------------------------------------------------------ SAML replay
+def _replay_key(account_id: str, assertion_id: str) -> tuple[str, str]:
+    return f"{account_id}#saml#{assertion_id}", "replay"
+
+
+def claim_assertion(account_id: str, assertion_id: str, expires_at_s: int, now_s: int) -> bool:
+    """Record an assertion's first use; False when it was used before and has not expired.
+
+    One conditional put. TTL deletes the item days late at worst, so the
+    condition also lets an expired item be overwritten (the assertion itself
+    is refused as expired long before that can matter).
+    """
+    pk, sk = _replay_key(account_id, assertion_id)
+    try:
+        SamlReplayItem(pk, sk, expires_at=expires_at_s).save(
+            condition=SamlReplayItem.pk.does_not_exist() | (SamlReplayItem.expires_at <= now_s)
+        )
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def release_assertion(account_id: str, assertion_id: str) -> None:
+    """Forget a claimed assertion whose attributes could not be written, so a retry can succeed."""
+    SamlReplayItem(*_replay_key(account_id, assertion_id)).delete()
