@@ -6,6 +6,7 @@ The fuzzer (schemathesis) runs over the same file in tests/e2e/test_openapi_fuzz
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -192,6 +193,10 @@ def test_real_answers_match_the_description(stack: Stack) -> None:
     call("DELETE", f"/v1/segments/{segment}")
     call("DELETE", "/v1/users/u2")
     call("GET", "/v1/openapi.yaml", auth=None)
+    # the console's static files (docs/console.md): the page, one asset, an old version
+    page = call("GET", "/", auth=None).body
+    call("GET", re.findall(r'src="(/console/[^"]+)"', page)[0], auth=None)
+    call("GET", "/console/0000/app.mjs", auth=None)
     described = {(m, p) for m, p in operations()}
     exercised = {(m, p) for m, p, _ in call.seen}
     assert exercised == described, described - exercised
