@@ -8,6 +8,9 @@ exception handlers by class, and partial batch failures by record id.
 from __future__ import annotations
 
 import base64
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -85,6 +88,28 @@ def test_unknown_route_or_method_is_powertools_json_404() -> None:
         result = app.resolve(http_event(method, path))
         assert result["statusCode"] == 404
         assert result["body"] == '{"statusCode":404,"message":"Not found"}'
+
+
+def test_concurrent_requests_each_see_their_own_event() -> None:
+    # The local stack runs one handler module for concurrent requests (the
+    # console's parallel calls); Lambda would use two containers.
+    app = Router()
+    both_inside = threading.Barrier(2)
+
+    @app.post("/v1/echo")
+    def echo() -> Response:
+        before = app.current_event.decoded_body
+        both_inside.wait(timeout=5)
+        return ok({"before": before, "after": app.current_event.decoded_body})
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(lambda b: app.resolve(http_event("POST", "/v1/echo", body=b)), ["a", "b"])
+        )
+    assert [json.loads(r["body"]) for r in results] == [
+        {"before": "a", "after": "a"},
+        {"before": "b", "after": "b"},
+    ]
 
 
 def test_empty_response_and_base64_body() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -111,12 +112,16 @@ class Router:
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Route]] = []
         self._handlers: dict[type[BaseException], Callable[[Any], Response]] = {}
-        self._event: Request | None = None
+        # Per thread: Lambda sends a container one request at a time, but the
+        # local stack runs one module's handler for concurrent requests (the
+        # console's parallel calls), which must not see each other's event.
+        self._current = threading.local()
 
     @property
     def current_event(self) -> Request:
-        assert self._event is not None, "only while resolving a request"
-        return self._event
+        event: Request | None = getattr(self._current, "event", None)
+        assert event is not None, "only while resolving a request"
+        return event
 
     def route(self, method: str, pattern: str) -> Callable[[Route], Route]:
         # A parameter is one path segment, as in Powertools and API Gateway.
@@ -153,7 +158,7 @@ class Router:
         return register
 
     def resolve(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        request = self._event = Request(event)
+        request = self._current.event = Request(event)
         try:
             for method, regex, fn in self._routes:
                 match = regex.match(request.path)
@@ -168,7 +173,7 @@ class Router:
             body = json.dumps({"statusCode": 404, "message": "Not found"}, separators=(",", ":"))
             return Response(404, APPLICATION_JSON, body).as_result()
         finally:
-            self._event = None
+            self._current.event = None
 
     def _handler_for(self, exc: Exception) -> Callable[[Any], Response] | None:
         # The closest registered class wins, as with Powertools.
