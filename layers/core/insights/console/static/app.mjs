@@ -78,7 +78,7 @@ function Shell({ account }) {
   let page;
   if (route.page === "users" && route.arg) page = html`<${UserPage} uuid=${route.arg} />`;
   else if (route.page === "users") page = html`<${Users} />`;
-  else if (route.page === "segments" && route.arg) page = html`<${SegmentEditor} id=${route.arg} />`;
+  else if (route.page === "segments" && route.arg) page = html`<${SegmentEditor} key=${route.arg} id=${route.arg} />`; // fresh state per segment
   else if (route.page === "segments") page = html`<${Segments} />`;
   else if (route.page === "imports") page = html`<${Imports} />`;
   else if (route.page === "settings") page = html`<${Settings} />`;

@@ -160,8 +160,7 @@ function JobSummary({ job }) {
       <p><strong>${job.filename}</strong> <span class=${`status ${job.status}`}>${job.status.replace("_", " ")}</span>
         <span class="muted"> ${job.phase === "validate" ? "checking the file…" : ""}</span></p>
       ${progress !== null && html`<${Progress} label="Rows applied" value=${progress} />`}
-      <p>${rows.read} rows read${total !== null ? ` of ${total}` : ""}: <strong data-imported>${rows.imported}</strong> imported,
-        <strong data-rejected>${rows.rejected}</strong> rejected.</p>
+      <p>${rows.read} rows read${total !== null ? ` of ${total}` : ""}: <strong data-imported>${rows.imported}</strong> imported,${" "}<strong data-rejected>${rows.rejected}</strong> rejected.</p>
       ${job.error && html`<p class="error">${job.error}</p>`}
       <${ErrorReport} job=${job} />
     </div>`;

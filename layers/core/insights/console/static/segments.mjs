@@ -168,7 +168,11 @@ export function planInWords(plan, rules) {
   if (!plan) return "";
   const read = `${plan.items_read ?? 0} items read`;
   if (plan.path === "scan") {
-    return `Scanned every visible user: no condition could use an index (${read}).`;
+    const entries = JSON.stringify(rules || {}).match(/"attribute":"(custom\.|country|region|city|browser_name)/);
+    const hint = entries
+      ? " Indexes on custom, location and browser attributes are built when a saved segment uses them; until then previews scan."
+      : "";
+    return `Scanned every visible user (${read}): ${plan.reason || "no condition could use an index"}.${hint}`;
   }
   const on = plan.conditions?.length
     ? `, narrowed on “${plan.conditions.map((path) => describeAt(rules, path)).join("” and “")}”`
@@ -333,7 +337,7 @@ function Preview({ rules }) {
   const state = usePreview(rules);
   const { data, error } = state;
   return html`
-    <aside class="preview" aria-labelledby="preview-title" aria-busy=${state.loading}>
+    <aside class="preview" aria-labelledby="preview-title" aria-busy=${state.loading ? "true" : "false"}>
       <h2 id="preview-title">Preview</h2>
       <div aria-live="polite">
         ${error && html`<p class="error" role="alert">${error.message}${error.field ? html` <code>${error.field}</code>` : ""}</p>`}
