@@ -4,9 +4,10 @@
 // for screen readers and for copying.
 import { html } from "./html.mjs";
 
-const W = 640;
-const H = 200;
-const PAD = { left: 44, right: 8, top: 10, bottom: 26 };
+// About the size it is drawn at, so its 12px labels stay readable.
+const W = 400;
+const H = 170;
+const PAD = { left: 34, right: 6, top: 8, bottom: 22 };
 
 function niceMax(value) {
   if (value <= 0) return 1;
@@ -17,7 +18,7 @@ function niceMax(value) {
   return 10 * power;
 }
 
-export function BarChart({ id, title, points, format = String, unit = "" }) {
+export function BarChart({ id, title, points, format = String, unit = "", summable = true }) {
   const values = points.map((p) => p.value ?? 0);
   const top = niceMax(Math.max(0, ...values));
   const plotW = W - PAD.left - PAD.right;
@@ -37,7 +38,7 @@ export function BarChart({ id, title, points, format = String, unit = "" }) {
       <svg viewBox=${`0 0 ${W} ${H}`} role="img" aria-label=${summary}>
         ${ticks.map((t) => html`
           <line class="grid" x1=${PAD.left} x2=${W - PAD.right} y1=${y(t)} y2=${y(t)} />
-          <text class="axis" x=${PAD.left - 6} y=${y(t) + 4} text-anchor="end">${format(t)}</text>`)}
+          <text class="axis" x=${PAD.left - 4} y=${y(t) + 4} text-anchor="end">${Number.isInteger(t) ? format(t) : t.toFixed(1)}</text>`)}
         ${points.map((p, i) => {
           const v = p.value;
           const x = PAD.left + i * slot + (slot - barW) / 2;
@@ -47,11 +48,11 @@ export function BarChart({ id, title, points, format = String, unit = "" }) {
                 <title>${p.date}: ${format(v)}${unit}</title>
               </rect>`}
             ${i % labelEvery === 0 && html`
-              <text class="axis" x=${x + barW / 2} y=${H - 8} text-anchor="middle">${p.date.slice(5)}</text>`}`;
+              <text class="axis" x=${x + barW / 2} y=${H - 6} text-anchor="middle">${p.date.slice(5)}</text>`}`;
         })}
       </svg>
       <details>
-        <summary>Table (${points.length} days, total ${format(total)}${unit})</summary>
+        <summary>Table (${points.length} days${summable ? `, total ${format(total)}${unit}` : ""})</summary>
         <table>
           <thead><tr><th scope="col">Day</th><th scope="col">${title}</th></tr></thead>
           <tbody>${points.map((p) => html`<tr><td>${p.date}</td><td>${p.value === null ? "—" : format(p.value) + unit}</td></tr>`)}</tbody>

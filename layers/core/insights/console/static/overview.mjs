@@ -42,9 +42,9 @@ function Stats({ days }) {
     <div class="charts">
       <${BarChart} id="chart-new-users" title="New users per day" points=${series("new_users")} />
       <${BarChart} id="chart-sessions" title="Sessions per day" points=${series("sessions")} />
-      <${BarChart} id="chart-median" title="Median session (minutes)" unit=" min"
+      <${BarChart} id="chart-median" title="Median session (minutes)" unit=" min" summable=${false}
         points=${data.days.map((d) => ({ date: d.date, value: d.median_session_seconds === null ? null : d.median_session_seconds / 60 }))}
-        format=${(v) => (v >= 10 ? v.toFixed(0) : v.toFixed(1))} />
+        format=${(v) => (v >= 10 || v === 0 ? v.toFixed(0) : v.toFixed(1))} />
     </div>`;
 }
 
@@ -65,7 +65,7 @@ function Catalogue() {
             <td>${a.sources.join(", ")}</td>
             <td>${a.types.join(", ")}</td>
             <td class="num">${a.users.toLocaleString("en")}</td>
-            <td>${a.examples.map((e) => html`<span class="chip">${scalar(e)}</span>`)}</td>
+            <td>${a.examples.map((e) => html`<span class="chip" title=${scalar(e)}>${scalar(e)}</span>`)}</td>
           </tr>`)}</tbody>
       </table>
     </div>`;

@@ -90,8 +90,7 @@ export function Users() {
     ${state.data && html`
       <div class="scroll">
         <table class="users">
-          <caption>${query.prefix ? `Users whose uuid starts with “${query.prefix}”` : "Users, by uuid"}
-            (page ${query.cursors.length})</caption>
+          <caption>${query.prefix ? `Users whose uuid starts with “${query.prefix}”` : "Users, by uuid"}, page ${query.cursors.length}</caption>
           <thead><tr><th scope="col">uuid</th>${columns.map((c) => html`<th scope="col">${label(c)}</th>`)}</tr></thead>
           <tbody>
             ${state.data.users.map((u) => html`
