@@ -95,6 +95,8 @@ def test_missing_vendored_modules_say_how_to_build_them(tmp_path: Path, monkeypa
     monkeypatch.setattr(assets, "STATIC", tmp_path)
     with pytest.raises(assets.ConsoleMissing, match="make console"):
         assets.version()
+    answer = assets.serve({"rawPath": "/"})  # a clear 503, not a stack trace
+    assert answer["statusCode"] == 503 and "make console" in answer["body"]
 
 
 def test_the_policy_forbids_inline_script_and_foreign_hosts(stack: Stack, monkeypatch) -> None:

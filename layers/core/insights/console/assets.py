@@ -152,6 +152,14 @@ def _fresh(event: dict[str, Any], etag: str) -> bool:
 
 def serve(event: dict[str, Any]) -> dict[str, Any]:
     """The answer to GET / or GET /console/{version}/{file}."""
+    try:
+        return _serve(event)
+    except ConsoleMissing as exc:  # a package built without `make console`
+        headers = _headers("text/plain; charset=utf-8", "no-store")
+        return _reply(503, headers, f"The console is not built here: {exc}\n")
+
+
+def _serve(event: dict[str, Any]) -> dict[str, Any]:
     path = event.get("rawPath") or "/"
     if path == "/":
         page, etag = index()
