@@ -153,6 +153,12 @@ def test_real_answers_match_the_description(stack: Stack) -> None:
     call("GET", "/v1/users/nobody")
     call("GET", "/v1/users/" + "x" * 300)
     call("GET", "/v1/users/u1/segments")
+    # console (docs/console-api.md)
+    assert [u["uuid"] for u in call("GET", "/v1/users?prefix=u&limit=1").json()["users"]] == ["u1"]
+    call("GET", "/v1/users?limit=0")
+    assert call("GET", "/v1/attributes").json()["attributes"][0]["name"] == "plan"
+    assert call("GET", "/v1/stats?days=90").json()["users"] == 2
+    call("GET", "/v1/stats?days=7")
     # segments
     rules = {"attribute": "custom.plan", "op": "equals", "value": "VIP"}
     segment = call("POST", "/v1/segments", {"name": "VIP", "rules": rules}).json()["id"]
@@ -197,6 +203,9 @@ def test_real_answers_match_the_description(stack: Stack) -> None:
     page = call("GET", "/", auth=None).body
     call("GET", re.findall(r'src="(/console/[^"]+)"', page)[0], auth=None)
     call("GET", "/console/0000/app.mjs", auth=None)
+    # last: the account's secret key changes
+    call("POST", "/v1/account/secret-key")
+    call("POST", "/v1/account/secret-key")
     described = {(m, p) for m, p in operations()}
     exercised = {(m, p) for m, p, _ in call.seen}
     assert exercised == described, described - exercised
