@@ -92,7 +92,8 @@ function Shell({ account }) {
         onClick=${() => setMenuOpen(!menuOpen)}>Menu</button>
       <nav id="nav" class=${menuOpen ? "open" : ""} aria-label="Console">
         ${PAGES.map(([id, label]) => html`
-          <a href=${`#/${id}`} aria-current=${route.page === id ? "page" : undefined}>${label}</a>`)}
+          <a href=${`#/${id}`} aria-current=${route.page === id ? "page" : undefined}
+            onClick=${() => setMenuOpen(false)}>${label}</a>`)}
         <button class="link" onClick=${() => signOut()}>Sign out</button>
       </nav>
     </header>
