@@ -109,7 +109,7 @@ def api(stack: RunningStack, method: str, path: str, body: Any = None) -> tuple[
     return stack.request(method, path, body, headers={"Authorization": f"Bearer {secret}"})
 
 
-def shot(page: Page, name: str) -> Path:
+def shot(page: Page, name: str, focus: Any = None) -> Path:
     """A full-page screenshot in tests/output/console (and docs/console when asked)."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
     path = OUTPUT / f"{name}.png"
@@ -120,6 +120,8 @@ def shot(page: Page, name: str) -> Path:
         DOCS.mkdir(parents=True, exist_ok=True)
         if viewport and viewport["width"] > 1024:
             page.set_viewport_size({"width": 1024, "height": 720})
+        if focus is not None:
+            focus.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.screenshot(path=str(DOCS / f"{name}.png"))
         if viewport:
             page.set_viewport_size(viewport)
@@ -365,7 +367,7 @@ def imports(page: Page, stack: RunningStack, tmp_path: Path) -> None:
     assert status == 200
     assert user["custom"]["seats"]["value"] == 3 and user["custom"]["tier"]["value"] == "gold"
     usable(page)
-    shot(page, "imports")
+    shot(page, "imports", focus=page.locator("form.new-import fieldset table.mapping"))
 
 
 def settings(page: Page, stack: RunningStack) -> None:
