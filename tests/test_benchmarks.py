@@ -172,6 +172,15 @@ EXPECTED = {
         "wru_returning_bare",
         "wru_returning_changed_bare",
     ],
+    "console": [
+        "rru_users",
+        "rru_users_prefix",
+        "rru_attributes",
+        "rru_stats_30",
+        "rru_stats_180",
+        "wru_first_batched",
+        "wru_returning_batched",
+    ],
 }
 
 
@@ -221,6 +230,11 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert closes["closes.wru_first"] == 8 + 1 + 12  # + the entry the spec's questions need
     # + the day's counters (docs/console-api.md: less per close in bigger batches)
     assert closes["closes.wru_returning"] == closes["closes.wru_returning_bare"] == 6 + 2
+    console = {k: f["median"] for k, f in results["parts"]["console"]["figures"].items()}
+    # 8 KEYS_ONLY range reads (0.5 each) + 25 profiles under 4 KB (0.5 each)
+    assert console["console.rru_users"] == 8 * 0.5 + 25 * 0.5
+    assert console["console.rru_attributes"] == console["console.rru_stats_30"] == 0.5
+    assert 0 < console["console.wru_first_batched"] < 1
     assert not (tmp_path / "RESULTS.md").exists()  # smoke figures never replace the real ones
 
 
