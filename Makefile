@@ -16,7 +16,7 @@ CHECKOV_VERSION ?= 3.3.30
 SAM := $(TOOLS)/sam/bin/sam
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 
-.PHONY: run test lint install demo bench clean clean-tools sam build deploy
+.PHONY: run test lint install demo bench clean clean-tools sam build deploy console
 
 $(BIN)/insights: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,16 @@ $(BIN)/insights: pyproject.toml
 
 install: $(BIN)/insights
 
-run: install  ## the whole service on http://127.0.0.1:$(PORT)
+run: install console  ## the whole service on http://127.0.0.1:$(PORT)
 	$(BIN)/insights serve --port $(PORT)
 
-test: install  ## unit, integration (moto) and end-to-end tests
+test: install console  ## unit, integration (moto) and end-to-end tests
 	$(BIN)/pytest -n auto
+
+# The console's Preact and htm, from console/package-lock.json (npm ci, once per
+# lock) into layers/core/insights/console/static/ (git-ignored): docs/console.md.
+console: install  ## the console's vendored modules (needs npm)
+	$(BIN)/python -m tools.console_vendor
 
 demo: install  ## realistic traffic against the running stack (`make run` first)
 	$(BIN)/insights demo
@@ -61,7 +66,7 @@ sam: $(SAM)  ## the SAM CLI in $(TOOLS)/sam (~350 MB, about a minute)
 # sam build, then tools/check_build.py on .aws-sam/build: non-empty artifacts,
 # aarch64-only native code, cpython-313 bytecode when a python3.13 exists
 # (found on PATH or in pyenv and passed to the layer build), layer size.
-build: install $(SAM)  ## build for Lambda and check the artifacts
+build: install console $(SAM)  ## build for Lambda and check the artifacts
 	BYTECODE_PYTHON="$${BYTECODE_PYTHON:-$$($(BIN)/python -m tools.check_build --find-python)}" \
 		$(SAM) build
 	$(BIN)/python -m tools.check_build

@@ -12,4 +12,5 @@ PARTS = (
     "benchmarks.segments",  # 4: segments: items read per user returned, evaluation time
     "benchmarks.imports",  # 5: imports
     "benchmarks.closes",  # 6: write units per session close
+    "benchmarks.console",  # 7: console read units per page view, write units per close
 )

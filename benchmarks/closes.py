@@ -180,5 +180,8 @@ def run(config: Config) -> PartResult:
         "by_change GSIs) are written by SegmentIndexFunction only for the indexes the "
         "account's segments read; before that change a first close wrote one for every "
         "location, browser and custom attribute: 26 WRU.",
+        "AggregatesTable (the console's daily stats and attribute catalogue, "
+        "docs/console-api.md) is written by the same stream consumer once per batch: "
+        "here one close per batch, the worst case; part 7 measures batched closes.",
     ]
     return result

@@ -33,6 +33,15 @@ MINUTE = 60
 T0_MS = 1_795_867_200_000  # 2026-11-28T12:00:00Z
 
 
+@pytest.fixture(scope="session", autouse=True)
+def console_built() -> None:
+    """The console's vendored Preact and htm (`make console` does the same): the
+    stack serves GET / from them. A no-op once built for the committed lock."""
+    from tools.console_vendor import vendor
+
+    vendor()
+
+
 @pytest.fixture(scope="session")
 def geo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return geodb.build(tmp_path_factory.mktemp("geo") / "City.mmdb")

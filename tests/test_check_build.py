@@ -104,6 +104,19 @@ def test_a_layer_without_geoip2_may_carry_requests_for_itself(build: Path) -> No
     assert check_build.check(build, python=None).errors == []
 
 
+def test_a_console_without_its_vendored_modules_is_an_error(build: Path) -> None:
+    static = build / "CoreLayer/python/insights/console/static"
+    for name in ("index.html", "app.mjs", "vendor-preact.mjs", "vendor-preact-hooks.mjs"):
+        write(static / name, "x")
+    errors = check_build.check(build, python=None).errors
+    assert errors == [
+        "CoreLayer: the console lacks vendor-htm.mjs: the page would not load. "
+        "Run `make console` before `sam build` (`make build` does)"
+    ]
+    write(static / "vendor-htm.mjs", "x")
+    assert check_build.check(build, python=None).errors == []
+
+
 def test_missing_bytecode_is_an_error_when_a_python313_exists(build: Path) -> None:
     write(build / "CoreLayer/python/insights/extra.py", "y = 2\n")
     (error,) = check_build.check(build, python="/opt/py/bin/python3.13").errors

@@ -8,7 +8,9 @@ exception handlers by class, and partial batch failures by record id.
 from __future__ import annotations
 
 import base64
+import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -88,6 +90,28 @@ def test_unknown_route_or_method_is_powertools_json_404() -> None:
         assert result["body"] == '{"statusCode":404,"message":"Not found"}'
 
 
+def test_concurrent_requests_each_see_their_own_event() -> None:
+    # The local stack runs one handler module for concurrent requests (the
+    # console's parallel calls); Lambda would use two containers.
+    app = Router()
+    both_inside = threading.Barrier(2)
+
+    @app.post("/v1/echo")
+    def echo() -> Response:
+        before = app.current_event.decoded_body
+        both_inside.wait(timeout=5)
+        return ok({"before": before, "after": app.current_event.decoded_body})
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(lambda b: app.resolve(http_event("POST", "/v1/echo", body=b)), ["a", "b"])
+        )
+    assert [json.loads(r["body"]) for r in results] == [
+        {"before": "a", "after": "a"},
+        {"before": "b", "after": "b"},
+    ]
+
+
 def test_empty_response_and_base64_body() -> None:
     app = router()
     assert app.resolve(http_event("DELETE", "/v1/things/x")) == {
@@ -113,7 +137,7 @@ def test_exception_handlers_match_subclasses_and_others_propagate() -> None:
         app.resolve(http_event("DELETE", "/v1/things/other"))
 
 
-def test_concurrent_requests_each_see_their_own_event() -> None:
+def test_a_request_finishing_never_clears_another_threads_event() -> None:
     """The local stack runs a function's concurrent requests in threads of one module.
 
     One request finishing while another was between its first and second

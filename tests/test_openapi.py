@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from typing import Any
 
 import pytest
@@ -161,6 +162,12 @@ def test_real_answers_match_the_description(stack: Stack, monkeypatch: pytest.Mo
     call("GET", "/v1/users/nobody")
     call("GET", "/v1/users/" + "x" * 300)
     call("GET", "/v1/users/u1/segments")
+    # console (docs/console-api.md)
+    assert [u["uuid"] for u in call("GET", "/v1/users?prefix=u&limit=1").json()["users"]] == ["u1"]
+    call("GET", "/v1/users?limit=0")
+    assert call("GET", "/v1/attributes").json()["attributes"][0]["name"] == "plan"
+    assert call("GET", "/v1/stats?days=90").json()["users"] == 2
+    call("GET", "/v1/stats?days=7")
     # segments
     rules = {"attribute": "custom.plan", "op": "equals", "value": "VIP"}
     vip = {"name": "VIP", "rules": rules, "targeting": True}
@@ -209,6 +216,13 @@ def test_real_answers_match_the_description(stack: Stack, monkeypatch: pytest.Mo
     call("DELETE", f"/v1/segments/{segment}")
     call("DELETE", "/v1/users/u2")
     call("GET", "/v1/openapi.yaml", auth=None)
+    # the console's static files (docs/console.md): the page, one asset, an old version
+    page = call("GET", "/", auth=None).body
+    call("GET", re.findall(r'src="(/console/[^"]+)"', page)[0], auth=None)
+    call("GET", "/console/0000/app.mjs", auth=None)
+    # last: the account's secret key changes
+    call("POST", "/v1/account/secret-key")
+    call("POST", "/v1/account/secret-key")
     described = {(m, p) for m, p in operations()}
     exercised = {(m, p) for m, p, _ in call.seen}
     assert exercised == described, described - exercised

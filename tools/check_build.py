@@ -189,6 +189,16 @@ def _check_python_layer(
             f"{artifact.logical_id}: {', '.join(present)} in the layer: geoip2's web-service "
             "dependencies, never used (layers/core/Makefile installs geoip2 with --no-deps)"
         )
+    static = site / "insights" / "console" / "static"
+    if static.is_dir():  # the console's vendored modules come from `make console`
+        from insights.console.assets import REQUIRED
+
+        absent = [name for name in REQUIRED if not (static / name).is_file()]
+        if absent:
+            report.errors.append(
+                f"{artifact.logical_id}: the console lacks {', '.join(absent)}: the page "
+                "would not load. Run `make console` before `sam build` (`make build` does)"
+            )
     tag = f"cpython-{LAMBDA_PYTHON[0]}{LAMBDA_PYTHON[1]}"
     sources = [p for p in site.rglob("*.py") if "__pycache__" not in p.parts]
     missing = [

@@ -1,4 +1,4 @@
-"""Management API: account settings and users (secret key).
+"""Management API: account settings, users and the console's reads (secret key).
 
 The user routes import their service (profile, session and storage code)
 when first called: it is about a tenth of this function's import
@@ -118,6 +118,58 @@ def delete_user(uuid: str) -> Response:
     account = bearer_account(app)
     erase_user(account.account_id, _user_id(uuid), clock.now_ms())
     return Response(204)
+
+
+# ---------------------------------------------------------------- console
+def _query(name: str) -> str | None:
+    return (app.current_event.query_string_parameters or {}).get(name)
+
+
+@app.get("/v1/users")
+def list_users() -> Response:
+    from insights.domain.user_list import ListError, parse
+    from insights.services.console import list_users as listing
+
+    account = bearer_account(app)
+    try:
+        page = parse(_query("prefix"), _query("limit"), _query("cursor"))
+    except ListError as exc:
+        return error(400, exc.code, exc.message, field=exc.field)
+    return ok(listing(account.account_id, page, clock.now_ms()))
+
+
+@app.get("/v1/attributes")
+def list_attributes() -> Response:
+    from insights.services.console import attributes
+
+    return ok(attributes(bearer_account(app).account_id))
+
+
+@app.get("/v1/stats")
+def get_stats() -> Response:
+    from insights.services.console import STATS_DAYS, stats
+
+    account = bearer_account(app)
+    raw = _query("days")
+    days = 30 if raw in (None, "") else next((d for d in STATS_DAYS if str(d) == raw), None)
+    if days is None:
+        return error(400, "invalid_days", "days must be 30, 90 or 180", field="days")
+    return ok(stats(account.account_id, days, clock.now_ms()))
+
+
+@app.post("/v1/account/secret-key")
+def rotate_secret_key() -> Response:
+    from insights.services.console import KeyGone, rotate_secret_key
+
+    account = bearer_account(app)
+    header = app.current_event.headers.get("authorization") or ""
+    presented = header.partition(" ")[2].strip()
+    try:
+        fresh = rotate_secret_key(account.account_id, presented, clock.now_ms())
+    except KeyGone:
+        return error(401, "unknown_key", "the secret key was rotated meanwhile; use the new one")
+    # The only time the new key is shown; it is never logged.
+    return ok({"secret_key": fresh})
 
 
 @app.get("/v1/openapi.yaml")

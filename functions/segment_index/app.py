@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights.batch import Record, process_partial_response, sqs_message_id, stream_sequence_number
-from insights.services import segment_index
+from insights.services import console_aggregates, segment_index
 from insights.storage import queues
 
 logger = Logger()
@@ -41,4 +41,16 @@ def handler(event: dict, context: LambdaContext) -> dict:
                 queues.send_backfill(more)
 
         return process_partial_response(event, backfill, sqs_message_id, logger)
-    return process_partial_response(event, index_record, stream_sequence_number, logger)
+    result = process_partial_response(event, index_record, stream_sequence_number, logger)
+    # The console's aggregates, once per batch, from the records before the
+    # first failed one (Lambda redelivers that one and every later one).
+    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    done = []
+    for record in records:
+        if stream_sequence_number(record) in failed:
+            break
+        done.append(record)
+    written = console_aggregates.apply_records(done)
+    if written:
+        metrics.add_metric(name="ConsoleAggregateWrites", unit=MetricUnit.Count, value=written)
+    return result

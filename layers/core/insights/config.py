@@ -13,6 +13,7 @@ class Settings:
     users_table: str
     region: str
     geoip_database_path: str
+    aggregates_table: str = "AggregatesTable"
 
 
 def load() -> Settings:
@@ -24,4 +25,5 @@ def load() -> Settings:
         users_table=env.get("USERS_TABLE", "UsersTable"),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         geoip_database_path=env.get("GEOIP_DATABASE_PATH", ""),
+        aggregates_table=env.get("AGGREGATES_TABLE", "AggregatesTable"),
     )

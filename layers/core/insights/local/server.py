@@ -412,6 +412,7 @@ def print_banner(info: dict[str, Any]) -> None:
             f"  curl -s '{api}/v1/users/user-42' "
             f"-H 'Authorization: Bearer {account['secret_key']}'",
             f"Browser SDK demo: {api}/demo",
+            f"Console: {api}/ (sign in with the secret key)",
             "",
             "Ctrl-C stops it.",
         ]

@@ -81,3 +81,12 @@ def forget(account_id: str) -> None:
     """Drop cached entries of an account (after its settings change here)."""
     for digest in [d for d, (_, a, _k) in _cache.items() if a.account_id == account_id]:
         _cache.pop(digest, None)
+
+
+def revoke(key: str, account_id: str) -> None:
+    """A key just replaced: refused by this container at once, not after CACHE_SECONDS."""
+    forget(account_id)
+    digest = hash_key(key)
+    if len(_unknown) >= _MAX_UNKNOWN:
+        _unknown.clear()
+    _unknown[digest] = time.monotonic() + CACHE_SECONDS

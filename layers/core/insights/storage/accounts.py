@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from insights.config import load
 from insights.domain.accounts import AccountSettings, KeyKind, hash_key
 from insights.storage.models import AccountItem, KeyItem
 
@@ -66,6 +71,27 @@ def find_key(key: str) -> tuple[str, KeyKind] | None:
     except KeyItem.DoesNotExist:
         return None
     return item.account_id, item.kind  # type: ignore[return-value]
+
+
+def replace_key(account_id: str, old: str, new: str, kind: KeyKind, now_ms: int) -> bool:
+    """Swap one of an account's keys for a new one, atomically; False when the old
+    key is no longer the account's (another rotation won)."""
+    fresh = KeyItem(f"key#{hash_key(new)}", account_id=account_id, kind=kind, created_at=now_ms)
+    try:
+        with TransactWrite(connection=Connection(region=load().region)) as tx:
+            tx.save(fresh, condition=KeyItem.pk.does_not_exist())
+            tx.delete(
+                KeyItem(f"key#{hash_key(old)}"),
+                condition=KeyItem.pk.exists()
+                & (KeyItem.account_id == account_id)
+                & (KeyItem.kind == kind),
+            )
+    except TransactWriteError as exc:
+        reasons = [r.code for r in (exc.cancellation_reasons or []) if r is not None]
+        if "ConditionalCheckFailed" in reasons:
+            return False
+        raise
+    return True
 
 
 def save_settings(account: Account, settings: AccountSettings) -> Account:

@@ -122,6 +122,17 @@ class _ByLastSeen(GlobalSecondaryIndex["UserItem"]):
     last_seen = NumberAttribute(range_key=True)
 
 
+class _ByUuid(GlobalSecondaryIndex["UserItem"]):
+    """The console's user list: visible profiles of an account by uuid (sharded hash key)."""
+
+    class Meta:
+        index_name = "by_uuid"
+        projection = KeysOnlyProjection()
+
+    ix_listed = UnicodeAttribute(hash_key=True)
+    uuid = UnicodeAttribute(range_key=True)
+
+
 class UserItem(Model):
     """A user's profile (sk "profile"). Other sk values belong to the same user."""
 
@@ -151,9 +162,12 @@ class UserItem(Model):
     ix_shard = UnicodeAttribute(null=True)
     # "<account id>#<shard>#<1|2+>": by_last_seen's hash key (sessions bucket).
     ix_active = UnicodeAttribute(null=True)
+    # by_uuid's hash key: "<account id>#<shard>" once the first session closed.
+    ix_listed = UnicodeAttribute(null=True)
 
     by_first_seen = _ByFirstSeen()
     by_last_seen = _ByLastSeen()
+    by_uuid = _ByUuid()
 
 
 class _ByValue(GlobalSecondaryIndex["IndexEntryItem"]):

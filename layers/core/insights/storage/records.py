@@ -214,6 +214,11 @@ def profile_to_item(profile: Profile, version: int | None) -> UserItem:
         )
         if profile.total_sessions > 0
         else None,
+        # The console's user list: visible from the first close on, then
+        # constant, so by_uuid is written once per user record.
+        ix_listed=shard_key(profile.account_id, shard_of(pk))
+        if profile.total_sessions > 0
+        else None,
     )
     if version is not None:
         item.version = version

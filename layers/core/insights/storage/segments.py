@@ -323,18 +323,18 @@ def visible_profile_pks(
     return [], None
 
 
-def account_profiles(account_id: str) -> Iterator[tuple[ProfileRecord, tuple[Any, Any]]]:
-    """Every profile of one account with its stored (ix_shard, ix_active), by a Scan.
+def account_profiles(account_id: str) -> Iterator[tuple[ProfileRecord, tuple[Any, ...]]]:
+    """Every profile of one account with its stored (ix_shard, ix_active, ix_listed), by a Scan.
 
     Only for the one-off re-index: the profile GSIs are what it repairs, so
     it cannot use them. It reads (and pays for) every item of every account.
     """
     condition = (UserItem.sk == PROFILE_SK) & (UserItem.account_id == account_id)
     for item in UserItem.scan(filter_condition=condition):
-        yield profile_from_item(item), (item.ix_shard, item.ix_active)
+        yield profile_from_item(item), (item.ix_shard, item.ix_active, item.ix_listed)
 
 
-def rewrite_index_keys(record: ProfileRecord, stored: tuple[Any, Any]) -> bool:
+def rewrite_index_keys(record: ProfileRecord, stored: tuple[Any, ...]) -> bool:
     """Put the profile back with the index keys this code writes; False if already so.
 
     Conditional on the version read: a writer that got there first wrote the
@@ -342,7 +342,7 @@ def rewrite_index_keys(record: ProfileRecord, stored: tuple[Any, Any]) -> bool:
     left alone.
     """
     wanted = profile_to_item(record.profile, record.version)
-    if stored == (wanted.ix_shard, wanted.ix_active):
+    if stored == (wanted.ix_shard, wanted.ix_active, wanted.ix_listed):
         return False
     try:
         wanted.save()

@@ -1,0 +1,356 @@
+// Segments: the list, and the builder (live count, first members and plan
+// from POST /v1/segments/preview; save, edit, delete; CSV export).
+import { del, enc, get, post, put, when } from "./api.mjs";
+import { html, useEffect, useMemo, useState } from "./html.mjs";
+import {
+  LIST_OPS, NO_VALUE_OPS, OPS, RELATIVE_OPS, TEXT_OPS, UNITS,
+  countConditions, kindOf, newCondition, newGroup, opsFor, rootFromApi, toApi,
+} from "./rules.mjs";
+import { STANDARD } from "./users.mjs";
+
+const MAX_DEPTH = 5;
+const PREVIEW_DELAY_MS = 350;
+
+export function Segments() {
+  const [state, setState] = useState({ loading: true });
+  const [counts, setCounts] = useState({});
+  useEffect(() => {
+    get("/v1/segments")
+      .then((data) => {
+        setState({ data });
+        data.segments.forEach((s) =>
+          get(`/v1/segments/${enc(s.id)}/count`)
+            .then((c) => setCounts((all) => ({ ...all, [s.id]: c.count })))
+            .catch(() => setCounts((all) => ({ ...all, [s.id]: "?" }))));
+      })
+      .catch((error) => setState({ error }));
+  }, []);
+  return html`
+    <div class="section-head">
+      <h1>Segments</h1>
+      <a class="button" href="#/segments/new">New segment</a>
+    </div>
+    ${state.loading && html`<p role="status">Loading segments…</p>`}
+    ${state.error && html`<p class="error" role="alert">${state.error.message}</p>`}
+    ${state.data && (state.data.segments.length ? html`
+      <div class="scroll"><table class="segments">
+        <thead><tr><th scope="col">Name</th><th scope="col">Description</th>
+          <th scope="col" class="num">Users</th><th scope="col">Updated</th></tr></thead>
+        <tbody>${state.data.segments.map((s) => html`
+          <tr><th scope="row"><a href=${`#/segments/${enc(s.id)}`}>${s.name}</a></th>
+            <td>${s.description || ""}</td>
+            <td class="num" data-count=${s.id}>${counts[s.id] ?? "…"}</td>
+            <td>${when(s.updated_at)}</td></tr>`)}</tbody>
+      </table></div>` : html`<p>No segment yet. <a href="#/segments/new">Build the first one.</a></p>`)}`;
+}
+
+// ------------------------------------------------------------- the builder
+function replaceAt(items, index, next) {
+  return next === null ? items.filter((_, i) => i !== index) : items.map((item, i) => (i === index ? next : item));
+}
+
+function AttributeField({ node, onChange, id }) {
+  const custom = node.attribute.startsWith("custom.");
+  const choose = (event) => {
+    const value = event.target.value;
+    const attribute = value === "custom." ? `custom.${custom ? node.attribute.slice(7) : ""}` : value;
+    const ops = opsFor(attribute);
+    onChange({ ...node, attribute, op: ops.includes(node.op) ? node.op : ops[0] });
+  };
+  return html`
+    <span class="field">
+      <label class="sr" for=${`${id}-attr`}>Attribute</label>
+      <select id=${`${id}-attr`} value=${custom ? "custom." : node.attribute} onChange=${choose}>
+        <optgroup label="Standard">
+          ${STANDARD.map(([name, text]) => html`<option value=${name}>${text}</option>`)}
+        </optgroup>
+        <optgroup label="Custom"><option value="custom.">Custom attribute…</option></optgroup>
+      </select>
+      ${custom && html`
+        <label class="sr" for=${`${id}-custom`}>Custom attribute name</label>
+        <input id=${`${id}-custom`} class="short" list="custom-names" placeholder="name, e.g. plan"
+          value=${node.attribute.slice(7)} spellcheck="false"
+          onInput=${(e) => onChange({ ...node, attribute: `custom.${e.target.value}` })} />`}
+    </span>`;
+}
+
+function ValueFields({ node, onChange, id }) {
+  const set = (patch) => onChange({ ...node, ...patch });
+  const kind = kindOf(node.attribute);
+  if (NO_VALUE_OPS.has(node.op)) return null;
+  const typeField = kind === "custom" && html`
+    <label class="sr" for=${`${id}-type`}>Value type</label>
+    <select id=${`${id}-type`} class="short" value=${node.valueType} onChange=${(e) => set({ valueType: e.target.value })}>
+      <option value="string">text</option><option value="number">number</option><option value="boolean">true/false</option>
+    </select>`;
+  if (RELATIVE_OPS.has(node.op)) {
+    return html`
+      <label class="sr" for=${`${id}-amount`}>How many</label>
+      <input id=${`${id}-amount`} class="tiny" type="number" min="1" required value=${node.amount}
+        onInput=${(e) => set({ amount: e.target.value })} />
+      <label class="sr" for=${`${id}-unit`}>Unit</label>
+      <select id=${`${id}-unit`} class="short" value=${node.unit} onChange=${(e) => set({ unit: e.target.value })}>
+        ${Object.entries(UNITS).map(([u, text]) => html`<option value=${u}>${text}</option>`)}
+      </select>
+      ${node.op === "changed_within" && html`
+        <label for=${`${id}-to`}>to</label>
+        <input id=${`${id}-to`} class="short" placeholder="any value" value=${node.to}
+          onInput=${(e) => set({ to: e.target.value })} />
+        ${typeField}`}`;
+  }
+  const hint = kind === "time" ? "7d, or 2026-11-01" : LIST_OPS.has(node.op) ? "a, b, c" : "value";
+  return html`
+    <label class="sr" for=${`${id}-value`}>${node.op === "between" ? "From" : "Value"}</label>
+    <input id=${`${id}-value`} class="short" placeholder=${node.op === "between" && kind === "time" ? "older, e.g. 14d" : hint}
+      value=${node.text} onInput=${(e) => set({ text: e.target.value })} />
+    ${node.op === "between" && html`
+      <span aria-hidden="true">and</span>
+      <label class="sr" for=${`${id}-value2`}>To</label>
+      <input id=${`${id}-value2`} class="short" placeholder=${kind === "time" ? "newer, e.g. 7d" : "value"}
+        value=${node.text2} onInput=${(e) => set({ text2: e.target.value })} />`}
+    ${TEXT_OPS.has(node.op) && html`
+      <label class="check"><input type="checkbox" checked=${node.ignoreCase}
+        onChange=${(e) => set({ ignoreCase: e.target.checked })} /> ignore case</label>`}
+    ${typeField}`;
+}
+
+function ConditionEditor({ node, onChange, path }) {
+  const id = `c-${path}`;
+  return html`
+    <li class="condition" data-path=${path}>
+      <label class="check not"><input type="checkbox" checked=${node.not}
+        onChange=${(e) => onChange({ ...node, not: e.target.checked })} /> not</label>
+      <${AttributeField} node=${node} onChange=${onChange} id=${id} />
+      <span class="field">
+        <label class="sr" for=${`${id}-op`}>Operator</label>
+        <select id=${`${id}-op`} value=${node.op} onChange=${(e) => onChange({ ...node, op: e.target.value })}>
+          ${opsFor(node.attribute).map((op) => html`<option value=${op}>${OPS[op]}</option>`)}
+        </select>
+      </span>
+      <span class="field"><${ValueFields} node=${node} onChange=${onChange} id=${id} /></span>
+      <button type="button" class="icon" aria-label="Remove this condition" onClick=${() => onChange(null)}>×</button>
+    </li>`;
+}
+
+function GroupEditor({ node, onChange, path, depth }) {
+  const id = `g-${path}`;
+  const setItem = (index) => (next) => {
+    const items = replaceAt(node.items, index, next);
+    onChange(items.length || depth === 0 ? { ...node, items } : null);
+  };
+  return html`
+    <fieldset class=${`group depth-${depth}`} data-path=${path}>
+      <legend>
+        ${depth === 0 ? "Users who match " : "A group: "}
+        <label class="sr" for=${`${id}-op`}>Match</label>
+        <select id=${`${id}-op`} value=${node.op} onChange=${(e) => onChange({ ...node, op: e.target.value })}>
+          <option value="all">all of</option><option value="any">any of</option>
+        </select>
+        ${depth > 0 && html`
+          <label class="check not"><input type="checkbox" checked=${node.not}
+            onChange=${(e) => onChange({ ...node, not: e.target.checked })} /> not (exclude them)</label>`}
+      </legend>
+      <ol class="items">
+        ${node.items.map((item, i) => (item.kind === "group"
+          ? html`<li key=${item.key}><${GroupEditor} node=${item} onChange=${setItem(i)} path=${`${path}.${i}`} depth=${depth + 1} /></li>`
+          : html`<${ConditionEditor} key=${item.key} node=${item} onChange=${setItem(i)} path=${`${path}.${i}`} />`))}
+      </ol>
+      <div class="group-actions">
+        <button type="button" class="secondary" onClick=${() => onChange({ ...node, items: [...node.items, newCondition()] })}>Add condition</button>
+        ${depth < MAX_DEPTH - 1 && html`
+          <button type="button" class="secondary" onClick=${() => onChange({ ...node, items: [...node.items, newGroup("any")] })}>Add group</button>`}
+        ${depth > 0 && html`<button type="button" class="secondary" onClick=${() => onChange(null)}>Remove group</button>`}
+      </div>
+    </fieldset>`;
+}
+
+export function planInWords(plan, rules) {
+  if (!plan) return "";
+  const read = `${plan.items_read ?? 0} items read`;
+  if (plan.path === "scan") {
+    const entries = JSON.stringify(rules || {}).match(/"attribute":"(custom\.|country|region|city|browser_name)/);
+    const hint = entries
+      ? " Indexes on custom, location and browser attributes are built when a saved segment uses them; until then previews scan."
+      : "";
+    return `Scanned every visible user (${read}): ${plan.reason || "no condition could use an index"}.${hint}`;
+  }
+  const on = plan.conditions?.length
+    ? `, narrowed on “${plan.conditions.map((path) => describeAt(rules, path)).join("” and “")}”`
+    : "";
+  const decided = plan.reads === "index"
+    ? "the index entries decided on their own, no profile read"
+    : `${plan.profiles_read ?? 0} profiles read to check the candidates`;
+  return `Read from the ${plan.index} index${on}: ${plan.index_items_read ?? 0} index entries, ${decided} (${read}).`;
+}
+
+// "rules.all[0].any[1]" -> that condition in words ("Last seen is within the last 7d").
+export function describeAt(rules, path) {
+  let node = rules;
+  for (const [, key, index] of path.matchAll(/\.(\w+)(?:\[(\d+)\])?/g)) {
+    node = node?.[key];
+    if (index !== undefined) node = node?.[Number(index)];
+  }
+  if (!node || !node.attribute) return path;
+  const name = STANDARD.find(([n]) => n === node.attribute)?.[1] || node.attribute;
+  const value = node.value === undefined ? "" : ` ${Array.isArray(node.value) ? node.value.join(", ") : node.value}`;
+  const to = node.to === undefined ? "" : ` to ${node.to}`;
+  return `${name} ${OPS[node.op] || node.op}${value}${to}`;
+}
+
+function usePreview(rules) {
+  const body = JSON.stringify(rules);
+  const [state, setState] = useState({ loading: true });
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    const timer = setTimeout(() => {
+      post("/v1/segments/preview", { rules, limit: 10 })
+        .then((data) => live && setState({ data, body }))
+        .catch((error) => live && setState({ error, body }));
+    }, PREVIEW_DELAY_MS);
+    return () => { live = false; clearTimeout(timer); };
+  }, [body]);
+  return state;
+}
+
+function csvCell(value) {
+  let text = value === null || value === undefined ? "" : String(value);
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`; // no spreadsheet formulas
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+async function exportCsv(segment, onProgress) {
+  const columns = STANDARD.map(([name]) => name);
+  const lines = [["uuid", ...columns].map(csvCell).join(",")];
+  let cursor = null;
+  let count = 0;
+  do {
+    const params = new URLSearchParams({ limit: "1000" });
+    if (cursor) params.set("cursor", cursor);
+    const page = await get(`/v1/segments/${enc(segment.id)}/users?${params}`);
+    for (const user of page.users) {
+      lines.push([user.uuid, ...columns.map((c) => user.standard?.[c])].map(csvCell).join(","));
+    }
+    count += page.users.length;
+    onProgress(count);
+    cursor = page.next_cursor;
+  } while (cursor);
+  const blob = new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = `${segment.name.replace(/[^\w.-]+/g, "_") || segment.id}.csv`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+  return count;
+}
+
+export function SegmentEditor({ id }) {
+  const isNew = id === "new";
+  const [segment, setSegment] = useState(isNew ? { name: "", description: "" } : null);
+  const [root, setRoot] = useState(isNew ? newGroup("all") : null);
+  const [loadError, setLoadError] = useState(null);
+  const [saving, setSaving] = useState(null);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [exported, setExported] = useState(null);
+  const [names, setNames] = useState([]);
+  useEffect(() => {
+    get("/v1/attributes").then((d) => setNames(d.attributes.map((a) => a.name))).catch(() => {});
+    if (isNew) return;
+    get(`/v1/segments/${enc(id)}`)
+      .then((s) => { setSegment(s); setRoot(rootFromApi(s.rules)); })
+      .catch(setLoadError);
+  }, [id]);
+  const rules = useMemo(() => (root ? toApi(root) : null), [root]);
+  if (loadError) return html`<p><a href="#/segments">← Segments</a></p><p class="error" role="alert">${loadError.message}</p>`;
+  if (!root) return html`<p role="status">Loading the segment…</p>`;
+  const save = async (event) => {
+    event.preventDefault();
+    setSaving({ busy: true });
+    const body = { name: segment.name.trim(), description: segment.description || "", rules };
+    try {
+      const saved = isNew ? await post("/v1/segments", body) : await put(`/v1/segments/${enc(id)}`, body);
+      setSegment(saved);
+      setSaving({ message: `Saved ${when(saved.updated_at)}.` });
+      if (isNew) location.hash = `#/segments/${enc(saved.id)}`;
+    } catch (error) {
+      setSaving({ error });
+    }
+  };
+  const remove = async () => {
+    try {
+      await del(`/v1/segments/${enc(id)}`);
+      location.hash = "#/segments";
+    } catch (error) {
+      setSaving({ error });
+    }
+  };
+  const download = async () => {
+    setExported({ count: 0, busy: true });
+    try {
+      const count = await exportCsv(segment, (n) => setExported({ count: n, busy: true }));
+      setExported({ count, done: true });
+    } catch (error) {
+      setExported({ error });
+    }
+  };
+  return html`
+    <p><a href="#/segments">← Segments</a></p>
+    <h1>${isNew ? "New segment" : segment.name}</h1>
+    <datalist id="custom-names">${names.map((n) => html`<option value=${n} />`)}</datalist>
+    <div class="builder">
+      <form class="rules" onSubmit=${save} aria-label="Segment">
+        <div class="fields">
+          <label for="segment-name">Name</label>
+          <input id="segment-name" required maxlength="200" value=${segment.name}
+            onInput=${(e) => setSegment({ ...segment, name: e.target.value })} />
+          <label for="segment-description">Description</label>
+          <input id="segment-description" value=${segment.description || ""}
+            onInput=${(e) => setSegment({ ...segment, description: e.target.value })} />
+        </div>
+        <${GroupEditor} node=${root} onChange=${setRoot} path="0" depth=${0} />
+        <p class="hint">${countConditions(root)} of 50 conditions. Times count back from now: “within the last 7 days”.</p>
+        <details class="json"><summary>Rules as JSON</summary><pre>${JSON.stringify(rules, null, 2)}</pre></details>
+        <div class="actions">
+          <button type="submit" disabled=${saving?.busy}>${isNew ? "Save segment" : "Save changes"}</button>
+          ${!isNew && html`
+            <button type="button" class="secondary" onClick=${download} disabled=${exported?.busy}>Export members (CSV)</button>
+            ${confirmDelete
+              ? html`<button type="button" class="danger" onClick=${remove}>Really delete “${segment.name}”</button>
+                  <button type="button" class="secondary" onClick=${() => setConfirmDelete(false)}>Keep it</button>`
+              : html`<button type="button" class="danger secondary" onClick=${() => setConfirmDelete(true)}>Delete…</button>`}`}
+        </div>
+        <div aria-live="polite">
+          ${saving?.message && html`<p class="ok">${saving.message}</p>`}
+          ${saving?.error && html`<p class="error" role="alert">${saving.error.message}${saving.error.field ? ` (${saving.error.field})` : ""}</p>`}
+          ${exported?.busy && html`<p>Exporting… ${exported.count} users so far.</p>`}
+          ${exported?.done && html`<p class="ok">Exported ${exported.count} users.</p>`}
+          ${exported?.error && html`<p class="error">Export failed: ${exported.error.message}</p>`}
+        </div>
+      </form>
+      <${Preview} rules=${rules} />
+    </div>`;
+}
+
+function Preview({ rules }) {
+  const state = usePreview(rules);
+  const { data, error } = state;
+  return html`
+    <aside class="preview" aria-labelledby="preview-title" aria-busy=${state.loading ? "true" : "false"}>
+      <h2 id="preview-title">Preview</h2>
+      <div aria-live="polite">
+        ${error && html`<p class="error" role="alert">${error.message}${error.field ? html` <code>${error.field}</code>` : ""}</p>`}
+        ${data && !error && html`
+          <p class="count"><span data-preview-count>${data.count.toLocaleString("en")}</span>${" "}${data.count === 1 ? "user" : "users"}</p>
+          <p class="plan" data-plan=${data.plan.path}>${planInWords(data.plan, JSON.parse(state.body))}</p>`}
+      </div>
+      ${data && !error && (data.users.length ? html`
+        <h3>First members</h3>
+        <ul class="members">${data.users.map((u) => html`
+          <li><a href=${`#/users/${enc(u.uuid)}`}>${u.uuid}</a>${" "}<span class="muted">last seen ${when(u.standard?.last_seen)}</span></li>`)}</ul>`
+        : html`<p class="muted">No user matches now.</p>`)}
+      ${state.loading && html`<p class="muted" role="status">Counting…</p>`}
+    </aside>`;
+}
+
