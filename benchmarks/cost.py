@@ -108,6 +108,7 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
     run.sessions = len(sessions)
     run.empty_sessions = sum(1 for interactive in sessions.values() if not interactive)
     clock.freeze(T0_MS)
+    saved_env: dict[str, str | None] = {}
     try:
         with mock_aws(), light_transaction_backups():
             cloud = LocalCloud().deploy()
@@ -121,6 +122,7 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
             # as Lambda would set them.
             sweeper = cloud.template.resources["SweeperFunction"]["Properties"]
             for key, value in sweeper.get("Environment", {}).get("Variables", {}).items():
+                saved_env.setdefault(key, os.environ.get(key))
                 os.environ[key] = str(resolve(value, cloud._lookup))
             for name in cloud.functions:  # import every handler: warm containers
                 cloud.handler(name)
@@ -183,6 +185,11 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
             run.usage, run.extras = meter.usage, extras
     finally:
         clock.reset()
+        for key, saved in saved_env.items():  # the process may run tests next
+            if saved is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = saved
     return run, memory
 
 

@@ -8,6 +8,7 @@ PATCH path filters, the manager as an id, path-less PATCH values).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -244,6 +245,28 @@ def test_user_name_is_unique_per_account_ignoring_case(stack: Stack, scim: Scim)
     other = stack.account("Other")
     elsewhere = Scim(stack.cloud, scim_token(stack.cloud, other))
     assert elsewhere("POST", "/Users", OKTA_USER).status == 201
+
+
+def test_long_values_in_keyed_attributes_are_stored_and_found(scim: Scim) -> None:
+    """userName, externalId and emails key lookup items: by digest, so a value over
+    DynamoDB's 1,024-byte sort key limit is neither a 500 nor unfindable."""
+    long_id = "é" * 700  # 1,400 bytes
+    long_mail = "é" * 600 + "@okta.local"  # under the 1,024-character limit, not in bytes
+    user = {
+        **OKTA_USER,
+        "externalId": long_id,
+        "emails": [{"primary": True, "value": long_mail, "type": "work"}],
+    }
+    created = scim("POST", "/Users", user)
+    assert created.status == 201, created.body
+    for query in (f'externalId eq "{long_id}"', f'emails.value eq "{long_mail.upper()}"'):
+        found = scim("GET", "/Users?filter=" + quote(query)).json()
+        assert [r["id"] for r in found["Resources"]] == [created.json()["id"]], query
+    long_name = {**OKTA_USER, "userName": "ü" * 600, "externalId": "x2", "emails": []}
+    answer = scim("POST", "/Users", long_name)
+    assert answer.status in (201, 400), answer.body  # a uuid too long is a SCIM 400
+    if answer.status == 400:
+        assert answer.json()["scimType"] == "invalidValue"
 
 
 def test_if_match_with_a_stale_etag_is_refused(scim: Scim) -> None:

@@ -21,6 +21,7 @@ def open_sessions(stack: Stack, account: Any, uuids: list[str]) -> None:
 def published(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     recorded: list[dict[str, Any]] = []
     monkeypatch.setattr(sweep.metrics, "add_metric", lambda **kwargs: recorded.append(kwargs))
+    monkeypatch.setenv("BACKLOG_METRIC", "on")  # as the template sets it with alarms or a dashboard
     return recorded
 
 
@@ -31,6 +32,15 @@ def backlog(published: list[dict[str, Any]]) -> list[float]:
 def test_an_idle_sweep_reports_no_backlog(stack: Stack, published: list[dict[str, Any]]) -> None:
     assert stack.sweep()["oldest_due_seconds"] == 0
     assert backlog(published) == [0]
+
+
+def test_nobody_watching_means_no_backlog_metric(
+    stack: Stack, published: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Default parameters (no alarm topic, no dashboard): $0.30 a month not spent."""
+    monkeypatch.setenv("BACKLOG_METRIC", "off")
+    assert stack.sweep()["oldest_due_seconds"] == 0
+    assert backlog(published) == []
 
 
 def test_the_backlog_metric_is_how_long_the_oldest_due_session_has_waited(

@@ -4,9 +4,9 @@ Per account, everything lives in one partition, ``<account id>#scim``:
 
 - ``user#<id>``: a SCIM User (its JSON), with created/modified times and a
   version (the ETag; writes are conditional on it).
-- ``uniq#userName#<lower-cased userName>``: makes userName unique per account
+- ``uniq#userName#<SHA-256 of the lower-cased userName>``: makes userName unique per account
   (SCIM compares it case-insensitively) and answers ``userName eq``.
-- ``ix#externalId#<value>#<id>`` and ``ix#emails#<lower-cased>#<id>``: answer
+- ``ix#externalId#<digest>#<id>`` and ``ix#emails#<digest of the lower-cased>#<id>``: answer
   ``externalId eq`` and ``emails.value eq`` with one Query.
 - ``token#<token id>``: a SCIM token's listing entry; ``config``: the SCIM mapping.
 
@@ -18,6 +18,7 @@ each in its own partition, kept (TTL ``expires_at``) until the assertion expires
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -169,12 +170,18 @@ def iter_users(account_id: str) -> Any:
         yield _stored(item)
 
 
+def _digest(value: str) -> str:
+    # A key holds the value's digest, not the value: a SCIM value has no length
+    # limit, and DynamoDB refuses a sort key over 1,024 bytes.
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _uniq(user_name: str) -> str:
-    return f"uniq#userName#{user_name.lower()}"
+    return f"uniq#userName#{_digest(user_name.lower())}"
 
 
 def _ix_prefix(index: str, value: str) -> str:
-    return f"ix#{index}#{value.lower() if index == 'emails' else value}#"
+    return f"ix#{index}#{_digest(value.lower() if index == 'emails' else value)}#"
 
 
 def _keys(user_id: str, user: dict[str, Any]) -> set[str]:
