@@ -13,6 +13,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from insights.domain.timefmt import HOUR_MS, format_time
 
@@ -72,3 +73,24 @@ def verify(secrets_valid: Iterable[str], uuid: str, presented: str | None) -> bo
         return False
     presented = presented.lower()
     return any(hmac.compare_digest(user_hash(s, uuid), presented) for s in secrets_valid)
+
+
+@dataclass(frozen=True)
+class VerifiedIdentity:
+    """What a verified sign-in (an OIDC ID token, a SAML assertion) proves: this uuid
+    signed in at the account's IdP, by `method`."""
+
+    uuid: str
+    method: str  # "oidc" or "saml"
+    issuer: str
+    issued_at: int  # epoch seconds
+    expires_at: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uuid,
+            "verified": True,
+            "method": self.method,
+            "issuer": self.issuer,
+            "expires_at": self.expires_at,
+        }

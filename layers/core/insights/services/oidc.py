@@ -26,10 +26,10 @@ import json
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from insights import clock
+from insights.domain.identity import VerifiedIdentity
 from insights.domain.imports import Row
 from insights.domain.oidc import ClaimError, OidcConfig, check_url, claim_values, parse_config
 from insights.domain.sessions import Stamped
@@ -64,25 +64,6 @@ class TokenRejected(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-@dataclass(frozen=True)
-class VerifiedIdentity:
-    """What a verified ID token proves: this uuid signed in at the account's issuer."""
-
-    uuid: str
-    issuer: str
-    issued_at: int  # epoch seconds
-    expires_at: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "uuid": self.uuid,
-            "verified": True,
-            "method": "oidc",
-            "issuer": self.issuer,
-            "expires_at": self.expires_at,
-        }
 
 
 def get_config(account_id: str) -> OidcConfig | None:
@@ -199,7 +180,7 @@ def sign_in(account: Account, token: Any) -> tuple[VerifiedIdentity, list[str]]:
     except ClaimError as exc:
         raise TokenRejected(str(exc), status=400) from None
     issued_ms = min(int(claims["iat"]) * 1000, clock.now_ms())  # within the leeway
-    identity = VerifiedIdentity(uuid, config.issuer, int(claims["iat"]), int(claims["exp"]))
+    identity = VerifiedIdentity(uuid, "oidc", config.issuer, int(claims["iat"]), int(claims["exp"]))
     if values:
         stamped = {name: Stamped(value, issued_ms) for name, value in values.items()}
         write_attributes(account, [Row(0, uuid, stamped)], "idp")

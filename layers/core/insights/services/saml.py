@@ -11,10 +11,10 @@ the assertion's IssueInstant.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from insights import clock
+from insights.domain.identity import VerifiedIdentity
 from insights.domain.imports import Row
 from insights.domain.saml import AssertionUnusable, SamlConfig, attribute_values, parse_config
 from insights.domain.saml_response import (
@@ -29,25 +29,6 @@ from insights.storage import idp as idp_store
 from insights.storage.accounts import Account
 
 CONFIG_ITEM = "saml"
-
-
-@dataclass(frozen=True)
-class VerifiedIdentity:
-    """What a verified assertion proves: this uuid signed in at the account's IdP."""
-
-    uuid: str
-    issuer: str
-    issued_at: int  # epoch seconds
-    expires_at: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "uuid": self.uuid,
-            "verified": True,
-            "method": "saml",
-            "issuer": self.issuer,
-            "expires_at": self.expires_at,
-        }
 
 
 def get_config(account_id: str) -> SamlConfig | None:
@@ -99,5 +80,5 @@ def sign_in(account: Account, saml_response: Any) -> tuple[VerifiedIdentity, lis
         except Exception:
             idp_store.release_assertion(account.account_id, assertion.assertion_id)
             raise
-    identity = VerifiedIdentity(uuid, config.entity_id, issued_ms // 1000, expires_s)
+    identity = VerifiedIdentity(uuid, "saml", config.entity_id, issued_ms // 1000, expires_s)
     return identity, sorted(values)
