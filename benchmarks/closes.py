@@ -23,17 +23,16 @@ figures are counts, not times: they are the same on any machine.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.core import Config, Figure, PartResult, Table, fmt
+from benchmarks.localstack import T0_MS, benchmark_stack
 from benchmarks.meter import HARNESS, Meter, Usage
 
 NAME = "closes"
 TITLE = "Part 6: write units per session close (first, returning), by table and index"
-T0_MS = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 MINUTE_MS = 60_000
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -76,59 +75,43 @@ SEGMENT_SETS = ("no segments", "the four spec questions")
 
 def measure(with_segments: bool) -> dict[str, Usage]:
     """Each close's metered usage, in order, on one user."""
-    from moto import mock_aws
-
-    from benchmarks.cost import geo_database
     from benchmarks.segments import QUESTIONS
-    from insights import clock, enrich
+    from insights import clock
     from insights.domain.timefmt import format_time
-    from insights.local.cloud import LocalCloud
-    from insights.services import auth
-    from insights.services.accounts import create_account
 
     used: dict[str, Usage] = {}
-    clock.freeze(T0_MS)
-    try:
-        with mock_aws():
-            cloud = LocalCloud().deploy()
-            os.environ["GEOIP_DATABASE_PATH"] = str(geo_database())
-            os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-            enrich.geo.cache_clear()
-            auth._cache.clear()
-            account = create_account("Benchmark")
-            if with_segments:
-                secret = {"Authorization": f"Bearer {account.secret_key}"}
-                for label, rules in QUESTIONS.values():
-                    body = {"name": label, "rules": rules}
-                    created = cloud.http("POST", "/v1/segments", headers=secret, body=body)
-                    assert created.status == 201, created.body
+    with benchmark_stack() as (cloud, account):
+        if with_segments:
+            secret = {"Authorization": f"Bearer {account.secret_key}"}
+            for label, rules in QUESTIONS.values():
+                body = {"name": label, "rules": rules}
+                created = cloud.http("POST", "/v1/segments", headers=secret, body=body)
+                assert created.status == 201, created.body
+            cloud.settle()
+        headers = {"X-Insights-Key": account.write_key}
+        for close in CLOSES:
+            for minutes, properties in close.events:
+                at = T0_MS + minutes * MINUTE_MS
+                clock.freeze(at)
+                event: dict[str, Any] = {"uuid": "u1", "type": "click"}
+                if properties:
+                    event["properties"] = properties
+                body = {
+                    "sent_at": format_time(at),
+                    "context": {"ip": "81.2.69.160", "user_agent": CHROME},
+                    "events": [event | {"timestamp": format_time(at)}],
+                }
+                response = cloud.function_url(
+                    "TrackFunction", "POST", "/", headers=headers, body=body
+                )
+                assert response.status == 200, response.body
+            cloud.settle()
+            clock.freeze(T0_MS + close.close_at_minutes * MINUTE_MS)
+            with Meter(cloud).installed() as meter:
+                closed = cloud.run_schedules()
                 cloud.settle()
-            headers = {"X-Insights-Key": account.write_key}
-            for close in CLOSES:
-                for minutes, properties in close.events:
-                    at = T0_MS + minutes * MINUTE_MS
-                    clock.freeze(at)
-                    event: dict[str, Any] = {"uuid": "u1", "type": "click"}
-                    if properties:
-                        event["properties"] = properties
-                    body = {
-                        "sent_at": format_time(at),
-                        "context": {"ip": "81.2.69.160", "user_agent": CHROME},
-                        "events": [event | {"timestamp": format_time(at)}],
-                    }
-                    response = cloud.function_url(
-                        "TrackFunction", "POST", "/", headers=headers, body=body
-                    )
-                    assert response.status == 200, response.body
-                cloud.settle()
-                clock.freeze(T0_MS + close.close_at_minutes * MINUTE_MS)
-                with Meter(cloud).installed() as meter:
-                    closed = cloud.run_schedules()
-                    cloud.settle()
-                assert not cloud.items("SessionsTable"), f"{close.key}: not closed ({closed})"
-                used[close.key] = meter.usage
-    finally:
-        clock.reset()
+            assert not cloud.items("SessionsTable"), f"{close.key}: not closed ({closed})"
+            used[close.key] = meter.usage
     return used
 
 

@@ -16,15 +16,14 @@ Read and write units are counts from item sizes, the same on any machine.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from benchmarks.core import Config, Figure, PartResult, Table, fmt
+from benchmarks.localstack import T0_MS, benchmark_stack
 from benchmarks.meter import HARNESS, Meter, Usage
 
 NAME = "console"
 TITLE = "Part 7: console read units per page view, and write units per close in a batch"
-T0_MS = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 MINUTE_MS = 60_000
 USERS = 400
 SMOKE_USERS = 40
@@ -50,59 +49,41 @@ def _units(usage: Usage, counter: str, table: str | None = None) -> float:
 
 
 def measure(users: int) -> dict[str, Any]:
-    from moto import mock_aws
-
-    from benchmarks.cost import geo_database
-    from insights import clock, enrich
+    from insights import clock
     from insights.domain.timefmt import format_time
-    from insights.local.cloud import LocalCloud
-    from insights.services import auth
-    from insights.services.accounts import create_account
 
     found: dict[str, Any] = {}
-    clock.freeze(T0_MS)
-    try:
-        with mock_aws():
-            cloud = LocalCloud().deploy()
-            os.environ["GEOIP_DATABASE_PATH"] = str(geo_database())
-            os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-            enrich.geo.cache_clear()
-            auth._cache.clear()
-            account = create_account("Benchmark")
-            write = {"X-Insights-Key": account.write_key}
-            secret = {"Authorization": f"Bearer {account.secret_key}"}
-            uuids = [f"u-{i:04d}" for i in range(users)]
-            for round_, props in enumerate((PROPERTIES, {})):
-                at = T0_MS + round_ * 600 * MINUTE_MS
-                clock.freeze(at)
-                for start in range(0, users, 500):
-                    events = [
-                        {"uuid": u, "timestamp": format_time(at), "properties": props}
-                        for u in uuids[start : start + 500]
-                    ]
-                    body = {"sent_at": format_time(at), "events": events}
-                    sent = cloud.function_url(
-                        "TrackFunction", "POST", "/", headers=write, body=body
-                    )
-                    assert sent.status == 200, sent.body
+    with benchmark_stack() as (cloud, account):
+        write = {"X-Insights-Key": account.write_key}
+        secret = {"Authorization": f"Bearer {account.secret_key}"}
+        uuids = [f"u-{i:04d}" for i in range(users)]
+        for round_, props in enumerate((PROPERTIES, {})):
+            at = T0_MS + round_ * 600 * MINUTE_MS
+            clock.freeze(at)
+            for start in range(0, users, 500):
+                events = [
+                    {"uuid": u, "timestamp": format_time(at), "properties": props}
+                    for u in uuids[start : start + 500]
+                ]
+                body = {"sent_at": format_time(at), "events": events}
+                sent = cloud.function_url("TrackFunction", "POST", "/", headers=write, body=body)
+                assert sent.status == 200, sent.body
+            cloud.settle()
+            clock.freeze(at + 40 * MINUTE_MS)
+            with Meter(cloud).installed() as meter:
+                cloud.run_schedules()
                 cloud.settle()
-                clock.freeze(at + 40 * MINUTE_MS)
-                with Meter(cloud).installed() as meter:
-                    cloud.run_schedules()
-                    cloud.settle()
-                key = "first" if round_ == 0 else "returning"
-                found[f"wru_{key}"] = _units(meter.usage, "wru", "AggregatesTable") / users
-            assert cloud.http("GET", "/v1/account", headers=secret).status == 200  # warm
-            for key, _label, path, query in PAGES:
-                with Meter(cloud).installed() as meter:
-                    page = cloud.http("GET", path, headers=secret, query=query)
-                assert page.status == 200, page.body
-                found[f"rru_{key}"] = _units(meter.usage, "rru")
-                found[f"requests_{key}"] = sum(
-                    n for (f, _t, _op), n in meter.usage.requests.items() if f != HARNESS
-                )
-    finally:
-        clock.reset()
+            key = "first" if round_ == 0 else "returning"
+            found[f"wru_{key}"] = _units(meter.usage, "wru", "AggregatesTable") / users
+        assert cloud.http("GET", "/v1/account", headers=secret).status == 200  # warm
+        for key, _label, path, query in PAGES:
+            with Meter(cloud).installed() as meter:
+                page = cloud.http("GET", path, headers=secret, query=query)
+            assert page.status == 200, page.body
+            found[f"rru_{key}"] = _units(meter.usage, "rru")
+            found[f"requests_{key}"] = sum(
+                n for (f, _t, _op), n in meter.usage.requests.items() if f != HARNESS
+            )
     return found
 
 
