@@ -60,6 +60,7 @@ class Replay:
     request_users: int = 0  # (request, user) pairs
     sessions: int = 0
     empty_sessions: int = 0
+    first_closes: int = 0  # users with a non-empty session: each has one first close
     sweeper_minutes: int = 0  # every minute of the replayed window
     sweeper_simulated: int = 0
     # Runs of each scheduled function simulated (minutes with a session open,
@@ -107,6 +108,7 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
     sessions = _sessions(requests)
     run.sessions = len(sessions)
     run.empty_sessions = sum(1 for interactive in sessions.values() if not interactive)
+    run.first_closes = len({uuid for (uuid, _i), interactive in sessions.items() if interactive})
     clock.freeze(T0_MS)
     saved_env: dict[str, str | None] = {}
     try:
@@ -345,6 +347,22 @@ def price(
     )
 
 
+# The functions a session's close runs through: the sweeper's delete, the
+# profile's write from the stream, the segment index and console aggregates.
+CLOSE_PATH = ("SweeperFunction", "SessionExpiryFunction", "SegmentIndexFunction")
+
+
+def close_wru(run: Replay) -> float:
+    """Write units of the close path per closed (non-empty) session, all tables and indexes."""
+    closes = run.sessions - run.empty_sessions
+    units = sum(u for (function, _t), u in run.usage.wru.items() if function in CLOSE_PATH)
+    return units / max(1, closes)
+
+
+def first_close_share(run: Replay) -> float:
+    return 100 * run.first_closes / max(1, run.sessions - run.empty_sessions)
+
+
 # --------------------------------------------------------------------- part
 SMOKE = {"users": 6, "days": 1, "max_sessions": 3, "max_events": 12}
 # Goals of issue 18, $ per million events all-in, by shape.
@@ -461,6 +479,18 @@ def run(config: Config) -> PartResult:
             [statistics.median(r.usage.functions["TrackFunction"].durations_ms) for r in reps],
         ),
         figure(
+            "close_wru",
+            "Close-path WRU per closed session (sweeper, profile, segment index, aggregates)",
+            "WRU",
+            [close_wru(r) for r in reps],
+        ),
+        figure(
+            "first_close_share",
+            "Closes that are a user's first",
+            "%",
+            [first_close_share(r) for r in reps],
+        ),
+        figure(
             "session_item_bytes_p99",
             "Session item size, 99th percentile of writes",
             "bytes",
@@ -518,6 +548,18 @@ def run(config: Config) -> PartResult:
                 f"Shape '{name}': events per tracking request",
                 "events",
                 [shape_run.events / shape_run.requests],
+            ),
+            figure(
+                f"{name}.close_wru",
+                f"Shape '{name}': close-path WRU per closed session, as the replay batched them",
+                "WRU",
+                [close_wru(shape_run)],
+            ),
+            figure(
+                f"{name}.first_close_share",
+                f"Shape '{name}': closes that are a user's first",
+                "%",
+                [first_close_share(shape_run)],
             ),
         ]
     middle = sorted(range(len(priced)), key=lambda i: priced[i].total / reps[i].events)
