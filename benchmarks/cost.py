@@ -2,17 +2,18 @@
 
 Replays the reference traffic model (benchmarks/traffic.py) through the real
 handlers on LocalCloud (moto, in-process) in time order on a frozen clock:
-the sweeper schedule runs every simulated minute in which a session is
-open, TTL expiry runs every simulated hour, stream records are delivered.
+the schedules run at their rate in every simulated minute in which a
+session is open, TTL expiry runs every simulated hour, stream records are delivered.
 Every DynamoDB request is metered with request units computed from item
 sizes (benchmarks/meter.py), every Lambda invocation with its wall time, and
 the lot is priced with benchmarks/prices.json.
 
-The sweeper runs every minute all month. Minutes in which SessionsTable is
-empty (checked by reading moto's table directly, unmetered) are not
+Every schedule runs at its template rate all month (the sweeper's is the
+SweepSchedule parameter's default). Runs in minutes in which SessionsTable
+is empty (checked by reading moto's table directly, unmetered) are not
 simulated one by one: the run would be the same scan of an empty table, so
 they are counted and priced at the measured cost of an idle run (measured at
-the start of each replay). Every other minute is simulated, since the
+the start of each replay). Every other run is simulated, since the
 sweeper's scan is billed for the bytes of every open session, due or not.
 """
 
@@ -96,7 +97,7 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
 
     from insights import clock, enrich
     from insights.local.cloud import LocalCloud
-    from insights.local.template import resolve
+    from insights.local.template import rate_minutes, resolve
     from insights.services import auth
     from insights.services.accounts import create_account
 
@@ -193,12 +194,6 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
             else:
                 os.environ[key] = saved
     return run, memory
-
-
-def rate_minutes(expression: str) -> int:
-    """`rate(5 minutes)` -> 5: how often EventBridge Scheduler runs a schedule."""
-    count, unit = expression.removeprefix("rate(").removesuffix(")").split()
-    return int(count) * {"minute": 1, "minutes": 1, "hour": 60, "hours": 60}[unit]
 
 
 def _moto_table(cloud: Any, name: str) -> Any:
@@ -359,6 +354,11 @@ def close_wru(run: Replay) -> float:
     return units / max(1, closes)
 
 
+def sweeper_runs(run: Replay) -> int:
+    """Sweeper runs in the replayed window at the template's schedule."""
+    return run.sweeper_minutes // run.schedule_rates["SweeperFunction"]
+
+
 def first_close_share(run: Replay) -> float:
     return 100 * run.first_closes / max(1, run.sessions - run.empty_sessions)
 
@@ -498,18 +498,21 @@ def run(config: Config) -> PartResult:
         ),
         figure(
             "usd_per_million_events_variable",
-            "Cost per million events without the sweeper's every-minute base cost",
+            "Cost per million events without the sweeper's base cost (an idle run per run)",
             "$",
             [
-                (p.total - p.idle_run_usd * r.sweeper_minutes) / r.events * 1e6
+                (p.total - p.idle_run_usd * sweeper_runs(r)) / r.events * 1e6
                 for p, r in zip(priced, reps, strict=True)
             ],
         ),
         figure(
             "sweeper_idle_usd_per_month",
-            "Idle sweeper, every minute of a 30-day month",
+            "Idle sweeper, a 30-day month at its schedule",
             "$",
-            [p.idle_run_usd * MONTH_MINUTES for p in priced],
+            [
+                p.idle_run_usd * MONTH_MINUTES / r.schedule_rates["SweeperFunction"]
+                for p, r in zip(priced, reps, strict=True)
+            ],
         ),
         figure(
             "idle_stack_usd_per_month",
@@ -655,8 +658,10 @@ def _notes(run: Replay, cost: Priced) -> list[str]:
     return [
         f"Replay: {run.events:,} events in {run.requests:,} requests, {run.sessions:,} sessions "
         f"({run.empty_sessions:,} empty); HTTP statuses {dict(run.statuses)}.",
-        f"Sweeper: {run.sweeper_minutes:,} minutes in the window; {run.sweeper_simulated:,} "
-        f"runs simulated, the other {run.sweeper_minutes - run.sweeper_simulated:,} priced "
+        f"Sweeper: {run.sweeper_minutes:,} minutes in the window, a run every "
+        f"{run.schedule_rates['SweeperFunction']} min; {run.schedule_runs['SweeperFunction']:,} "
+        f"runs simulated (a session open), the other "
+        f"{sweeper_runs(run) - run.schedule_runs['SweeperFunction']:,} priced "
         f"analytically at the measured idle-run cost (${cost.idle_run_usd:.8f} each).",
         "Lambda duration is the handler's in-process wall time on this machine, moto included "
         "(the 'AWS ms/inv' column), rounded up to 1 ms per invocation. Free tiers are ignored.",

@@ -101,7 +101,7 @@ class Stack:
 
     def sweep(self) -> dict[str, Any]:
         """Run the sweeper, then deliver the streams: it closes a window by deleting it."""
-        result = self.cloud.run_schedules()["EveryMinute"]
+        result = self.cloud.run_schedules()["Sweep"]
         self.cloud.settle()
         return result
 

@@ -247,7 +247,7 @@ def test_tick_says_which_path_closed_the_session(shared: Server) -> None:
     # TTL expiry runs first and its stream consumer closes the session, so
     # the sweeper finds nothing left: the answer says so instead of "closed": 0.
     assert tick["sessions_closed"] == {"sweeper": 0, "ttl": 1}
-    assert tick["sweep"]["EveryMinute"]["closed"] == 0
+    assert tick["sweep"]["Sweep"]["closed"] == 0
 
 
 def test_make_demo_says_what_it_changed_and_sends_the_readmes_plan(shared: Server) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from insights.local.template import Template
+from insights.local.template import Template, rate_minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Template.load(ROOT / "template.yaml")
@@ -242,6 +242,17 @@ def test_the_sweeper_falling_behind_or_stopping_raises_an_alarm() -> None:
         globals_env["POWERTOOLS_SERVICE_NAME"],
     )
     assert ALARMS[name]["Properties"]["TreatMissingData"] == "breaching"
+    # A healthy sweeper on any allowed schedule leaves no period without a
+    # datapoint (missing data breaches) and reports ages under one interval.
+    props = ALARMS[name]["Properties"]
+    schedule = FUNCTIONS["SweeperFunction"]["Properties"]["Events"]["Sweep"]["Properties"]
+    assert schedule["ScheduleExpression"] == {"Ref": "SweepSchedule"}
+    allowed = TEMPLATE.body["Parameters"]["SweepSchedule"]["AllowedValues"]
+    assert TEMPLATE.body["Parameters"]["SweepSchedule"]["Default"] in allowed
+    for expression in allowed:
+        interval_s = rate_minutes(expression) * 60
+        assert props["Period"] >= interval_s, expression
+        assert props["Threshold"] > interval_s, expression
 
 
 def test_the_sweeper_needs_no_reserved_concurrency_and_records_failed_runs() -> None:

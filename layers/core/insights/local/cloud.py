@@ -376,7 +376,11 @@ class LocalCloud(FileDelivery):
                 self._wire_sqs(spec, props)
             elif kind in ("Schedule", "ScheduleV2"):
                 self.schedules.append(
-                    Schedule(event_name, spec.logical_id, props["ScheduleExpression"])
+                    Schedule(
+                        event_name,
+                        spec.logical_id,
+                        str(resolve(props["ScheduleExpression"], self._lookup)),
+                    )
                 )
 
     # ------------------------------------------------------------- invocation

@@ -94,6 +94,12 @@ _SUB_REF = re.compile(r"\$\{([^}]+)\}")
 CONDITION = "<condition>"
 
 
+def rate_minutes(expression: str) -> int:
+    """`rate(5 minutes)` -> 5: how often EventBridge Scheduler runs a schedule."""
+    count, unit = expression.removeprefix("rate(").removesuffix(")").split()
+    return int(count) * {"minute": 1, "minutes": 1, "hour": 60, "hours": 60}[unit]
+
+
 def resolve(value: Any, lookup: Any) -> Any:
     """Resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::Split and conditions.
 
