@@ -17,6 +17,11 @@ Measured during a cost replay, not assumed:
   (overlapping invocations: the replay runs one at a time, so none here),
   billed since August 2025 like duration, at the handler's measured import
   time (part 2's method) and the function's memory.
+- **Duration as AWS bills it**: the handler's time outside AWS calls (its
+  CPU on this machine) slowed by the CPU share its memory buys (one vCPU at
+  1,769 MB, proportionally less below), plus a modeled round trip for each
+  AWS call (meter.LATENCY_MS) instead of moto's in-process answer, rounded
+  up to 1 ms per invocation.
 - **Fixed per month**: alarms and dashboards declared in template.yaml (only with
   their parameters set), and the idle long polls of every SQS queue trigger.
 """
@@ -26,6 +31,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
@@ -33,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+FULL_VCPU_MB = 1769  # Lambda's memory size with one full vCPU
 PLATFORM_LOG_BYTES = 360  # START + END + REPORT lines of one invocation, ARM64, as AWS prints them
 RECLAIM_MINUTES = 10
 MONTH_HOURS = 730
@@ -106,6 +113,15 @@ def counted(meter: Any, level: str = "INFO") -> Iterator[Extras]:
             os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
         else:
             os.environ["POWERTOOLS_METRICS_DISABLED"] = saved_disabled
+
+
+def aws_durations_ms(used: Any, memory_mb: int) -> list[int]:
+    """Each invocation's billed duration on AWS (see the module's "Duration")."""
+    slower = max(1.0, FULL_VCPU_MB / memory_mb)
+    return [
+        max(1, math.ceil(cpu * slower + wait))
+        for cpu, wait in zip(used.cpu_ms, used.latency_ms, strict=True)
+    ]
 
 
 def cold_starts(started_ms: list[int]) -> int:

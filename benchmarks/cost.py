@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.allin import (
+    FULL_VCPU_MB,
     PLATFORM_LOG_BYTES,
     Extras,
+    aws_durations_ms,
     cold_starts,
     counted,
     metrics_usd,
@@ -262,7 +264,8 @@ def price(
         add(function, "DynamoDB reads", units * rru_usd)
     for function, used in run.usage.functions.items():
         add(function, "Lambda requests", used.invocations * invoke_usd)
-        add(function, "Lambda duration", used.billed_ms / 1000 * memory[function] / 1024 * gb_s_usd)
+        billed_ms = sum(aws_durations_ms(used, memory[function]))
+        add(function, "Lambda duration", billed_ms / 1000 * memory[function] / 1024 * gb_s_usd)
     track = run.usage.functions.get("TrackFunction")
     # Requests go to the function URL, which has no per-request charge.
     add("TrackFunction", "API Gateway", 0.0)
@@ -279,7 +282,7 @@ def price(
     def idle_run_of(function: str) -> dict[str, float]:
         probe = run.idle.functions.get(function)
         probes = probe.invocations if probe else 1
-        idle_ms = statistics.median(probe.durations_ms) if probe else 0.0
+        idle_ms = statistics.median(aws_durations_ms(probe, memory[function])) if probe else 1
         logs = run.idle_extras.log_bytes.get(function, 0) / probes + PLATFORM_LOG_BYTES
         return {
             "DynamoDB reads": sum(u for (f, _t), u in run.idle.rru.items() if f == function)
@@ -289,7 +292,7 @@ def price(
             / probes
             * wru_usd,
             "Lambda requests": invoke_usd,
-            "Lambda duration": max(1, -(-idle_ms // 1)) / 1000 * memory[function] / 1024 * gb_s_usd,
+            "Lambda duration": idle_ms / 1000 * memory[function] / 1024 * gb_s_usd,
             "Scheduler": schedule_usd,
             "CloudWatch Logs": logs * log_usd,
         }
@@ -621,6 +624,9 @@ def _tables(run: Replay, cost: Priced, memory: dict[str, int]) -> list[Table]:
                 memory.get(function, 0),
                 fmt(statistics.median(used.durations_ms)) if used.durations_ms else "-",
                 fmt(used.aws_ms / max(1, used.invocations)),
+                fmt(statistics.median(aws_durations_ms(used, memory[function])))
+                if used.cpu_ms
+                else "-",
                 ", ".join(f"{op} {n}" for op, n in sorted(ops.get(function, {}).items())),
                 fmt(wru),
                 fmt(rru),
@@ -633,7 +639,8 @@ def _tables(run: Replay, cost: Priced, memory: dict[str, int]) -> list[Table]:
             "invocations",
             "MB",
             "median ms",
-            "AWS ms/inv",
+            "moto ms/inv",
+            "billed ms on AWS (median)",
             "DynamoDB requests",
             "WRU",
             "RRU",
@@ -663,8 +670,11 @@ def _notes(run: Replay, cost: Priced) -> list[str]:
         f"runs simulated (a session open), the other "
         f"{sweeper_runs(run) - run.schedule_runs['SweeperFunction']:,} priced "
         f"analytically at the measured idle-run cost (${cost.idle_run_usd:.8f} each).",
-        "Lambda duration is the handler's in-process wall time on this machine, moto included "
-        "(the 'AWS ms/inv' column), rounded up to 1 ms per invocation. Free tiers are ignored.",
+        "Lambda duration is billed as AWS would: the handler's time outside AWS calls (its "
+        "CPU here, 'median ms' minus 'moto ms/inv') slowed by the CPU share of its memory "
+        f"(one vCPU at {FULL_VCPU_MB:,} MB), plus a modeled round trip per AWS call "
+        "(benchmarks/meter.py, LATENCY_MS), rounded up to 1 ms per invocation. Free tiers "
+        "are ignored.",
         "All-in also counts (benchmarks/allin.py): CloudWatch Logs ingestion of the bytes the "
         f"handlers wrote ({sum(run.extras.log_bytes.values()):,}) plus "
         f"{PLATFORM_LOG_BYTES} bytes of platform lines per invocation; Lambda INIT for each "

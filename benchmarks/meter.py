@@ -32,6 +32,24 @@ WRITE_OPS = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 )
 HARNESS = "(harness)"
+# What one AWS call adds to a Lambda's billed duration on AWS, where moto's
+# in-process answer is a network round trip. Modeled, not measured (there is
+# no AWS here): DynamoDB's documented single-digit milliseconds for one item,
+# more for requests of many items; other services (SQS, S3, CloudWatch) a
+# typical in-region HTTPS call.
+LATENCY_MS = {
+    "GetItem": 4.0,
+    "PutItem": 5.0,
+    "UpdateItem": 5.0,
+    "DeleteItem": 5.0,
+    "Query": 6.0,
+    "Scan": 8.0,
+    "BatchGetItem": 8.0,
+    "BatchWriteItem": 10.0,
+    "TransactWriteItems": 12.0,
+    "TransactGetItems": 10.0,
+}
+OTHER_SERVICE_LATENCY_MS = 15.0
 
 
 @dataclass
@@ -39,6 +57,11 @@ class FunctionUsage:
     invocations: int = 0
     billed_ms: int = 0  # per-invocation wall time, rounded up to 1 ms as Lambda bills
     aws_ms: float = 0.0  # of which inside AWS SDK calls (moto here, the network on AWS)
+    latency_total_ms: float = 0.0  # LATENCY_MS of those calls, summed
+    # Per invocation: the time outside AWS calls (the handler's CPU) and the
+    # modeled latency of its calls; pricing turns them into AWS's duration.
+    cpu_ms: list[float] = field(default_factory=list)
+    latency_ms: list[float] = field(default_factory=list)
     durations_ms: list[float] = field(default_factory=list)
     started_ms: list[int] = field(default_factory=list)  # the stack clock at each invocation
 
@@ -105,17 +128,20 @@ class Meter:
         from insights import clock
 
         previous, self.current = self.current, function
-        self.usage.functions[function].started_ms.append(clock.now_ms())
+        usage = self.usage.functions[function]
+        usage.started_ms.append(clock.now_ms())
+        aws_before, latency_before = usage.aws_ms, usage.latency_total_ms
         started = time.perf_counter()
         try:
             return original(function, event)
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.current = previous
-            usage = self.usage.functions[function]
             usage.invocations += 1
             usage.billed_ms += max(1, math.ceil(elapsed_ms))
             usage.durations_ms.append(elapsed_ms)
+            usage.cpu_ms.append(max(0.0, elapsed_ms - (usage.aws_ms - aws_before)))
+            usage.latency_ms.append(usage.latency_total_ms - latency_before)
 
     # ---------------------------------------------------------------- calls
     def _call(self, original: Any, client: Any, operation: str, params: dict[str, Any]) -> Any:
@@ -144,7 +170,9 @@ class Meter:
         finally:
             elapsed = (time.perf_counter() - started) * 1000
             with self._lock:
-                self.usage.functions[function].aws_ms += elapsed
+                used = self.usage.functions[function]
+                used.aws_ms += elapsed
+                used.latency_total_ms += LATENCY_MS.get(operation, OTHER_SERVICE_LATENCY_MS)
                 self._account(function, operation, params, response, before, failed, evaluated)
         return response
 
@@ -152,7 +180,9 @@ class Meter:
         with self._lock:
             self.usage.other_calls[(function, service, operation)] += 1
             if function != HARNESS:
-                self.usage.functions[function].aws_ms += (time.perf_counter() - started) * 1000
+                used = self.usage.functions[function]
+                used.aws_ms += (time.perf_counter() - started) * 1000
+                used.latency_total_ms += OTHER_SERVICE_LATENCY_MS
 
     # ----------------------------------------------------------- item images
     def _item(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
