@@ -51,6 +51,9 @@ class Extras:
     """What one replay wrote to CloudWatch, by function."""
 
     log_bytes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # The EMF lines of custom metrics, apart: a stack prints them only when
+    # metrics are on (the template turns them off unless someone watches).
+    emf_bytes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # (namespace, metric name, dimensions) -> simulated hours it was published in
     metric_hours: dict[tuple[str, str, str], set[int]] = field(
         default_factory=lambda: defaultdict(set)
@@ -70,9 +73,11 @@ class _Sink(io.TextIOBase):
     def write(self, text: str) -> int:
         function = self.meter.current
         if function is not None:
-            self.extras.log_bytes[function] += len(text.encode())
             if text.startswith('{"_aws"'):
+                self.extras.emf_bytes[function] += len(text.encode())
                 self._metrics(text)
+            else:
+                self.extras.log_bytes[function] += len(text.encode())
         return len(text)
 
     def _metrics(self, line: str) -> None:
@@ -100,7 +105,9 @@ def counted(meter: Any, level: str = "INFO") -> Iterator[Extras]:
     saved_level = insights_logger.level
     saved_disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED")
     insights_logger.setLevel(level)
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "false"  # the local stack turns EMF off
+    # Metrics on, whatever the stack says, to see what a monitored stack would
+    # publish; pricing counts them only where the template turns them on.
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "false"
     saved_stdout, sys.stdout = sys.stdout, sink  # EMF lines are printed
     try:
         yield extras

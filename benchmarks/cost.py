@@ -64,6 +64,7 @@ class Replay:
     sessions: int = 0
     empty_sessions: int = 0
     first_closes: int = 0  # users with a non-empty session: each has one first close
+    metrics_on: bool = False  # the template publishes custom metrics with default parameters
     sweeper_minutes: int = 0  # every minute of the replayed window
     sweeper_simulated: int = 0
     # Runs of each scheduled function simulated (minutes with a session open,
@@ -117,6 +118,9 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
     try:
         with mock_aws(), light_transaction_backups():
             cloud = LocalCloud().deploy()
+            # As the template sets it with default parameters (counted() turns
+            # metrics on for the replay, to see what a monitored stack publishes).
+            run.metrics_on = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() != "true"
             os.environ["GEOIP_DATABASE_PATH"] = str(geo_database())
             os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # keep the table readable
             enrich.geo.cache_clear()
@@ -234,6 +238,16 @@ class Priced:
     simulated_sweeper_runs: int
     api_route_usd: float  # what API Gateway would add if the SDK posted to /v1/events
     idle_month_usd: dict[str, float] = field(default_factory=dict)  # a month with no traffic
+    # The idle stack's own cost over the replayed window (idle_month_usd, prorated):
+    # total minus this is what the traffic adds.
+    idle_window_usd: float = 0.0
+    # What custom metrics (prorated by hour) and their EMF log lines cost or
+    # would cost with monitoring on; in total only if the template turns them on.
+    monitoring_usd: float = 0.0
+
+    @property
+    def traffic_usd(self) -> float:
+        return self.total - self.idle_window_usd
 
 
 def price(
@@ -307,11 +321,15 @@ def price(
     # What a real bill adds (benchmarks/allin.py).
     for function, used in run.usage.functions.items():
         written = run.extras.log_bytes.get(function, 0) + PLATFORM_LOG_BYTES * used.invocations
+        if run.metrics_on:
+            written += run.extras.emf_bytes.get(function, 0)
         add(function, "CloudWatch Logs", written * log_usd)
         if init_s is not None:
             seconds = cold_starts(used.started_ms) * init_s.get(function, 0.0)
             add(function, "Lambda INIT", seconds * memory[function] / 1024 * gb_s_usd)
-    add("(CloudWatch)", "Custom metrics", metrics_usd(run.extras, cloudwatch))
+    monitoring = metrics_usd(run.extras, cloudwatch) + sum(run.extras.emf_bytes.values()) * log_usd
+    if run.metrics_on:
+        add("(CloudWatch)", "Custom metrics", metrics_usd(run.extras, cloudwatch))
     window = run.sweeper_minutes / MONTH_MINUTES
     fixed = fixed_monthly or {}
     for component, usd in fixed.items():
@@ -326,7 +344,9 @@ def price(
             for function, rate in run.schedule_rates.items()
         },
         # What an idle stack publishes every hour of the month.
-        "Custom metrics": len(run.idle_extras.metric_hours) * cloudwatch["custom_metric_per_month"],
+        "Custom metrics": len(run.idle_extras.metric_hours)
+        * cloudwatch["custom_metric_per_month"]
+        * run.metrics_on,
         **fixed,
     }
 
@@ -342,6 +362,8 @@ def price(
         api_route_usd=api_route_usd,
         simulated_sweeper_runs=run.sweeper_simulated,
         idle_month_usd=idle_month,
+        idle_window_usd=sum(idle_month.values()) * window,
+        monitoring_usd=monitoring,
     )
 
 
@@ -424,17 +446,32 @@ def run(config: Config) -> PartResult:
     figures = [
         figure(
             "usd_per_million_events",
-            "All-in cost per million events",
+            "All-in cost per million events (what the traffic adds to an idle stack)",
+            "$",
+            [p.traffic_usd / r.events * 1e6 for p, r in zip(priced, reps, strict=True)],
+            goal=0.50,
+        ),
+        figure(
+            "usd_per_million_events_with_idle_stack",
+            "All-in cost per million events, the idle stack's own cost prorated over the window",
             "$",
             [p.total / r.events * 1e6 for p, r in zip(priced, reps, strict=True)],
-            goal=0.50,
+        ),
+        figure(
+            "usd_per_million_events_monitoring",
+            "Monitoring on (AlarmTopicArn or dashboard): custom metrics and their log lines add",
+            "$",
+            [
+                p.monitoring_usd * (not r.metrics_on) / r.events * 1e6
+                for p, r in zip(priced, reps, strict=True)
+            ],
         ),
         figure(
             "usd_per_million_events_api_route",
             "All-in cost per million events, tracking through the API Gateway route",
             "$",
             [
-                (p.total + p.api_route_usd) / r.events * 1e6
+                (p.traffic_usd + p.api_route_usd) / r.events * 1e6
                 for p, r in zip(priced, reps, strict=True)
             ],
         ),
@@ -455,7 +492,7 @@ def run(config: Config) -> PartResult:
             "usd_per_million_requests",
             "All-in cost per million tracking requests",
             "$",
-            [p.total / r.requests * 1e6 for p, r in zip(priced, reps, strict=True)],
+            [p.traffic_usd / r.requests * 1e6 for p, r in zip(priced, reps, strict=True)],
         ),
         figure(
             "events_per_request",
@@ -500,15 +537,6 @@ def run(config: Config) -> PartResult:
             [_percentile(r.usage.item_bytes.get("SessionsTable", [0]), 99) for r in reps],
         ),
         figure(
-            "usd_per_million_events_variable",
-            "Cost per million events without the sweeper's base cost (an idle run per run)",
-            "$",
-            [
-                (p.total - p.idle_run_usd * sweeper_runs(r)) / r.events * 1e6
-                for p, r in zip(priced, reps, strict=True)
-            ],
-        ),
-        figure(
             "sweeper_idle_usd_per_month",
             "Idle sweeper, a 30-day month at its schedule",
             "$",
@@ -538,16 +566,28 @@ def run(config: Config) -> PartResult:
         figures += [
             figure(
                 f"{name}.usd_per_million_events",
-                f"Shape '{name}': all-in cost per million events",
+                f"Shape '{name}': all-in cost per million events (on top of an idle stack)",
+                "$",
+                [shape_cost.traffic_usd / shape_run.events * 1e6],
+                goal=SHAPE_GOALS.get(name),
+            ),
+            figure(
+                f"{name}.usd_per_million_events_with_idle_stack",
+                f"Shape '{name}': the same with the idle stack's own cost prorated",
                 "$",
                 [shape_cost.total / shape_run.events * 1e6],
-                goal=SHAPE_GOALS.get(name),
             ),
             figure(
                 f"{name}.usd_per_million_requests",
                 f"Shape '{name}': all-in cost per million tracking requests",
                 "$",
-                [shape_cost.total / shape_run.requests * 1e6],
+                [shape_cost.traffic_usd / shape_run.requests * 1e6],
+            ),
+            figure(
+                f"{name}.usd_per_million_events_monitoring",
+                f"Shape '{name}': monitoring on adds (custom metrics, their log lines)",
+                "$",
+                [shape_cost.monitoring_usd * (not shape_run.metrics_on) / shape_run.events * 1e6],
             ),
             figure(
                 f"{name}.events_per_request",
@@ -579,6 +619,9 @@ def run(config: Config) -> PartResult:
         "breakdown_seed": rep.seed,
     }
     result.tables = _tables(rep, cost, runs[pick][0][1])
+    result.tables += _shape_tables(
+        {"reference": (rep, cost), **{n: (r, c) for n, (r, c) in shape_priced.items()}}
+    )
     result.notes = _notes(rep, cost)
     return result
 
@@ -586,6 +629,45 @@ def run(config: Config) -> PartResult:
 def _percentile(values: list[int], pct: float) -> float:
     ordered = sorted(values)
     return float(ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))])
+
+
+def _shape_tables(shapes: dict[str, tuple[Replay, Priced]]) -> list[Table]:
+    """What each shape's dollar is made of: by component, by function, by table."""
+    names = list(shapes)
+
+    def per_m(values: dict[str, dict[str, float]]) -> list[list[Any]]:
+        keys = sorted(
+            {k for v in values.values() for k in v},
+            key=lambda k: -sum(values[n].get(k, 0.0) for n in names),
+        )
+        return [[k, *(fmt(values[n].get(k, 0.0)) for n in names)] for k in keys]
+
+    components, functions, tables = {}, {}, {}
+    for name, (run, cost) in shapes.items():
+        scale = 1e6 / run.events
+        components[name] = {c: usd * scale for c, usd in cost.components.items()}
+        functions[name] = {f: sum(parts.values()) * scale for f, parts in cost.by_function.items()}
+        wru: dict[str, float] = {}
+        for (_function, table), units in run.usage.wru.items():
+            wru[table] = wru.get(table, 0.0) + units / run.events
+        tables[name] = wru
+    return [
+        Table(
+            "Cost by component and shape ($ per million events)",
+            ["component", *names],
+            [r for r in per_m(components) if any(v != "0" for v in r[1:])],
+        ),
+        Table(
+            "Cost by function and shape ($ per million events)",
+            ["function", *names],
+            [r for r in per_m(functions) if any(v != "0" for v in r[1:])],
+        ),
+        Table(
+            "DynamoDB write units per event, by table and index and shape",
+            ["table/index", *names],
+            per_m(tables),
+        ),
+    ]
 
 
 def _tables(run: Replay, cost: Priced, memory: dict[str, int]) -> list[Table]:

@@ -376,3 +376,14 @@ def test_the_dashboard_and_the_backlog_metric_are_opt_in() -> None:
     assert TEMPLATE.body["Parameters"]["CreateDashboard"]["Default"] == "false"
     env = FUNCTIONS["SweeperFunction"]["Properties"]["Environment"]["Variables"]
     assert env["BACKLOG_METRIC"] == {"Fn::If": ["Monitored", "on", "off"]}
+
+
+def test_custom_metrics_are_published_only_when_someone_watches() -> None:
+    """$0.30 each a month: on with AlarmTopicArn or the dashboard, off otherwise."""
+    env = TEMPLATE.body["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_METRICS_DISABLED"] == {"Fn::If": ["Monitored", "false", "true"]}
+    handlers = list((ROOT / "functions").glob("*/app.py"))
+    assert handlers
+    for path in handlers:
+        # Powertools' own decorator keeps a disabled metric set for the container's life.
+        assert "@metrics.log_metrics" not in path.read_text(), path

@@ -16,6 +16,7 @@ from insights import clock
 from insights.domain.accounts import SettingsError, patch_settings
 from insights.domain.events import RequestError, uuid_problem
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
+from insights.metrics import published
 from insights.services import auth
 from insights.storage import accounts as account_store
 
@@ -182,6 +183,6 @@ def openapi() -> Response:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

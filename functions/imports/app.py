@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights.batch import Record, process_partial_response, sqs_message_id
+from insights.metrics import published
 from insights.services.imports import Budget, ObjectEvent, give_up, register, run_message
 
 logger = Logger()
@@ -35,7 +36,7 @@ def _notifications(event: dict[str, Any]) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") or []
     if records and records[0].get("eventSource") == "aws:sqs":

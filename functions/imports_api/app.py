@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from insights.domain.imports import MappingError
 from insights.domain.limits import whole_number
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
+from insights.metrics import published
 from insights.services.imports import (
     ImportFinished,
     cancel_import,
@@ -73,6 +74,6 @@ def _not_found() -> Response:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

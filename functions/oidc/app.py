@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights.domain.oidc import OidcConfigError
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
+from insights.metrics import published
 from insights.services import oidc
 from insights.services.auth import authenticate
 
@@ -63,6 +64,6 @@ def put_config() -> Response:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

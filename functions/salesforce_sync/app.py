@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
 from insights.batch import Record, process_partial_response, sqs_message_id
+from insights.metrics import published
 from insights.services.imports import Budget
 from insights.services.salesforce_sync import give_up, run_message, tick
 
@@ -24,7 +25,7 @@ def max_receives() -> int:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") or []
     if not records:  # the schedule

@@ -19,6 +19,7 @@ from insights.domain.events import MAX_BODY_BYTES, RequestError
 from insights.domain.saml import SamlConfigError
 from insights.domain.saml_response import ResponseRejected
 from insights.http import SECRET_ONLY, Response, bearer_account, error, json_body, ok, resolver
+from insights.metrics import published
 from insights.services import saml
 from insights.services.auth import authenticate
 
@@ -110,6 +111,6 @@ def put_config() -> Response:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

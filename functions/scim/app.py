@@ -22,6 +22,7 @@ from insights.domain.scim.schema import (
     service_provider_config,
 )
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
+from insights.metrics import published
 from insights.services import scim
 
 logger = Logger()
@@ -241,6 +242,6 @@ def put_config() -> Response:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -11,6 +11,7 @@ from insights import clock
 from insights.domain.events import uuid_problem
 from insights.domain.segments.rules import RuleError
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
+from insights.metrics import published
 from insights.services import segments
 from insights.services.segments import SegmentError
 
@@ -110,6 +111,6 @@ def user_segments(uuid: str) -> Response:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
 from insights.batch import Record, process_partial_response, stream_sequence_number
+from insights.metrics import published
 from insights.services.closing import close_deleted
 from insights.storage.records import session_from_stream_image
 
@@ -32,6 +33,6 @@ def close_record(record: Record) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     return process_partial_response(event, close_record, stream_sequence_number, logger)

@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
+from insights.metrics import published
 from insights.services.sweep import sweep
 
 logger = Logger()
@@ -17,7 +18,7 @@ metrics = Metrics()
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     remaining = context.get_remaining_time_in_millis() if context else 60_000
     summary = sweep(clock.now_ms(), budget_ms=max(remaining - 5_000, 1_000))

@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from insights import clock
 from insights.domain.accounts import KEY_PREFIX
 from insights.domain.events import Context, RequestError
+from insights.metrics import published
 from insights.sdk.routes import ROUTES as SDK_ROUTES
 from insights.services.auth import AuthError, authenticate
 from insights.services.ingest import ingest
@@ -105,6 +106,6 @@ def route(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     return route(event)

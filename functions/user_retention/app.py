@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights.batch import Record, process_partial_response, stream_sequence_number
+from insights.metrics import published
 from insights.services.retention import cascade_expired_profile
 
 logger = Logger()
@@ -18,6 +19,6 @@ def cascade(record: Record) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     return process_partial_response(event, cascade, stream_sequence_number, logger)
