@@ -73,13 +73,15 @@ CLOSES = (
 SEGMENT_SETS = ("no segments", "the four spec questions")
 
 
-def measure(with_segments: bool) -> dict[str, Usage]:
-    """Each close's metered usage, in order, on one user."""
+def measure(with_segments: bool) -> tuple[dict[str, Usage], dict[str, Usage]]:
+    """Each close's metered usage, in order, on one user; and the roll-up of its sums."""
     from benchmarks.segments import QUESTIONS
     from insights import clock
     from insights.domain.timefmt import format_time
+    from insights.services import console_aggregates
 
     used: dict[str, Usage] = {}
+    rolled: dict[str, Usage] = {}
     with benchmark_stack() as (cloud, account):
         if with_segments:
             secret = {"Authorization": f"Bearer {account.secret_key}"}
@@ -112,7 +114,16 @@ def measure(with_segments: bool) -> dict[str, Usage]:
                 cloud.settle()
             assert not cloud.items("SessionsTable"), f"{close.key}: not closed ({closed})"
             used[close.key] = meter.usage
-    return used
+            # The hourly roll-up of the close's pending sums, alone: what an
+            # account-hour with this one close pays (SegmentIndexFunction's).
+            clock.freeze(T0_MS + (close.close_at_minutes + 61) * MINUTE_MS)
+            with Meter(cloud).installed() as meter:
+                meter.current = "SegmentIndexFunction"
+                folded = console_aggregates.roll_up(account.account_id, clock.now_ms())
+                meter.current = None
+            assert folded, f"{close.key}: nothing rolled up"
+            rolled[close.key] = meter.usage
+    return used, rolled
 
 
 def by_target(usage: Usage) -> Counter:
@@ -125,8 +136,19 @@ def by_target(usage: Usage) -> Counter:
 
 
 def run(config: Config) -> PartResult:
-    measured = {name: measure(name != SEGMENT_SETS[0]) for name in SEGMENT_SETS}
+    both = {name: measure(name != SEGMENT_SETS[0]) for name in SEGMENT_SETS}
+    measured = {name: used for name, (used, _rolled) in both.items()}
     figures = []
+    _used, rolled = both[SEGMENT_SETS[1]]
+    for close in CLOSES:
+        figures.append(
+            Figure(
+                f"closes.rollup_wru_{close.key}",
+                f"{close.label}: hourly roll-up of its sums, alone in the account-hour",
+                "WRU",
+                [float(sum(by_target(rolled[close.key]).values()))],
+            )
+        )
     for name, used in measured.items():
         for close in CLOSES:
             goal = close.goal if name == SEGMENT_SETS[1] else None
@@ -164,7 +186,11 @@ def run(config: Config) -> PartResult:
         "account's segments read; before that change a first close wrote one for every "
         "location, browser and custom attribute: 26 WRU.",
         "AggregatesTable (the console's daily stats and attribute catalogue, "
-        "docs/console-api.md) is written by the same stream consumer once per batch: "
-        "here one close per batch, the worst case; part 7 measures batched closes.",
+        "docs/console-api.md): the same stream consumer puts a batch's sums for the "
+        "account in one pending item (1 WRU here); once an hour per account, the first "
+        "batch that finds sums older than an hour folds them into the aggregate items in "
+        "one transaction (2 WRU per item, plus the marker). The 'roll-up' figures are that "
+        "transaction for one close's sums alone, the worst case (an account with one "
+        "close in the hour); part 7 measures it shared by a batch of closes.",
     ]
     return result

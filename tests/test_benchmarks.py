@@ -234,17 +234,21 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     # Write units of a close are counts from item sizes: exact, on any machine.
     closes = {k: f["median"] for k, f in results["parts"]["closes"]["figures"].items()}
     # Session delete, profile put (no transaction), 3 profile GSIs (by_uuid: the
-    # console's user list), and the console's aggregates in a batch of one close
-    # (a transaction: the day, the users count and 4 attributes, 2 WRU each).
-    assert closes["closes.wru_first_bare"] == 4 + 1 + 12
-    assert closes["closes.wru_first"] == 6 + 1 + 12  # + the entry the spec's questions need
+    # console's user list), and the batch's pending sums for the console (1 WRU).
+    assert closes["closes.wru_first_bare"] == 4 + 1 + 1
+    assert closes["closes.wru_first"] == 6 + 1 + 1  # + the entry the spec's questions need
     # Session delete, profile put, by_last_seen's key moving (a delete and a put),
-    # + the day's counters (docs/console-api.md: less per close in bigger batches).
-    assert closes["closes.wru_returning"] == closes["closes.wru_returning_bare"] == 4 + 2
+    # + the pending sums.
+    assert closes["closes.wru_returning"] == closes["closes.wru_returning_bare"] == 4 + 1
+    # The hourly roll-up alone in its hour: the day, the users count and the 4
+    # attributes (a transaction, 2 WRU each), plus the marker; then the day alone.
+    assert closes["closes.rollup_wru_first"] == 2 * 6 + 2
+    assert closes["closes.rollup_wru_returning"] == 2 * 1 + 2
     console = {k: f["median"] for k, f in results["parts"]["console"]["figures"].items()}
     # 8 KEYS_ONLY range reads (0.5 each) + 25 profiles under 4 KB (0.5 each)
     assert console["console.rru_users"] == 8 * 0.5 + 25 * 0.5
-    assert console["console.rru_attributes"] == console["console.rru_stats_30"] == 0.5
+    # The aggregates' Query, the roll-up marker and the pending sums after it.
+    assert console["console.rru_attributes"] == console["console.rru_stats_30"] == 3 * 0.5
     assert 0 < console["console.wru_first_batched"] < 1
     assert not (tmp_path / "RESULTS.md").exists()  # smoke figures never replace the real ones
 

@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from insights import clock
 from insights.batch import Record, process_partial_response, sqs_message_id, stream_sequence_number
 from insights.metrics import published
 from insights.services import console_aggregates, segment_index
@@ -52,5 +53,5 @@ def handler(event: dict, context: LambdaContext) -> dict:
             break
         done.append(record)
     # No metric of its own: AggregatesTable's consumed write units (free) say it.
-    console_aggregates.apply_records(done)
+    console_aggregates.apply_records(done, clock.now_ms())
     return result

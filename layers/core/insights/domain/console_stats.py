@@ -187,6 +187,52 @@ class Deltas:
                 if example is not None:
                     self.examples_seen.setdefault(name, set()).add(example)
 
+    def is_empty(self) -> bool:
+        return not (
+            self.users or self.nonzero_days() or self.nonzero_attributes() or self.examples_seen
+        )
+
+    def merge(self, other: Deltas) -> None:
+        """Add another run's sums to these."""
+        self.users += other.users
+        for day, counters in other.days.items():
+            self._day(day).update(counters)
+        for name, counters in other.attributes.items():
+            self._attribute(name).update(counters)
+        for mine, theirs in (
+            (self.examples_gone, other.examples_gone),
+            (self.examples_seen, other.examples_seen),
+        ):
+            for name, values in theirs.items():
+                mine.setdefault(name, set()).update(values)
+
+    def encode(self) -> str:
+        """Compact JSON of the non-zero sums (a pending delta item, one write unit)."""
+        body: dict[str, Any] = {
+            "u": self.users,
+            "d": self.nonzero_days(),
+            "a": self.nonzero_attributes(),
+            "g": {k: sorted(v) for k, v in self.examples_gone.items() if v},
+            "s": {k: sorted(v) for k, v in self.examples_seen.items() if v},
+        }
+        return json.dumps({k: v for k, v in body.items() if v}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str) -> Deltas:
+        body = json.loads(text)
+        return cls(
+            users=int(body.get("u", 0)),
+            days={d: Counter(c) for d, c in body.get("d", {}).items()},
+            attributes={n: Counter(c) for n, c in body.get("a", {}).items()},
+            examples_gone={n: set(v) for n, v in body.get("g", {}).items()},
+            examples_seen={n: set(v) for n, v in body.get("s", {}).items()},
+        )
+
+    def item_count(self) -> int:
+        """How many aggregate items these sums update (a transaction holds 100)."""
+        names = self.nonzero_attributes().keys() | self.examples_seen.keys()
+        return len(self.nonzero_days()) + int(bool(self.users)) + len(names)
+
     def nonzero_days(self) -> dict[str, dict[str, int]]:
         return {
             d: {k: n for k, n in c.items() if n} for d, c in self.days.items() if any(c.values())

@@ -648,6 +648,9 @@ class LocalCloud(FileDelivery):
 
     def _as_lambda_record(self, sub: StreamSubscription, record: dict[str, Any]) -> dict[str, Any]:
         record = json.loads(json.dumps(record, default=str))
+        # Epoch seconds, as Lambda delivers it, on the stack's clock (moto
+        # stamps wall time): records are read as soon as they are written.
+        record["dynamodb"]["ApproximateCreationDateTime"] = clock.now_ms() // 1000
         record["eventSourceARN"] = sub.stream_arn
         record["awsRegion"] = REGION
         if record["eventName"] == "REMOVE":

@@ -4,6 +4,7 @@ catalogue and stats read only the aggregate items (docs/console-api.md)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ from insights.domain.accounts import new_key
 from insights.domain.console_stats import attribute_view, day_view, last_days
 from insights.domain.segments.indexing import SHARDS
 from insights.domain.user_list import Page, encode_cursor
-from insights.services import auth
+from insights.services import auth, console_aggregates
 from insights.storage import accounts as account_store
 from insights.storage import aggregates, store
 from insights.storage.records import user_pk
@@ -55,20 +56,36 @@ def list_users(account_id: str, page: Page, now_ms: int) -> dict[str, Any]:
 
 
 def attributes(account_id: str) -> dict[str, Any]:
+    stored = aggregates.read_attributes(account_id)
+    extra = console_aggregates.pending(account_id)
     found = []
-    for name, item in sorted(aggregates.read_attributes(account_id).items()):
-        counters = {k: int(v) for k, v in item.items() if isinstance(v, int | Decimal)}
+    for name in sorted(stored.keys() | extra.attributes.keys()):
+        item = stored.get(name, {})
+        counters = _numbers(item) + extra.attributes.get(name, Counter())
         if counters.get("users", 0) < 1:
             continue  # nobody holds it any more
-        examples = sorted(item.get(aggregates.EXAMPLES) or ())
-        found.append(attribute_view(name, counters, examples))
+        examples = set(item.get(aggregates.EXAMPLES) or ()) - extra.examples_gone.get(name, set())
+        examples |= extra.examples_seen.get(name, set())
+        found.append(attribute_view(name, dict(counters), sorted(examples)))
     return {"attributes": found}
 
 
 def stats(account_id: str, days: int, now_ms: int) -> dict[str, Any]:
     wanted = last_days(now_ms, days)
     stored, users = aggregates.read_days(account_id, wanted[0])
-    return {"users": max(0, users), "days": [day_view(d, stored.get(d, {})) for d in wanted]}
+    extra = console_aggregates.pending(account_id)
+    return {
+        "users": max(0, users + extra.users),
+        "days": [
+            day_view(d, dict(_numbers(stored.get(d, {})) + extra.days.get(d, Counter())))
+            for d in wanted
+        ],
+    }
+
+
+def _numbers(item: dict[str, Any]) -> Counter:
+    """An aggregate item's counters (Counter addition keeps only positive counts)."""
+    return Counter({k: int(v) for k, v in item.items() if isinstance(v, int | Decimal)})
 
 
 class KeyGone(Exception):
