@@ -87,17 +87,19 @@ def apply_records(records: Sequence[dict[str, Any]], now_ms: int) -> int:
         return 0
     written = 0
     for account_id, (deltas, first) in sorted(_by_account(records).items()):
+        # The roll-up first: should it fail, Lambda redelivers the batch with
+        # nothing of it written yet (a pending put is the batch's last write).
+        written += roll_up(account_id, now_ms)
         created_ms = _created_ms(first, now_ms)
         if deltas.is_empty():
-            pass
-        elif created_ms < now_ms - LATE_MS or deltas.item_count() >= MAX_PENDING_ITEMS:
+            continue
+        if created_ms < now_ms - LATE_MS or deltas.item_count() >= MAX_PENDING_ITEMS:
             written += _apply_at_once(account_id, deltas, records)
         else:
             sk = aggregates.pending_sk(created_ms, first["dynamodb"]["SequenceNumber"])
             expires_s = (created_ms + PENDING_KEPT_MS) // 1000
             aggregates.put_pending(account_id, sk, deltas.encode(), expires_s)
             written += 1
-        written += roll_up(account_id, now_ms)
     return written
 
 
