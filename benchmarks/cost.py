@@ -3,7 +3,8 @@
 Replays the reference traffic model (benchmarks/traffic.py) through the real
 handlers on LocalCloud (moto, in-process) in time order on a frozen clock:
 the schedules run at their rate in every simulated minute in which a
-session is open, TTL expiry runs every simulated hour, stream records are delivered.
+session is open, stream records are delivered after each run (as Lambda's
+poller would, within the second), TTL expiry runs every simulated hour.
 Every DynamoDB request is metered with request units computed from item
 sizes (benchmarks/meter.py), every Lambda invocation with its wall time, and
 the lot is priced with benchmarks/prices.json.
@@ -167,6 +168,11 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
                             }
                             run.schedule_runs.update(due)
                             cloud.run_schedules(due)
+                            # DynamoDB streams deliver within about a second: the
+                            # closes of this run (and the minutes' lazy closes)
+                            # reach their consumers now, in batches of that size.
+                            if due:
+                                cloud.settle()
                         if run.sweeper_minutes % TTL_EVERY_MINUTES == 0:
                             cloud.expire_ttl()
                             cloud.settle()
