@@ -222,7 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="port of the API (env INSIGHTS_PORT)",
     )
     serve.add_argument(
-        "--sweep-interval", type=float, default=60.0, help="seconds between sweeper runs (AWS: 60)"
+        "--sweep-interval",
+        type=float,
+        default=60.0,
+        help="seconds between sweeper runs (AWS: the SweepSchedule parameter, 300 by default)",
     )
     serve.add_argument(
         "--ttl-interval", type=float, default=60.0, help="seconds between simulated TTL deletions"
