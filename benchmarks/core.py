@@ -11,6 +11,7 @@ from typing import Any
 class Config:
     smoke: bool = False
     runs: int = 5  # repetitions behind each figure (parts may use fewer for long replays)
+    cost_users: int | None = None  # the cost replays' users, when not the model's 1,000
 
 
 @dataclass

@@ -425,6 +425,9 @@ def run(config: Config) -> PartResult:
         for name, shape in SHAPES.items()
         if name != "reference"
     }
+    if config.cost_users is not None and not config.smoke:
+        model = with_changes(model, users=config.cost_users)
+        shapes = {n: with_changes(s, users=config.cost_users) for n, s in shapes.items()}
     jobs = [(model, seed) for seed in seeds] + [(shape, 1) for shape in shapes.values()]
     # Each replay owns a process: moto's backend is process-wide state, and the
     # replays are independent, so they run side by side on a multi-core machine.
