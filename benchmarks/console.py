@@ -124,6 +124,7 @@ def run(config: Config) -> PartResult:
         "Eventually consistent reads: 0.5 RRU per started 4 KB of each item a BatchGetItem "
         "reads, and of the total a Query reads (benchmarks/capacity.py).",
         "The user list queries the 8 shards of by_uuid (KEYS_ONLY) and reads the page's "
-        "profiles with one BatchGetItem; catalogue and stats are one Query each.",
+        "profiles with one BatchGetItem; catalogue and stats are one Query each, plus the "
+        "roll-up marker (GetItem) and the pending sums after it (Query).",
     ]
     return result
