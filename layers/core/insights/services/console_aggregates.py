@@ -122,8 +122,7 @@ def roll_up(account_id: str, now_ms: int, force: bool = False) -> int:
         total, last = trial, sk
     if last is None:
         return 0
-    stored = _stored_examples(account_id) if total.examples_seen else None
-    updates = updates_of(account_id, total, stored)
+    updates = _updates(account_id, total)
     return len(updates) + 1 if aggregates.roll_up(account_id, updates, previous, last) else 0
 
 
@@ -160,8 +159,7 @@ def _created_ms(record: dict[str, Any], now_ms: int) -> int:
 
 
 def _apply_at_once(account_id: str, deltas: Deltas, records: Sequence[dict[str, Any]]) -> int:
-    stored = _stored_examples(account_id) if deltas.examples_seen else None
-    updates = updates_of(account_id, deltas, stored)
+    updates = _updates(account_id, deltas)
     token = hashlib.sha256(
         "\n".join(
             [account_id]
@@ -170,6 +168,13 @@ def _apply_at_once(account_id: str, deltas: Deltas, records: Sequence[dict[str, 
     ).hexdigest()
     aggregates.apply(updates, token)
     return len(updates)
+
+
+def _updates(account_id: str, deltas: Deltas) -> list[Update]:
+    """The aggregate updates of these sums, reading the catalogue's examples only if needed."""
+    return updates_of(
+        account_id, deltas, _stored_examples(account_id) if deltas.examples_seen else None
+    )
 
 
 def _stored_examples(account_id: str) -> dict[str, set[str]]:
