@@ -77,8 +77,8 @@ def measure(with_segments: bool) -> tuple[dict[str, Usage], dict[str, Usage]]:
     """Each close's metered usage, in order, on one user; and the roll-up of its sums."""
     from benchmarks.segments import QUESTIONS
     from insights import clock
-    from insights.domain.timefmt import format_time
-    from insights.services import console_aggregates
+    from insights.domain.core.timefmt import format_time
+    from insights.services.console import aggregates as console_aggregates
 
     used: dict[str, Usage] = {}
     rolled: dict[str, Usage] = {}

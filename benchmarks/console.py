@@ -51,8 +51,8 @@ def _units(usage: Usage, counter: str, table: str | None = None) -> float:
 
 def measure(users: int) -> dict[str, Any]:
     from insights import clock
-    from insights.domain.timefmt import format_time
-    from insights.services import console_aggregates
+    from insights.domain.core.timefmt import format_time
+    from insights.services.console import aggregates as console_aggregates
 
     found: dict[str, Any] = {}
     with benchmark_stack() as (cloud, account):

@@ -99,11 +99,11 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
     """One replay of the model; returns the metered run and each function's memory."""
     from moto import mock_aws
 
-    from insights import clock, enrich
+    from insights import clock
     from insights.local.cloud import LocalCloud
     from insights.local.template import rate_minutes, resolve
-    from insights.services import auth
-    from insights.services.accounts import create_account
+    from insights.services.core import auth, enrich
+    from insights.services.core.accounts import create_account
 
     requests = generate(model, T0_MS, seed)
     run = Replay(seed, model)
@@ -218,7 +218,7 @@ def _moto_table(cloud: Any, name: str) -> Any:
 
 def _sessions(requests: list[Request]) -> dict[tuple[str, int], bool]:
     """Planned sessions (user, index) and whether each has an interactive event."""
-    from insights.domain.timefmt import parse_time
+    from insights.domain.core.timefmt import parse_time
 
     found: dict[tuple[str, int], bool] = {}
     last: dict[str, tuple[int, int]] = {}

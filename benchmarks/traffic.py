@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from insights.domain.timefmt import DAY_MS, MINUTE_MS, format_time
+from insights.domain.core.timefmt import DAY_MS, MINUTE_MS, format_time
 from insights.local.demo import EVENT_TYPES, ROLES, TYPES, USER_AGENTS, make_ip
 
 

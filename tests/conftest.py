@@ -54,7 +54,7 @@ class Stack:
         self.cloud = cloud
 
     def account(self, name: str = "Acme", **settings: Any) -> Any:
-        from insights.services.accounts import create_account
+        from insights.services.core.accounts import create_account
 
         created = create_account(name)
         if settings:
@@ -113,8 +113,7 @@ class Stack:
 
 @pytest.fixture
 def stack(geo_db: Path) -> Iterator[Stack]:
-    from insights import enrich
-    from insights.services import auth
+    from insights.services.core import auth, enrich
 
     clock.freeze(T0_MS)
     with mock_aws():
@@ -127,7 +126,7 @@ def stack(geo_db: Path) -> Iterator[Stack]:
 
 
 def iso(ms: int) -> str:
-    from insights.domain.timefmt import format_time
+    from insights.domain.core.timefmt import format_time
 
     text = format_time(ms)
     assert text is not None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from insights.domain.accounts import AccountSettings
-from insights.domain.imports import Row
-from insights.domain.sessions import Stamped
-from insights.services import attributes
-from insights.storage.accounts import Account
+from insights.domain.core.accounts import AccountSettings
+from insights.domain.core.sessions import Stamped
+from insights.domain.imports.files import Row
+from insights.services.core import attributes
+from insights.storage.core.accounts import Account
 
 
 def test_an_account_without_user_records_is_refused_before_any_read(

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from insights import cli
+from insights.cli import main as cli
 from tests.conftest import Stack
 
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from insights import clock
-from insights.services.closing import close_deleted, close_due
-from insights.storage import store
-from insights.storage.records import user_pk
+from insights.services.core.closing import close_deleted, close_due
+from insights.storage.core import store
+from insights.storage.core.records import user_pk
 from tests.conftest import MINUTE, Stack
 
 
@@ -56,7 +56,7 @@ def test_sweeper_closes_after_the_deadline_and_not_before(stack: Stack) -> None:
 def test_sweeper_scans_open_sessions_in_segments_sized_from_its_last_run(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from insights.services import sweep
+    from insights.services.core import sweep
 
     monkeypatch.setattr(sweep, "ITEMS_PER_SEGMENT", 2)
     monkeypatch.setattr(sweep, "_last_scanned", 0)
@@ -196,7 +196,7 @@ def test_session_is_capped_at_twelve_hours(stack: Stack) -> None:
 def test_stream_failures_are_retried_then_sent_to_the_failure_queue(
     stack: Stack, monkeypatch
 ) -> None:
-    import insights.services.closing as closing
+    import insights.services.core.closing as closing
 
     acme = stack.account()
     open_session(stack, acme)
@@ -289,7 +289,7 @@ def test_the_sweeper_closes_a_run_cut_by_the_cap_and_keeps_the_rest_open(stack: 
 
 def test_a_ttl_image_of_the_shape_before_windows_still_closes(stack: Stack) -> None:
     """Items written before an upgrade are read as a window of one run."""
-    from insights.storage.records import session_from_stream_image
+    from insights.storage.core.records import session_from_stream_image
 
     acme = stack.account()
     pk = user_pk(acme.account_id, "old")

@@ -45,10 +45,10 @@ def modules_after_import(handler_file: Path) -> set[str]:
 def test_api_function_defers_the_user_routes_service() -> None:
     loaded = modules_after_import(ROOT / "functions" / "api" / "app.py")
     # What the account routes need is loaded at import ...
-    assert {"insights.http", "insights.storage.accounts"} <= loaded
+    assert {"insights.http", "insights.storage.core.accounts"} <= loaded
     # ... and what only the user routes need is not: it was about a tenth of
     # the import and put the function over 1.5x `import boto3`.
-    assert not loaded & {"insights.services.users", "insights.storage.store"}
+    assert not loaded & {"insights.services.core.users", "insights.storage.core.store"}
 
 
 def _handler_files() -> dict[str, Path]:
@@ -80,6 +80,6 @@ def test_no_function_imports_powertools_routing_or_batch_packages(function: str)
 
 def test_imports_api_imports_boto3_only_to_presign() -> None:
     loaded = modules_after_import(ROOT / "functions" / "imports_api" / "app.py")
-    assert "insights.storage.objects" in loaded  # botocore comes with pynamodb ...
+    assert "insights.storage.imports.objects" in loaded  # botocore comes with pynamodb ...
     assert "botocore" in loaded
     assert "boto3" not in loaded  # ... boto3 only with the first S3 client

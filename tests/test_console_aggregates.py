@@ -1,16 +1,17 @@
 """The console's aggregates kept from the users stream: pending sums per batch and
 account, folded once an hour, counted exactly once whatever Lambda redelivers
-(services/console_aggregates.py). Records are built as the stream delivers them
+(services/console/aggregates.py). Records are built as the stream delivers them
 and handed to the service, so redeliveries can be replayed exactly."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from insights.domain.profile import CustomValue, Profile
-from insights.services import console, console_aggregates
-from insights.storage import aggregates
-from insights.storage.records import profile_to_item
+from insights.domain.core.profile import CustomValue, Profile
+from insights.services.console import aggregates as console_aggregates
+from insights.services.console import reads as console
+from insights.storage.console import aggregates
+from insights.storage.core.records import profile_to_item
 from tests.conftest import MINUTE, T0_MS, Stack
 
 HOUR_MS = 60 * MINUTE * 1000
@@ -116,6 +117,6 @@ def test_a_late_batch_is_applied_at_once_and_never_left_behind_the_marker(
 
 
 def _decoded(sums: str) -> Any:
-    from insights.domain.console_stats import Deltas
+    from insights.domain.console.stats import Deltas
 
     return Deltas.decode(sums)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from insights.domain.console_stats import bucket_of, bucket_seconds
+from insights.domain.console.stats import bucket_of, bucket_seconds
 from tests.conftest import MINUTE, T0_MS, Stack, iso
 from tests.test_imports import upload
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from insights.domain.profile import Profile, merge_custom, same_value
-from insights.domain.sessions import Stamped
+from insights.domain.core.profile import Profile, merge_custom, same_value
+from insights.domain.core.sessions import Stamped
 
 T0 = 1_790_000_000_000
 

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from insights.domain.events import (
+from insights.domain.core.events import (
     MAX_BODY_BYTES,
     Context,
     RequestError,
     parse_batch,
 )
-from insights.domain.timefmt import DAY_MS, HOUR_MS, format_time, parse_time
+from insights.domain.core.timefmt import DAY_MS, HOUR_MS, format_time, parse_time
 
 NOW = parse_time("2026-11-28T12:00:00Z")
 NO_CONTEXT = Context(None, None)

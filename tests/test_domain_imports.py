@@ -7,9 +7,11 @@ import io
 
 import pytest
 
-from insights.domain import filerows
-from insights.domain.filerows import decompressed, records
-from insights.domain.imports import (
+from insights.domain.core.profile import RETENTION_MS, CustomValue, Profile
+from insights.domain.core.sessions import Stamped
+from insights.domain.imports import filerows
+from insights.domain.imports.filerows import decompressed, records
+from insights.domain.imports.files import (
     FileError,
     Mapping,
     MappingError,
@@ -25,8 +27,6 @@ from insights.domain.imports import (
     plan_csv,
     plan_jsonl,
 )
-from insights.domain.profile import RETENTION_MS, CustomValue, Profile
-from insights.domain.sessions import Stamped
 
 NOW = 1_800_000_000_000
 
@@ -187,7 +187,7 @@ def test_a_whole_number_read_back_from_storage_equals_the_float_imported_again()
         "a",
         "u",
         created_at=imported.created_at,
-        custom={"mrr": CustomValue(3000, NOW, "s3")},  # as storage/records.py reads it back
+        custom={"mrr": CustomValue(3000, NOW, "s3")},  # as storage/core/records.py reads it back
     )
     again = {"mrr": Stamped(3000.0, NOW)}
     assert apply_import(stored, again, account_id="a", uuid="u", source="s3", now_ms=NOW) is None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from insights.domain.profile import RETENTION_MS, apply_session, merge_custom, tombstone
-from insights.domain.sessions import Enrichment, Session, Stamped
-from insights.domain.timefmt import DAY_MS, MINUTE_MS
+from insights.domain.core.profile import RETENTION_MS, apply_session, merge_custom, tombstone
+from insights.domain.core.sessions import Enrichment, Session, Stamped
+from insights.domain.core.timefmt import DAY_MS, MINUTE_MS
 
 T0 = 1_790_000_000_000
 

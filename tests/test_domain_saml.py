@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from insights.domain.saml import (
+from insights.domain.idp.saml.config import (
     AssertionUnusable,
     SamlConfig,
     SamlConfigError,
     attribute_values,
     parse_config,
 )
-from insights.domain.saml_response import ResponseRejected, decode_response, verify_response
+from insights.domain.idp.saml.response import ResponseRejected, decode_response, verify_response
 from tests.conftest import T0_MS
 from tests.saml_helpers import AUDIENCE, NOW, RECIPIENT, SAML, TestIdp, decode, self_signed
 
@@ -172,7 +172,7 @@ def test_without_the_one_assertion_rule_wrapping_still_never_yields_the_attacker
     idp: TestIdp, config: SamlConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Step 3 alone: what is read comes from signxml's signed_xml, never the document."""
-    from insights.domain import saml_response
+    from insights.domain.idp.saml import response as saml_response
 
     monkeypatch.setattr(saml_response, "_one_assertion", lambda root: None)
     outcomes = []

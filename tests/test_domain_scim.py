@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from insights.domain.scim import ScimError
-from insights.domain.scim.filter import equality_lookup, matches, parse_filter, parse_path
-from insights.domain.scim.mapping import ConfigError, ScimMapping, kept_values, parse_mapping
-from insights.domain.scim.resource import apply_patch, normalize_user, project
-from insights.domain.scim.schema import ENTERPRISE
+from insights.domain.idp.scim import ScimError
+from insights.domain.idp.scim.filter import equality_lookup, matches, parse_filter, parse_path
+from insights.domain.idp.scim.mapping import ConfigError, ScimMapping, kept_values, parse_mapping
+from insights.domain.idp.scim.resource import apply_patch, normalize_user, project
+from insights.domain.idp.scim.schema import ENTERPRISE
 
 USER = {
     "userName": "Ann@Example.com",

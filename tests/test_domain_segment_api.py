@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from insights.domain.events import Context, RequestError
+from insights.domain.core.events import Context, RequestError
+from insights.domain.core.sessions import Stamped
+from insights.domain.core.timefmt import DAY_MS, format_time
 from insights.domain.segment_api import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
@@ -16,8 +18,6 @@ from insights.domain.segment_api import (
     decode,
     translate,
 )
-from insights.domain.sessions import Stamped
-from insights.domain.timefmt import DAY_MS, format_time
 
 NOW = 1_795_867_200_000
 DEFAULT = Context(ip="192.0.2.1", user_agent="curl/8")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 import random
 
-from insights.domain.events import Event
-from insights.domain.profile import apply_sessions
-from insights.domain.sessions import (
+from insights.domain.core.events import Event
+from insights.domain.core.profile import apply_sessions
+from insights.domain.core.sessions import (
     MAX_RUNS,
     MAX_SESSION_MS,
     SENT_MEMORY,
@@ -19,7 +19,7 @@ from insights.domain.sessions import (
     remember_offset,
     settle,
 )
-from insights.domain.timefmt import HOUR_MS, MINUTE_MS
+from insights.domain.core.timefmt import HOUR_MS, MINUTE_MS
 
 T0 = 1_790_000_000_000
 TIMEOUT = 30 * MINUTE_MS

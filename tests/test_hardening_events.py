@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from insights.domain import limits, profile
-from insights.services import auth
-from insights.storage import accounts as account_store
+from insights.domain.core import limits, profile
+from insights.services.core import auth
+from insights.storage.core import accounts as account_store
 from tests.conftest import MINUTE, Stack
 
 
@@ -185,7 +185,7 @@ def test_a_profile_grown_across_sessions_still_closes_within_the_caps(
 
 
 def test_limits_fit_keeps_existing_names_and_drops_new_ones_in_a_stable_order() -> None:
-    from insights.domain.profile import CustomValue
+    from insights.domain.core.profile import CustomValue
 
     before = {f"a{i}": CustomValue("v", 1, "event") for i in range(3)}
     after = {**before, "a0": CustomValue("w", 2, "event")}
@@ -240,8 +240,8 @@ def test_garbage_keys_cost_at_most_one_read(stack: Stack, monkeypatch: pytest.Mo
 def test_the_user_agent_is_truncated_before_parsing_and_caching(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from insights import enrich
-    from insights.domain.events import Context
+    from insights.domain.core.events import Context
+    from insights.services.core import enrich
 
     seen: list[str | None] = []
     monkeypatch.setattr(enrich, "parse_browser", lambda ua: seen.append(ua) or enrich.Browser())

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from insights.domain import limits
-from insights.services import imports as import_service
-from insights.storage import imports as jobs
+from insights.domain.core import limits
+from insights.services.imports import jobs as import_service
+from insights.storage.imports import jobs
 from tests.conftest import Stack
 from tests.test_imports import drop, get_job, gz, jsonl, report, stored, upload
 

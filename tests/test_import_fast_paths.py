@@ -16,8 +16,18 @@ from typing import Any
 import pytest
 
 from insights import clock
-from insights.domain.filerows import Record, is_blank
-from insights.domain.imports import (
+from insights.domain.core.profile import (
+    CustomValue,
+    Profile,
+    live_base,
+    merge_custom,
+    merge_into_live,
+    tombstone,
+)
+from insights.domain.core.sessions import Stamped
+from insights.domain.core.timefmt import format_time
+from insights.domain.imports.filerows import Record, is_blank
+from insights.domain.imports.files import (
     Mapping,
     Plan,
     Rejection,
@@ -28,17 +38,7 @@ from insights.domain.imports import (
     parse_value,
     plan_csv,
 )
-from insights.domain.profile import (
-    CustomValue,
-    Profile,
-    live_base,
-    merge_custom,
-    merge_into_live,
-    tombstone,
-)
-from insights.domain.sessions import Stamped
-from insights.domain.timefmt import format_time
-from insights.services import attributes as attribute_path
+from insights.services.core import attributes as attribute_path
 
 NOW = 1_800_000_000_000
 HOUR = 3_600_000

@@ -12,9 +12,9 @@ import requests
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import PutError
 
-from insights.storage import store
-from insights.storage.records import user_pk
-from insights.storage.store import PutProfile
+from insights.storage.core import store
+from insights.storage.core.records import user_pk
+from insights.storage.core.store import PutProfile
 from tests.conftest import MINUTE, Stack, iso
 
 DAY = 24 * 3600
@@ -612,7 +612,7 @@ def test_processed_files_are_tagged_for_the_lifecycle_rule_and_mapping_json_is_n
 def test_a_slice_that_dies_before_queueing_the_next_one_is_picked_up_again(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from insights.storage import objects
+    from insights.storage.imports import objects
 
     acme = stack.account()
     real = objects.send_continuation

@@ -97,7 +97,7 @@ def capped_stack(geo_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stac
     from insights import clock
     from insights.local.cloud import LocalCloud
     from insights.local.template import Template
-    from insights.services import auth
+    from insights.services.core import auth
     from tests.conftest import T0_MS
 
     defaults = Template.parameter_defaults

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 from insights import clock
-from insights.domain.profile import Profile
-from insights.services.closing import close_due
-from insights.storage import store
-from insights.storage.records import user_pk
+from insights.domain.core.profile import Profile
+from insights.services.core.closing import close_due
+from insights.storage.core import store
+from insights.storage.core.records import user_pk
 from tests.conftest import MINUTE, Stack
 from tests.segments_helpers import create, listed
 

@@ -85,7 +85,7 @@ def b64(data: bytes) -> str:
 
 @pytest.fixture
 def idp() -> Iterator[LocalIdp]:
-    from insights.services import oidc
+    from insights.services.idp import oidc
 
     oidc._keys.clear()
     server = LocalIdp()

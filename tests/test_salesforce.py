@@ -312,7 +312,7 @@ def test_a_login_host_that_never_answers_is_unavailable_within_the_timeout(
     import socket
     import time
 
-    from insights.services import salesforce_client
+    from insights.services.salesforce import client as salesforce_client
 
     silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
     monkeypatch.setenv("SALESFORCE_ENDPOINT_URL", f"http://127.0.0.1:{silent.getsockname()[1]}")
@@ -561,7 +561,8 @@ def test_cli_sets_tests_syncs_and_deletes_the_connection(
 ) -> None:
     from urllib.parse import urlsplit
 
-    from insights import cli, cli_imports
+    from insights.cli import imports as cli_imports
+    from insights.cli import main as cli
 
     account = stack.account()
     seen(stack, account, "u-1")

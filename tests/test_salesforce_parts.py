@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from insights.domain.imports import Rejection, Row
+from insights.domain.imports.files import Rejection, Row
 from insights.domain.salesforce import (
     ConfigError,
     Connection,
@@ -188,7 +188,7 @@ def test_the_salesforce_layer_lists_the_salesforce_extra() -> None:
 
 def test_only_the_test_route_loads_the_salesforce_client() -> None:
     api = modules_after_import(ROOT / "functions" / "integrations_api" / "app.py")
-    assert "insights.services.salesforce" in api
+    assert "insights.services.salesforce.connection" in api
     assert not api & {"simple_salesforce", "zeep", "lxml", "requests"}
     sync = modules_after_import(ROOT / "functions" / "salesforce_sync" / "app.py")
     assert "simple_salesforce" in sync

@@ -211,7 +211,7 @@ def test_a_replayed_response_is_refused_until_and_after_it_expires(
 def test_a_failed_write_releases_the_assertion_for_the_retry(
     stack: Stack, idp: TestIdp, acme: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from insights.services import saml
+    from insights.services.idp import saml
 
     def fail(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("DynamoDB is down")
@@ -360,7 +360,7 @@ def test_signxml_and_cryptography_load_on_the_first_verification_only() -> None:
     from tests.test_cold_start import modules_after_import
 
     loaded = modules_after_import(ROOT / "functions/saml/app.py")
-    assert "lxml.etree" in loaded and "insights.domain.saml_response" in loaded
+    assert "lxml.etree" in loaded and "insights.domain.idp.saml.response" in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("signxml", "cryptography")}
     # Only SamlFunction reaches the SAML modules (lxml and signxml ship with it alone).
     importers = {
@@ -375,7 +375,7 @@ def test_signxml_and_cryptography_load_on_the_first_verification_only() -> None:
     }
     assert importers == {
         "functions/saml/app.py",
-        "layers/core/insights/domain/saml.py",
-        "layers/core/insights/domain/saml_response.py",
-        "layers/core/insights/services/saml.py",
+        "layers/core/insights/domain/idp/saml/config.py",
+        "layers/core/insights/domain/idp/saml/response.py",
+        "layers/core/insights/services/idp/saml.py",
     }

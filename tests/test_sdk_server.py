@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from insights.domain.identity import ROTATION_GRACE_MS
+from insights.domain.core.identity import ROTATION_GRACE_MS
 from insights.sdk.routes import SCRIPT
 from tests.conftest import Stack
 
@@ -147,7 +147,7 @@ def test_a_rotated_secret_keeps_the_old_one_valid_for_a_day(stack: Stack) -> Non
     verification(stack, account, True)
     new = rotate(stack, account)
     assert new["previous_secret_valid_until"] is not None
-    from insights.services import identity
+    from insights.services.core import identity
 
     identity._cache.clear()
     events = [{"uuid": "u", "user_hash": sign(old, "u")}]
@@ -160,7 +160,7 @@ def test_a_rotated_secret_keeps_the_old_one_valid_for_a_day(stack: Stack) -> Non
 
 
 def test_cli_rotates_the_secret_and_switches_verification(stack: Stack, capsys: Any) -> None:
-    from insights.cli import main
+    from insights.cli.main import main
 
     account = stack.account()
     assert main(["identity", "verification", "on", "--account", account.account_id]) == 2
@@ -169,7 +169,7 @@ def test_cli_rotates_the_secret_and_switches_verification(stack: Stack, capsys: 
     secret = json.loads(capsys.readouterr().out)["identity_secret"]
     assert main(["identity", "verification", "on", "--account", account.account_id]) == 0
     capsys.readouterr()
-    from insights.services import identity
+    from insights.services.core import identity
 
     identity._cache.clear()
     answer = stack.send(account, [{"uuid": "c", "user_hash": sign(secret, "c")}, {"uuid": "d"}])

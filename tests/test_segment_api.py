@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from insights.domain.core.timefmt import format_time
 from insights.domain.segment_api import ROUTES, SKEW_TOLERANCE_MS
-from insights.domain.timefmt import format_time
 from insights.local.cloud import HttpResponse
-from insights.storage import store
-from insights.storage.records import user_pk
+from insights.storage.core import store
+from insights.storage.core.records import user_pk
 from tests.conftest import CHROME, LONDON_IP, MINUTE, T0_MS, Stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -366,7 +366,8 @@ def test_a_batch_mixing_good_and_bad_messages_applies_the_good_ones(stack: Stack
 def test_rejections_are_counted_in_the_events_rejected_metric(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from insights.services import ingest, segment_api
+    from insights.services import segment_api
+    from insights.services.core import ingest
 
     recorded: list[tuple[str, float]] = []
 

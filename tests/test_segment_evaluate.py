@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from insights.domain.profile import RETENTION_MS, CustomValue, Profile
+from insights.domain.core.profile import RETENTION_MS, CustomValue, Profile
+from insights.domain.core.timefmt import DAY_MS, HOUR_MS, MINUTE_MS, format_time
 from insights.domain.segments.evaluate import is_member
 from insights.domain.segments.rules import parse_rules
-from insights.domain.timefmt import DAY_MS, HOUR_MS, MINUTE_MS, format_time
 
 NOW = 1_795_000_000_000
 FIRST = NOW - 10 * DAY_MS

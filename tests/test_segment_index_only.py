@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from benchmarks.capacity import gsi_writes, item_size, projected
-from insights.domain.profile import RETENTION_MS, CustomValue, tombstone
+from insights.domain.core.profile import RETENTION_MS, CustomValue, tombstone
+from insights.domain.core.timefmt import DAY_MS
 from insights.domain.segments import indexing
-from insights.domain.timefmt import DAY_MS
 from insights.local.template import Template
-from insights.storage import store
-from insights.storage.records import profile_to_item, user_pk
+from insights.storage.core import store
+from insights.storage.core.records import profile_to_item, user_pk
+from insights.storage.core.store import PutProfile
 from insights.storage.segments import entry_item
-from insights.storage.store import PutProfile
 from tests.conftest import Stack
 from tests.segments_helpers import count, create, pages, segments_of
 from tests.test_segment_planner import EVERY_NEED
@@ -196,8 +196,8 @@ def test_reindex_repairs_profiles_and_entries_from_before_the_layout(
 ) -> None:
     import json
 
-    from insights import cli
-    from insights.storage.models import IndexEntryItem, UserItem
+    from insights.cli import main as cli
+    from insights.storage.core.models import IndexEntryItem, UserItem
 
     acme = stack.account()
     people = seed(stack, acme)

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from insights.domain.profile import RETENTION_MS, CustomValue, Profile
+from insights.domain.core.profile import RETENTION_MS, CustomValue, Profile
+from insights.domain.core.timefmt import DAY_MS
 from insights.domain.segments import indexing, planner
 from insights.domain.segments.cursor import CursorError, sign, verify
 from insights.domain.segments.planner import plan
 from insights.domain.segments.rules import parse_rules
-from insights.domain.timefmt import DAY_MS
 
 NOW = 1_795_000_000_000
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from insights.domain.profile import Profile
+from insights.domain.core.profile import Profile
+from insights.domain.core.timefmt import DAY_MS
 from insights.domain.segments.evaluate import is_member
 from insights.domain.segments.rules import Relative, RuleError, parse_rules
-from insights.domain.timefmt import DAY_MS
 from tests.conftest import MINUTE, Stack
 from tests.segments_helpers import count, create, listed
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from insights.domain.core.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
 from insights.domain.segments.definitions import parse_body
 from insights.domain.segments.rules import (
     Condition,
@@ -15,7 +16,6 @@ from insights.domain.segments.rules import (
     RuleError,
     parse_rules,
 )
-from insights.domain.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
 
 
 def cond(attribute: str, op: str, value: Any = None, **extra: Any) -> dict[str, Any]:

@@ -8,12 +8,12 @@ from urllib.parse import quote
 import pytest
 
 from insights import clock
-from insights.domain.profile import RETENTION_MS, CustomValue, Profile, tombstone
+from insights.domain.core.profile import RETENTION_MS, CustomValue, Profile, tombstone
+from insights.domain.core.timefmt import DAY_MS, HOUR_MS, format_time
 from insights.domain.segments.evaluate import is_member
 from insights.domain.segments.rules import parse_rules
-from insights.domain.timefmt import DAY_MS, HOUR_MS, format_time
-from insights.storage import store
-from insights.storage.store import PutProfile
+from insights.storage.core import store
+from insights.storage.core.store import PutProfile
 from tests.conftest import Stack
 from tests.segments_helpers import count, create, pages, preview, segments_of
 
@@ -315,7 +315,7 @@ def test_bad_requests_name_the_problem(stack: Stack) -> None:
 def test_the_per_user_call_costs_one_user_read_when_warm(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from insights.services import segments as service
+    from insights.services.segments import queries as service
 
     acme = stack.account()
     sid = create(stack, acme, c("custom.plan", "equals", "VIP"))

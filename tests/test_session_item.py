@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from benchmarks.capacity import item_size
-from insights.domain.sessions import MAX_RUNS, SENT_MEMORY, Enrichment, Session, Stamped, Window
-from insights.storage.records import session_from_stream_image, session_to_item
+from insights.domain.core.sessions import (
+    MAX_RUNS,
+    SENT_MEMORY,
+    Enrichment,
+    Session,
+    Stamped,
+    Window,
+)
+from insights.storage.core.records import session_from_stream_image, session_to_item
 
 T0 = 1_795_867_200_000
 LONDON = Enrichment(T0, "United Kingdom", "England", "London", "Chrome", "120.0.6099.109")

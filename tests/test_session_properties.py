@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from insights import clock
-from insights.domain.accounts import AccountSettings
-from insights.domain.timefmt import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, format_time
+from insights.domain.core.accounts import AccountSettings
+from insights.domain.core.timefmt import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, format_time
 from tests.conftest import Stack, iso
 
 CAP = 12 * HOUR_MS
@@ -131,7 +131,7 @@ def oracle(events: list[Ev], timeout: int) -> dict[str, dict[str, Any]]:
 
 
 def test_attributes_equal_the_in_order_oracle(stack: Stack) -> None:
-    from insights.services.accounts import create_account
+    from insights.services.core.accounts import create_account
 
     used_paths: set[str] = set()
     examples = iter(range(10_000))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from insights import clock
-from insights.domain.timefmt import DAY_MS, MINUTE_MS, SECOND_MS
+from insights.domain.core.timefmt import DAY_MS, MINUTE_MS, SECOND_MS
 from tests.conftest import MINUTE, Stack, iso
 
 

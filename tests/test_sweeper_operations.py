@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from insights import clock
-from insights.services import sweep
+from insights.services.core import sweep
 from tests.conftest import MINUTE, Stack
 
 

@@ -120,8 +120,8 @@ def test_models_project_what_the_template_projects() -> None:
     from pynamodb.models import Model
 
     from insights.domain.segments import partial
-    from insights.storage import models
-    from insights.storage.models import LAST_SEEN_PROJECTION
+    from insights.storage.core import models
+    from insights.storage.core.models import LAST_SEEN_PROJECTION
 
     indexes = TEMPLATE.resources["UsersTable"]["Properties"]["GlobalSecondaryIndexes"]
     by_name = {index["IndexName"]: index["Projection"] for index in indexes}
@@ -232,7 +232,7 @@ def test_every_failure_queue_has_a_depth_alarm() -> None:
 
 
 def test_the_sweeper_falling_behind_or_stopping_raises_an_alarm() -> None:
-    from insights.services.sweep import OLDEST_DUE_METRIC
+    from insights.services.core.sweep import OLDEST_DUE_METRIC
 
     globals_env = TEMPLATE.body["Globals"]["Function"]["Environment"]["Variables"]
     (name,) = alarms_on(

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from insights import clock
-from insights.storage import store
+from insights.storage.core import store
 from tests.conftest import CHROME, LONDON_IP, MINUTE, T0_MS, Stack, iso
 
 DAY = 24 * 3600
@@ -123,9 +123,9 @@ def test_two_concurrent_requests_straddling_a_gap(stack: Stack, monkeypatch) -> 
             return real_commit(writes)
 
     monkeypatch.setattr(store, "commit", racing_commit)
-    from insights.domain.events import Context
-    from insights.services.ingest import ingest
-    from insights.storage.accounts import get_account
+    from insights.domain.core.events import Context
+    from insights.services.core.ingest import ingest
+    from insights.storage.core.accounts import get_account
 
     account = get_account(acme.account_id)
     results = []

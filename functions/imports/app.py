@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights.batch import Record, process_partial_response, sqs_message_id
 from insights.metrics import published
-from insights.services.imports import Budget, ObjectEvent, give_up, register, run_message
+from insights.services.imports.jobs import Budget, ObjectEvent, give_up, register, run_message
 
 logger = Logger()
 metrics = Metrics()

@@ -12,11 +12,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.domain.oidc import OidcConfigError
+from insights.domain.idp.oidc import OidcConfigError
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
-from insights.services import oidc
-from insights.services.auth import authenticate
+from insights.services.core.auth import authenticate
+from insights.services.idp import oidc
 
 logger = Logger()
 metrics = Metrics()

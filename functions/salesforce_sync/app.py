@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from insights import clock
 from insights.batch import Record, process_partial_response, sqs_message_id
 from insights.metrics import published
-from insights.services.imports import Budget
-from insights.services.salesforce_sync import give_up, run_message, tick
+from insights.services.imports.jobs import Budget
+from insights.services.salesforce.sync import give_up, run_message, tick
 
 logger = Logger()
 metrics = Metrics()

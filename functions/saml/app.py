@@ -15,13 +15,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.domain.events import MAX_BODY_BYTES, RequestError
-from insights.domain.saml import SamlConfigError
-from insights.domain.saml_response import ResponseRejected
+from insights.domain.core.events import MAX_BODY_BYTES, RequestError
+from insights.domain.idp.saml.config import SamlConfigError
+from insights.domain.idp.saml.response import ResponseRejected
 from insights.http import SECRET_ONLY, Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
-from insights.services import saml
-from insights.services.auth import authenticate
+from insights.services.core.auth import authenticate
+from insights.services.idp import saml
 
 logger = Logger()
 metrics = Metrics()

@@ -13,9 +13,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.domain.scim import ScimError
-from insights.domain.scim.mapping import ConfigError
-from insights.domain.scim.schema import (
+from insights.domain.idp.scim import ScimError
+from insights.domain.idp.scim.mapping import ConfigError
+from insights.domain.idp.scim.schema import (
     list_response,
     resource_type_documents,
     schema_documents,
@@ -23,7 +23,7 @@ from insights.domain.scim.schema import (
 )
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
-from insights.services import scim
+from insights.services.idp import scim
 
 logger = Logger()
 metrics = Metrics()
@@ -211,7 +211,7 @@ def create_token() -> Response:
 
 @app.get("/v1/idp/scim/tokens")
 def list_tokens() -> Response:
-    from insights.storage.idp import list_tokens as stored_tokens
+    from insights.storage.idp.items import list_tokens as stored_tokens
 
     account = bearer_account(app)
     return ok({"tokens": [t.as_dict() for t in stored_tokens(account.account_id)]})
@@ -219,7 +219,7 @@ def list_tokens() -> Response:
 
 @app.delete("/v1/idp/scim/tokens/<token_id>")
 def revoke_token(token_id: str) -> Response:
-    from insights.storage.idp import revoke_token as revoke
+    from insights.storage.idp.items import revoke_token as revoke
 
     account = bearer_account(app)
     if not revoke(account.account_id, token_id):

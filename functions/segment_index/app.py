@@ -12,8 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from insights import clock
 from insights.batch import Record, process_partial_response, sqs_message_id, stream_sequence_number
 from insights.metrics import published
-from insights.services import console_aggregates, segment_index
-from insights.storage import queues
+from insights.services.console import aggregates as console_aggregates
+from insights.services.segments import index as segment_index
+from insights.storage.core import queues
 
 logger = Logger()
 metrics = Metrics()

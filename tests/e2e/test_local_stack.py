@@ -39,7 +39,7 @@ class RunningStack:
             [
                 sys.executable,
                 "-m",
-                "insights.cli",
+                "insights.cli.main",
                 "serve",
                 "--port",
                 str(self.port),

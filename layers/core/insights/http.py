@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
-from insights.domain.accounts import KeyKind
-from insights.domain.events import RequestError
-from insights.services.auth import AuthError, authenticate
-from insights.storage.accounts import Account
+from insights.domain.core.accounts import KeyKind
+from insights.domain.core.events import RequestError
+from insights.services.core.auth import AuthError, authenticate
+from insights.storage.core.accounts import Account
 
 SECRET_ONLY: frozenset[KeyKind] = frozenset({"secret"})
 APPLICATION_JSON = "application/json"
@@ -219,6 +219,6 @@ def bearer_account(app: Router) -> Account:
 
 
 def json_body(app: Router) -> Any:
-    from insights.domain.events import decode_json
+    from insights.domain.core.events import decode_json
 
     return decode_json(app.current_event.body_bytes or b"")

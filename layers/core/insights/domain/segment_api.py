@@ -26,7 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from insights.domain.events import (
+from insights.domain.core.events import (
     MAX_FUTURE_MS,
     MAX_PROPERTIES,
     MAX_PROPERTY_NAME_CHARS,
@@ -38,9 +38,9 @@ from insights.domain.events import (
     Scalar,
     decode_json,
 )
-from insights.domain.imports import Row, parse_value
-from insights.domain.sessions import Stamped
-from insights.domain.timefmt import DAY_MS, SECOND_MS, TimeFormatError, parse_time
+from insights.domain.core.sessions import Stamped
+from insights.domain.core.timefmt import DAY_MS, SECOND_MS, TimeFormatError, parse_time
+from insights.domain.imports.files import Row, parse_value
 
 # Segment's documented limits: 32 KB per message, 500 KB per batch request.
 MAX_MESSAGE_BYTES = 32 * 1024

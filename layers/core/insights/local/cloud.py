@@ -395,7 +395,7 @@ class LocalCloud(FileDelivery):
         Observation only: the closing service runs unchanged; LocalCloud wraps
         its close counter to tally the path of every close that applied.
         """
-        from insights.services import closing
+        from insights.services.core import closing
 
         original = getattr(closing.count_closed, "__wrapped__", closing.count_closed)
         cloud = self

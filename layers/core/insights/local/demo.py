@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from insights import clock
-from insights.domain.timefmt import DAY_MS, HOUR_MS, MINUTE_MS, format_time
+from insights.domain.core.timefmt import DAY_MS, HOUR_MS, MINUTE_MS, format_time
 
 USER_AGENTS = [
     # Desktop

@@ -170,7 +170,7 @@ class LocalStack:
         if self.restored is not None and self.restored.get("account"):
             info["account"] = self.restored["account"]  # the same demo account and keys
         elif self.options.demo_account:
-            from insights.services.accounts import create_account
+            from insights.services.core.accounts import create_account
 
             info["account"] = create_account("Demo").as_dict()
         self.info = info

@@ -57,11 +57,12 @@ def serve_script(event: dict[str, Any]) -> dict[str, Any]:
 def serve_segments(event: dict[str, Any]) -> dict[str, Any]:
     """GET /v1/sdk/segments?uuid=&user_hash=: the verified user's targeting segments."""
     from insights import clock
-    from insights.domain.accounts import KEY_PREFIX
-    from insights.domain.events import uuid_problem
-    from insights.domain.identity import UNVERIFIED
-    from insights.services import identity, segments
-    from insights.services.auth import AuthError, authenticate
+    from insights.domain.core.accounts import KEY_PREFIX
+    from insights.domain.core.events import uuid_problem
+    from insights.domain.core.identity import UNVERIFIED
+    from insights.services.core import identity
+    from insights.services.core.auth import AuthError, authenticate
+    from insights.services.segments import queries as segments
 
     query = event.get("queryStringParameters") or {}
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}

@@ -22,9 +22,9 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from insights import clock
-from insights.domain.accounts import KEY_PREFIX
-from insights.domain.events import MAX_EVENTS, Context, Rejection, RequestError
-from insights.domain.identity import UNVERIFIED
+from insights.domain.core.accounts import KEY_PREFIX
+from insights.domain.core.events import MAX_EVENTS, Context, Rejection, RequestError
+from insights.domain.core.identity import UNVERIFIED
 from insights.domain.segment_api import (
     MAX_BATCH_BYTES,
     ROUTES,
@@ -33,11 +33,11 @@ from insights.domain.segment_api import (
     decode,
     translate,
 )
-from insights.services import identity
-from insights.services.attributes import write_attributes
-from insights.services.auth import AuthError, authenticate
-from insights.services.ingest import ingest
-from insights.storage.accounts import Account
+from insights.services.core import identity
+from insights.services.core.attributes import write_attributes
+from insights.services.core.auth import AuthError, authenticate
+from insights.services.core.ingest import ingest
+from insights.storage.core.accounts import Account
 
 metrics = Metrics()
 

@@ -6,8 +6,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from insights.domain.core.timefmt import format_time
 from insights.domain.segments.rules import Node, RuleError, parse_rules
-from insights.domain.timefmt import format_time
 
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000

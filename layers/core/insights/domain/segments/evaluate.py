@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from insights.domain.profile import Profile, same_value
+from insights.domain.core.profile import Profile, same_value
+from insights.domain.core.timefmt import TimeFormatError, parse_time
 from insights.domain.segments.rules import (
     Condition,
     Node,
     Not,
     resolve_time,
 )
-from insights.domain.timefmt import TimeFormatError, parse_time
 
 _UNSET = object()
 

@@ -1,0 +1,348 @@
+"""Validation of a tracking request into events, one verdict per event.
+
+Hand-written rather than a JSON Schema: each bad event must be rejected on
+its own with the path of the offending field, while the good events beside
+it go through, and schema validators report the first failure of the whole
+document instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from insights.domain.core.identity import hash_problem
+from insights.domain.core.limits import (
+    MAX_JSON_DEPTH,
+    BigNumber,
+    find_lone_surrogate,
+    json_int,
+    lone_surrogate,
+    number_problem,
+    too_deep,
+)
+from insights.domain.core.timefmt import DAY_MS, HOUR_MS, TimeFormatError, parse_time
+
+MAX_BODY_BYTES = 512 * 1024
+MAX_EVENTS = 500
+MAX_EVENT_BYTES = 32 * 1024
+MAX_UUID_CHARS = 256
+MAX_PROPERTY_NAME_CHARS = 128
+MAX_PROPERTIES = 100
+MAX_STRING_VALUE_CHARS = 1024
+MAX_TYPE_CHARS = 128
+MAX_FUTURE_MS = HOUR_MS
+EVENT_FIELDS = frozenset({"uuid", "type", "timestamp", "interactive", "properties", "user_hash"})
+# A misspelt top-level field ("contxt") would otherwise be ignored silently.
+BODY_FIELDS = frozenset({"events", "sent_at", "context"})
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    index: int
+    uuid: str
+    ts: int
+    interactive: bool
+    properties: dict[str, Scalar]
+    # HMAC of the uuid, checked when the account verifies identities.
+    user_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    field: str
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "error": self.error}
+
+
+@dataclass(slots=True)
+class Batch:
+    events: list[Event] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    context: Context = field(default_factory=lambda: Context(None, None))
+    # The request's sent_at and the offset its times were corrected by
+    # (received - sent_at), so ingest can recognise a retry of the same body.
+    sent_at: int | None = None
+    offset_ms: int = 0
+
+
+class RequestError(Exception):
+    """The whole request is refused; status is the HTTP status to answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class _EventError(Exception):
+    def __init__(self, field_path: str, error: str) -> None:
+        self.field_path = field_path
+        self.error = error
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+# A JSON escape can make a lone UTF-16 surrogate ("\\ud800"), which no UTF-8
+# store accepts; UTF-8 input itself cannot hold one. Only bodies with such an
+# escape are walked, so the check costs nothing on ordinary requests.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def decode_json(body: bytes | str, *, strict: bool = True) -> Any:
+    """A JSON document, or a 400 that names the problem without Python's internals.
+
+    Integers over 38 digits become ``limits.BigNumber`` (refused where a
+    value is checked). With `strict`, nesting deeper than MAX_JSON_DEPTH and
+    a lone surrogate anywhere are refused whole; the tracking endpoint turns
+    it off (its hot path) and rejects the one event that holds either.
+    """
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    try:
+        text = raw.decode("utf-8-sig") if raw[:3] == b"\xef\xbb\xbf" else raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(
+            400,
+            "invalid_json",
+            f"body is not UTF-8 JSON (byte {exc.start} is not UTF-8; gzip, UTF-16 and "
+            "other encodings are not accepted)",
+        ) from None
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant, parse_int=json_int)
+    except json.JSONDecodeError as exc:
+        raise RequestError(
+            400,
+            "invalid_json",
+            f"body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+        ) from None
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as exc:  # only _reject_constant raises another ValueError
+        raise RequestError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    # Only a body with more brackets than the limit can nest past it (cheap to count).
+    if not strict:
+        return doc
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and too_deep(doc):
+        raise _too_deep()
+    if _SURROGATE_ESCAPE.search(raw):
+        where = find_lone_surrogate(doc)
+        if where is not None:
+            raise RequestError(
+                400,
+                "invalid_unicode",
+                f"{where}: a string holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff "
+                "escape); send valid Unicode",
+            )
+    return doc
+
+
+def _too_deep() -> RequestError:
+    return RequestError(
+        400, "invalid_json", f"body nests objects or lists deeper than {MAX_JSON_DEPTH} levels"
+    )
+
+
+def parse_batch(
+    body: bytes | str | None,
+    *,
+    received_ms: int,
+    backfill_days: int,
+    default_context: Context,
+) -> Batch:
+    raw = body.encode() if isinstance(body, str) else (body or b"")
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestError(
+            413, "body_too_large", f"body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}"
+        )
+    if not raw.strip():
+        raise RequestError(400, "empty_body", 'body is empty; send {"events": [...]}')
+    doc = decode_json(raw, strict=False)
+    if not isinstance(doc, dict):
+        raise RequestError(400, "invalid_body", "body must be a JSON object with an 'events' list")
+    unknown = sorted(set(doc) - BODY_FIELDS)
+    if unknown:
+        raise RequestError(
+            400,
+            "unknown_field",
+            f"unknown top-level field {_name(unknown[0])!r}; allowed: "
+            f"{', '.join(sorted(BODY_FIELDS))}",
+        )
+    events = doc.get("events")
+    if not isinstance(events, list):
+        raise RequestError(400, "no_events", "'events' must be a list of events")
+    if not events:
+        raise RequestError(400, "no_events", "'events' is empty")
+    if len(events) > MAX_EVENTS:
+        raise RequestError(
+            413, "too_many_events", f"{len(events)} events; at most {MAX_EVENTS} per request"
+        )
+    skew_ms = 0
+    sent_at = None
+    if doc.get("sent_at") is not None:
+        try:
+            sent_at = parse_time(doc["sent_at"])
+        except TimeFormatError as exc:
+            raise RequestError(400, "invalid_sent_at", f"sent_at: {exc}") from None
+        skew_ms = sent_at - received_ms
+    batch = Batch(
+        context=_parse_context(doc.get("context"), default_context),
+        sent_at=sent_at,
+        offset_ms=-skew_ms,
+    )
+    oldest_ms = received_ms - backfill_days * DAY_MS
+    for index, raw_event in enumerate(events):
+        try:
+            batch.events.append(
+                _parse_event(index, raw_event, received_ms, skew_ms, oldest_ms, backfill_days)
+            )
+        except _EventError as exc:
+            batch.rejected.append(Rejection(index, exc.field_path, exc.error))
+    return batch
+
+
+def uuid_problem(uuid: str) -> str | None:
+    """Why a uuid taken from a URL cannot name a user (events apply the same rules)."""
+    if not uuid or not uuid.strip():
+        return "uuid is empty or blank"
+    if len(uuid) > MAX_UUID_CHARS:
+        return f"uuid is longer than {MAX_UUID_CHARS} characters"
+    if lone_surrogate(uuid):
+        return "uuid is not valid Unicode"
+    return None
+
+
+def _parse_context(raw: Any, default: Context) -> Context:
+    if raw is None:
+        return default
+    if not isinstance(raw, dict):
+        raise RequestError(400, "invalid_context", "context must be an object")
+    ip = raw.get("ip", default.ip)
+    if ip is not None:
+        if not isinstance(ip, str):
+            raise RequestError(400, "invalid_context", "context.ip must be a string")
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise RequestError(
+                400, "invalid_context", "context.ip is not an IPv4 or IPv6 address"
+            ) from None
+    user_agent = raw.get("user_agent", default.user_agent)
+    if user_agent is not None and not isinstance(user_agent, str):
+        raise RequestError(400, "invalid_context", "context.user_agent must be a string")
+    if user_agent is not None and lone_surrogate(user_agent):
+        raise RequestError(
+            400, "invalid_context", "context.user_agent holds a lone UTF-16 surrogate"
+        )
+    return Context(ip=ip, user_agent=user_agent)
+
+
+def _parse_event(
+    index: int, raw: Any, received_ms: int, skew_ms: int, oldest_ms: int, backfill_days: int
+) -> Event:
+    at = f"events[{index}]"
+    if not isinstance(raw, dict):
+        raise _EventError(at, "event must be an object")
+    unknown = sorted(set(raw) - EVENT_FIELDS)
+    if unknown:
+        raise _EventError(
+            f"{at}.{_name(unknown[0])}",
+            f"unknown field; allowed: {', '.join(sorted(EVENT_FIELDS))}",
+        )
+    try:
+        size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
+    except UnicodeEncodeError:
+        where = find_lone_surrogate(raw, at) or at
+        raise _EventError(
+            where, "holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
+        ) from None
+    except RecursionError:
+        raise _EventError(at, "nests objects or lists too deeply") from None
+    except (TypeError, ValueError):  # a BigNumber somewhere: found below, with its path
+        size = 0
+    if size > MAX_EVENT_BYTES:
+        raise _EventError(at, f"event is {size} bytes; the limit is {MAX_EVENT_BYTES}")
+    uuid = raw.get("uuid")
+    if not isinstance(uuid, str) or not uuid:
+        raise _EventError(f"{at}.uuid", "uuid is required and must be a non-empty string")
+    if not uuid.strip():
+        # Kept verbatim otherwise (ids are opaque), but blank is always a bug.
+        raise _EventError(f"{at}.uuid", "uuid is blank (only whitespace)")
+    if len(uuid) > MAX_UUID_CHARS:
+        raise _EventError(f"{at}.uuid", f"uuid is longer than {MAX_UUID_CHARS} characters")
+    event_type = raw.get("type")
+    if event_type is not None and (
+        not isinstance(event_type, str) or len(event_type) > MAX_TYPE_CHARS
+    ):
+        raise _EventError(f"{at}.type", f"type must be a string of at most {MAX_TYPE_CHARS}")
+    interactive = raw.get("interactive", True)
+    if not isinstance(interactive, bool):
+        raise _EventError(f"{at}.interactive", "interactive must be true or false")
+    ts = received_ms
+    if raw.get("timestamp") is not None:
+        try:
+            ts = parse_time(raw["timestamp"]) - skew_ms
+        except TimeFormatError as exc:
+            raise _EventError(f"{at}.timestamp", str(exc)) from None
+        if ts > received_ms + MAX_FUTURE_MS:
+            raise _EventError(
+                f"{at}.timestamp", "more than 1 hour in the future (after clock-skew correction)"
+            )
+        if ts < oldest_ms:
+            raise _EventError(
+                f"{at}.timestamp",
+                f"older than the account's backfill window of {backfill_days} days",
+            )
+    user_hash = raw.get("user_hash")
+    if user_hash is not None and (problem := hash_problem(user_hash)) is not None:
+        raise _EventError(f"{at}.user_hash", problem)
+    properties = _parse_properties(at, raw.get("properties"))
+    return Event(index, uuid, ts, interactive, properties, user_hash)
+
+
+def _parse_properties(at: str, raw: Any) -> dict[str, Scalar]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _EventError(f"{at}.properties", "properties must be an object")
+    if len(raw) > MAX_PROPERTIES:
+        raise _EventError(
+            f"{at}.properties", f"{len(raw)} properties; at most {MAX_PROPERTIES} per event"
+        )
+    for name, value in raw.items():
+        path = f"{at}.properties.{_name(name)}"
+        if not name or len(name) > MAX_PROPERTY_NAME_CHARS:
+            raise _EventError(
+                f"{at}.properties", f"property names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
+            )
+        if isinstance(value, str):
+            if len(value) > MAX_STRING_VALUE_CHARS:
+                raise _EventError(path, f"string longer than {MAX_STRING_VALUE_CHARS} characters")
+        elif isinstance(value, int | float | BigNumber) and not isinstance(value, bool):
+            problem = number_problem(value)
+            if problem is not None:
+                raise _EventError(path, problem)
+        elif not (value is None or isinstance(value, bool)):
+            raise _EventError(path, "value must be a string, number, boolean or null")
+    return dict(raw)
+
+
+def _name(name: str) -> str:
+    """A field name as echoed in an error: bounded, and printable whatever it holds."""
+    return name[:64].encode("utf-8", "backslashreplace").decode("utf-8")

@@ -1,0 +1,98 @@
+"""Location from the IP address and browser from the User-Agent, with warm caches.
+
+The raw IP is looked up here and goes no further: only the country, region
+and city leave this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+from aws_lambda_powertools import Logger
+
+from insights.domain.core.events import Context
+from insights.domain.core.limits import MAX_USER_AGENT_CHARS
+from insights.domain.core.sessions import Enrichment
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Browser:
+    name: str | None = None
+    version: str | None = None
+
+
+class GeoLookup:
+    def __init__(self, path: str | None) -> None:
+        self.path = path or ""
+        self._reader = None
+        self.available = False
+        if self.path and os.path.exists(self.path):
+            import geoip2.database
+
+            self._reader = geoip2.database.Reader(self.path)
+            self.available = True
+        elif self.path:
+            logger.warning(
+                "GeoIP database not found; location attributes stay empty",
+                extra={"path": self.path},
+            )
+
+    @functools.lru_cache(maxsize=8192)  # noqa: B019 - one instance per process
+    def lookup(self, ip: str | None) -> Place:
+        if not ip or self._reader is None:
+            return Place()
+        import geoip2.errors
+
+        try:
+            city = self._reader.city(ip)
+        except (geoip2.errors.AddressNotFoundError, ValueError):
+            return Place()
+        region = city.subdivisions.most_specific.name if city.subdivisions else None
+        return Place(country=city.country.name, region=region, city=city.city.name)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_browser(user_agent: str | None) -> Browser:
+    if not user_agent:
+        return Browser()
+    import ua_parser
+
+    parsed = ua_parser.parse_user_agent(user_agent)
+    if parsed is None or parsed.family == "Other":
+        return Browser()
+    version = ".".join(part for part in (parsed.major, parsed.minor) if part) or None
+    return Browser(name=parsed.family, version=version)
+
+
+@functools.cache
+def geo() -> GeoLookup:
+    return GeoLookup(os.environ.get("GEOIP_DATABASE_PATH"))
+
+
+def enrich(context: Context) -> Enrichment:
+    place = geo().lookup(context.ip)
+    # Truncated before the cache: its 4,096 entries stay small (~2 MB) whatever
+    # a client sends. Real User-Agents are far shorter, and the browser name
+    # and version are near the start of the string.
+    user_agent = context.user_agent
+    if user_agent is not None and len(user_agent) > MAX_USER_AGENT_CHARS:
+        user_agent = user_agent[:MAX_USER_AGENT_CHARS]
+    browser = parse_browser(user_agent)
+    return Enrichment(
+        country=place.country,
+        region=place.region,
+        city=place.city,
+        browser_name=browser.name,
+        browser_version=browser.version,
+    )

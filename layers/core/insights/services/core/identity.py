@@ -1,0 +1,108 @@
+"""Identity verification: the secret's life cycle and the per-event check.
+
+The check runs at the edge of ingest, per event and before any folding: an
+event for a uuid without a valid user_hash is rejected on its own
+(``unverified_user``) and the others go through. Requests authenticated
+with the secret key come from the customer's servers and are trusted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from insights.domain.core.events import Batch, Rejection
+from insights.domain.core.identity import (
+    ROTATION_GRACE_MS,
+    UNVERIFIED,
+    IdentitySettings,
+    new_identity_secret,
+    verify,
+)
+from insights.storage.core import identity as identity_store
+
+# Same horizon as keys and account settings (services/core/auth.py).
+CACHE_SECONDS = 30.0
+_MAX_CACHED = 1024
+_cache: dict[str, tuple[float, IdentitySettings]] = {}
+
+
+class IdentityError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def settings_of(account_id: str) -> IdentitySettings:
+    cached = _cache.get(account_id)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    found = identity_store.load(account_id)
+    if len(_cache) >= _MAX_CACHED:
+        _cache.clear()
+    _cache[account_id] = (time.monotonic() + CACHE_SECONDS, found)
+    return found
+
+
+def forget(account_id: str) -> None:
+    _cache.pop(account_id, None)
+
+
+def rotate_secret(account_id: str, now_ms: int) -> tuple[str, IdentitySettings]:
+    """A new secret; the previous one keeps verifying for the grace period."""
+    current = identity_store.load(account_id, consistent=True)
+    secret = new_identity_secret()
+    updated = replace(
+        current,
+        secret=secret,
+        secret_created_at=now_ms,
+        previous_secret=current.secret,
+        previous_valid_until=now_ms + ROTATION_GRACE_MS if current.secret else None,
+    )
+    identity_store.save(account_id, updated)
+    forget(account_id)
+    return secret, updated
+
+
+def set_verification(account_id: str, on: object) -> IdentitySettings:
+    if not isinstance(on, bool):
+        raise IdentityError(400, "invalid_setting", "verification must be true or false")
+    current = identity_store.load(account_id, consistent=True)
+    if on and not current.secret:
+        raise IdentityError(
+            409,
+            "no_identity_secret",
+            "create an identity secret first (POST /v1/account/identity/secret or "
+            "`insights identity rotate`), then compute user_hash with it in your backend",
+        )
+    updated = replace(current, verification=on)
+    identity_store.save(account_id, updated)
+    forget(account_id)
+    return updated
+
+
+def screen(account_id: str, batch: Batch, *, trusted: bool, now_ms: int) -> int:
+    """Move events without a valid user_hash to the rejections; returns how many."""
+    if trusted or not batch.events:
+        return 0
+    settings = settings_of(account_id)
+    if not settings.verification:
+        return 0
+    valid = settings.secrets_at(now_ms)
+    kept, refused = [], []
+    for event in batch.events:
+        if verify(valid, event.uuid, event.user_hash):
+            kept.append(event)
+        else:
+            refused.append(Rejection(event.index, f"events[{event.index}].user_hash", UNVERIFIED))
+    if refused:
+        batch.events = kept
+        batch.rejected = sorted([*batch.rejected, *refused], key=lambda r: r.index)
+    return len(refused)
+
+
+def is_verified(account_id: str, uuid: str, presented: str | None, now_ms: int) -> bool:
+    """For reads a browser may make (its targeting segments): a valid hash, always."""
+    return verify(settings_of(account_id).secrets_at(now_ms), uuid, presented)

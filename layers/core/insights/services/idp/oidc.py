@@ -1,0 +1,187 @@
+"""OIDC ID tokens: verified against the account's issuer, claims kept as attributes.
+
+Verification (joserfc does the cryptography and the claim checks):
+
+1. The header's ``alg`` must be in the account's list, which only holds
+   asymmetric algorithms: never ``none``, never HS* (whose "secret" would be
+   the public key anyone can fetch: algorithm confusion).
+2. The key is the issuer's JWKS key with the header's ``kid``, the JWKS URL
+   taken from the discovery document, whose ``issuer`` must be the
+   registered one exactly. Both are cached per container for an hour; an
+   unknown ``kid`` (the IdP rotated its keys) refetches them once, at most
+   once a minute per issuer, so a flood of made-up kids cannot make this
+   function hammer the IdP.
+3. The key's type must fit the algorithm (joserfc refuses an RSA key for
+   ES256 and any public key as an HMAC secret), and the signature must hold.
+4. ``iss`` equals the issuer, ``aud`` holds an accepted audience, ``exp``
+   and ``iat`` are present and hold with 60 s of leeway.
+
+The claims are then written through the one attribute path, stamped with the
+token's ``iat``: the time the IdP asserted them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+from insights import clock
+from insights.domain.core.identity import VerifiedIdentity
+from insights.domain.core.sessions import Stamped
+from insights.domain.idp.oidc import ClaimError, OidcConfig, check_url, claim_values, parse_config
+from insights.domain.imports.files import Row
+from insights.services.core.attributes import NO_USER_RECORDS, write_attributes
+from insights.storage.core.accounts import Account
+from insights.storage.idp import items as idp_store
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet
+
+# joserfc (and cryptography under it) is imported on the first verification,
+# not with the handler: 0.3x `import boto3` of CPU that the configuration
+# routes never need. The first sign-in of a container pays it instead.
+
+CONFIG_ITEM = "oidc"
+LEEWAY_SECONDS = 60
+CACHE_SECONDS = 3600.0
+MIN_REFRESH_SECONDS = 60.0
+FETCH_TIMEOUT_SECONDS = 3.0
+MAX_DOCUMENT_BYTES = 512 * 1024
+MAX_TOKEN_CHARS = 16 * 1024
+
+_lock = threading.Lock()
+# discovery URL -> (cached until, last refetch for an unknown kid or None, key set)
+_keys: dict[str, tuple[float, float | None, KeySet]] = {}
+
+
+class TokenRejected(Exception):
+    """The ID token does not verify (401), or cannot be used (status given)."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def get_config(account_id: str) -> OidcConfig | None:
+    raw = idp_store.get_config(account_id, CONFIG_ITEM)
+    return None if raw is None else parse_config(raw)
+
+
+def put_config(account_id: str, raw: Any) -> OidcConfig:
+    config = parse_config(raw)
+    idp_store.put_config(account_id, CONFIG_ITEM, config.as_dict(), clock.now_ms())
+    return config
+
+
+def _fetch_json(url: str) -> Any:
+    check_url(url, "url")
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
+            body = response.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as exc:
+        raise TokenRejected(f"could not fetch {url}: {exc}", status=502) from None
+    if len(body) > MAX_DOCUMENT_BYTES:
+        raise TokenRejected(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes", status=502)
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise TokenRejected(f"{url} did not answer JSON", status=502) from None
+
+
+def _fetch_keys(config: OidcConfig) -> KeySet:
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
+    discovery = _fetch_json(config.discovery_url)
+    if not isinstance(discovery, dict) or discovery.get("issuer") != config.issuer:
+        raise TokenRejected(
+            "the discovery document's issuer is not the registered issuer", status=502
+        )
+    jwks = _fetch_json(discovery.get("jwks_uri") or "")
+    try:
+        return KeySet.import_key_set(jwks)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise TokenRejected(f"the issuer's JWKS cannot be read: {exc}", status=502) from None
+
+
+def _key_set(config: OidcConfig, kid: str | None) -> KeySet:
+    now = time.monotonic()
+    with _lock:
+        cached = _keys.get(config.discovery_url)
+        missed: float | None = None
+        if cached is not None and cached[0] > now:
+            _until, last_miss, keys = cached
+            if _has_kid(keys, kid):
+                return keys
+            if last_miss is not None and now - last_miss < MIN_REFRESH_SECONDS:
+                return keys  # refetched for a missing kid a moment ago: unknown, not new
+            missed = now
+        keys = _fetch_keys(config)
+        _keys[config.discovery_url] = (now + CACHE_SECONDS, missed, keys)
+        return keys
+
+
+def _has_kid(keys: KeySet, kid: str | None) -> bool:
+    if kid is None:
+        return True
+    return any(key.kid == kid for key in keys)
+
+
+def verify_id_token(config: OidcConfig, token: Any) -> dict[str, Any]:
+    """The claims of a valid ID token for this config; TokenRejected otherwise."""
+    from joserfc import jws, jwt
+    from joserfc.errors import JoseError
+
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+        raise TokenRejected(f"id_token must be a compact JWT of at most {MAX_TOKEN_CHARS} chars")
+    try:
+        header = jws.extract_compact(token.encode()).headers()
+    except (JoseError, ValueError) as exc:
+        raise TokenRejected(f"id_token is not a JWT: {exc}") from None
+    alg = header.get("alg")
+    if alg not in config.algorithms:
+        raise TokenRejected(
+            f"alg {alg!r} is not accepted; the account accepts {', '.join(config.algorithms)}"
+        )
+    kid = header.get("kid")
+    keys = _key_set(config, kid if isinstance(kid, str) else None)
+    if not _has_kid(keys, kid if isinstance(kid, str) else None):
+        raise TokenRejected(f"no key with kid {kid!r} in the issuer's JWKS")
+    try:
+        decoded = jwt.decode(token, keys, algorithms=[alg])
+        jwt.JWTClaimsRegistry(
+            now=clock.now_ms() // 1000,
+            leeway=LEEWAY_SECONDS,
+            iss={"essential": True, "value": config.issuer},
+            aud={"essential": True, "values": list(config.audiences)},
+            exp={"essential": True},
+            iat={"essential": True},
+        ).validate(decoded.claims)
+    except (JoseError, ValueError) as exc:
+        raise TokenRejected(f"id_token rejected: {exc}") from None
+    return decoded.claims
+
+
+def sign_in(account: Account, token: Any) -> tuple[VerifiedIdentity, list[str]]:
+    """Verify an ID token and keep its configured claims. Returns (identity, attributes written)."""
+    if not account.settings.unique_user_ids:
+        raise TokenRejected(NO_USER_RECORDS, status=403)
+    config = get_config(account.account_id)
+    if config is None:
+        raise TokenRejected("this account has registered no OIDC issuer", status=409)
+    claims = verify_id_token(config, token)
+    try:
+        uuid, values = claim_values(claims, config)
+    except ClaimError as exc:
+        raise TokenRejected(str(exc), status=400) from None
+    issued_ms = min(int(claims["iat"]) * 1000, clock.now_ms())  # within the leeway
+    identity = VerifiedIdentity(uuid, "oidc", config.issuer, int(claims["iat"]), int(claims["exp"]))
+    if values:
+        stamped = {name: Stamped(value, issued_ms) for name, value in values.items()}
+        write_attributes(account, [Row(0, uuid, stamped)], "idp")
+    return identity, sorted(values)

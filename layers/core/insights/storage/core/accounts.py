@@ -1,0 +1,113 @@
+"""Accounts and their API keys (stored hashed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from insights.config import load
+from insights.domain.core.accounts import AccountSettings, KeyKind, hash_key
+from insights.storage.core.models import AccountItem, KeyItem
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    name: str
+    created_at: int
+    settings: AccountSettings
+    version: int | None = None
+
+
+def _from_item(item: AccountItem) -> Account:
+    return Account(
+        account_id=item.pk.removeprefix("acct#"),
+        name=item.name,
+        created_at=int(item.created_at),
+        settings=AccountSettings(
+            unique_user_ids=bool(item.unique_user_ids),
+            session_timeout_minutes=int(item.session_timeout_minutes),
+            backfill_days=int(item.backfill_days),
+            segment_event_properties=tuple(item.segment_event_properties or ()),
+        ),
+        version=item.version,
+    )
+
+
+def create_account(account: Account, keys: dict[KeyKind, str]) -> None:
+    item = AccountItem(
+        f"acct#{account.account_id}",
+        name=account.name,
+        created_at=account.created_at,
+        unique_user_ids=account.settings.unique_user_ids,
+        session_timeout_minutes=account.settings.session_timeout_minutes,
+        backfill_days=account.settings.backfill_days,
+        segment_event_properties=list(account.settings.segment_event_properties),
+    )
+    item.save()
+    for kind, key in keys.items():
+        KeyItem(
+            f"key#{hash_key(key)}",
+            account_id=account.account_id,
+            kind=kind,
+            created_at=account.created_at,
+        ).save(KeyItem.pk.does_not_exist())
+
+
+def get_account(account_id: str) -> Account | None:
+    try:
+        return _from_item(AccountItem.get(f"acct#{account_id}"))
+    except AccountItem.DoesNotExist:
+        return None
+
+
+def find_key(key: str) -> tuple[str, KeyKind] | None:
+    """(account id, kind) of a presented key, or None if unknown."""
+    try:
+        item = KeyItem.get(f"key#{hash_key(key)}")
+    except KeyItem.DoesNotExist:
+        return None
+    return item.account_id, item.kind  # type: ignore[return-value]
+
+
+def replace_key(account_id: str, old: str, new: str, kind: KeyKind, now_ms: int) -> bool:
+    """Swap one of an account's keys for a new one, atomically; False when the old
+    key is no longer the account's (another rotation won)."""
+    fresh = KeyItem(f"key#{hash_key(new)}", account_id=account_id, kind=kind, created_at=now_ms)
+    try:
+        with TransactWrite(connection=Connection(region=load().region)) as tx:
+            tx.save(fresh, condition=KeyItem.pk.does_not_exist())
+            tx.delete(
+                KeyItem(f"key#{hash_key(old)}"),
+                condition=KeyItem.pk.exists()
+                & (KeyItem.account_id == account_id)
+                & (KeyItem.kind == kind),
+            )
+    except TransactWriteError as exc:
+        reasons = [r.code for r in (exc.cancellation_reasons or []) if r is not None]
+        if "ConditionalCheckFailed" in reasons:
+            return False
+        raise
+    return True
+
+
+def save_settings(account: Account, settings: AccountSettings) -> Account:
+    item = AccountItem.get(f"acct#{account.account_id}", consistent_read=True)
+    item.update(
+        actions=[
+            AccountItem.unique_user_ids.set(settings.unique_user_ids),
+            AccountItem.session_timeout_minutes.set(settings.session_timeout_minutes),
+            AccountItem.backfill_days.set(settings.backfill_days),
+            AccountItem.segment_event_properties.set(list(settings.segment_event_properties)),
+        ]
+    )
+    return _from_item(item)
+
+
+def list_accounts() -> list[Account]:
+    """Every account, oldest first: a scan, for the operator's CLI, never on a request path."""
+    found = AccountItem.scan(AccountItem.pk.startswith("acct#"))
+    return sorted((_from_item(item) for item in found), key=lambda a: (a.created_at, a.account_id))
