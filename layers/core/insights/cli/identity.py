@@ -11,13 +11,14 @@ import json
 import sys
 from typing import Any
 
+from insights.cli.stack import add_target, use_stack
+
 
 def _rotate(args: argparse.Namespace) -> int:
     from insights import clock
-    from insights.cli.main import _target
     from insights.storage.core import accounts as account_store
 
-    target = _target(args)
+    target = use_stack(args)
     if account_store.get_account(args.account) is None:
         print(f"error: no account {args.account} on {target}", file=sys.stderr)
         return 2
@@ -36,10 +37,9 @@ def _rotate(args: argparse.Namespace) -> int:
 
 
 def _verification(args: argparse.Namespace) -> int:
-    from insights.cli.main import _target
     from insights.services.core.identity import IdentityError, set_verification
 
-    target = _target(args)
+    target = use_stack(args)
     try:
         settings = set_verification(args.account, args.state == "on")
     except IdentityError as exc:
@@ -63,6 +63,5 @@ def add_parser(commands: Any) -> None:
     for parser, func in ((rotate, _rotate), (verification, _verification)):
         parser.add_argument("--account", required=True, help="account id (acc_...)")
         parser.add_argument("--json", action="store_true", help="machine-readable output")
-        parser.add_argument("--stack", help="a deployed CloudFormation stack name")
-        parser.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
+        add_target(parser)
         parser.set_defaults(func=func)

@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from insights.cli.stack import add_target, use_stack
+
 
 def _account_exists(account_id: str) -> bool:
     from insights.storage.core.accounts import get_account
@@ -19,9 +21,7 @@ def _account_exists(account_id: str) -> bool:
 
 
 def _tokens(args: argparse.Namespace) -> int:
-    from insights.cli.main import _target
-
-    target = _target(args)
+    target = use_stack(args)
     if not _account_exists(args.account):
         print(f"error: no account {args.account} on {target}", file=sys.stderr)
         return 2
@@ -78,6 +78,5 @@ def add_parser(commands: Any) -> None:
             sub.add_argument("token_id", help="the token's id (st_...)")
         if action != "revoke":
             sub.add_argument("--json", action="store_true", help="machine-readable output")
-        sub.add_argument("--stack", help="a deployed CloudFormation stack name")
-        sub.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
+        add_target(sub)
         sub.set_defaults(func=_tokens)
