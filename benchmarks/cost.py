@@ -211,7 +211,7 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
 def _moto_table(cloud: Any, name: str) -> Any:
     from moto.dynamodb.models import dynamodb_backends
 
-    from insights.local.cloud import ACCOUNT_ID, REGION
+    from insights.local.aws import ACCOUNT_ID, REGION
 
     return dynamodb_backends[ACCOUNT_ID][REGION].get_table(cloud.deployment.tables[name])
 

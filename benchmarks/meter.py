@@ -26,7 +26,8 @@ import botocore.client
 import botocore.exceptions
 
 from benchmarks.capacity import gsi_writes, item_size, projected, read_units, write_units
-from insights.local.cloud import ACCOUNT_ID, REGION, LocalCloud
+from insights.local.aws import ACCOUNT_ID, REGION
+from insights.local.cloud import LocalCloud
 
 WRITE_OPS = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}

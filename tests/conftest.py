@@ -21,7 +21,8 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
 from insights import clock
 from insights.local import geodb
-from insights.local.cloud import HttpResponse, LocalCloud
+from insights.local.cloud import LocalCloud
+from insights.local.gateway import HttpResponse
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "

@@ -63,13 +63,13 @@ def test_calls_outside_an_invocation_are_not_checked(stack: Stack) -> None:
 
 
 def test_a_nested_invocation_restores_the_outer_functions_identity(stack: Stack) -> None:
-    from insights.local import cloud as cloud_module
+    from insights.local import lambdas
 
     seen: list[object] = []
 
     def outer(event, context):
         stack.cloud.invoke("SweeperFunction", {})
-        seen.append(cloud_module._current.get())
+        seen.append(lambdas._current.get())
 
     from dataclasses import replace
 

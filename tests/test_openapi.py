@@ -17,7 +17,7 @@ import yaml
 from openapi_spec_validator import validate
 
 from insights import clock
-from insights.local.cloud import HttpResponse
+from insights.local.gateway import HttpResponse
 from insights.local.template import Template
 from tests import openapi_check
 from tests.conftest import MINUTE, Stack

@@ -13,7 +13,7 @@ import yaml
 
 from insights.domain.core.timefmt import format_time
 from insights.domain.segment_api import ROUTES, SKEW_TOLERANCE_MS
-from insights.local.cloud import HttpResponse
+from insights.local.gateway import HttpResponse
 from insights.storage.core import store
 from insights.storage.core.records import user_pk
 from tests.conftest import CHROME, LONDON_IP, MINUTE, T0_MS, Stack

@@ -20,17 +20,15 @@ import time
 import traceback
 import uuid as uuidlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote_plus, unquote_plus, urlsplit
 
 import boto3
 
 from insights import clock
 from insights.local import s3post
+from insights.local.gateway import HttpResponse
 from insights.local.template import resolve
-
-if TYPE_CHECKING:
-    from insights.local.cloud import HttpResponse
 
 MAX_SQS_DELIVERIES_PER_PUMP = 10_000
 
@@ -282,8 +280,6 @@ class FileDelivery:
         S3 does before handing the upload to moto.
         """
         import requests
-
-        from insights.local.cloud import HttpResponse
 
         parts = urlsplit(url)
         host_bucket = parts.hostname.split(".s3", 1)[0] if parts.hostname else ""

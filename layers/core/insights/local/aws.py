@@ -1,0 +1,32 @@
+"""The AWS account the local stack plays: its region, account id, stack and ARNs."""
+
+from __future__ import annotations
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/insights/local"
+PSEUDO_PARAMETERS = {
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::StackId": STACK_ID,
+    "AWS::StackName": "insights",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+# What every function sees besides the template's own variables.
+BASE_ENV = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def arn_of(kind: str, name: str) -> str:
+    if kind == "table":
+        return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+    if kind == "bucket":
+        return f"arn:aws:s3:::{name}"
+    return f"arn:aws:{kind}:{REGION}:{ACCOUNT_ID}:{name}"
