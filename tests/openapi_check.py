@@ -25,7 +25,7 @@ def spec() -> dict[str, Any]:
 
 def operations() -> set[tuple[str, str]]:
     """(METHOD, path template) of every operation described."""
-    methods = {"get", "put", "post", "patch", "delete"}
+    methods = {"get", "head", "put", "post", "patch", "delete"}
     return {
         (method.upper(), path)
         for path, item in spec()["paths"].items()

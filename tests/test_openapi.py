@@ -243,6 +243,9 @@ def identity_and_sdk(call: Checked, targeting_segment: str) -> None:
     assert "insights" in script.body
     etag = {"If-None-Match": script.headers["etag"]}
     assert call("GET", "/v1/sdk/insights.js", auth=None, headers=etag).status == 304
+    head = call("HEAD", "/v1/sdk/insights.js", auth=None)
+    assert (head.status, head.body, head.headers["etag"]) == (200, "", etag["If-None-Match"])
+    assert call("HEAD", "/v1/sdk/insights.js", auth=None, headers=etag).status == 304
     user_hash = hmac.new(secret.encode(), b"u1", hashlib.sha256).hexdigest()
     found = call("GET", f"/v1/sdk/segments?uuid=u1&user_hash={user_hash}", auth="write")
     assert found.json()["segments"] == [targeting_segment]

@@ -73,6 +73,62 @@ def test_the_stack_serves_the_script_cacheable_and_versioned(stack: Stack, via: 
     assert (again.status, again.body) == (304, "")
 
 
+@pytest.mark.parametrize("via", ["function_url", "api"])
+def test_the_script_honours_weak_and_listed_tags_and_answers_head(stack: Stack, via: str) -> None:
+    def send(method: str, headers: dict[str, str] | None = None) -> Any:
+        if via == "api":
+            return stack.cloud.http(method, "/v1/sdk/insights.js", headers=headers)
+        return stack.cloud.function_url(
+            "TrackFunction", method, "/v1/sdk/insights.js", headers=headers
+        )
+
+    full = send("GET")
+    etag = full.headers["etag"]
+    # A CDN that compresses the script marks its tag weak; browsers send back a
+    # list when they hold several copies. If-None-Match compares weakly.
+    for held in (f"W/{etag}", f'"old", {etag}', f'W/"old",W/{etag}', "*"):
+        answer = send("GET", {"If-None-Match": held})
+        assert (answer.status, answer.body, answer.headers["etag"]) == (304, "", etag), held
+    for other in ('"old"', f'W/{etag[:-2]}"', etag.strip('"')):
+        assert send("GET", {"If-None-Match": other}).status == 200, other
+    head = send("HEAD")
+    assert (head.status, head.body) == (200, "")
+    assert {k: head.headers[k] for k in ("content-type", "etag", "cache-control")} == {
+        k: full.headers[k] for k in ("content-type", "etag", "cache-control")
+    }
+    assert head.headers["x-insights-sdk-version"] == "1.0.0"
+    assert send("HEAD", {"If-None-Match": f"W/{etag}"}).status == 304
+
+
+# Every header Segment's libraries send (read from analytics-next 1.84,
+# analytics-node 3.1 and analytics-python 2.4): a retry adds X-Retry-Count,
+# analytics-python's gzip adds Content-Encoding.
+SEGMENT_HEADERS = (
+    "authorization",
+    "content-type",
+    "content-encoding",
+    "user-agent",
+    "x-retry-count",
+)
+
+
+@pytest.mark.parametrize("via", ["function_url", "api"])
+def test_cors_preflights_allow_every_header_a_segment_library_sends(stack: Stack, via: str) -> None:
+    asked = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": ",".join((*SEGMENT_HEADERS, "x-insights-key")),
+    }
+    if via == "api":
+        answer = stack.cloud.http("OPTIONS", "/v1/t", headers=asked)
+    else:
+        answer = stack.cloud.function_url("TrackFunction", "OPTIONS", "/v1/t", headers=asked)
+    assert answer.status == 204
+    allowed = {h.strip().lower() for h in answer.headers["access-control-allow-headers"].split(",")}
+    assert set(SEGMENT_HEADERS) | {"x-insights-key"} <= allowed
+    assert "POST" in answer.headers["access-control-allow-methods"]
+
+
 def test_other_methods_and_paths_still_reach_the_events_route(stack: Stack) -> None:
     account = stack.account()
     wrong = stack.cloud.function_url("TrackFunction", "POST", "/v1/sdk/insights.js")
