@@ -242,7 +242,7 @@ def metered_imports(rows: int, seed: int) -> dict[str, float]:
 PEAK_SNIPPET = """
 import json, resource, sys, time
 from benchmarks.imports import pipeline
-import insights.services.imports.jobs  # the code under test loaded: RSS before the file
+import insights.services.imports.slices  # the code under test loaded: RSS before the file
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.process_time()
 with open(sys.argv[1], "rb") as raw:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from insights.domain.core import limits
-from insights.services.imports import jobs as import_service
+from insights.services.imports import slices as import_service
 from insights.storage.imports import jobs
 from tests.conftest import Stack
 from tests.test_imports import drop, get_job, gz, jsonl, report, stored, upload

@@ -10,7 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights.batch import process_slices
 from insights.metrics import published
-from insights.services.imports.jobs import Budget, ObjectEvent, give_up, register, run_message
+from insights.services.imports.jobs import Budget, ObjectEvent, register
+from insights.services.imports.slices import give_up, run_message
 
 logger = Logger()
 metrics = Metrics()

@@ -1,28 +1,16 @@
-"""File imports: register an S3 object once, then process it in checkpointed slices.
+"""Import jobs: the upload API, registering an S3 object once, listing and cancelling.
 
 An S3 notification only registers the object (a conditional put keyed by
 bucket/key/etag/sequencer, so a duplicate notification is a no-op) and
-queues the first slice. Every slice is one SQS message: it reads the file
-from the job's checkpoint, stops when the invocation's time runs low, and
-moves the checkpoint with a conditional update that also adds the slice's
-counters, then queues the next slice. A slice that crashes or loses the
-race is simply run again from the same checkpoint: rows are applied by
-most-recent-wins, so applying one again changes nothing and writes nothing.
-
-Two passes: `validate` reads the whole file once to check what makes a file
-unusable (header, encoding, CSV/JSON syntax) so a bad file changes nothing;
-`apply` reads it again and writes the rows.
+queues the first slice; slices.py runs them.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import re
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,31 +22,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from insights import clock
 from insights.domain.core.events import RequestError, decode_json
 from insights.domain.core.timefmt import DAY_MS, format_time
-from insights.domain.imports.filerows import (
-    Readable,
-    Record,
-    decompressed,
-    is_blank,
-    open_stream,
-    records,
-)
 from insights.domain.imports.files import (
     FileError,
     Mapping,
     MappingError,
-    Plan,
-    Rejection,
-    Row,
-    check_csv_row,
     check_filename,
-    check_row,
     file_format,
     parse_mapping,
-    plan_csv,
-    plan_jsonl,
-    status_of,
 )
-from insights.services.core.attributes import apply_rows
 from insights.storage.core.accounts import Account, get_account
 from insights.storage.imports import jobs, objects
 from insights.storage.imports.jobs import Duplicate, Job
@@ -70,20 +41,9 @@ SOURCE_DROP = "s3"
 SOURCE_UPLOAD = "csv"
 MAPPING_FILE = "mapping.json"
 MAPPING_MAX_BYTES = 64 * 1024
-MAX_REPORT_LINES = 10_000
-REPORT_HEADER = ("row", "column", "reason")
 UPLOAD_EXPIRES_SECONDS = 3600
 REPORT_LINK_SECONDS = 3600
 FINAL = ("succeeded", "partially_succeeded", "failed", "cancelled")
-# A file may not hold more than this, decompressed, nor more rows (blank
-# lines included): a small gzip of newlines would otherwise keep slices busy
-# for hours. Each gzip slice decompresses again up to its checkpoint (a
-# deflate stream cannot be entered in the middle), so the size cap also
-# bounds that cost to a few seconds per slice.
-MAX_FILE_BYTES = 2 * 1024**3
-MAX_FILE_ROWS = 10_000_000
-# A running slice looks for a cancellation this often (one read each time).
-CANCEL_CHECK_SECONDS = 5.0
 CANCELLED_BY_USER = "cancelled by the user"
 
 
@@ -134,14 +94,6 @@ def is_import_id(text: str) -> bool:
 
 def _expires(now_ms: int) -> int:
     return (now_ms + retention_days() * DAY_MS) // 1000
-
-
-def report_key(job: Job) -> str:
-    return f"reports/{job.account_id}/{job.import_id}.csv"
-
-
-def _parts_prefix(job: Job) -> str:
-    return f"reports/{job.account_id}/{job.import_id}/parts/"
 
 
 # ------------------------------------------------------------------ uploads
@@ -306,10 +258,10 @@ def register(event: ObjectEvent) -> Job | None:
         metrics.add_metric(name="ImportDuplicateNotifications", unit=MetricUnit.Count, value=1)
         existing = jobs.get_job(account_id, dup.import_id)
         if existing is not None and existing.status == "pending":
-            _queue(existing)  # the first delivery may have died before queueing
+            queue(existing)  # the first delivery may have died before queueing
         return existing
     if job.status == "pending":
-        _queue(job)
+        queue(job)
     else:
         objects.tag_processed(event.bucket, event.key)
     return job
@@ -363,7 +315,7 @@ def _account_mapping(account_id: str, bucket: str) -> Mapping:
         raise MappingError(f"{MAPPING_FILE}: {exc}") from None
 
 
-def _queue(job: Job) -> None:
+def queue(job: Job) -> None:
     objects.send_continuation(
         {
             "account_id": job.account_id,
@@ -372,85 +324,6 @@ def _queue(job: Job) -> None:
             "offset": job.offset,
         }
     )
-
-
-# ------------------------------------------------------------------ slices
-def run_message(message: dict[str, Any], budget: Budget) -> str:
-    """One queued slice; stale or repeated messages do nothing."""
-    job = jobs.get_job(str(message["account_id"]), str(message["import_id"]))
-    if job is not None and job.status == "cancelled":
-        objects.tag_processed(job.bucket, job.object_key)
-        _cleanup(job)
-        return "cancelled"
-    if job is None or job.status in FINAL or job.phase not in ("validate", "apply"):
-        return "stale"
-    token = (message.get("phase"), message.get("offset"))
-    if (job.phase, job.offset) != token:
-        if job.last_from == _token_text(token):
-            # The slice that moved the job here died before queueing the
-            # next one: queue it now (at most one extra message per slice).
-            _queue(job)
-            return "requeued"
-        return "stale"
-    return run_slice(job, budget)
-
-
-def give_up(message: dict[str, Any], attempts: int) -> bool:
-    """A slice failed on its last delivery: fail the job rather than leave it running."""
-    job = jobs.get_job(str(message["account_id"]), str(message["import_id"]))
-    if job is None or job.status in FINAL:
-        return False
-    if (job.phase, job.offset) != (message.get("phase"), message.get("offset")):
-        return False
-    reason = f"the import stopped after {attempts} failed attempts at row {job.row + 1}"
-    if job.phase == "apply" and job.rows_read:
-        reason += f" (the first {job.rows_read} rows had been processed)"
-    changes = {**_failure(job, reason), "invocations": 1}
-    return jobs.advance(job, (job.phase, job.offset), changes)
-
-
-def _token_text(token: tuple[Any, Any]) -> str:
-    return f"{token[0]}:{token[1]}"
-
-
-def run_slice(job: Job, budget: Budget) -> str:
-    expected = (job.phase, job.offset)
-    started: dict[str, Any] = {"invocations": 1}
-    if job.status == "pending":
-        started.update(status="running", started_at=clock.now_ms())
-    try:
-        changes = _validate(job, budget) if job.phase == "validate" else _apply(job, budget)
-    except FileError as exc:
-        reason = str(exc)
-        if job.phase == "apply" and job.rows_read:
-            reason += f" (the first {job.rows_read} rows had been processed)"
-        changes = _failure(job, reason)
-    changes = {**started, **changes, "last_from": _token_text(expected)}
-    if not jobs.advance(job, expected, changes):
-        return _lost_or_cancelled(job, expected, changes)
-    if changes.get("status") in FINAL:
-        _cleanup(job)
-        metrics.add_metric(name="ImportsFinished", unit=MetricUnit.Count, value=1)
-        logger.info(
-            "import finished", extra={"import_id": job.import_id, "status": changes["status"]}
-        )
-        return str(changes["status"])
-    job.phase = changes.get("phase", job.phase)
-    job.offset = changes["offset"]
-    _queue(job)
-    return "continued"
-
-
-def _lost_or_cancelled(job: Job, expected: tuple[Any, Any], changes: dict[str, Any]) -> str:
-    current = jobs.get_job(job.account_id, job.import_id)
-    if current is None or current.status != "cancelled":
-        return "lost"  # another runner of this slice moved the checkpoint first
-    # Cancelled while this slice ran: its rows were applied, so count them.
-    done = {k: v for k, v in changes.items() if k in jobs.ADDS or k in ("offset", "row")}
-    jobs.advance(job, expected, done, statuses=("cancelled",))
-    objects.tag_processed(job.bucket, job.object_key)
-    _cleanup(job)
-    return "cancelled"
 
 
 def cancel_import(account_id: str, import_id: str) -> dict[str, Any] | None:
@@ -472,263 +345,3 @@ class ImportFinished(Exception):
     def __init__(self, job: Job) -> None:
         super().__init__(f"the import has already finished ({job.status})")
         self.job = job
-
-
-def _failure(job: Job, reason: str) -> dict[str, Any]:
-    objects.tag_processed(job.bucket, job.object_key)
-    return {
-        "status": "failed",
-        "error": reason,
-        "phase": "done",
-        "finished_at": clock.now_ms(),
-        "offset": job.offset,
-    }
-
-
-def _open(job: Job, offset: int) -> Readable:
-    if job.compressed:
-        return decompressed(
-            objects.open_object(job.bucket, job.object_key, job.etag or ""), skip=offset
-        )
-    if offset >= (job.size or 0):
-        return io.BytesIO(b"")
-    return objects.open_object(job.bucket, job.object_key, job.etag or "", start=offset)
-
-
-def _validate(job: Job, budget: Budget) -> dict[str, Any]:
-    """Check the whole file before anything changes; count its rows."""
-    changes: dict[str, Any] = {}
-    mapping = parse_mapping(job.mapping)
-    fmt = job.fmt or "csv"
-    if job.offset == 0 and job.row == 0:
-        stream, job.compressed = open_stream(
-            objects.open_object(job.bucket, job.object_key, job.etag or "")
-        )
-        changes["compressed"] = job.compressed
-    else:
-        stream = _open(job, job.offset)
-    rows = records(stream, fmt, offset=job.offset, row=job.row)  # type: ignore[arg-type]
-    plan = Plan.from_dict(job.plan) if job.plan else None
-    last = (job.offset, job.row)
-    if plan is None:
-        if fmt == "csv":
-            header = next(rows, None)
-            if header is None:
-                raise FileError("the file is empty: the first row must name the columns")
-            plan = plan_csv(header.data, mapping)
-            changes.update(data_offset=header.end, data_row=header.row)
-            last = (header.end, header.row)
-        else:
-            plan = plan_jsonl(mapping)
-            changes.update(data_offset=0, data_row=0)
-        changes["plan"] = plan.as_dict()
-    counted, seen_uuid, done = 0, job.seen_uuid, True
-    for n, record in enumerate(rows, start=1):
-        last = (record.end, record.row)
-        _check_caps(record)
-        if not is_blank(record):
-            counted += 1
-            if fmt == "jsonl" and plan.uuid in record.data:
-                seen_uuid = True
-        if n % budget.batch_rows == 0 and budget.low():
-            done = False
-            break
-    changes.update(rows_total=counted, seen_uuid=seen_uuid)
-    if not done:
-        changes.update(offset=last[0], row=last[1])
-        return changes
-    if fmt == "jsonl":
-        if (job.rows_total or 0) + counted == 0:
-            raise FileError("the file is empty: no lines")
-        if not seen_uuid:
-            raise FileError(f"no line has a {plan.uuid!r} key: it identifies the users")
-    data_offset = changes.get("data_offset", job.data_offset)
-    data_row = changes.get("data_row", job.data_row)
-    changes.update(phase="apply", offset=data_offset, row=data_row)
-    return changes
-
-
-def _check_caps(record: Record) -> None:
-    if record.end > MAX_FILE_BYTES:
-        raise FileError(
-            f"the file is larger than {MAX_FILE_BYTES // 1024**2} MiB (decompressed): "
-            "split it into smaller files"
-        )
-    if record.row > MAX_FILE_ROWS:
-        raise FileError(
-            f"the file has more than {MAX_FILE_ROWS:,} rows (blank lines included): "
-            "split it into smaller files"
-        )
-
-
-class _CancelWatch:
-    """Whether the job was cancelled, asked at most every CANCEL_CHECK_SECONDS."""
-
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        self.next_check = time.monotonic() + CANCEL_CHECK_SECONDS
-
-    def cancelled(self) -> bool:
-        now = time.monotonic()
-        if now < self.next_check:
-            return False
-        self.next_check = now + CANCEL_CHECK_SECONDS
-        current = jobs.get_job(self.job.account_id, self.job.import_id)
-        return current is not None and current.status == "cancelled"
-
-
-def _apply(job: Job, budget: Budget) -> dict[str, Any]:
-    assert job.plan is not None and job.import_ts is not None
-    plan = Plan.from_dict(job.plan)
-    stream = _open(job, job.offset)
-    rows = records(stream, job.fmt or "csv", offset=job.offset, row=job.row)  # type: ignore[arg-type]
-    room = max(0, MAX_REPORT_LINES - job.report_lines)
-    lines: list[Rejection] = []
-    good: list[Row] = []
-    read = imported = rejected = 0
-    last = (job.offset, job.row)
-    done = True
-    watch = _CancelWatch(job)
-    refused: list[Rejection] = []
-
-    def flush() -> int:
-        # Rows the per-user caps refuse come back as rejections, not failures.
-        refused.clear()
-        apply_rows(job.account_id, good, job.source, rejected=refused)
-        lines.extend(refused[: max(0, room - len(lines))])
-        return len(good) - len(refused)
-
-    # The budget is checked every batch_rows records, blank ones included:
-    # a file of blank lines must stop on time as surely as one of rows.
-    for n, record in enumerate(rows, start=1):
-        last = (record.end, record.row)
-        if not is_blank(record):
-            read += 1
-            verdict = _check(record, plan, job)
-            if isinstance(verdict, Rejection):
-                rejected += 1
-                if len(lines) < room:
-                    lines.append(verdict)
-            else:
-                good.append(verdict)
-        if n % budget.batch_rows == 0:
-            kept = flush()
-            imported += kept
-            rejected += len(good) - kept
-            good = []
-            if budget.low() or watch.cancelled():
-                done = False
-                break
-    kept = flush()
-    imported += kept
-    rejected += len(good) - kept
-    lines.sort(key=lambda line: line.row)
-    _write_part(job, job.row, last[1], lines)
-    changes: dict[str, Any] = {
-        "offset": last[0],
-        "row": last[1],
-        "rows_read": read,
-        "rows_imported": imported,
-        "rows_rejected": rejected,
-        "report_lines": len(lines),
-    }
-    if done:
-        total_imported = job.rows_imported + imported
-        total_rejected = job.rows_rejected + rejected
-        status = status_of(total_imported, total_rejected)
-        if total_rejected:
-            _assemble_report(job, job.data_row, last[1], total_rejected)
-            changes["report_key"] = report_key(job)
-        objects.tag_processed(job.bucket, job.object_key)
-        changes.update(
-            status=status,
-            phase="done",
-            finished_at=clock.now_ms(),
-            error="every row was rejected: see the error report" if status == "failed" else None,
-        )
-    return changes
-
-
-def _check(record: Record, plan: Plan, job: Job) -> Row | Rejection:
-    now = clock.now_ms()
-    assert job.import_ts is not None
-    if isinstance(record.data, list):
-        return check_csv_row(record.row, record.data, plan, import_ts=job.import_ts, now_ms=now)
-    return check_row(record.row, record.data, plan, import_ts=job.import_ts, now_ms=now)
-
-
-# ------------------------------------------------------------------ reports
-def _lines_csv(lines: list[Rejection], header: bool = False) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    if header:
-        writer.writerow(REPORT_HEADER)
-    for line in lines:
-        writer.writerow((line.row, _cell(line.column), _cell(line.reason)))
-    return out.getvalue()
-
-
-def _cell(text: str) -> str:
-    """Column names come from the file: keep spreadsheets from running them as formulas."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _write_part(job: Job, start_row: int, end_row: int, lines: list[Rejection]) -> None:
-    """Every slice leaves a part named by its row range, even an empty one.
-
-    Two runners of the same slice may stop at different rows; only the one
-    whose checkpoint won continues the chain, and the report follows the
-    chain of parts from the first data row to the last (any path gives the
-    same lines: a row's verdict does not depend on who read it).
-    """
-    key = f"{_parts_prefix(job)}{start_row:012d}-{end_row:012d}.csv"
-    objects.put_text(job.bucket, key, _lines_csv(lines))
-
-
-def _assemble_report(job: Job, first_row: int, last_row: int, total_rejected: int) -> None:
-    edges: dict[int, list[tuple[int, str]]] = {}
-    for key in objects.list_keys(job.bucket, _parts_prefix(job)):
-        name = key.rsplit("/", 1)[-1].removesuffix(".csv")
-        start, _, end = name.partition("-")
-        edges.setdefault(int(start), []).append((int(end), key))
-    path = _chain(edges, first_row, last_row)
-    out = io.StringIO()
-    out.write(_lines_csv([], header=True))
-    written = 0
-    for key in path:
-        for line in objects.read_text(job.bucket, key).splitlines(keepends=True):
-            if written >= MAX_REPORT_LINES:
-                break
-            out.write(line)
-            written += 1
-    if total_rejected > written:
-        out.write(
-            _lines_csv(
-                [Rejection(0, "", f"{total_rejected - written} more rejected rows not listed")]
-            )
-        )
-    objects.put_text(job.bucket, report_key(job), out.getvalue())
-
-
-def _chain(edges: dict[int, list[tuple[int, str]]], start: int, end: int) -> list[str]:
-    """Part keys from `start` to `end` row (depth-first: stale parts lead nowhere)."""
-    stack: list[tuple[int, list[str]]] = [(start, [])]
-    seen: set[int] = set()
-    while stack:
-        row, path = stack.pop()
-        if row == end and (path or start == end):
-            return path
-        if row in seen:
-            continue
-        seen.add(row)
-        for next_row, key in sorted(edges.get(row, [])):
-            if next_row > row or (next_row == end and not path):
-                stack.append((next_row, [*path, key]))
-    raise RuntimeError("the report's parts do not cover the file: slices are missing")
-
-
-def _cleanup(job: Job) -> None:
-    try:
-        objects.delete_keys(job.bucket, objects.list_keys(job.bucket, _parts_prefix(job)))
-    except Exception:  # parts expire with the reports anyway
-        logger.exception("could not delete report parts")

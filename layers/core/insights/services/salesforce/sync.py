@@ -54,14 +54,13 @@ from insights.domain.salesforce import (
     record_row,
 )
 from insights.services.core.attributes import NO_USER_RECORDS, write_attributes
-from insights.services.imports.jobs import (
-    FINAL,
+from insights.services.imports.jobs import FINAL, Budget
+from insights.services.imports.report import (
     MAX_REPORT_LINES,
-    Budget,
-    _assemble_report,
-    _cleanup,
-    _write_part,
+    assemble_report,
+    cleanup,
     report_key,
+    write_part,
 )
 from insights.services.salesforce.client import Client, SalesforceProblem
 from insights.services.salesforce.connection import (
@@ -275,7 +274,7 @@ def run_slice(job: Job, budget: Budget) -> str:
         last_from=f"sync:{job.offset}",
     )
     if tally.row > job.row:
-        _write_part(job, job.row, tally.row, tally.lines)
+        write_part(job, job.row, tally.row, tally.lines)
     resume_at = None
     if outcome == PAUSED:
         resume_at = now + limit_backoff_ms()
@@ -285,7 +284,7 @@ def run_slice(job: Job, budget: Budget) -> str:
         rejected = job.rows_rejected + tally.rejected
         status = "failed" if outcome == "failed" else status_of(imported, rejected)
         if rejected:
-            _assemble_report(job, job.data_row, tally.row, rejected)
+            assemble_report(job, job.data_row, tally.row, rejected)
             changes["report_key"] = report_key(job)
         if status == "failed" and error is None:
             error = "every record was rejected: see the error report"
@@ -340,7 +339,7 @@ def _finish(
         error=error,
         succeeded=status != "failed",
     )
-    _cleanup(job)
+    cleanup(job)
     metrics.add_metric(name="SalesforceSyncsFinished", unit=MetricUnit.Count, value=1)
     logger.info("salesforce sync finished", extra={"import_id": job.import_id, "status": status})
 
