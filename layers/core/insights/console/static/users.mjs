@@ -44,8 +44,10 @@ export function Users() {
     const params = new URLSearchParams({ limit: "25" });
     if (query.prefix) params.set("prefix", query.prefix);
     if (cursor) params.set("cursor", cursor);
+    // `shown` is the query these rows answer: the caption and the pager read it,
+    // never the query asked for since, so they cannot get out of step.
     get(`/v1/users?${params}`)
-      .then((data) => live && setState({ data }))
+      .then((data) => live && setState({ data, shown: query }))
       .catch((error) => live && setState({ error }));
     return () => { live = false; };
   }, [query]);
@@ -65,6 +67,8 @@ export function Users() {
     if (prefix.trim()) location.hash = `#/users/${enc(prefix.trim())}`;
   };
   const missing = state.error && missingRoute(state.error);
+  const shown = state.shown;
+  const page = (cursors) => setQuery({ ...shown, cursors });
   return html`
     <h1>Users</h1>
     <form class="toolbar" role="search" onSubmit=${search}>
@@ -88,9 +92,9 @@ export function Users() {
     ${state.error && !missing && html`<p class="error" role="alert">${state.error.message}</p>`}
     ${state.loading && html`<p role="status">Loading users…</p>`}
     ${state.data && html`
-      <div class="scroll">
+      <div class="scroll" aria-busy=${state.loading ? "true" : "false"}>
         <table class="users">
-          <caption>${query.prefix ? `Users whose uuid starts with “${query.prefix}”` : "Users, by uuid"}, page ${query.cursors.length}</caption>
+          <caption>${shown.prefix ? `Users whose uuid starts with “${shown.prefix}”` : "Users, by uuid"}, page ${shown.cursors.length}</caption>
           <thead><tr><th scope="col">uuid</th>${columns.map((c) => html`<th scope="col">${label(c)}</th>`)}</tr></thead>
           <tbody>
             ${state.data.users.map((u) => html`
@@ -101,10 +105,10 @@ export function Users() {
         </table>
       </div>
       <div class="pager">
-        <button class="secondary" disabled=${query.cursors.length < 2}
-          onClick=${() => setQuery({ ...query, cursors: query.cursors.slice(0, -1) })}>Previous page</button>
-        <button class="secondary" disabled=${!state.data.next_cursor}
-          onClick=${() => setQuery({ ...query, cursors: [...query.cursors, state.data.next_cursor] })}>Next page</button>
+        <button class="secondary" disabled=${state.loading || shown.cursors.length < 2}
+          onClick=${() => page(shown.cursors.slice(0, -1))}>Previous page</button>
+        <button class="secondary" disabled=${state.loading || !state.data.next_cursor}
+          onClick=${() => page([...shown.cursors, state.data.next_cursor])}>Next page</button>
       </div>`}`;
 }
 
