@@ -7,6 +7,7 @@ import {
   countConditions, firstProblem, kindOf, newCondition, newGroup, opsFor, rootFromApi, toApi,
 } from "./rules.mjs";
 import { STANDARD } from "./users.mjs";
+import { Scroll, When } from "./widgets.mjs";
 
 const MAX_DEPTH = 5;
 const PREVIEW_DELAY_MS = 350;
@@ -33,15 +34,15 @@ export function Segments() {
     ${state.loading && html`<p role="status">Loading segments…</p>`}
     ${state.error && html`<p class="error" role="alert">${state.error.message}</p>`}
     ${state.data && (state.data.segments.length ? html`
-      <div class="scroll"><table class="segments">
+      <${Scroll} label="Segments"><table class="segments">
         <thead><tr><th scope="col">Name</th><th scope="col">Description</th>
           <th scope="col" class="num">Users</th><th scope="col">Updated</th></tr></thead>
         <tbody>${state.data.segments.map((s) => html`
           <tr><th scope="row"><a href=${`#/segments/${enc(s.id)}`}>${s.name}</a></th>
             <td>${s.description || ""}</td>
             <td class="num" data-count=${s.id}>${counts[s.id] ?? "…"}</td>
-            <td>${when(s.updated_at)}</td></tr>`)}</tbody>
-      </table></div>` : html`<p>No segment yet. <a href="#/segments/new">Build the first one.</a></p>`)}`;
+            <td><${When} iso=${s.updated_at} /></td></tr>`)}</tbody>
+      </table><//>` : html`<p>No segment yet. <a href="#/segments/new">Build the first one.</a></p>`)}`;
 }
 
 // ------------------------------------------------------------- the builder
@@ -165,9 +166,11 @@ function GroupEditor({ node, onChange, path, depth, problem }) {
     </fieldset>`;
 }
 
+const counted = (n, one, many) => `${(n ?? 0).toLocaleString("en")} ${n === 1 ? one : many}`;
+
 export function planInWords(plan, rules) {
   if (!plan) return "";
-  const read = `${plan.items_read ?? 0} items read`;
+  const read = `${counted(plan.items_read, "item", "items")} read`;
   if (plan.path === "scan") {
     const entries = JSON.stringify(rules || {}).match(/"attribute":"(custom\.|country|region|city|browser_name)/);
     const hint = entries
@@ -180,8 +183,8 @@ export function planInWords(plan, rules) {
     : "";
   const decided = plan.reads === "index"
     ? "the index entries decided on their own, no profile read"
-    : `${plan.profiles_read ?? 0} profiles read to check the candidates`;
-  return `Read from the ${plan.index} index${on}: ${plan.index_items_read ?? 0} index entries, ${decided} (${read}).`;
+    : `${counted(plan.profiles_read, "profile", "profiles")} read to check the candidates`;
+  return `Read from the ${plan.index} index${on}: ${counted(plan.index_items_read, "index entry", "index entries")}, ${decided} (${read}).`;
 }
 
 // "rules.all[0].any[1]" -> that condition in words ("Last seen is within the last 7d").

@@ -2,6 +2,7 @@
 // user's page (GET /v1/users/{uuid}, its segments).
 import { duration, enc, get, missingRoute, scalar, when } from "./api.mjs";
 import { html, useEffect, useMemo, useState } from "./html.mjs";
+import { Name, Scroll, When } from "./widgets.mjs";
 
 export const STANDARD = [
   ["first_seen", "First seen", when],
@@ -18,10 +19,12 @@ export const STANDARD = [
 ];
 const COLUMNS_KEY = "insights.userColumns"; // a display preference, not a secret
 const DEFAULT_COLUMNS = ["last_seen", "total_sessions", "country", "browser_name"];
+const NUMERIC = new Set(["total_sessions", "total_session_duration", "avg_session_duration", "avg_time_between_sessions"]);
 
 function cell(user, column) {
   if (column.startsWith("custom.")) return scalar(user.custom?.[column.slice(7)]?.value);
   const found = STANDARD.find(([name]) => name === column);
+  if (found?.[2] === when) return html`<${When} iso=${user.standard?.[column]} />`;
   return found ? found[2](user.standard?.[column]) : "—";
 }
 
@@ -92,18 +95,18 @@ export function Users() {
     ${state.error && !missing && html`<p class="error" role="alert">${state.error.message}</p>`}
     ${state.loading && html`<p role="status">Loading users…</p>`}
     ${state.data && html`
-      <div class="scroll" aria-busy=${state.loading ? "true" : "false"}>
-        <table class="users">
+      <${Scroll} label="Users">
+        <table class="users" aria-busy=${state.loading ? "true" : "false"}>
           <caption>${shown.prefix ? `Users whose uuid starts with “${shown.prefix}”` : "Users, by uuid"}, page ${shown.cursors.length}</caption>
-          <thead><tr><th scope="col">uuid</th>${columns.map((c) => html`<th scope="col">${label(c)}</th>`)}</tr></thead>
+          <thead><tr><th scope="col">uuid</th>${columns.map((c) => html`<th scope="col" class=${NUMERIC.has(c) ? "num" : undefined}>${label(c)}</th>`)}</tr></thead>
           <tbody>
             ${state.data.users.map((u) => html`
               <tr><th scope="row"><a href=${`#/users/${enc(u.uuid)}`}>${u.uuid}</a></th>
-                ${columns.map((c) => html`<td>${cell(u, c)}</td>`)}</tr>`)}
+                ${columns.map((c) => html`<td class=${NUMERIC.has(c) ? "num" : undefined}>${cell(u, c)}</td>`)}</tr>`)}
             ${!state.data.users.length && html`<tr><td colspan=${columns.length + 1}>No user matches.</td></tr>`}
           </tbody>
         </table>
-      </div>
+      <//>
       <div class="pager">
         <button class="secondary" disabled=${state.loading || shown.cursors.length < 2}
           onClick=${() => page(shown.cursors.slice(0, -1))}>Previous page</button>
@@ -142,17 +145,17 @@ export function UserPage({ uuid }) {
         <h2 id="standard">Standard attributes</h2>
         <table class="kv">
           <tbody>${STANDARD.map(([name, text, format]) => html`
-            <tr><th scope="row">${text}<br /><code>${name}</code></th><td>${format(user.standard?.[name])}</td></tr>`)}</tbody>
+            <tr><th scope="row">${text}<br /><${Name} name=${name} /></th><td>${format(user.standard?.[name])}</td></tr>`)}</tbody>
         </table>
       </section>
       <section aria-labelledby="custom">
         <h2 id="custom">Custom attributes</h2>
         ${custom.length ? html`
-          <div class="scroll"><table class="custom">
+          <${Scroll} label="Custom attributes"><table class="custom">
             <thead><tr><th scope="col">Name</th><th scope="col">Value</th><th scope="col">Source</th><th scope="col">Updated</th></tr></thead>
             <tbody>${custom.map(([name, v]) => html`
-              <tr><th scope="row"><code>${name}</code></th><td>${scalar(v.value)}</td><td>${v.source}</td><td>${when(v.updated_at)}</td></tr>`)}</tbody>
-          </table></div>` : html`<p>None.</p>`}
+              <tr><th scope="row"><${Name} name=${name} /></th><td>${scalar(v.value)}</td><td>${v.source}</td><td><${When} iso=${v.updated_at} /></td></tr>`)}</tbody>
+          </table><//>` : html`<p>None.</p>`}
         <h2 id="member">Segments</h2>
         ${member.error ? html`<p class="error">${member.error.message}</p>` : member.segments.length ? html`
           <ul class="segments-of">${member.segments.map((id) => html`
