@@ -18,8 +18,8 @@
     const shown = select.getBoundingClientRect().width;
     if (shown + 0.5 < needed) problems.push(`select cuts "${select.value}": ${shown}px of ${needed}px`);
   }
-  // attribute names wrap only after "_" or "."
-  for (const code of document.querySelectorAll("code.name")) {
+  // attribute names (in the tables' row headers) wrap only after "_" or "."
+  for (const code of document.querySelectorAll("th code")) {
     if (!visible(code)) continue;
     let top = null, before = "";
     const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
