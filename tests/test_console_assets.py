@@ -1,13 +1,19 @@
 """The console's static files as the stack serves them (routes from template.yaml).
 
 Content types, the cache split (a revalidated index, immutable versioned
-assets), the CSP, and that the page holds no inline script or handler. The
-page's behaviour in a real browser: tests/e2e/test_console.py.
+assets), the CSP, that the page holds no inline script or handler, and that
+the committed third-party modules are the packages the lock pins (checked
+with Python alone). The page's behaviour in a real browser:
+tests/e2e/test_console.py.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,14 +21,11 @@ import pytest
 
 from insights.console import assets
 from tests.conftest import Stack
-from tools.console_vendor import vendor
+from tools import console_vendor
+from tools.console_vendor import VendorError, problems, vendor
 
 STATIC = assets.STATIC
-
-
-@pytest.fixture(scope="module", autouse=True)
-def vendored() -> None:
-    vendor()  # Preact and htm from the committed lock (npm ci once per lock)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def asset_urls(page: str) -> list[str]:
@@ -144,3 +147,66 @@ def test_the_page_and_modules_hold_no_inline_script_or_handler_strings() -> None
         assert not re.search(r"\bon[a-z]+=\"", source), module.name
         assert "innerHTML" not in source and "dangerouslySetInnerHTML" not in source, module.name
         assert "eval(" not in source and "new Function" not in source, module.name
+
+
+# ------------------------------------------------ the vendored modules
+def test_the_committed_vendor_modules_are_the_packages_the_lock_pins() -> None:
+    assert problems() == []
+    assert [path.name for path in vendor()] == list(console_vendor.FILES)
+
+
+def test_the_check_needs_python_alone() -> None:
+    """`make console` (before `make run` and `make test`) works on a machine without npm."""
+    checked = subprocess.run(
+        [sys.executable, "-m", "tools.console_vendor"],
+        cwd=ROOT,
+        env={"PATH": "/nonexistent"},  # no npm, no node
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "match the packages console/package-lock.json pins" in checked.stderr
+
+
+@pytest.fixture
+def copied(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of console/ and of the vendored modules to tamper with."""
+    project, static = tmp_path / "console", tmp_path / "static"
+    shutil.copytree(console_vendor.PROJECT, project, ignore=shutil.ignore_patterns("node_modules"))
+    static.mkdir()
+    for name in console_vendor.FILES:
+        shutil.copyfile(STATIC / name, static / name)
+    assert problems(project, static) == []
+    return project, static
+
+
+def test_a_changed_vendor_module_is_caught(copied: tuple[Path, Path]) -> None:
+    project, static = copied
+    module = static / "vendor-htm.mjs"
+    module.write_bytes(module.read_bytes().replace(b"function", b"function ", 1))
+    assert problems(project, static) == [
+        "vendor-htm.mjs is not the file the locked package holds: " + console_vendor.UPDATE
+    ]
+    with pytest.raises(VendorError, match=r"vendor-htm\.mjs"):
+        vendor(project, static)
+    module.unlink()
+    assert problems(project, static)[0].startswith("vendor-htm.mjs is missing")
+
+
+def test_a_tarball_other_than_the_locked_one_is_caught(copied: tuple[Path, Path]) -> None:
+    project, static = copied
+    tarball = project / "packages" / "preact-11.2.0.tgz"
+    tarball.write_bytes(tarball.read_bytes() + b"\0")  # still a valid gzip stream
+    (found,) = problems(project, static)
+    assert "preact-11.2.0.tgz does not match the integrity hash" in found
+
+
+def test_a_new_version_in_the_lock_needs_its_tarball(copied: tuple[Path, Path]) -> None:
+    project, static = copied
+    lock_path = project / "package-lock.json"
+    lock = json.loads(lock_path.read_text())
+    lock["packages"]["node_modules/htm"]["version"] = "3.1.2"
+    lock_path.write_text(json.dumps(lock))
+    (found,) = problems(project, static)
+    assert found.startswith("console/packages/htm-3.1.2.tgz is missing")

@@ -328,11 +328,13 @@ def scim_and_its_management(call: Checked) -> None:
 
 def oidc(call: Checked) -> None:
     call("GET", "/v1/idp/oidc/config")
+    assert call("GET", "/v1/idp/oidc/status").json() == {"configured": False}
     call("POST", "/v1/idp/oidc/token", {"id_token": "x"}, auth="write")  # no issuer yet: 409
     call("PUT", "/v1/idp/oidc/config", {"issuer": "http://idp.example.com", "audience": "app"})
     issuer = {"issuer": "https://idp.example.com", "audience": "app", "claims": {"dept": "dept"}}
     assert call("PUT", "/v1/idp/oidc/config", issuer).json()["audience"] == ["app"]
     call("GET", "/v1/idp/oidc/config")
+    assert call("GET", "/v1/idp/oidc/status").json()["config"]["audience"] == ["app"]
     call("POST", "/v1/idp/oidc/token", {"id_token": "not-a-jwt"}, auth="write")
     call("POST", "/v1/idp/oidc/token", {"token": "x"}, auth="write")
     call("POST", "/v1/idp/oidc/token", {"id_token": "x"}, auth=None)
@@ -357,6 +359,7 @@ def salesforce(call: Checked, monkeypatch: pytest.MonkeyPatch) -> None:
             "fields": ["Title", "Plan__c"],
         }
         call("GET", path)
+        assert call("GET", path + "/status").json() == {"configured": False}
         call("POST", path + "/test")
         call("PUT", path, {**connection, "object": "Not an API name"})
         assert call("PUT", path, connection).status == 201
@@ -368,6 +371,7 @@ def salesforce(call: Checked, monkeypatch: pytest.MonkeyPatch) -> None:
         assert call("POST", path + "/sync", {"full": True}).status == 202
         assert call("POST", path + "/sync").status == 409  # running
         call("GET", path)
+        assert call("GET", path + "/status").json()["connection"]["object"] == "Contact"
         assert call("PUT", path, {**connection, "credentials": None}).status == 200
         call("DELETE", path)
         call("DELETE", path)

@@ -48,6 +48,12 @@ def read() -> Response:
     return ok(salesforce.read(bearer_account(app)))
 
 
+@app.get(PATH + "/status")
+def status() -> Response:
+    # 200 either way: "not connected" is a normal state, not an error to log
+    return ok(salesforce.status(bearer_account(app)))
+
+
 @app.delete(PATH)
 def disconnect() -> Response:
     salesforce.disconnect(bearer_account(app))

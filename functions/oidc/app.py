@@ -57,6 +57,15 @@ def get_config() -> Response:
     return ok(config.as_dict())
 
 
+@app.get("/v1/idp/oidc/status")
+def get_status() -> Response:
+    # 200 either way: no issuer registered is a normal state, not an error to log
+    config = oidc.get_config(bearer_account(app).account_id)
+    if config is None:
+        return ok({"configured": False})
+    return ok({"configured": True, "config": config.as_dict()})
+
+
 @app.put("/v1/idp/oidc/config")
 def put_config() -> Response:
     account = bearer_account(app)

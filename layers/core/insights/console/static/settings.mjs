@@ -99,14 +99,17 @@ function Status({ label, path, describe }) {
   }, [path]);
   let text;
   if (state.loading) text = "checking…";
-  else if (state.error && (state.error.status === 404 || missingRoute(state.error))) text = "not configured";
+  else if (state.error && missingRoute(state.error)) text = "not available on this stack";
   else if (state.error) text = `unknown (${state.error.message})`;
   else text = describe(state.data);
   return html`<tr><th scope="row">${label}</th><td>${text}</td></tr>`;
 }
 
+// The integrations' status routes answer 200 when nothing is set up (a 404
+// from the resource itself would be logged by the browser as an error).
 function salesforce(data) {
-  const status = data.status || {};
+  if (!data.configured) return "not connected";
+  const status = data.connection.status || {};
   if (status.last_error) return `error: ${status.last_error} (${when(status.last_error_at)})`;
   if (status.syncing) return "syncing now";
   return `connected; last sync ${when(status.last_success_at)}, next ${when(status.next_sync_at)}`;
@@ -123,12 +126,13 @@ export function Settings() {
       <table class="kv"><tbody>
         <tr><th scope="row">S3 drop</th><td>${account && html`put files at <code>imports/${account.account_id}/</code> in the stack's
           imports bucket (stack output <code>ImportsBucketName</code>)`}</td></tr>
-        <${Status} label="Salesforce" path="/v1/integrations/salesforce" describe=${salesforce} />
+        <${Status} label="Salesforce" path="/v1/integrations/salesforce/status" describe=${salesforce} />
         <${Status} label="SCIM (IdP provisioning)" path="/v1/idp/scim/tokens"
           describe=${(d) => ((d.tokens || []).length ? `${d.tokens.length} token(s) issued` : "no token issued")} />
-        <${Status} label="OIDC sign-in" path="/v1/idp/oidc/config" describe=${(d) => `issuer ${d.issuer}`} />
+        <${Status} label="OIDC sign-in" path="/v1/idp/oidc/status"
+          describe=${(d) => (d.configured ? `issuer ${d.config.issuer}` : "not configured")} />
         <${Status} label="Identity verification" path="/v1/account/identity"
-          describe=${(d) => (d.enabled ?? d.required ? "on" : "off") + (d.secret_created_at ? `, secret created ${when(d.secret_created_at)}` : ", no secret yet")} />
+          describe=${(d) => (d.verification ? "on" : "off") + (d.secret_created_at ? `, secret created ${when(d.secret_created_at)}` : ", no secret yet")} />
       </tbody></table>
     </section>`;
 }

@@ -127,6 +127,16 @@ def read(account: Account) -> dict[str, Any]:
     return public(_connected(account))
 
 
+def status(account: Account) -> dict[str, Any]:
+    """Whether the account is connected, and the connection when it is."""
+    found = integrations.get(account.account_id)
+    return (
+        {"configured": False}
+        if found is None
+        else {"configured": True, "connection": public(found)}
+    )
+
+
 def disconnect(account: Account) -> None:
     """Forget the connection and delete its secret; imported values stay."""
     found = _connected(account)
