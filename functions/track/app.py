@@ -27,7 +27,8 @@ from insights.sdk.routes import ROUTES as SDK_ROUTES
 from insights.services.core.auth import AuthError, authenticate
 from insights.services.core.ingest import ingest
 
-SEGMENT_PATHS = (  # domain.segment_api.ROUTES; tests/test_segment_api.py keeps them in step
+# domain.segment_api.ROUTES; tests/segment_api/test_segment_api.py keeps them in step
+SEGMENT_PATHS = (
     "/v1/batch", "/v1/b", "/v1/identify", "/v1/i", "/v1/track", "/v1/t", "/v1/page", "/v1/p",
     "/v1/screen", "/v1/s", "/v1/alias", "/v1/a", "/v1/group", "/v1/g",
 )  # fmt: skip

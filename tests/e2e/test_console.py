@@ -35,7 +35,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sy
 
 from tests.e2e.test_browser_sdk import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.test_local_stack import RunningStack
-from tests.test_segments_spec_questions import QUESTIONS
+from tests.segments.test_segments_spec_questions import QUESTIONS
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.openapi_check import operations, spec
 from tests.e2e.test_local_stack import ROOT, RunningStack
-from tests.openapi_check import operations, spec
-from tests.salesforce_fake import App, FakeSalesforce
+from tests.salesforce.salesforce_fake import App, FakeSalesforce
 
 # The credentials of the description's example connection (the fake accepts them).
 _EXAMPLE = spec()["components"]["requestBodies"]["SalesforceConnection"]["content"]

@@ -14,7 +14,7 @@ import pytest
 
 from insights.local.template import Template, rate_minutes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = Template.load(ROOT / "template.yaml")
 
 

@@ -18,7 +18,7 @@ from insights.domain.idp.saml.config import (
 )
 from insights.domain.idp.saml.response import ResponseRejected, decode_response, verify_response
 from tests.conftest import T0_MS
-from tests.saml_helpers import AUDIENCE, NOW, RECIPIENT, SAML, TestIdp, decode, self_signed
+from tests.idp.saml_helpers import AUDIENCE, NOW, RECIPIENT, SAML, TestIdp, decode, self_signed
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 

@@ -15,7 +15,7 @@ from scim2_client.engines.wsgi import WSGISCIMClient
 from scim2_tester import Status, check_server
 
 from tests.conftest import Stack
-from tests.scim_helpers import scim_token, wsgi_app
+from tests.idp.scim_helpers import scim_token, wsgi_app
 
 
 def test_scim2_tester_passes_every_check_for_the_declared_features(stack: Stack) -> None:

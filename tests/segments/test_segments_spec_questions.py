@@ -11,7 +11,7 @@ from typing import Any
 
 from insights import clock
 from tests.conftest import Stack
-from tests.segments_helpers import count, create, listed, preview, segments_of
+from tests.segments.segments_helpers import count, create, listed, preview, segments_of
 
 DAY = 86_400
 MINUTE = 60

@@ -25,7 +25,7 @@ from tools import console_vendor
 from tools.console_vendor import VendorError, problems, vendor
 
 STATIC = assets.STATIC
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def asset_urls(page: str) -> list[str]:

@@ -1,5 +1,5 @@
 """The Salesforce integration end to end: the real handlers and simple-salesforce
-against a Salesforce stand-in (tests/salesforce_fake.py), Secrets Manager on moto."""
+against a Salesforce stand-in (tests/salesforce/salesforce_fake.py), Secrets Manager on moto."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import MINUTE, T0_MS, Stack
-from tests.salesforce_fake import INSTANCE, App, FakeSalesforce
+from tests.salesforce.salesforce_fake import INSTANCE, App, FakeSalesforce
 
 PATH = "/v1/integrations/salesforce"
 DAY_MS = 86_400_000

@@ -20,7 +20,7 @@ from insights.domain.core.identity import ROTATION_GRACE_MS
 from insights.sdk.routes import SCRIPT
 from tests.conftest import Stack
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SIZE_LIMIT = 8 * 1024  # gzipped bytes (docs/sdk.md)
 
 

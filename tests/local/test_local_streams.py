@@ -16,7 +16,7 @@ from insights.services.core.closing import close_due
 from insights.storage.core import store
 from insights.storage.core.records import user_pk
 from tests.conftest import MINUTE, Stack
-from tests.segments_helpers import create, listed
+from tests.segments.segments_helpers import create, listed
 
 DAY = 86_400
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOADED = """
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])

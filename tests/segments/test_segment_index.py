@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Stack
-from tests.segments_helpers import count, create, listed, segments_of
+from tests.segments.segments_helpers import count, create, listed, segments_of
 
 MINUTE = 60
 DAY = 86_400

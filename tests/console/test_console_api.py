@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from insights.domain.console.stats import bucket_of, bucket_seconds
 from tests.conftest import MINUTE, T0_MS, Stack, iso
-from tests.test_imports import upload
+from tests.imports.test_imports import upload
 
 DAY = 24 * 3600
 DAY_MS = DAY * 1000

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import MINUTE, Stack
-from tests.scim_helpers import CORE, ENTERPRISE, PATCH_OP, Scim, scim_token
+from tests.idp.scim_helpers import CORE, ENTERPRISE, PATCH_OP, Scim, scim_token
 
 OKTA_USER = {
     "schemas": [CORE],

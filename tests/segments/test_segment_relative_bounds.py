@@ -12,7 +12,7 @@ from insights.domain.core.timefmt import DAY_MS
 from insights.domain.segments.evaluate import is_member
 from insights.domain.segments.rules import Relative, RuleError, parse_rules
 from tests.conftest import MINUTE, Stack
-from tests.segments_helpers import count, create, listed
+from tests.segments.segments_helpers import count, create, listed
 
 NOW = 1_795_000_000_000
 DAY = 86_400

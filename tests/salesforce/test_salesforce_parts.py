@@ -24,9 +24,9 @@ from insights.domain.salesforce import (
     record_row,
 )
 from tests.conftest import T0_MS, Stack
-from tests.test_cold_start import modules_after_import
+from tests.deploy.test_cold_start import modules_after_import
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DESCRIBE = {
     "name": "Contact",
     "queryable": True,

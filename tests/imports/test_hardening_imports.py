@@ -10,7 +10,7 @@ from insights.domain.core import limits
 from insights.services.imports import slices as import_service
 from insights.storage.imports import jobs
 from tests.conftest import Stack
-from tests.test_imports import drop, get_job, gz, jsonl, report, stored, upload
+from tests.imports.test_imports import drop, get_job, gz, jsonl, report, stored, upload
 
 
 def reasons(job: dict[str, Any]) -> list[str]:

@@ -19,12 +19,12 @@ from openapi_spec_validator import validate
 from insights import clock
 from insights.local.gateway import HttpResponse
 from insights.local.template import Template
-from tests import openapi_check
 from tests.conftest import MINUTE, Stack
-from tests.openapi_check import SPEC_PATH, check, operations, spec
-from tests.salesforce_fake import App, FakeSalesforce
-from tests.scim_helpers import CORE as SCIM_CORE
-from tests.scim_helpers import PATCH_OP as SCIM_PATCH
+from tests.deploy import openapi_check
+from tests.deploy.openapi_check import SPEC_PATH, check, operations, spec
+from tests.idp.scim_helpers import CORE as SCIM_CORE
+from tests.idp.scim_helpers import PATCH_OP as SCIM_PATCH
+from tests.salesforce.salesforce_fake import App, FakeSalesforce
 
 
 def test_the_description_is_valid_openapi_3_1() -> None:
@@ -75,7 +75,7 @@ def test_every_operation_describes_its_errors() -> None:
 
 
 def saml_answers_match_the_description(call: Checked) -> None:
-    from tests.saml_helpers import AUDIENCE, RECIPIENT, TestIdp
+    from tests.idp.saml_helpers import AUDIENCE, RECIPIENT, TestIdp
 
     idp = TestIdp()
     config = {"metadata_xml": idp.metadata(), "audience": AUDIENCE, "recipient": RECIPIENT}
@@ -209,7 +209,7 @@ def test_real_answers_match_the_description(stack: Stack, monkeypatch: pytest.Mo
     scim_and_its_management(call)
     oidc(call)
     salesforce(call, monkeypatch)
-    # saml (tests/test_saml.py covers the refusals one by one)
+    # saml (tests/idp/test_saml.py covers the refusals one by one)
     saml_answers_match_the_description(call)
     # the rest of the deletes last
     call("DELETE", f"/v1/segments/{segment}")

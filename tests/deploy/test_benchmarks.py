@@ -12,7 +12,7 @@ import pytest
 from benchmarks.capacity import gsi_writes, item_size, number_size, read_units, write_units
 from tests.conftest import MINUTE, T0_MS, Stack, iso
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INDEX = {
     "IndexName": "by_at",
     "KeySchema": [

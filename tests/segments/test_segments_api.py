@@ -15,7 +15,7 @@ from insights.domain.segments.rules import parse_rules
 from insights.storage.core import store
 from insights.storage.core.store import PutProfile
 from tests.conftest import Stack
-from tests.segments_helpers import count, create, pages, preview, segments_of
+from tests.segments.segments_helpers import count, create, pages, preview, segments_of
 
 NOW = 1_795_000_000_000
 COUNTRIES = ["Sweden", "Norway", None, "sweden", "Brazil"]

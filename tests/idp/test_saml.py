@@ -1,8 +1,8 @@
 """SAML sign-in attributes through the local stack's HTTP routes, as an app's backend sends them.
 
 Responses are signed in the test with a fresh RSA key and self-signed
-certificate (tests/saml_helpers.py); the signature-wrapping variants are in
-tests/test_domain_saml.py, one of them here end to end.
+certificate (tests/idp/saml_helpers.py); the signature-wrapping variants are in
+tests/idp/test_domain_saml.py, one of them here end to end.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import MINUTE, T0_MS, Stack
-from tests.saml_helpers import AUDIENCE, NOW, RECIPIENT, TestIdp, decode, encode
+from tests.idp.saml_helpers import AUDIENCE, NOW, RECIPIENT, TestIdp, decode, encode
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FORM = "application/x-www-form-urlencoded"
 ATTRIBUTES = {
     "department": "department",
@@ -357,7 +357,7 @@ def test_the_function_requirements_match_the_saml_extra() -> None:
 
 
 def test_signxml_and_cryptography_load_on_the_first_verification_only() -> None:
-    from tests.test_cold_start import modules_after_import
+    from tests.deploy.test_cold_start import modules_after_import
 
     loaded = modules_after_import(ROOT / "functions/saml/app.py")
     assert "lxml.etree" in loaded and "insights.domain.idp.saml.response" in loaded

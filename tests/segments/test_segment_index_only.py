@@ -18,13 +18,13 @@ from insights.storage.core.records import profile_to_item, user_pk
 from insights.storage.core.store import PutProfile
 from insights.storage.segments import entry_item
 from tests.conftest import Stack
-from tests.segments_helpers import count, create, pages, segments_of
-from tests.test_segment_planner import EVERY_NEED
-from tests.test_segments_api import NOW, c, frozen, person, population, seed
+from tests.segments.segments_helpers import count, create, pages, segments_of
+from tests.segments.test_segment_planner import EVERY_NEED
+from tests.segments.test_segments_api import NOW, c, frozen, person, population, seed
 
 __all__ = ["frozen"]  # the fixture, imported for its use below
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 USERS = Template.load(ROOT / "template.yaml").resources["UsersTable"]["Properties"]
 INDEXES = {i["IndexName"]: i for i in USERS["GlobalSecondaryIndexes"]}
 KEYS = [k["AttributeName"] for k in USERS["KeySchema"]]

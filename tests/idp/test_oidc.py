@@ -20,7 +20,7 @@ from joserfc.jwk import ECKey, RSAKey
 
 from tests.conftest import MINUTE, T0_MS, Stack
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "0oa-insights-app"
 NOW = T0_MS // 1000
 

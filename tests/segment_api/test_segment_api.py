@@ -18,7 +18,7 @@ from insights.storage.core import store
 from insights.storage.core.records import user_pk
 from tests.conftest import CHROME, LONDON_IP, MINUTE, T0_MS, Stack
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
