@@ -1,5 +1,9 @@
 """Segment index entries: kept in step from UsersTable stream records of profile items,
-and backfilled from SQS messages when a segment starts needing a new index."""
+and backfilled from SQS messages when a segment starts needing a new index.
+
+The same records carry membership events of `notify` segments (services/notify.py):
+a DynamoDB stream serves two readers per shard without throttling, and
+UserRetentionFunction is the other one."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from insights import clock
 from insights.batch import Record, process_partial_response, sqs_message_id, stream_sequence_number
 from insights.metrics import published
+from insights.services import notify
 from insights.services.console import aggregates as console_aggregates
 from insights.services.segments import index as segment_index
 from insights.storage.core import queues
@@ -26,12 +31,18 @@ def index_record(record: Record) -> None:
     writes = segment_index.apply_record(record)
     if writes:
         metrics.add_metric(name="SegmentIndexWrites", unit=MetricUnit.Count, value=writes)
+    # After the entries: a failure here retries the record, whose entries are
+    # then written again unchanged and whose events keep their ids.
+    changes = notify.apply_record(record)
+    if changes:
+        metrics.add_metric(name="MembershipChanges", unit=MetricUnit.Count, value=changes)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     segment_index.new_invocation()
+    notify.new_invocation()
     records = event.get("Records") or []
     if records and records[0].get("eventSource") == "aws:sqs":
 

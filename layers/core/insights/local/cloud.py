@@ -36,14 +36,21 @@ from moto.events.models import EventPattern
 from insights import clock
 from insights.local import aws, motopatch
 from insights.local.aws import ACCOUNT_ID, BASE_ENV, PSEUDO_PARAMETERS, REGION
+from insights.local.events import EventDelivery
 from insights.local.files import FileDelivery, S3Subscription, SqsSubscription
 from insights.local.gateway import HttpGateway, Route, route_of
 from insights.local.iam import PolicyChecker
 from insights.local.lambdas import DEFAULT_CONCURRENCY, LambdaRuntime, install_policy_check
 from insights.local.streams import StreamDelivery, StreamSubscription
-from insights.local.template import CONDITION, FunctionSpec, Template, resolve
+from insights.local.template import CONDITION, FunctionSpec, Template, rate_minutes, resolve
 
 ROOT = Path(__file__).resolve().parents[4]
+# Parameters the local stack sets unlike a deployment's defaults: the example
+# consumer of membership events exists, so there is a queue to read them from.
+LOCAL_PARAMETERS = {"CreateMembershipEventsQueue": "true"}
+# Schedules this far apart or more (the daily export) run only when named: a
+# tick of the local stack stands for minutes, not days.
+LONG_SCHEDULE_MINUTES = 24 * 60
 
 
 @dataclass
@@ -60,9 +67,11 @@ class Deployment:
     buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket name
     ttl_attributes: dict[str, str] = field(default_factory=dict)  # table -> attribute
     key_schemas: dict[str, list[str]] = field(default_factory=dict)
+    buses: dict[str, str] = field(default_factory=dict)  # logical id -> bus name
+    bus_logs: dict[str, str] = field(default_factory=dict)  # bus name -> its log queue url
 
 
-class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery):
+class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery, EventDelivery):
     def __init__(
         self,
         template_path: Path | None = None,
@@ -97,6 +106,9 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery):
         self.sqs_subscriptions: list[SqsSubscription] = []
         self.s3_deliveries: list[dict[str, Any]] = []  # every S3 event delivered, in order
         self._sequencer = 0
+        self.bus_events: list[dict[str, Any]] = []  # the local bus log (events.py)
+        self.bus_dropped = 0
+        self._bus_lock = threading.Lock()
 
     # ------------------------------------------------------------------ setup
     def deploy(self) -> LocalCloud:
@@ -116,6 +128,7 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery):
             self.deployment.queues[name] = self.sqs.create_queue(QueueName=name)["QueueUrl"]
         self._configure_queues()
         self._create_buckets()
+        self._create_event_buses()
         env: dict[str, str] = {}
         for spec in self.functions.values():
             for key, value in spec.environment.items():
@@ -152,7 +165,7 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery):
     def _lookup(self, name: str, attribute: str | None) -> Any:
         if attribute == CONDITION:
             return bool(resolve(self.template.body["Conditions"][name], self._lookup))
-        params = self.template.parameter_defaults()
+        params = {**self.template.parameter_defaults(), **LOCAL_PARAMETERS}
         if attribute is None and name in params:
             return params[name]
         if name in self.deployment.tables:
@@ -171,6 +184,9 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery):
         if name in self.deployment.buckets:
             bucket = self.deployment.buckets[name]
             return f"arn:aws:s3:::{bucket}" if attribute == "Arn" else bucket
+        if name in self.deployment.buses:
+            bus = self.deployment.buses[name]
+            return self.bus_arn(bus) if attribute == "Arn" else bus
         if name.startswith("AWS::"):
             return PSEUDO_PARAMETERS.get(name, "local")
         return name  # layers, APIs: names are enough locally
@@ -275,17 +291,22 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery):
     def settle(self, rounds: int = 20) -> None:
         """Pump until quiet: a delivery may write items that stream again."""
         for _ in range(rounds):
-            if not self.pump_streams() + self.pump_s3() + self.pump_sqs():
+            if not self.pump_streams() + self.pump_s3() + self.pump_sqs() + self.pump_events():
                 return
 
     # ------------------------------------------------------------------- TTL
 
     # ------------------------------------------------------------- schedules
     def run_schedules(self, functions: Collection[str] | None = None) -> dict[str, Any]:
-        """Run every schedule once now (or only those of `functions`)."""
+        """Run every schedule once now (or only those of `functions`).
+
+        Daily schedules (the export) run only when their function is named.
+        """
         results = {}
         for schedule in self.schedules:
             if functions is not None and schedule.function not in functions:
+                continue
+            if functions is None and _minutes(schedule.expression) >= LONG_SCHEDULE_MINUTES:
                 continue
             event = {
                 "version": "0",
@@ -320,3 +341,8 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery):
             for item in page["Items"]:
                 found.append({k: deserializer.deserialize(v) for k, v in item.items()})
         return found
+
+
+def _minutes(expression: str) -> int:
+    """How often a schedule runs; a cron expression counts as daily."""
+    return rate_minutes(expression) if expression.startswith("rate(") else LONG_SCHEDULE_MINUTES

@@ -189,6 +189,12 @@ def _requirements(
         return [
             (f"sqs:{operation}", arn_of("queue", params.get("QueueUrl", "*").rsplit("/", 1)[-1]))
         ]
+    if service == "events" and operation == "PutEvents":
+        buses = {str(e.get("EventBusName") or "default") for e in params.get("Entries", [])}
+        return [
+            ("events:PutEvents", b if b.startswith("arn:") else arn_of("events", f"event-bus/{b}"))
+            for b in sorted(buses)
+        ]
     if service == "secretsmanager":
         return [(f"secretsmanager:{operation}", _secret_arn(params, arn_of))]
     return [(f"{service}:{operation}", "*")]

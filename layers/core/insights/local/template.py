@@ -105,7 +105,8 @@ CONDITION = "<condition>"
 def rate_minutes(expression: str) -> int:
     """`rate(5 minutes)` -> 5: how often EventBridge Scheduler runs a schedule."""
     count, unit = expression.removeprefix("rate(").removesuffix(")").split()
-    return int(count) * {"minute": 1, "minutes": 1, "hour": 60, "hours": 60}[unit]
+    units = {"minute": 1, "minutes": 1, "hour": 60, "hours": 60, "day": 1440, "days": 1440}
+    return int(count) * units[unit]
 
 
 def resolve(value: Any, lookup: Any) -> Any:

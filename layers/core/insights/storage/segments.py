@@ -78,6 +78,7 @@ def save_segments(current: SegmentSet, segments: list[Segment]) -> SegmentSet:
                 "created_at": s.created_at,
                 "updated_at": s.updated_at,
                 "targeting": s.targeting,
+                "notify": s.notify,
             }
             for s in segments
         ],

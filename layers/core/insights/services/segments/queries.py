@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from insights import clock
 from insights.domain.core.limits import whole_number
 from insights.domain.core.profile import Profile
 from insights.domain.segments import cursor as cursors
@@ -22,6 +23,7 @@ from insights.domain.segments.definitions import (
     Segment,
     new_segment_id,
     parse_body,
+    parse_notify,
     parse_targeting,
 )
 from insights.domain.segments.evaluate import evaluate, is_member
@@ -30,7 +32,7 @@ from insights.domain.segments.rules import Node, RuleError, parse_rules
 from insights.services.core.closing import MAX_ATTEMPTS, backoff
 from insights.services.segments import index as segment_index
 from insights.storage import segments as seg_store
-from insights.storage.core import store
+from insights.storage.core import queues, store
 from insights.storage.core.records import user_pk
 from insights.storage.core.store import Conflict
 from insights.storage.segments import Position, SegmentSet
@@ -109,14 +111,24 @@ def _mutate(account_id: str, change: Callable[[SegmentSet], list[Segment]]) -> N
         except seg_store.TooLarge as exc:
             raise SegmentError(413, "segments_too_large", str(exc)) from None
         forget(account_id)
+        if _watched(current.segments) != _watched(updated):
+            # Users written before: their membership timers follow the new rules.
+            queues.send_notify_rearm({"account_id": account_id, "since": clock.now_ms()})
         return
     raise RuntimeError(f"could not save segments after {MAX_ATTEMPTS} attempts")
+
+
+def _watched(segments: Iterable[Segment]) -> set[tuple[str, str]]:
+    """What membership events' timers depend on: each notify segment's id and rules."""
+    return {(s.id, json.dumps(s.rules, sort_keys=True)) for s in segments if s.notify}
 
 
 def create_segment(account_id: str, body: Any, now_ms: int) -> Segment:
     name, description, rules, _ = parse_body(body)
     targeting = parse_targeting(body)
-    segment = Segment(new_segment_id(), name, description, rules, now_ms, now_ms, targeting)
+    segment = Segment(
+        new_segment_id(), name, description, rules, now_ms, now_ms, targeting, parse_notify(body)
+    )
 
     def add(current: SegmentSet) -> list[Segment]:
         if len(current.segments) >= MAX_SEGMENTS:
@@ -132,6 +144,7 @@ def create_segment(account_id: str, body: Any, now_ms: int) -> Segment:
 def replace_segment(account_id: str, segment_id: str, body: Any, now_ms: int) -> Segment:
     name, description, rules, _ = parse_body(body)
     targeting = parse_targeting(body)  # a PUT replaces: absent means false
+    notify = parse_notify(body)
     result: list[Segment] = []
 
     def swap(current: SegmentSet) -> list[Segment]:
@@ -145,6 +158,7 @@ def replace_segment(account_id: str, segment_id: str, body: Any, now_ms: int) ->
             rules=rules,
             updated_at=now_ms,
             targeting=targeting,
+            notify=notify,
         )
         result[:] = [new]
         return [new if s.id == segment_id else s for s in current.segments]

@@ -158,6 +158,9 @@ class UserItem(Model):
     expires_at = NumberAttribute(null=True)  # TTL, epoch seconds
     version = VersionAttribute()
     sent = UnicodeAttribute(null=True)  # [[sent_at, offset]]: Profile.recent_sends
+    # When this version was written (epoch ms): membership events (domain/notify.py)
+    # tell a change time brought from one a write brought by it. A short name: bytes.
+    written_at = NumberAttribute(null=True, attr_name="wt")
     # Segments: "<account id>#<shard>", fixed per user (insights.domain.segments.indexing).
     ix_shard = UnicodeAttribute(null=True)
     # "<account id>#<shard>#<1|2+>": by_last_seen's hash key (sessions bucket).

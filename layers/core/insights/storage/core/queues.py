@@ -21,3 +21,10 @@ def send_backfill(message: dict[str, Any]) -> None:
         QueueUrl=os.environ["SEGMENT_BACKFILL_QUEUE_URL"],
         MessageBody=json.dumps(message, separators=(",", ":")),
     )
+
+
+def send_notify_rearm(message: dict[str, Any]) -> None:
+    """An account's notify segments changed: re-arm its users' timers (services/notify.py)."""
+    url = os.environ.get("NOTIFY_QUEUE_URL")
+    if url:  # a stack without membership events has no queue
+        _sqs().send_message(QueueUrl=url, MessageBody=json.dumps(message, separators=(",", ":")))

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from insights import clock
 from insights.domain.core.profile import CustomValue, Profile
 from insights.domain.core.sessions import Enrichment, Session, Stamped, Window
 from insights.domain.segments.indexing import active_key, sessions_bucket, shard_key, shard_of
@@ -48,6 +49,7 @@ class SessionRecord:
 class ProfileRecord:
     profile: Profile
     version: int | None
+    written_at: int | None = None  # None: written before profiles kept it
 
 
 # ------------------------------------------------------------------ sessions
@@ -204,6 +206,7 @@ def profile_to_item(profile: Profile, version: int | None) -> UserItem:
         erased_at=profile.erased_at,
         expires_at=-(-profile.expires_at_ms() // 1000),
         sent=_compact([list(p) for p in profile.recent_sends]) if profile.recent_sends else None,
+        written_at=clock.now_ms(),
         # Segments' first_seen / last_seen GSIs: constant per user, so those
         # indexes are written only when first_seen / last_seen change.
         ix_shard=shard_key(profile.account_id, shard_of(pk)),
@@ -260,7 +263,7 @@ def profile_from_item(item: UserItem) -> ProfileRecord:
         erased_at=_int(item.erased_at),
         recent_sends=tuple((int(a), int(o)) for a, o in json.loads(item.sent)) if item.sent else (),
     )
-    return ProfileRecord(profile, item.version)
+    return ProfileRecord(profile, item.version, _int(item.written_at))
 
 
 def _int(value: Any) -> int | None:
