@@ -179,6 +179,9 @@ def _requirements(
                 resource += f"/index/{params['IndexName']}"
             return [(f"dynamodb:{operation}", resource)]
         return [(f"dynamodb:{operation}", "*")]
+    if service == "s3" and operation == "DeleteObjects":
+        bucket = arn_of("bucket", params["Bucket"])
+        return [("s3:DeleteObject", f"{bucket}/{o['Key']}") for o in params["Delete"]["Objects"]]
     if service == "s3":
         action = f"s3:{_S3_ACTIONS.get(operation, operation)}"
         bucket = arn_of("bucket", params.get("Bucket", "*"))

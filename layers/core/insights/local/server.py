@@ -156,6 +156,7 @@ class LocalStack:
             },
             "aws_endpoint_url": endpoint,
             "tables": self.cloud.deployment.tables,
+            "buckets": self.cloud.deployment.buckets,
             "geoip": geo_note,
             "data_dir": str(self.data_dir),
             "restored": None,
@@ -350,6 +351,13 @@ class LocalStack:
             return 200, {"now_ms": clock.now_ms()}
         if path == "/_local/tick" and method == "POST":
             return 200, self.tick()
+        if path == "/_local/events" and method == "GET":
+            # The local bus's log, for `insights events tail`.
+            after = query.get("after", "0")
+            if not after.isdecimal():
+                return 400, {"error": "invalid_after", "message": "after is a whole number"}
+            events, position = self.cloud.events_after(int(after))
+            return 200, {"events": events, "position": position}
         return 404, {"error": "not_found", "message": f"no local endpoint {method} {path}"}
 
 

@@ -1,0 +1,179 @@
+"""Exports' storage: reading profiles by scan, export files in S3, job records.
+
+Profiles are read with a parallel, eventually consistent Scan of UsersTable:
+DynamoDB bills a scan for the bytes it reads, rounded per 4 KB page, not per
+item (0.5 RRU per 4 KB), the cheapest way to read every profile; the GSIs
+either lack custom attributes or would need a read per user
+(docs/sql.md, "Why a scan and gzipped JSON").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from insights.config import load
+from insights.domain.core.profile import Profile
+from insights.domain.exports import PREFIX, Job, partition
+from insights.storage.core.models import UserItem
+from insights.storage.core.records import PROFILE_SK, profile_from_item
+
+_settings = load()
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+
+
+class ExportJobItem(Model):
+    """An on-demand export (pk "export#<account id>#<job id>") in AccountsTable."""
+
+    class Meta:
+        table_name = _settings.accounts_table
+        region = _settings.region
+        max_retry_attempts = 3
+
+    pk = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute()
+    created_at = NumberAttribute()
+    dt = UnicodeAttribute()
+    exported_at = NumberAttribute()
+    finished_at = NumberAttribute(null=True)
+    users = NumberAttribute(default=0)
+    files = NumberAttribute(default=0)
+    error = UnicodeAttribute(null=True)
+
+
+def bucket() -> str:
+    return os.environ.get("EXPORTS_BUCKET", "exportsbucket")
+
+
+# ---------------------------------------------------------------- profiles
+def scan_profiles(
+    segment: int,
+    total: int,
+    after: dict[str, Any] | None,
+    account_id: str | None = None,
+) -> Iterator[tuple[Profile, dict[str, Any] | None]]:
+    """(profile, the scan's position after it) from one scan segment, resuming after `after`.
+
+    The filter costs nothing: a scan is billed for what it reads.
+    """
+    condition = UserItem.sk == PROFILE_SK
+    if account_id is not None:
+        condition = condition & (UserItem.account_id == account_id)
+    results = UserItem.scan(
+        condition,
+        segment=segment,
+        total_segments=total,
+        last_evaluated_key=after,
+    )
+    for item in results:
+        yield profile_from_item(item).profile, results.last_evaluated_key
+
+
+# ------------------------------------------------------------------ files
+@cache
+def _s3() -> Any:
+    import boto3
+
+    return boto3.client("s3")
+
+
+def put_file(key: str, data: bytes) -> None:
+    _s3().put_object(
+        Bucket=bucket(),
+        Key=key,
+        Body=data,
+        ContentType="application/x-ndjson",
+        ContentEncoding="gzip",
+    )
+
+
+def keys_under(prefix: str) -> list[str]:
+    found = []
+    for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket(), Prefix=prefix):
+        found.extend(o["Key"] for o in page.get("Contents", []))
+    return found
+
+
+def accounts_exported() -> list[str]:
+    """Account ids that have export partitions (the daily job's clean-up walks them)."""
+    found = []
+    pages = (
+        _s3()
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=bucket(), Prefix=f"{PREFIX}account=", Delimiter="/")
+    )
+    for page in pages:
+        for common in page.get("CommonPrefixes", []):
+            found.append(common["Prefix"][len(PREFIX) + len("account=") :].rstrip("/"))
+    return found
+
+
+def delete_files(keys: list[str]) -> None:
+    for start in range(0, len(keys), DELETE_BATCH):
+        chunk = keys[start : start + DELETE_BATCH]
+        _s3().delete_objects(
+            Bucket=bucket(), Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+        )
+
+
+def partition_keys(account_id: str, dt: str) -> list[str]:
+    return keys_under(partition(account_id, dt))
+
+
+# -------------------------------------------------------------------- jobs
+def _job_pk(account_id: str, job_id: str) -> str:
+    return f"export#{account_id}#{job_id}"
+
+
+def save_job(job: Job) -> None:
+    ExportJobItem(
+        _job_pk(job.account_id, job.id),
+        status=job.status,
+        created_at=job.created_at,
+        dt=job.dt,
+        exported_at=job.exported_at,
+        finished_at=job.finished_at,
+        users=job.users,
+        files=job.files,
+        error=job.error,
+    ).save()
+
+
+def load_job(account_id: str, job_id: str) -> Job | None:
+    try:
+        item = ExportJobItem.get(_job_pk(account_id, job_id), consistent_read=True)
+    except ExportJobItem.DoesNotExist:
+        return None
+    return Job(
+        id=job_id,
+        account_id=account_id,
+        status=item.status,
+        created_at=int(item.created_at),
+        dt=item.dt,
+        exported_at=int(item.exported_at),
+        finished_at=None if item.finished_at is None else int(item.finished_at),
+        users=int(item.users or 0),
+        files=int(item.files or 0),
+        error=item.error,
+    )
+
+
+# ------------------------------------------------------------------- queue
+@cache
+def _sqs() -> Any:
+    import boto3
+
+    return boto3.client("sqs")
+
+
+def send_slice(message: dict[str, Any]) -> None:
+    _sqs().send_message(
+        QueueUrl=os.environ["EXPORTS_QUEUE_URL"],
+        MessageBody=json.dumps(message, separators=(",", ":")),
+    )
