@@ -29,6 +29,9 @@ FAMILY_IMPORTS = {
     "salesforce": {"core", "imports"},
     "segment_api": {"core"},
     "idp": {"core"},
+    # Membership events judge profiles with the segments' evaluator and rules.
+    "notify": {"core", "segments"},
+    "exports": {"core"},
 }
 # Until the admission layer (issue 24) moves rows and typed values into
 # domain/core, every door still takes them from domain/imports.

@@ -205,6 +205,11 @@ def test_real_answers_match_the_description(stack: Stack, monkeypatch: pytest.Mo
     pending = call("POST", "/v1/imports", {"filename": "later.jsonl"}).json()["id"]
     assert call("POST", f"/v1/imports/{pending}/cancel").json()["status"] == "cancelled"
     call("POST", "/v1/imports/imp_nope/cancel")
+    # exports
+    export_id = call("POST", "/v1/exports").json()["id"]
+    stack.cloud.settle()
+    assert call("GET", f"/v1/exports/{export_id}").json()["status"] == "succeeded"
+    call("GET", "/v1/exports/exp_nope")
     segment_api(call)
     scim_and_its_management(call)
     oidc(call)
