@@ -593,6 +593,36 @@ def test_a_save_that_answers_after_the_user_left_keeps_them_where_they_went(
     context.close()
 
 
+def test_the_notify_checkbox_saves_and_an_edit_keeps_both_flags(
+    stack: RunningStack, browser: Browser
+) -> None:
+    """Issue 29: a segment marked `notify` from the builder; saving an edit keeps it (and
+    `targeting`, set through the API: a PUT replaces, so the page sends both back)."""
+    context, page, errors = signed_in(browser, stack, DESKTOP, "segments/new")
+    by_id(page, "segment-name").fill("announced")
+    preview_count(page)
+    box = page.get_by_label("Announce users entering and leaving it")
+    expect(box).not_to_be_checked()
+    box.check()
+    shot(page, "segment-notify", page.locator("form.rules .fields"))
+    with page.expect_response(lambda r: r.request.method == "POST" and r.status == 201) as saved:
+        page.get_by_role("button", name="Save segment").click()
+    segment = saved.value.json()
+    assert segment["notify"] is True and segment["targeting"] is False
+    body = {"name": "announced", "rules": segment["rules"], "notify": True, "targeting": True}
+    assert api(stack, "PUT", f"/v1/segments/{segment['id']}", body)[0] == 200
+    page.wait_for_load_state("networkidle")  # no request cut by the reload
+    page.reload()
+    expect(page.get_by_label("Announce users entering and leaving it")).to_be_checked()
+    by_id(page, "segment-description").fill("edited in the console")
+    with page.expect_response(lambda r: r.request.method == "PUT" and r.status == 200) as put:
+        page.get_by_role("button", name="Save changes").click()
+    assert put.value.json()["notify"] is True and put.value.json()["targeting"] is True
+    assert api(stack, "DELETE", f"/v1/segments/{segment['id']}")[0] == 204
+    assert errors == [], errors
+    context.close()
+
+
 # ----------------------------------- issue 25: every screen, both sizes (14)
 # What a person looking at the page would call broken, measured in the page.
 LAYOUT_CHECKS = (Path(__file__).parent / "console_layout.js").read_text()

@@ -287,7 +287,14 @@ export function SegmentEditor({ id }) {
       return;
     }
     setSaving({ busy: true });
-    const body = { name: segment.name.trim(), description: segment.description || "", rules };
+    // A PUT replaces the segment: the flags go along as they are, or they would reset.
+    const body = {
+      name: segment.name.trim(),
+      description: segment.description || "",
+      rules,
+      targeting: Boolean(segment.targeting),
+      notify: Boolean(segment.notify),
+    };
     try {
       const saved = isNew ? await post("/v1/segments", body) : await put(`/v1/segments/${enc(id)}`, body);
       // The user may have gone to another page while this was saving: the
@@ -330,6 +337,9 @@ export function SegmentEditor({ id }) {
           <label for="segment-description">Description</label>
           <input id="segment-description" value=${segment.description || ""}
             onInput=${(e) => setSegment({ ...segment, description: e.target.value })} />
+          <label class="check notify"><input type="checkbox" checked=${Boolean(segment.notify)}
+            onChange=${(e) => setSegment({ ...segment, notify: e.target.checked })} />
+            Announce users entering and leaving it (membership events on the event bus)</label>
         </div>
         <${GroupEditor} node=${root} onChange=${setRoot} path="0" depth=${0} problem=${problem} />
         <p class="hint">${countConditions(root)} of 50 conditions. Times count back from now: “within the last 7 days”.</p>
