@@ -328,6 +328,12 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery, Event
                 )
         return results
 
+    def daily_functions(self) -> list[str]:
+        """Functions whose schedule runs once a day or less (run_schedules leaves them out)."""
+        return [
+            s.function for s in self.schedules if _minutes(s.expression) >= LONG_SCHEDULE_MINUTES
+        ]
+
     def drop_s3_notifications(self) -> None:
         """Discard S3 notifications not delivered yet (files restored from a snapshot)."""
         for sub in self.s3_subscriptions:

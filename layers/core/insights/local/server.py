@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from insights import clock
+from insights.domain.core.timefmt import DAY_MS
 from insights.local import pages, snapshot, state
 
 # The default data directory and its state file (see state.py for how
@@ -215,6 +216,7 @@ class LocalStack:
 
     def _background(self) -> None:
         last_sweep = last_ttl = last_save = time.monotonic()
+        export_day = clock.now_ms() // DAY_MS
         while not self._stop.wait(0.5):
             try:
                 self.cloud.settle()
@@ -222,6 +224,10 @@ class LocalStack:
                 if now - last_sweep >= self.options.sweep_interval:
                     last_sweep = now
                     self.cloud.run_schedules()
+                if clock.now_ms() // DAY_MS != export_day:
+                    # The daily schedules (the export), once per day of the stack's clock.
+                    export_day = clock.now_ms() // DAY_MS
+                    self.cloud.run_schedules(self.cloud.daily_functions())
                 if now - last_ttl >= self.options.ttl_interval:
                     last_ttl = now
                     self.cloud.expire_ttl()
