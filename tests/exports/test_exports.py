@@ -114,3 +114,33 @@ def test_export_jobs_are_the_accounts_own(stack: Stack) -> None:
     assert bad.status == 404
     anonymous = stack.cloud.http("POST", "/v1/exports")
     assert anonymous.status == 401
+
+
+def test_the_exports_fast_decoding_reads_profiles_as_the_model_does(stack: Stack) -> None:
+    from dataclasses import replace
+
+    from insights.storage.core.models import UserItem
+    from insights.storage.core.records import profile_from_item
+    from insights.storage.exports import profile_of
+
+    acme = stack.account()
+    properties = {"plan": "VIP", "seats": 12, "ratio": 0.25, "trial": True, "big": 2**60}
+    stack.send(acme, [{"uuid": "u1", "type": "click", "properties": properties}])
+    stack.send(acme, [{"uuid": "u2", "type": "click"}])
+    stack.advance(31 * MINUTE)
+    stack.sweep()
+    # seats resent unchanged: it keeps the time it changed ("c")
+    stack.send(acme, [{"uuid": "u1", "type": "click", "properties": {"plan": "free", "seats": 12}}])
+    stack.advance(31 * MINUTE)
+    stack.sweep()
+    assert stack.cloud.http("DELETE", "/v1/users/u2", headers=stack.auth(acme)).status == 204
+    raw = [
+        item
+        for item in stack.cloud.dynamodb.scan(TableName="UsersTable")["Items"]
+        if item["sk"]["S"] == "profile"
+    ]
+    assert len(raw) == 2  # u1, and u2's erasure tombstone
+    assert any("c" in v["M"] for item in raw for v in item.get("custom", {}).get("M", {}).values())
+    for item in raw:
+        model = profile_from_item(UserItem.from_raw_data(item)).profile
+        assert profile_of(item) == replace(model, recent_sends=())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import urllib.request
@@ -45,28 +44,16 @@ def export_now(state: dict[str, Any], secret_key: str) -> dict[str, Any]:
 
 
 def _sql(args: argparse.Namespace) -> int:
-    import boto3
-
     from insights.local import sql
 
     state = local_state.require_running()
     secret = args.secret_key or (state.get("account") or {}).get("secret_key")
-    bucket = (state.get("buckets") or {}).get("ExportsBucket")
-    if not bucket:
-        raise SystemExit("error: the running stack has no exports bucket; restart it")
-    root = Path(state["data_dir"]) / "exports"
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=state["aws_endpoint_url"],
-        region_name="us-east-1",
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
-    )
     if args.refresh:
         if not secret:
             raise SystemExit("error: --refresh needs --secret-key (the stack has no demo account)")
         export_now(state, secret)
-    sql.mirror(s3, bucket, root)
+    # The stack copies its bucket's export files into its data directory.
+    root = Path(_api(state, "POST", "/_local/exports")["root"])
     try:
         names, rows = sql.query(root, args.query)
     except sql.NoExport:

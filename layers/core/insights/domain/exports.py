@@ -15,6 +15,7 @@ Athena, on DuckDB, and as the segments API would have at that moment.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from insights.domain.core.profile import Profile
+from insights.domain.core.timefmt import DAY_MS
 
 PREFIX = "users/"
 JOB_PATTERN = re.compile(r"^exp_[0-9a-f]{16}$")
@@ -30,10 +32,22 @@ ACTIVE_STATUSES = ("queued", "running")
 
 
 def sql_time(ms: int | None) -> str | None:
+    """UTC to the millisecond, as SQL engines read a TIMESTAMP: "2026-11-28 12:00:00.000".
+
+    By arithmetic on a cached date: a few microseconds per user matter when a
+    million users are exported (docs/sql.md, "Cost")."""
     if ms is None:
         return None
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}"
+    days, rest = divmod(int(ms), DAY_MS)
+    seconds, millis = divmod(rest, 1000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{_date(days)} {hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _date(days: int) -> str:
+    return datetime.fromtimestamp(days * 86_400, UTC).strftime("%Y-%m-%d")
 
 
 def day_of(ms: int) -> str:
@@ -75,7 +89,8 @@ def row(profile: Profile, exported_at: int) -> dict[str, Any] | None:
     """The export's line for one profile, or None when the user is not visible then."""
     if not profile.is_visible(exported_at):
         return None
-    standard = profile.standard()
+    sessions = profile.total_sessions
+    gap = profile.avg_gap_ms
     custom = {}
     for name, item in sorted(profile.custom.items()):
         text, kind = _typed(item.value)
@@ -91,9 +106,10 @@ def row(profile: Profile, exported_at: int) -> dict[str, Any] | None:
         "first_seen": sql_time(profile.first_seen),
         "last_seen": sql_time(profile.last_seen),
         "total_sessions": profile.total_sessions,
-        "total_session_duration": standard["total_session_duration"],
-        "avg_session_duration": standard["avg_session_duration"],
-        "avg_time_between_sessions": standard["avg_time_between_sessions"],
+        # Seconds, rounded as the API's standard attributes are.
+        "total_session_duration": round(profile.total_duration_ms / 1000, 3),
+        "avg_session_duration": round(profile.total_duration_ms / sessions / 1000, 3),
+        "avg_time_between_sessions": None if gap is None else round(gap / 1000, 3),
         "country": profile.country,
         "region": profile.region,
         "city": profile.city,

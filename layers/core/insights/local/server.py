@@ -357,6 +357,14 @@ class LocalStack:
             return 200, {"now_ms": clock.now_ms()}
         if path == "/_local/tick" and method == "POST":
             return 200, self.tick()
+        if path == "/_local/exports" and method == "POST":
+            # The exports bucket's files, copied into the data directory for
+            # `insights sql` (DuckDB reads files; the CLI needs no AWS client).
+            from insights.local import sql
+
+            root = self.data_dir / "exports"
+            bucket = self.cloud.deployment.buckets["ExportsBucket"]
+            return 200, {"root": str(root), "fetched": sql.mirror(self.cloud.s3, bucket, root)}
         if path == "/_local/events" and method == "GET":
             # The local bus's log, for `insights events tail`.
             after = query.get("after", "0")

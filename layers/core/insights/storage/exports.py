@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -19,10 +20,9 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from insights.config import load
-from insights.domain.core.profile import Profile
+from insights.domain.core.profile import CustomValue, Profile
 from insights.domain.exports import PREFIX, Job, partition
-from insights.storage.core.models import UserItem
-from insights.storage.core.records import PROFILE_SK, profile_from_item
+from insights.storage.core.records import PROFILE_SK
 
 _settings = load()
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
@@ -52,6 +52,13 @@ def bucket() -> str:
 
 
 # ---------------------------------------------------------------- profiles
+@cache
+def _dynamodb() -> Any:
+    import boto3
+
+    return boto3.client("dynamodb")
+
+
 def scan_profiles(
     segment: int,
     total: int,
@@ -60,19 +67,94 @@ def scan_profiles(
 ) -> Iterator[tuple[Profile, dict[str, Any] | None]]:
     """(profile, the scan's position after it) from one scan segment, resuming after `after`.
 
-    The filter costs nothing: a scan is billed for what it reads.
+    The filter costs nothing: a scan is billed for what it reads. Items are
+    decoded here rather than through the pynamodb model: its decoding took
+    two thirds of the export's CPU (330 us of ~500 us per user), and a million
+    users are a million items (tests/exports check both decodings agree).
     """
-    condition = UserItem.sk == PROFILE_SK
+    args: dict[str, Any] = {
+        "TableName": _settings.users_table,
+        "Segment": segment,
+        "TotalSegments": total,
+        "FilterExpression": "sk = :profile",
+        "ExpressionAttributeValues": {":profile": {"S": PROFILE_SK}},
+    }
     if account_id is not None:
-        condition = condition & (UserItem.account_id == account_id)
-    results = UserItem.scan(
-        condition,
-        segment=segment,
-        total_segments=total,
-        last_evaluated_key=after,
+        args["FilterExpression"] += " AND account_id = :account"
+        args["ExpressionAttributeValues"][":account"] = {"S": account_id}
+    while True:
+        if after:
+            args["ExclusiveStartKey"] = after
+        page = _dynamodb().scan(**args)
+        items = page.get("Items", [])
+        after = page.get("LastEvaluatedKey")
+        for index, raw in enumerate(items):
+            # Mid-page, the position is the item's own key (a scan resumes after it).
+            here = after if index == len(items) - 1 else {"pk": raw["pk"], "sk": raw["sk"]}
+            yield profile_of(raw), here
+        if not after:
+            return
+
+
+def profile_of(raw: dict[str, Any]) -> Profile:
+    """A profile item as DynamoDB returns it (the fields profile_to_item writes)."""
+    custom = {}
+    for name, entry in (raw.get("custom") or {}).get("M", {}).items():
+        fields = entry["M"]
+        changed = fields.get("c")
+        custom[name] = CustomValue(
+            _plain(fields.get("v")),
+            int(fields["t"]["N"]),
+            fields["s"]["S"],
+            None if changed is None or "N" not in changed else int(changed["N"]),
+        )
+    return Profile(
+        account_id=raw["account_id"]["S"],
+        uuid=raw["uuid"]["S"],
+        created_at=int(raw["created_at"]["N"]),
+        first_seen=_int(raw.get("first_seen")),
+        last_seen=_int(raw.get("last_seen")),
+        total_sessions=_int(raw.get("total_sessions")) or 0,
+        total_duration_ms=_int(raw.get("total_duration_ms")) or 0,
+        country=_text(raw.get("country")),
+        region=_text(raw.get("region")),
+        city=_text(raw.get("city")),
+        browser_name=_text(raw.get("browser_name")),
+        browser_version=_text(raw.get("browser_version")),
+        custom=custom,
+        erased_at=_int(raw.get("erased_at")),
     )
-    for item in results:
-        yield profile_from_item(item).profile, results.last_evaluated_key
+
+
+def _int(value: dict[str, Any] | None) -> int | None:
+    return None if value is None or "N" not in value else int(Decimal(value["N"]))
+
+
+def _text(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else value.get("S")
+
+
+def _plain(value: dict[str, Any] | None) -> Any:
+    if value is None or "NULL" in value:
+        return None
+    if "S" in value:
+        return value["S"]
+    if "BOOL" in value:
+        return bool(value["BOOL"])
+    if "N" in value:
+        number = Decimal(value["N"])
+        # Whole numbers stay whole, as profile_from_item keeps them.
+        if number == number.to_integral_value() and abs(number) < 2**53:
+            return int(number)
+        return float(number)
+    return _deserializer().deserialize(value)
+
+
+@cache
+def _deserializer() -> Any:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
 
 
 # ------------------------------------------------------------------ files
