@@ -1,15 +1,13 @@
-"""Profiles for SQL: the daily export (schedule), its slices and on-demand jobs (SQS), and
-the jobs API (POST /v1/exports, GET /v1/exports/{id}); services/exports.py does the work."""
+"""Profiles for SQL: the daily export (schedule), on-demand jobs and slices (asynchronous
+invocations of this function), and the jobs API (POST /v1/exports, GET /v1/exports/{id});
+services/exports.py does the work."""
 
 from __future__ import annotations
-
-import json
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
-from insights.batch import Record, process_partial_response, sqs_message_id
 from insights.domain.exports import JOB_PATTERN
 from insights.http import Response, bearer_account, error, ok, resolver
 from insights.metrics import published
@@ -45,15 +43,11 @@ def handler(event: dict, context: LambdaContext) -> dict:
     def time_left() -> bool:
         return context.get_remaining_time_in_millis() > RESERVE_MS
 
-    records = event.get("Records") or []
-    if records and records[0].get("eventSource") == "aws:sqs":
-
-        def run(record: Record) -> None:
-            more = exports.run(json.loads(record["body"]), time_left)
-            if more is not None:
-                export_store.send_slice(more)
-
-        return process_partial_response(event, run, sqs_message_id, logger)
+    if "export_slice" in event:
+        more = exports.run(event["export_slice"], time_left)
+        if more is not None:
+            export_store.send_slice(more)
+        return {"continued": more is not None}
     if "requestContext" in event:
         return app.resolve(event, context)
     more = exports.daily(clock.now_ms(), time_left)  # the schedule

@@ -1,19 +1,17 @@
-"""Membership events that time brings: fires due timers on a schedule, and re-arms an
-account's users from NotifyQueue when its notify segments change (services/notify.py)."""
+"""Membership events that time brings: fires due timers on a schedule (services/notify.py).
+
+Re-arming an account's timers after its notify segments change runs in
+SegmentIndexFunction, from the segment backfill queue."""
 
 from __future__ import annotations
-
-import json
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
-from insights.batch import Record, process_partial_response, sqs_message_id
 from insights.metrics import published
 from insights.services import notify
-from insights.storage.core import queues
 
 logger = Logger()
 metrics = Metrics()
@@ -29,15 +27,6 @@ def handler(event: dict, context: LambdaContext) -> dict:
     def time_left() -> bool:
         return context.get_remaining_time_in_millis() > RESERVE_MS
 
-    records = event.get("Records") or []
-    if records and records[0].get("eventSource") == "aws:sqs":
-
-        def rearm(record: Record) -> None:
-            more = notify.rearm(json.loads(record["body"]), time_left)
-            if more is not None:
-                queues.send_notify_rearm(more)
-
-        return process_partial_response(event, rearm, sqs_message_id, logger)
     fired = notify.fire_due(clock.now_ms(), time_left)
     if fired.changes:
         metrics.add_metric(name="MembershipChanges", unit=MetricUnit.Count, value=fired.changes)

@@ -47,10 +47,18 @@ def handler(event: dict, context: LambdaContext) -> dict:
     if records and records[0].get("eventSource") == "aws:sqs":
 
         def backfill(record: Record) -> None:
-            more = segment_index.backfill(
-                json.loads(record["body"]),
-                lambda: context.get_remaining_time_in_millis() > RESERVE_MS,
-            )
+            message = json.loads(record["body"])
+
+            def time_left() -> bool:
+                return context.get_remaining_time_in_millis() > RESERVE_MS
+
+            if message.get("kind") == queues.NOTIFY_REARM:
+                # An account's notify segments changed: its users' timers follow.
+                rearmed = notify.rearm(message, time_left)
+                if rearmed is not None:
+                    queues.send_notify_rearm(rearmed)
+                return
+            more = segment_index.backfill(message, time_left)
             if more is not None:
                 queues.send_backfill(more)
 

@@ -106,6 +106,8 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery, Event
         self.sqs_subscriptions: list[SqsSubscription] = []
         self.s3_deliveries: list[dict[str, Any]] = []  # every S3 event delivered, in order
         self._sequencer = 0
+        self.function_names: dict[str, str] = {}
+        self.async_pending: list[tuple[str, dict[str, Any]]] = []
         self.bus_events: list[dict[str, Any]] = []  # the local bus log (events.py)
         self.bus_dropped = 0
         self._bus_lock = threading.Lock()
@@ -148,6 +150,9 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery, Event
         self._observe_closes()
         for name in self.functions:
             props = self.template.resources[name].get("Properties", {})
+            self.function_names[name] = name
+            if props.get("FunctionName"):
+                self.function_names[str(resolve(props["FunctionName"], self._lookup))] = name
             reserved = resolve(props.get("ReservedConcurrentExecutions"), self._lookup)
             limit = int(reserved) if reserved not in (None, "") else DEFAULT_CONCURRENCY
             self._slots[name] = threading.BoundedSemaphore(max(1, limit))
@@ -291,7 +296,8 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery, Event
     def settle(self, rounds: int = 20) -> None:
         """Pump until quiet: a delivery may write items that stream again."""
         for _ in range(rounds):
-            if not self.pump_streams() + self.pump_s3() + self.pump_sqs() + self.pump_events():
+            delivered = self.pump_streams() + self.pump_s3() + self.pump_sqs()
+            if not delivered + self.pump_async() + self.pump_events():
                 return
 
     # ------------------------------------------------------------------- TTL

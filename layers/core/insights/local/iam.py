@@ -198,6 +198,14 @@ def _requirements(
             ("events:PutEvents", b if b.startswith("arn:") else arn_of("events", f"event-bus/{b}"))
             for b in sorted(buses)
         ]
+    if service == "lambda" and operation == "Invoke":
+        name = str(params["FunctionName"])
+        return [
+            (
+                "lambda:InvokeFunction",
+                name if name.startswith("arn:") else arn_of("lambda", f"function:{name}"),
+            )
+        ]
     if service == "secretsmanager":
         return [(f"secretsmanager:{operation}", _secret_arn(params, arn_of))]
     return [(f"{service}:{operation}", "*")]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import importlib.util
+import json
 import sys
 import threading
 import time
+import traceback
 import uuid as uuidlib
 from collections.abc import Callable
 from types import ModuleType
@@ -61,6 +63,8 @@ def install_policy_check() -> None:
                 raise ClientError(
                     {"Error": {"Code": "AccessDeniedException", "Message": str(exc)}}, operation
                 ) from None
+            if service == "lambda" and operation == "Invoke":
+                return cloud.invoke_async(params)  # moto cannot run a function without Docker
         return original(client, operation, params)
 
     botocore.client.BaseClient._make_api_call = checked  # type: ignore[method-assign]
@@ -104,6 +108,36 @@ class LambdaRuntime:
     _running: threading.local
     _load_lock: threading.Lock
     _count_lock: threading.Lock
+
+    function_names: dict[str, str]  # a function's name (FunctionName, else its id) -> its id
+    async_pending: list[tuple[str, dict[str, Any]]]
+    _on_error: Callable[[str], None]
+
+    def invoke_async(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A function's `Invoke` of another (InvocationType Event): run when pumped."""
+        name = str(params["FunctionName"]).rsplit(":function:", 1)[-1].split(":")[0]
+        if params.get("InvocationType") != "Event" or name not in self.function_names:
+            raise NotImplementedError(f"the local cloud runs asynchronous invocations only: {name}")
+        payload = json.loads(params.get("Payload") or b"{}")
+        with self._count_lock:
+            self.async_pending.append((self.function_names[name], payload))
+        return {"StatusCode": 202}
+
+    def pump_async(self) -> int:
+        """Run the asynchronous invocations made so far (and those they make)."""
+        done = 0
+        while True:
+            with self._count_lock:
+                if not self.async_pending:
+                    return done
+                function, payload = self.async_pending.pop(0)
+            done += 1
+            try:
+                self.invoke(function, payload)
+            except Exception:
+                self._on_error(
+                    f"{function} failed on an asynchronous invocation:\n" + traceback.format_exc()
+                )
 
     def handler(self, function: str) -> Callable[[dict, Any], Any]:
         with self._load_lock:  # concurrent first invocations import the module once

@@ -246,16 +246,22 @@ def load_job(account_id: str, job_id: str) -> Job | None:
     )
 
 
-# ------------------------------------------------------------------- queue
+# ------------------------------------------------------------- next slice
 @cache
-def _sqs() -> Any:
+def _lambda() -> Any:
     import boto3
 
-    return boto3.client("sqs")
+    return boto3.client("lambda")
 
 
 def send_slice(message: dict[str, Any]) -> None:
-    _sqs().send_message(
-        QueueUrl=os.environ["EXPORTS_QUEUE_URL"],
-        MessageBody=json.dumps(message, separators=(",", ":")),
+    """Run a job's (next) slice in a new invocation of ExportFunction, asynchronously.
+
+    Lambda retries a failed run twice, then records it in
+    ExportsDeadLetterQueue; a queue trigger instead would poll while idle.
+    """
+    _lambda().invoke(
+        FunctionName=os.environ["EXPORT_FUNCTION_NAME"],
+        InvocationType="Event",
+        Payload=json.dumps({"export_slice": message}, separators=(",", ":")).encode(),
     )

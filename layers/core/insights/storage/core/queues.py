@@ -23,8 +23,13 @@ def send_backfill(message: dict[str, Any]) -> None:
     )
 
 
+NOTIFY_REARM = "notify_rearm"
+
+
 def send_notify_rearm(message: dict[str, Any]) -> None:
-    """An account's notify segments changed: re-arm its users' timers (services/notify.py)."""
-    url = os.environ.get("NOTIFY_QUEUE_URL")
-    if url:  # a stack without membership events has no queue
-        _sqs().send_message(QueueUrl=url, MessageBody=json.dumps(message, separators=(",", ":")))
+    """An account's notify segments changed: re-arm its users' timers (services/notify.py).
+
+    On the backfill queue, whose consumer (SegmentIndexFunction) also runs
+    membership events: a queue of its own would poll while idle ($0.26 a month).
+    """
+    send_backfill({**message, "kind": NOTIFY_REARM})
