@@ -81,3 +81,32 @@ def test_a_nested_invocation_restores_the_outer_functions_identity(stack: Stack)
     )
     stack.cloud.invoke("Outer", {})
     assert seen == [(stack.cloud, "Outer")]
+
+
+def test_leading_keys_conditions_hold_a_function_to_its_items(stack: Stack) -> None:
+    """ExportFunction may read keys and accounts for the API and its own job records, and
+    write only job records: nothing else of AccountsTable (template.yaml's conditions)."""
+    from insights.local.iam import AccessDenied
+
+    def item(pk: str) -> dict:
+        return {"TableName": "AccountsTable", "Key": {"pk": {"S": pk}}}
+
+    for pk in ("key#abc", "acct#acc_1", "export#acc_1#exp_1"):
+        check(stack, "ExportFunction", "GetItem", item(pk))
+    check(
+        stack,
+        "ExportFunction",
+        "PutItem",
+        {"TableName": "AccountsTable", "Item": {"pk": {"S": "export#a#b"}}},
+    )
+    with pytest.raises(AccessDenied, match="GetItem"):
+        check(stack, "ExportFunction", "GetItem", item("seg#acc_1"))
+    with pytest.raises(AccessDenied, match="PutItem"):
+        check(
+            stack,
+            "ExportFunction",
+            "PutItem",
+            {"TableName": "AccountsTable", "Item": {"pk": {"S": "acct#a"}}},
+        )
+    with pytest.raises(AccessDenied, match="PutItem"):
+        check(stack, "ExportFunction", "PutItem", {"TableName": "AccountsTable"})  # key unknown

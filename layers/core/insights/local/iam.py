@@ -92,8 +92,14 @@ _S3_ACTIONS = {
 class Grant:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
+    # A `dynamodb:LeadingKeys` condition: the partition keys the grant is for.
+    leading_keys: tuple[str, ...] | None = None
 
-    def allows(self, action: str, resource: str) -> bool:
+    def allows(self, action: str, resource: str, key: str | None = None) -> bool:
+        if self.leading_keys is not None and (
+            key is None or not any(fnmatch.fnmatchcase(key, k) for k in self.leading_keys)
+        ):
+            return False
         return any(fnmatch.fnmatchcase(action, a) for a in self.actions) and any(
             fnmatch.fnmatchcase(resource, r) or resource == r for r in self.resources
         )
@@ -131,6 +137,7 @@ class PolicyChecker:
                 yield Grant(
                     tuple(actions if isinstance(actions, list) else [actions]),
                     tuple(resources if isinstance(resources, list) else [resources]),
+                    _leading_keys(statement.get("Condition")),
                 )
             return
         for name, args in policy.items():
@@ -151,12 +158,30 @@ class PolicyChecker:
         params: dict[str, Any],
         arn_of: Callable[[str, str], str],
     ) -> None:
+        key = _partition_key(service, operation, params)
         for action, resource in _requirements(service, operation, params, arn_of):
-            if not any(g.allows(action, resource) for g in self.grants.get(function, [])):
+            if not any(g.allows(action, resource, key) for g in self.grants.get(function, [])):
                 raise AccessDenied(
                     f"{function} is not authorized to perform {action} on {resource}: "
                     "add it to the function's Policies in template.yaml"
                 )
+
+
+def _leading_keys(condition: dict[str, Any] | None) -> tuple[str, ...] | None:
+    """The keys of a `ForAllValues:StringLike` `dynamodb:LeadingKeys` condition, if any."""
+    keys = (condition or {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+    if keys is None:
+        return None
+    return tuple(keys if isinstance(keys, list) else [keys])
+
+
+def _partition_key(service: str, operation: str, params: dict[str, Any]) -> str | None:
+    """The partition key of a single-item DynamoDB call (what LeadingKeys conditions test)."""
+    if service != "dynamodb":
+        return None
+    item = params.get("Key") or params.get("Item") or {}
+    value = item.get("pk", {})
+    return value.get("S") if isinstance(value, dict) else None
 
 
 def _requirements(
