@@ -65,11 +65,14 @@ def apply_record(record: dict[str, Any]) -> int:
         written = max(approx, (old_written or 0) + 1)
     changes = on_write(watched, old, old_written, new, written)
     notify_store.put_changes(changes)
-    # The stored timer is the old profile's next flip (or earlier, if the
-    # timer has not fired yet: early is safe, it re-checks): move it only
-    # when the new profile's differs.
+    # The stored timer is at most the old profile's next flip (earlier if it
+    # has not fired yet). An early timer is safe: it fires, finds nothing,
+    # and moves on. So it is written only when the new profile's next flip
+    # comes sooner, or is the first: a close that pushes `last_seen within_last
+    # 7d` or the 180-day expiry later writes nothing.
     due = next_due(watched, new, written)
-    if due != next_due(watched, old, written):
+    before = next_due(watched, old, written)
+    if due is not None and (before is None or due < before):
         notify_store.set_timer(pk, due)
     return len(changes)
 
