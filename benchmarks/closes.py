@@ -203,7 +203,8 @@ def run(config: Config) -> PartResult:
         "close in the hour); part 7 measures it shared by a batch of closes.",
         "NotifyTimersTable (membership events, docs/events.md): the user's timer is the "
         "earliest moment time alone changes a notify segment's membership; the stream "
-        "consumer writes it (1 WRU) only when a close moves that moment. Sending the "
+        "consumer writes it (1 WRU) only when a close brings that moment sooner (an early "
+        "timer is safe: it fires, finds nothing, moves on). Sending the "
         "events costs EventBridge's $1.00 per million, not write units.",
     ]
     return result
