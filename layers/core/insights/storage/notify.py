@@ -51,8 +51,9 @@ class EventsNotSent(Exception):
 
 # ---------------------------------------------------------------- segments
 def watched(account_id: str) -> tuple[Watched, ...]:
-    """The account's `notify` segments (eventually consistent: seconds behind a save)."""
-    found = seg_store.load_segments(account_id, consistent=False)
+    """The account's `notify` segments, read consistently: a profile written after a
+    segment was marked is judged with it (its stream record is read after the save)."""
+    found = seg_store.load_segments(account_id, consistent=True)
     return tuple(Watched(s.id, s.name, s.parsed()) for s in found.segments if s.notify)
 
 
