@@ -11,6 +11,7 @@ a scan has no hot partition (docs/events.md, "Cost").
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -123,9 +124,11 @@ def put_changes(changes: list[Change]) -> None:
     entries that went through may be sent again by the caller's retry, with
     the same event id.
     """
-    bus = os.environ.get("EVENT_BUS_NAME", "")
-    if not changes or not bus:
+    if not changes:
         return
+    bus = os.environ.get("EVENT_BUS_NAME", "")
+    if not bus:  # never dropped quietly: the record is retried once the bus is set
+        raise EventsNotSent("EVENT_BUS_NAME is not set: membership events have no bus")
     for start in range(0, len(changes), PUT_BATCH):
         entries = [_entry(c, bus) for c in changes[start : start + PUT_BATCH]]
         for _ in range(PUT_ATTEMPTS):
@@ -140,8 +143,6 @@ def put_changes(changes: list[Change]) -> None:
 
 
 def _entry(change: Change, bus: str) -> dict[str, Any]:
-    import json
-
     return {
         "Source": SOURCE,
         "DetailType": DETAIL_TYPE,
