@@ -17,7 +17,7 @@ from insights.storage import exports as export_store
 logger = Logger()
 metrics = Metrics()
 app = resolver()
-# Time kept back to write the slice's files and queue the next one.
+# Time kept back to write the slice's files and start the next one.
 RESERVE_MS = 120_000
 
 

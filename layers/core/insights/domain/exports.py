@@ -28,7 +28,6 @@ from insights.domain.core.timefmt import DAY_MS
 
 PREFIX = "users/"
 JOB_PATTERN = re.compile(r"^exp_[0-9a-f]{16}$")
-ACTIVE_STATUSES = ("queued", "running")
 
 
 def sql_time(ms: int | None) -> str | None:

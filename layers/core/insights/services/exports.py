@@ -4,7 +4,8 @@ A job reads UsersTable with a parallel scan (SEGMENTS threads), writes one
 gzipped JSON Lines file per account and scan segment into the partition
 `users/account=<id>/dt=<day>/`, and when it is done removes the files earlier
 jobs left in the partitions it replaced: a partition holds one export. A job
-that runs out of time queues its next slice with the scan's positions.
+that runs out of time hands its next slice, with the scan's positions, to a
+new invocation of the function (storage/exports.send_slice).
 
 The daily job (schedule) exports every account; an on-demand job
 (`POST /v1/exports`) one account, with its status kept for `GET /v1/exports/{id}`.
