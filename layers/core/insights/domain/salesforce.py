@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from insights.domain.core.events import MAX_PROPERTY_NAME_CHARS
+from insights.domain.core.admission import ValueType
+from insights.domain.core.attributes import Rejection, Row
+from insights.domain.core.limits import MAX_PROPERTY_NAME_CHARS
 from insights.domain.core.timefmt import MINUTE_MS, TimeFormatError, format_time, parse_time
-from insights.domain.imports.files import Plan, Rejection, Row, ValueType, check_row
+from insights.domain.imports.files import Plan, check_row
 
 Flow = Literal["client_credentials", "jwt_bearer"]
 FLOWS: tuple[Flow, ...] = ("client_credentials", "jwt_bearer")

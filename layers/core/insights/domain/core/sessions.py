@@ -31,9 +31,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from insights.domain.core.events import Event, Scalar
 from insights.domain.core.timefmt import HOUR_MS
+
+if TYPE_CHECKING:  # annotations only: events imports the admission checks, which use Stamped
+    from insights.domain.core.events import Event, Scalar
 
 MAX_SESSION_MS = 12 * HOUR_MS
 MAX_RUNS = 4
