@@ -208,9 +208,9 @@ def _not_found() -> Response:
     raise ScimError(404, f"no such SCIM endpoint: {event.path}")
 
 
-# Registered after every SCIM route: any other path under /scim/v2 is a SCIM 404.
-for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-    app.route(_method, f"{BASE}/.*")(_not_found)
+# Registered after every SCIM route: any other path or method under /scim/v2 (the
+# template's route is ANY: HEAD, TRACE, ...) is a SCIM 404 or 405, never another shape.
+app.route("ANY", f"{BASE}/.*")(_not_found)
 
 
 # ------------------------------------------------------ management (secret key)
