@@ -175,3 +175,11 @@ def test_what_the_per_user_caps_refuse_is_an_error_and_nothing_is_kept(
     assert held(acme, "hal")["idp.active"] is False
     assert scim("DELETE", f"/Users/{user_id}").status == 204
     assert held(acme, "gus")["idp.active"] is False
+
+
+def test_methods_no_route_takes_get_scims_error_schema(scim: Scim) -> None:
+    """The template's SCIM route is ANY: HEAD and TRACE reach the function too."""
+    assert "not allowed" in scim_error(scim("TRACE", "/Users"), 405)
+    scim_error(scim("TRACE", "/Nowhere"), 404)
+    head = scim("HEAD", "/Users")
+    assert head.status == 405 and head.headers["content-type"] == "application/scim+json"
