@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger
 
-from insights.domain.core.events import Context
+from insights.domain.core.events import Context, normalized_ip
 from insights.domain.core.limits import MAX_USER_AGENT_CHARS
 from insights.domain.core.sessions import Enrichment
 
@@ -48,10 +48,20 @@ class GeoLookup:
                 extra={"path": self.path},
             )
 
-    @functools.lru_cache(maxsize=8192)  # noqa: B019 - one instance per process
     def lookup(self, ip: str | None) -> Place:
         if not ip or self._reader is None:
             return Place()
+        # The doors refuse what is not an address and drop scope ids; this
+        # holds for any caller: the cache is keyed by the canonical text of
+        # an address (at most 39 characters), never by what a client sent.
+        try:
+            key = normalized_ip(ip)
+        except ValueError:
+            return Place()
+        return self._lookup(key)
+
+    @functools.lru_cache(maxsize=8192)  # noqa: B019 - one instance per process
+    def _lookup(self, ip: str) -> Place:
         import geoip2.errors
 
         try:
