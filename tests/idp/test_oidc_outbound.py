@@ -381,3 +381,24 @@ def test_the_template_never_sets_the_local_stack_flag() -> None:
 
     template = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
     assert outbound.LOCAL_STACK_ENV not in template
+
+
+@pytest.mark.parametrize(
+    ("address", "local", "refused"),
+    [
+        ("93.184.216.34", False, False),
+        ("2606:4700::1111", False, False),
+        ("127.0.0.1", True, False),  # the local stack's test servers
+        ("127.0.0.1", False, True),
+        ("::ffff:127.0.0.1", False, True),
+        ("169.254.169.254", True, True),
+        ("fd00:ec2::254", True, True),
+        ("64:ff9b::a9fe:a9fe", False, True),  # NAT64 of the metadata address
+        ("2002:a00:1::1", False, True),  # 6to4 of 10.0.0.1
+        ("100.64.1.1", False, True),
+        ("224.0.0.1", False, True),
+        ("0.0.0.0", False, True),
+    ],
+)
+def test_which_addresses_the_service_may_connect_to(address: str, local: bool, refused: bool):
+    assert (outbound.address_problem(address, local=local) is not None) == refused

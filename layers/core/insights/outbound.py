@@ -55,6 +55,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 LAMBDA_API_PATHS = ("/2018-06-01/", "/2020-01-01/", "/2020-08-15/", "/2022-07-01/")
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 FAILED = "could not be reached or did not answer"
+USER_AGENT = "insights-outbound/1"  # some IdPs' front doors refuse a request without one
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -308,9 +309,15 @@ def fetch(
     that reaches the caller.
     """
     deadline = time.monotonic() + timeout
-    sent = {k: v for k, v in (headers or {}).items() if k.lower() != "accept-encoding"}
+    sent = {
+        k: v
+        for k, v in (headers or {}).items()
+        if k.lower() not in ("accept-encoding", "connection")
+    }
     sent["Accept-Encoding"] = "identity"
-    sent.setdefault("Connection", "close")
+    sent["Connection"] = "close"  # one connection per call: it is pinned to a checked address
+    if not any(k.lower() == "user-agent" for k in sent):
+        sent["User-Agent"] = USER_AGENT
     current = url
     origin: tuple[str, str, int] | None = None
     for _hop in range(MAX_REDIRECTS + 1):
