@@ -14,6 +14,21 @@ from insights.cli import main as cli
 from tests.conftest import Stack
 
 
+def keys_work(stack: Stack, created: dict[str, Any]) -> None:
+    """The secret key reads the account; the write key sends events."""
+    me = stack.cloud.http(
+        "GET", "/v1/account", headers={"Authorization": f"Bearer {created['secret_key']}"}
+    )
+    assert me.status == 200 and me.json()["account_id"] == created["account_id"]
+    sent = stack.cloud.http(
+        "POST",
+        "/v1/events",
+        headers={"X-Insights-Key": created["write_key"]},
+        body={"events": [{"uuid": "u"}]},
+    )
+    assert sent.status == 200
+
+
 def test_accounts_create_json_gives_working_keys(stack: Stack, capsys) -> None:
     code = cli.main(
         [
@@ -33,17 +48,7 @@ def test_accounts_create_json_gives_working_keys(stack: Stack, capsys) -> None:
     assert created["account_id"].startswith("acc_")
     assert created["write_key"].startswith("wk_") and created["secret_key"].startswith("sk_")
     assert created["settings"]["session_timeout_minutes"] == 15
-    me = stack.cloud.http(
-        "GET", "/v1/account", headers={"Authorization": f"Bearer {created['secret_key']}"}
-    )
-    assert me.status == 200 and me.json()["account_id"] == created["account_id"]
-    sent = stack.cloud.http(
-        "POST",
-        "/v1/events",
-        headers={"X-Insights-Key": created["write_key"]},
-        body={"events": [{"uuid": "u"}]},
-    )
-    assert sent.status == 200
+    keys_work(stack, created)
 
 
 def test_accounts_create_human_output_shows_keys_once(stack: Stack, capsys) -> None:
@@ -190,14 +195,4 @@ def test_accounts_create_survives_a_retry_of_a_write_that_had_landed(
     assert retried, "a conditional write was retried"
     assert code == 0
     created = json.loads(capsys.readouterr().out)
-    me = stack.cloud.http(
-        "GET", "/v1/account", headers={"Authorization": f"Bearer {created['secret_key']}"}
-    )
-    assert me.status == 200 and me.json()["account_id"] == created["account_id"]
-    sent = stack.cloud.http(
-        "POST",
-        "/v1/events",
-        headers={"X-Insights-Key": created["write_key"]},
-        body={"events": [{"uuid": "u"}]},
-    )
-    assert sent.status == 200
+    keys_work(stack, created)

@@ -4,8 +4,6 @@ against a Salesforce stand-in (tests/salesforce/salesforce_fake.py), Secrets Man
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -14,25 +12,12 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import MINUTE, T0_MS, Stack
+from tests.conftest import MINUTE, Stack
 from tests.salesforce.salesforce_fake import INSTANCE, App, FakeSalesforce
 
 PATH = "/v1/integrations/salesforce"
 DAY_MS = 86_400_000
 FIELDS = ["Title", "Plan__c", "Seats__c", "Active__c", "Renewal__c", "Last_Login__c"]
-
-
-@pytest.fixture
-def salesforce(stack: Stack) -> Iterator[FakeSalesforce]:
-    fake = FakeSalesforce(start_ms=T0_MS - DAY_MS).start()
-    fake.add_object("Contact")
-    fake.apps["key-acme"] = App("key-acme", consumer_secret="secret-acme")
-    os.environ["SALESFORCE_ENDPOINT_URL"] = fake.url
-    os.environ["SALESFORCE_BULK_POLL_SECONDS"] = "0"
-    yield fake
-    fake.stop()
-    for name in ("SALESFORCE_ENDPOINT_URL", "SALESFORCE_BULK_POLL_SECONDS"):
-        os.environ.pop(name, None)
 
 
 def body(**overrides: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ errors, queryAll and the recycle bin.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -17,10 +16,9 @@ from insights import clock, outbound
 from insights.domain.core.sessions import Stamped
 from insights.domain.imports.files import Row
 from insights.services.salesforce import client as salesforce_client
-from tests.conftest import T0_MS, Stack
+from tests.conftest import Stack
 from tests.salesforce.salesforce_fake import BUSY, UNAVAILABLE_PAGE, App, FakeSalesforce
 from tests.salesforce.test_salesforce import (
-    DAY_MS,
     PATH,
     _rsa,
     body,
@@ -31,18 +29,6 @@ from tests.salesforce.test_salesforce import (
     status,
     sync_now,
 )
-
-
-@pytest.fixture
-def salesforce(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSalesforce]:
-    fake = FakeSalesforce(start_ms=T0_MS - DAY_MS).start()
-    fake.add_object("Contact")
-    fake.apps["key-acme"] = App("key-acme", consumer_secret="secret-acme")
-    monkeypatch.setenv("SALESFORCE_ENDPOINT_URL", fake.url)
-    monkeypatch.setenv("SALESFORCE_BULK_POLL_SECONDS", "0")
-    monkeypatch.setattr(salesforce_client, "SIGN_IN_BACKOFF_SECONDS", 0.01, raising=False)
-    yield fake
-    fake.stop()
 
 
 def try_test(stack: Stack, account: Any, **payload: Any) -> Any:
