@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import os
+from typing import Any
+
+import boto3
+
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/insights/local"
@@ -33,3 +39,17 @@ def arn_of(kind: str, name: str) -> str:
     if kind == "bucket":
         return f"arn:aws:s3:::{name}"
     return f"arn:aws:{kind}:{REGION}:{ACCOUNT_ID}:{name}"
+
+
+def client(service: str) -> Any:
+    """The local cloud's own client of a service, one per process and endpoint.
+
+    Creating a botocore client is half of a test stack's start; moto's mock
+    intercepts an existing client's calls as well as a new one's.
+    """
+    return _client(service, os.environ.get("AWS_ENDPOINT_URL"))
+
+
+@functools.cache
+def _client(service: str, endpoint: str | None) -> Any:
+    return boto3.client(service, region_name=REGION)
