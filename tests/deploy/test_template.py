@@ -100,21 +100,6 @@ def test_stream_consumers_take_their_deletions_and_never_lose_a_batch(
     assert props["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
 
 
-def test_layer_requirements_match_the_package_dependencies() -> None:
-    def names(lines: list[str]) -> dict[str, str]:
-        parsed = {}
-        for line in lines:
-            line = line.split("#")[0].strip()
-            if line:
-                name = re.split(r"[\[<>=!~ ]", line, maxsplit=1)[0].lower()
-                parsed[name] = line
-        return parsed
-
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    layer = (ROOT / "layers/core/requirements.txt").read_text().splitlines()
-    assert names(project) == names(layer)
-
-
 def test_models_project_what_the_template_projects() -> None:
     """pynamodb's index classes, the template and the index-only evaluator must agree."""
     from pynamodb.models import Model

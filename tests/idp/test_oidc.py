@@ -6,9 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import threading
-import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -283,18 +281,3 @@ def test_a_bad_registration_is_refused_naming_the_field(
     response = register(stack, account, idp, **change)
     assert response.status == 400, response.body
     assert response.json()["error"] == "invalid_oidc_config" and response.json()["field"] == field
-
-
-def test_the_function_requirements_match_the_idp_extra() -> None:
-    def names(lines: list[str]) -> set[str]:
-        return {
-            re.split(r"[\[<>=!~ ]", line.split("#")[0].strip())[0].lower()
-            for line in lines
-            if line.split("#")[0].strip()
-        }
-
-    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]["idp"]
-    function = (ROOT / "functions/oidc/requirements.txt").read_text().splitlines()
-    assert names(extra) == names(function)

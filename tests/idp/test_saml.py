@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -340,21 +339,6 @@ def test_a_bad_registration_is_refused_naming_the_field(
     assert response.status == 400, response.body
     assert response.json()["error"] == "invalid_saml_config"
     assert response.json()["field"] == field
-
-
-def test_the_function_requirements_match_the_saml_extra() -> None:
-    def names(lines: list[str]) -> set[str]:
-        return {
-            re.split(r"[\[<>=!~ ]", line.split("#")[0].strip())[0].lower()
-            for line in lines
-            if line.split("#")[0].strip()
-        }
-
-    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]["saml"]
-    function = (ROOT / "functions/saml/requirements.txt").read_text().splitlines()
-    assert names(extra) == names(function)
 
 
 def test_signxml_and_cryptography_load_on_the_first_verification_only() -> None:

@@ -12,9 +12,7 @@ from insights.storage.core import store
 from insights.storage.core.records import user_pk
 from tests.conftest import Stack
 from tests.salesforce.salesforce_fake import FakeSalesforce
-from tests.salesforce.test_salesforce import connect, report, salesforce, sync_now
-
-__all__ = ["salesforce"]  # the fixture
+from tests.salesforce.test_salesforce import connect, report, sync_now
 
 
 def held(account: Any, uuid: str) -> dict[str, Any]:
@@ -43,7 +41,7 @@ def test_records_past_the_per_user_caps_or_not_unicode_are_in_the_sync_report(
     result = sync_now(stack, account)
 
     assert result["status"] == "partially_succeeded"
-    assert result["rows"] == {"total": 3, "read": 3, "imported": 1, "rejected": 2}
+    assert result["rows"] == {"total": 3, "read": 3, "imported": 1, "rejected": 2, "deleted": 0}
     lines = report(result).splitlines()
     assert lines[1] == (
         f"1,,record {full}: the user would hold 5 custom attributes; at most 4 per user"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -167,23 +165,6 @@ def test_records_are_typed_by_describe_and_stamped_with_their_systemmodstamp() -
     assert isinstance(bad, Rejection) and bad.column == "Seats__c" and "not a number" in bad.reason
     undated, cursor = record_row(11, {**record, "SystemModstamp": None}, plan, now_ms=T0_MS)
     assert isinstance(undated, Rejection) and cursor is None
-
-
-def test_the_salesforce_layer_lists_the_salesforce_extra() -> None:
-    def names(lines: list[str]) -> dict[str, str]:
-        found = {}
-        for line in lines:
-            line = line.split("#")[0].strip()
-            if line:
-                found[re.split(r"[\[<>=!~ ]", line, maxsplit=1)[0].lower()] = line
-        return found
-
-    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = extra["optional-dependencies"]["salesforce"]
-    layer = (ROOT / "layers/salesforce/requirements.txt").read_text().splitlines()
-    assert names(wanted) == names(layer)
-    core = (ROOT / "layers/core/requirements.txt").read_text()
-    assert "salesforce" not in core  # heavy: kept out of every other function
 
 
 def test_only_the_test_route_loads_the_salesforce_client() -> None:

@@ -19,7 +19,6 @@ fault, and the good messages beside a bad one still go through. See
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +40,7 @@ from insights.domain.core.events import (
     RequestError,
     decode_json,
     may_hold_surrogate,
+    normalized_ip,
 )
 from insights.domain.core.limits import (
     MAX_JSON_DEPTH,
@@ -344,11 +344,9 @@ class _Message:
             raise _Refused(_join(at, "context.ip"), "context.ip must be a string")
         else:
             try:
-                ipaddress.ip_address(ip)
-            except ValueError:
-                raise _Refused(
-                    _join(at, "context.ip"), "context.ip is not an IPv4 or IPv6 address"
-                ) from None
+                ip = normalized_ip(ip)
+            except ValueError as exc:
+                raise _Refused(_join(at, "context.ip"), f"context.ip {exc}") from None
         user_agent = raw.get("userAgent")
         if user_agent is not None and not isinstance(user_agent, str):
             raise _Refused(_join(at, "context.userAgent"), "context.userAgent must be a string")

@@ -30,7 +30,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from moto.events.models import EventPattern
 
@@ -105,9 +104,9 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery):
         os.environ.update(BASE_ENV)
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             os.environ.setdefault(key, "local")
-        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
-        self.streams = boto3.client("dynamodbstreams", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.dynamodb = aws.client("dynamodb")
+        self.streams = aws.client("dynamodbstreams")
+        self.sqs = aws.client("sqs")
         # The local cloud's own calls (stream polling, TTL scans) play AWS's
         # part, not a function's: they are exempt from the policy check.
         self.own_clients = [self.dynamodb, self.streams, self.sqs]

@@ -23,10 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus, urlsplit
 
-import boto3
-
 from insights import clock
-from insights.local import s3post
+from insights.local import aws, s3post
 from insights.local.gateway import HttpResponse
 from insights.local.template import resolve
 
@@ -85,7 +83,7 @@ class FileDelivery:
                 )
 
     def _create_buckets(self) -> None:
-        self.s3 = boto3.client("s3")
+        self.s3 = aws.client("s3")
         self.own_clients.append(self.s3)  # the cloud's own calls are not a function's
         existing = {b["Name"] for b in self.s3.list_buckets().get("Buckets", [])}
         for name, res in self.template.of_type("AWS::S3::Bucket").items():

@@ -38,15 +38,15 @@ from insights.domain.core.limits import (
     MAX_STRING_VALUE_CHARS,
     MAX_UUID_CHARS,
     BigNumber,
+    Scalar,
     Usage,
     lone_surrogate,
     number_problem,
     value_bytes,
 )
-from insights.domain.core.sessions import Stamped, merge_props, newer
+from insights.domain.core.sessions import Retraction, Stamped, merge_props, newer
 from insights.domain.core.timefmt import TimeFormatError, format_time, parse_time
 
-Scalar = str | int | float | bool | None
 ValueType = Literal["string", "number", "date", "boolean"]
 VALUE_TYPES: tuple[ValueType, ...] = ("string", "number", "date", "boolean")
 
@@ -294,6 +294,8 @@ def admit_to_user(
                 continue
             if not newer(stamps.get(name), stamped):
                 continue
+            if isinstance(stamped, Retraction) and name not in values:
+                continue  # withdraws nothing the user holds: no change to count
             after = _with(step, values, name, stamped.value)
             problem = None if name in always else limits.growth_problem(after, step, before)
             if problem is not None:

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+Scalar = str | int | float | bool | None  # what a kept value is (admission checks it)
+
 MAX_INT_DIGITS = 38
 MAX_NUMBER_MAGNITUDE = 1e126  # exclusive
 MIN_NUMBER_MAGNITUDE = 1e-130  # inclusive, for numbers other than zero
@@ -43,6 +45,9 @@ MAX_PROPERTY_NAME_CHARS = 128
 MAX_STRING_VALUE_CHARS = 1024
 
 MAX_USER_AGENT_CHARS = 512
+# An IPv6 address with an interface scope id is at most ~60 characters; a
+# longer context.ip is refused before it is parsed (it keyed the geo cache).
+MAX_IP_CHARS = 64
 MAX_JSON_DEPTH = 64
 MAX_QUERY_INT_DIGITS = 9
 
