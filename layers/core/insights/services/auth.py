@@ -1,10 +1,14 @@
-"""API key authentication with a short in-memory cache per Lambda container."""
+"""API key authentication with a short in-memory cache per Lambda container.
+
+The cache runs on the clock of record (insights.clock), which on Lambda is wall
+time: a replay on a simulated clock then makes the reads AWS would.
+"""
 
 from __future__ import annotations
 
 import re
-import time
 
+from insights import clock
 from insights.domain.accounts import KEY_PREFIX, KeyKind, hash_key
 from insights.storage import accounts as account_store
 from insights.storage.accounts import Account
@@ -25,6 +29,10 @@ _KEY_SHAPE = re.compile(
 )
 
 
+def _now() -> float:
+    return clock.now_ms() / 1000
+
+
 class AuthError(Exception):
     status = 401
 
@@ -42,7 +50,7 @@ def authenticate(key: str | None, *, allowed: frozenset[KeyKind], where: str) ->
         raise AuthError("unknown_key", "the API key is not valid")
     digest = hash_key(key)
     cached = _cache.get(digest)
-    now = time.monotonic()
+    now = _now()
     if cached is not None and cached[0] > now:
         _, account, kind = cached
     elif _unknown.get(digest, 0.0) > now:
@@ -61,7 +69,7 @@ def authenticate(key: str | None, *, allowed: frozenset[KeyKind], where: str) ->
         account = loaded
         if len(_cache) >= _MAX_CACHED:
             _cache.clear()
-        _cache[digest] = (time.monotonic() + CACHE_SECONDS, account, kind)
+        _cache[digest] = (now + CACHE_SECONDS, account, kind)
     if kind not in allowed:
         if kind == "secret":
             # The only place a secret key is refused: a URL (see functions/track).
@@ -89,4 +97,4 @@ def revoke(key: str, account_id: str) -> None:
     digest = hash_key(key)
     if len(_unknown) >= _MAX_UNKNOWN:
         _unknown.clear()
-    _unknown[digest] = time.monotonic() + CACHE_SECONDS
+    _unknown[digest] = _now() + CACHE_SECONDS
