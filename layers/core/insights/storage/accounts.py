@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from insights.config import load
 from insights.domain.accounts import AccountSettings, KeyKind, hash_key
+from insights.storage.aws import SharedConnection
 from insights.storage.models import AccountItem, KeyItem
 
 
@@ -78,7 +77,7 @@ def replace_key(account_id: str, old: str, new: str, kind: KeyKind, now_ms: int)
     key is no longer the account's (another rotation won)."""
     fresh = KeyItem(f"key#{hash_key(new)}", account_id=account_id, kind=kind, created_at=now_ms)
     try:
-        with TransactWrite(connection=Connection(region=load().region)) as tx:
+        with TransactWrite(connection=SharedConnection()) as tx:
             tx.save(fresh, condition=KeyItem.pk.does_not_exist())
             tx.delete(
                 KeyItem(f"key#{hash_key(old)}"),

@@ -18,6 +18,7 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.models import Model
 
 from insights.domain.identity import IdentitySettings
+from insights.storage.aws import share
 from insights.storage.models import _Meta, _settings
 
 
@@ -62,3 +63,7 @@ def save(account_id: str, settings: IdentitySettings) -> None:
         previous_secret=settings.previous_secret,
         previous_valid_until=settings.previous_valid_until,
     ).save()
+
+
+# One botocore client per container for every model (storage/aws.py).
+share(IdentityItem)

@@ -18,6 +18,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
+from insights.storage.aws import share
 from insights.storage.models import _Meta
 
 SALESFORCE = "salesforce"
@@ -223,3 +224,7 @@ def record_error(account_id: str, error: str, now: int) -> None:
         [IntegrationItem.last_error.set(error), IntegrationItem.last_error_at.set(now)],
         IntegrationItem.pk.exists(),
     )
+
+
+# One botocore client per container for every model (storage/aws.py).
+share(IntegrationItem)
