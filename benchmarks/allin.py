@@ -141,6 +141,19 @@ def aws_durations_ms(used: Any, memory_mb: int) -> list[int]:
     ]
 
 
+def log_settings(template: Any) -> tuple[str, int]:
+    """(the functions' log level, platform bytes per invocation) with the template's defaults.
+
+    Lambda writes START, END and REPORT for every invocation only when the
+    system log level (Globals' LoggingConfig, the SystemLogLevel parameter) is
+    INFO or DEBUG; the functions' own logs are filtered at LogLevel.
+    """
+    params = template.parameter_defaults()
+    system = params.get("SystemLogLevel", "INFO")
+    platform = PLATFORM_LOG_BYTES if system in ("INFO", "DEBUG") else 0
+    return str(params.get("LogLevel", "INFO")), platform
+
+
 def slowdown(memory_mb: int) -> float:
     """How much slower CPU runs at this memory than on one full vCPU."""
     return max(1.0, FULL_VCPU_MB / memory_mb)

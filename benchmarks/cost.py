@@ -37,6 +37,7 @@ from benchmarks.allin import (
     aws_durations_ms,
     cold_flags,
     counted,
+    log_settings,
     metrics_usd,
     slowdown,
     template_fixed_monthly,
@@ -86,6 +87,8 @@ class Replay:
     label: str = ""
     prelude_requests: int = 0  # sent before the window, unmetered (saas_month)
     segments_saved: int = 0
+    # Lambda's START/END/REPORT bytes per invocation at the template's SystemLogLevel.
+    platform_log_bytes: int = PLATFORM_LOG_BYTES
 
 
 def geo_database() -> Path:
@@ -194,7 +197,8 @@ def replay(
             run.schedule_rates = {
                 schedule.function: rate_minutes(schedule.expression) for schedule in cloud.schedules
             }
-            with Meter(cloud).installed() as idle_meter, counted(idle_meter) as idle_extras:
+            level, run.platform_log_bytes = log_settings(cloud.template)
+            with Meter(cloud).installed() as idle_meter, counted(idle_meter, level) as idle_extras:
                 for _ in range(IDLE_PROBES):
                     cloud.run_schedules()
             run.idle, run.idle_extras = idle_meter.usage, idle_extras
@@ -203,7 +207,8 @@ def replay(
                 return bool(_moto_table(cloud, "SessionsTable").items)
 
             now = start_ms
-            with Meter(cloud).installed() as meter, counted(meter) as extras:
+            level, run.platform_log_bytes = log_settings(cloud.template)
+            with Meter(cloud).installed() as meter, counted(meter, level) as extras:
 
                 def tick_until(until_ms: int) -> None:
                     nonlocal now
@@ -391,7 +396,7 @@ def price(
         probe = run.idle.functions.get(function)
         probes = probe.invocations if probe else 1
         idle_ms = statistics.median(aws_durations_ms(probe, memory[function])) if probe else 1
-        logs = run.idle_extras.log_bytes.get(function, 0) / probes + PLATFORM_LOG_BYTES
+        logs = run.idle_extras.log_bytes.get(function, 0) / probes + run.platform_log_bytes
         return {
             "DynamoDB reads": sum(u for (f, _t), u in run.idle.rru.items() if f == function)
             / probes
@@ -415,7 +420,7 @@ def price(
     # What a real bill adds (benchmarks/allin.py).
     cold: dict[str, tuple[int, int]] = {}
     for function, used in run.usage.functions.items():
-        written = run.extras.log_bytes.get(function, 0) + PLATFORM_LOG_BYTES * used.invocations
+        written = run.extras.log_bytes.get(function, 0) + run.platform_log_bytes * used.invocations
         if run.metrics_on:
             written += run.extras.emf_bytes.get(function, 0)
         add(function, "CloudWatch Logs", written * log_usd)
@@ -785,11 +790,105 @@ def run(config: Config) -> PartResult:
     result.tables = [_summary_table(all_small, large_priced, config.smoke)]
     result.tables += [_first_call_table(first_call, memory)]
     result.tables += [_cold_table(all_small, large_priced)]
+    curve_run, curve_memory = by_shape.get("sdk", (rep, memory))
+    result.tables += [
+        _memory_table(curve_run, memory_curve(curve_run, curve_memory, prices, first_call))
+    ]
     result.tables += _tables(rep, cost, memory)
     result.tables += _shape_tables(all_small)
     result.tables += _shape_tables(large_priced, f" at {large['reference'].users:,} users")
     result.notes = _notes(rep, cost)
     return result
+
+
+# Lambda Power Tuning's method on the replay's own invocations: the same
+# invocations at each memory size, billed duration (CPU slowed by the memory's
+# share, plus the modeled AWS round trips) times the price, cold starts
+# included. Below one vCPU the CPU part costs the same at any size (half the
+# CPU for twice the time), so the curve falls with memory until the waits and
+# the 1 ms rounding dominate; the floor is the memory the function needs.
+POWER_TUNING_MB = (128, 256, 512, 768, 1024, 1536, 1769)
+# Headroom over the peak RSS measured in a fresh interpreter (first_call):
+# larger stream batches, the runtime's own memory.
+RSS_HEADROOM = 1.5
+# HTTP functions answer people: the smallest size whose warm median and cold
+# start stay under these (in-app targeting waits on GET /v1/sdk/segments).
+HTTP_WARM_MEDIAN_MS = 100.0
+HTTP_COLD_START_MS = 1_500.0
+
+
+@dataclass
+class MemoryChoice:
+    function: str
+    usd_by_mb: dict[int, float]  # the replay's invocations of the function at each size
+    warm_median_ms: dict[int, float]
+    cold_start_ms: dict[int, float]
+    floor_mb: float
+    chosen_mb: int
+    current_mb: int
+
+
+def memory_curve(
+    run: Replay,
+    memory: dict[str, int],
+    prices: dict[str, Any],
+    first_call: dict[str, dict[str, float]],
+) -> list[MemoryChoice]:
+    gb_s_usd = prices["lambda"]["arm64_gb_second"]
+    choices = []
+    for function, used in sorted(run.usage.functions.items()):
+        measured = first_call.get(function, {})
+        floor = max(128.0, measured.get("rss_mb", 0.0) * RSS_HEADROOM)
+        usd, warm, cold = {}, {}, {}
+        for mb in POWER_TUNING_MB:
+            billed = aws_durations_ms(used, mb)
+            starts = sum(
+                cold_flags(
+                    used.started_ms,
+                    billed,
+                    serial=function not in HTTP_FUNCTIONS,
+                    warm_at_start=run.warm_at_start,
+                )
+            )
+            per_cold = sum(cold_start_ms(function, mb, first_call).values()) if first_call else 0.0
+            usd[mb] = (sum(billed) + starts * per_cold) / 1000 * mb / 1024 * gb_s_usd
+            warm[mb] = statistics.median(billed)
+            cold[mb] = per_cold
+        allowed = [mb for mb in POWER_TUNING_MB if mb >= floor]
+        if function in HTTP_FUNCTIONS:
+            fast = [
+                mb
+                for mb in allowed
+                if warm[mb] <= HTTP_WARM_MEDIAN_MS and cold[mb] <= HTTP_COLD_START_MS
+            ]
+            allowed = fast or allowed[-1:]
+        chosen = min(allowed, key=lambda mb: (usd[mb], mb))
+        choices.append(
+            MemoryChoice(function, usd, warm, cold, floor, chosen, memory.get(function, 0))
+        )
+    return choices
+
+
+def _memory_table(run: Replay, choices: list[MemoryChoice]) -> Table:
+    per_m = 1e6 / run.events
+    return Table(
+        f"Memory per function: Lambda cost of the '{run.label or 'reference'}' replay's "
+        "invocations at each size ($ per million events; cold starts included)",
+        ["function", *(f"{mb} MB" for mb in POWER_TUNING_MB), "floor MB", "chosen", "template"],
+        [
+            [
+                c.function,
+                *(
+                    fmt(c.usd_by_mb[mb] * per_m) + ("" if mb >= c.floor_mb else " (too small)")
+                    for mb in POWER_TUNING_MB
+                ),
+                fmt(c.floor_mb),
+                c.chosen_mb,
+                c.current_mb,
+            ]
+            for c in choices
+        ],
+    )
 
 
 def _summary_table(
@@ -1026,7 +1125,8 @@ def _notes(run: Replay, cost: Priced) -> list[str]:
         "containers warm when it opens.",
         "All-in also counts (benchmarks/allin.py): CloudWatch Logs ingestion of the bytes the "
         f"handlers wrote ({sum(run.extras.log_bytes.values()):,}) plus "
-        f"{PLATFORM_LOG_BYTES} bytes of platform lines per invocation; "
+        f"{run.platform_log_bytes} bytes of platform lines per invocation (Lambda's START, END "
+        f"and REPORT: {PLATFORM_LOG_BYTES} at SystemLogLevel INFO, none at WARN); "
         f"{len(run.extras.metric_hours)} custom metrics prorated by the hours they were "
         "published in (only where the template publishes them); the template's alarms and "
         "dashboard for the window's share of a month.",
