@@ -811,6 +811,10 @@ POWER_TUNING_MB = (128, 256, 512, 768, 1024, 1536, 1769)
 # Headroom over the peak RSS measured in a fresh interpreter (first_call):
 # larger stream batches, the runtime's own memory.
 RSS_HEADROOM = 1.5
+# Work the replays do not show, which sets a floor of its own: the segment
+# index's backfill slices (a queue of 100 profiles at a time) and Salesforce
+# syncs (simple-salesforce, pages of records) run in these functions too.
+MEMORY_FLOOR_MB = {"SegmentIndexFunction": 256, "SalesforceSyncFunction": 512}
 # HTTP functions answer people: the smallest size whose warm median and cold
 # start stay under these (in-app targeting waits on GET /v1/sdk/segments).
 HTTP_WARM_MEDIAN_MS = 100.0
@@ -838,7 +842,11 @@ def memory_curve(
     choices = []
     for function, used in sorted(run.usage.functions.items()):
         measured = first_call.get(function, {})
-        floor = max(128.0, measured.get("rss_mb", 0.0) * RSS_HEADROOM)
+        floor = max(
+            128.0,
+            measured.get("rss_mb", 0.0) * RSS_HEADROOM,
+            float(MEMORY_FLOOR_MB.get(function, 0)),
+        )
         usd, warm, cold = {}, {}, {}
         for mb in POWER_TUNING_MB:
             billed = aws_durations_ms(used, mb)
