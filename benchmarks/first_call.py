@@ -88,7 +88,8 @@ class Context:
 
 def clear_caches():
     from insights.services import auth, identity, segments
-    auth._cache.clear(); auth._unknown.clear(); identity._cache.clear(); segments._cache.clear()
+    auth._cache.clear(); auth._unknown.clear(); auth._accounts.clear()
+    identity._cache.clear(); segments._cache.clear()
 
 def event_of(template):
     if spec["kind"] == "track":  # a body stamped with this process's clock

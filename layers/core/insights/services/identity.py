@@ -47,6 +47,13 @@ def settings_of(account_id: str) -> IdentitySettings:
     return found
 
 
+def remember(account_id: str, settings: IdentitySettings) -> None:
+    """Settings just read with the account (services/auth.py): cached as settings_of would."""
+    if len(_cache) >= _MAX_CACHED:
+        _cache.clear()
+    _cache[account_id] = (clock.now_ms() / 1000 + CACHE_SECONDS, settings)
+
+
 def forget(account_id: str) -> None:
     _cache.pop(account_id, None)
 

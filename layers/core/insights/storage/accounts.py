@@ -8,6 +8,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from insights.domain.accounts import AccountSettings, KeyKind, hash_key
+from insights.domain.identity import IdentitySettings
 from insights.storage.aws import SharedConnection
 from insights.storage.models import AccountItem, KeyItem
 
@@ -61,6 +62,35 @@ def get_account(account_id: str) -> Account | None:
         return _from_item(AccountItem.get(f"acct#{account_id}"))
     except AccountItem.DoesNotExist:
         return None
+
+
+def load_with_identity(account_id: str) -> tuple[Account | None, IdentitySettings]:
+    """The account and its identity settings in one read request (BatchGetItem of both
+    items): what authenticating a request needs once the key's account is known."""
+    from insights.storage import aws
+    from insights.storage import identity as identity_store
+
+    table = AccountItem.Meta.table_name
+    keys = [{"pk": {"S": f"acct#{account_id}"}}, {"pk": {"S": identity_store._pk(account_id)}}]
+    found: dict[str, dict] = {}
+    request: dict = {table: {"Keys": keys}}
+    for _attempt in range(5):  # unprocessed keys (throttling) are asked again
+        answer = aws.dynamodb().batch_get_item(RequestItems=request)
+        for item in answer.get("Responses", {}).get(table, []):
+            found[item["pk"]["S"]] = item
+        request = answer.get("UnprocessedKeys") or {}
+        if not request:
+            break
+    else:
+        raise RuntimeError(f"account {account_id}: keys left unprocessed after 5 attempts")
+    account = found.get(f"acct#{account_id}")
+    identity = found.get(identity_store._pk(account_id))
+    return (
+        _from_item(AccountItem.from_raw_data(account)) if account else None,
+        identity_store.settings_of(
+            identity_store.IdentityItem.from_raw_data(identity) if identity else None
+        ),
+    )
 
 
 def find_key(key: str) -> tuple[str, KeyKind] | None:

@@ -43,6 +43,12 @@ def load(account_id: str, *, consistent: bool = False) -> IdentitySettings:
         item = IdentityItem.get(_pk(account_id), consistent_read=consistent)
     except IdentityItem.DoesNotExist:
         return IdentitySettings()
+    return settings_of(item)
+
+
+def settings_of(item: IdentityItem | None) -> IdentitySettings:
+    if item is None:
+        return IdentitySettings()
     return IdentitySettings(
         verification=bool(item.verification),
         secret=item.secret,
