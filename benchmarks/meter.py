@@ -84,6 +84,7 @@ class Usage:
     functions: dict[str, FunctionUsage] = field(default_factory=lambda: defaultdict(FunctionUsage))
     other_calls: Counter = field(default_factory=Counter)  # (function, service, operation)
     item_bytes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    wru_by_op: Counter = field(default_factory=Counter)  # (function, table, operation)
 
     def write_requests(self, function: str) -> int:
         return sum(
@@ -294,9 +295,9 @@ class Meter:
                 # A failed condition still costs the write (and writes no index).
                 new = (put if put is not None else old) if failed else self._item(table, key)
                 old_size, new_size = item_size(old), item_size(new)
-                usage.wru[(function, table)] += write_units(
-                    old_size, new_size, transactional=transactional
-                )
+                units = write_units(old_size, new_size, transactional=transactional)
+                usage.wru[(function, table)] += units
+                usage.wru_by_op[(function, table, operation)] += units
                 if new is not None:
                     usage.item_bytes[table].append(new_size)
                 if failed:
