@@ -99,8 +99,13 @@ def test_leading_keys_conditions_hold_a_function_to_its_items(stack: Stack) -> N
         "PutItem",
         {"TableName": "AccountsTable", "Item": {"pk": {"S": "export#a#b"}}},
     )
+    both = {"AccountsTable": {"Keys": [{"pk": {"S": "acct#a"}}, {"pk": {"S": "ident#a"}}]}}
+    check(stack, "ExportFunction", "BatchGetItem", {"RequestItems": both})
     with pytest.raises(AccessDenied, match="GetItem"):
         check(stack, "ExportFunction", "GetItem", item("seg#acc_1"))
+    one_more = {"AccountsTable": {"Keys": [{"pk": {"S": "acct#a"}}, {"pk": {"S": "seg#a"}}]}}
+    with pytest.raises(AccessDenied, match="BatchGetItem"):
+        check(stack, "ExportFunction", "BatchGetItem", {"RequestItems": one_more})
     with pytest.raises(AccessDenied, match="PutItem"):
         check(
             stack,

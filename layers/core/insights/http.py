@@ -123,6 +123,7 @@ class Router:
         return event
 
     def route(self, method: str, pattern: str) -> Callable[[Route], Route]:
+        """`method`: an HTTP method, or ANY (every method, as API Gateway's ANY routes)."""
         # A parameter is one path segment, as in Powertools and API Gateway.
         regex = re.compile("^" + _PARAM.sub(r"(?P<\1>[^/]+)", pattern) + "$")
 
@@ -161,7 +162,7 @@ class Router:
         try:
             for method, regex, fn in self._routes:
                 match = regex.match(request.path)
-                if match and method == request.method:
+                if match and method in (request.method, "ANY"):
                     try:
                         return fn(**match.groupdict()).as_result()
                     except Exception as exc:

@@ -95,9 +95,12 @@ class Grant:
     # A `dynamodb:LeadingKeys` condition: the partition keys the grant is for.
     leading_keys: tuple[str, ...] | None = None
 
-    def allows(self, action: str, resource: str, key: str | None = None) -> bool:
+    def allows(self, action: str, resource: str, keys: list[str] | None = None) -> bool:
+        # As IAM's ForAllValues: every key the call touches must match; a call
+        # whose keys are not known (a scan) matches no such grant.
         if self.leading_keys is not None and (
-            key is None or not any(fnmatch.fnmatchcase(key, k) for k in self.leading_keys)
+            not keys
+            or not all(any(fnmatch.fnmatchcase(k, p) for p in self.leading_keys) for k in keys)
         ):
             return False
         return any(fnmatch.fnmatchcase(action, a) for a in self.actions) and any(
@@ -158,9 +161,9 @@ class PolicyChecker:
         params: dict[str, Any],
         arn_of: Callable[[str, str], str],
     ) -> None:
-        key = _partition_key(service, operation, params)
+        keys = _partition_keys(service, params)
         for action, resource in _requirements(service, operation, params, arn_of):
-            if not any(g.allows(action, resource, key) for g in self.grants.get(function, [])):
+            if not any(g.allows(action, resource, keys) for g in self.grants.get(function, [])):
                 raise AccessDenied(
                     f"{function} is not authorized to perform {action} on {resource}: "
                     "add it to the function's Policies in template.yaml"
@@ -175,13 +178,17 @@ def _leading_keys(condition: dict[str, Any] | None) -> tuple[str, ...] | None:
     return tuple(keys if isinstance(keys, list) else [keys])
 
 
-def _partition_key(service: str, operation: str, params: dict[str, Any]) -> str | None:
-    """The partition key of a single-item DynamoDB call (what LeadingKeys conditions test)."""
+def _partition_keys(service: str, params: dict[str, Any]) -> list[str] | None:
+    """The partition keys a DynamoDB item call touches (what LeadingKeys conditions test):
+    one for GetItem, PutItem, ...; every key of a BatchGetItem."""
     if service != "dynamodb":
         return None
-    item = params.get("Key") or params.get("Item") or {}
-    value = item.get("pk", {})
-    return value.get("S") if isinstance(value, dict) else None
+    items = [params.get("Key") or params.get("Item") or {}]
+    for request in (params.get("RequestItems") or {}).values():
+        if isinstance(request, dict):
+            items = [*items, *request.get("Keys", [])]
+    keys = [i["pk"]["S"] for i in items if isinstance(i.get("pk"), dict) and "S" in i["pk"]]
+    return keys or None
 
 
 def _requirements(

@@ -22,6 +22,9 @@ from pynamodb.models import Model
 from insights.config import load
 from insights.domain.core.profile import CustomValue, Profile
 from insights.domain.exports import PREFIX, Job, partition
+from insights.storage import aws
+from insights.storage.aws import share
+from insights.storage.core.models import _Meta
 from insights.storage.core.records import PROFILE_SK
 
 _settings = load()
@@ -31,10 +34,8 @@ DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 class ExportJobItem(Model):
     """An on-demand export (pk "export#<account id>#<job id>") in AccountsTable."""
 
-    class Meta:
+    class Meta(_Meta):
         table_name = _settings.accounts_table
-        region = _settings.region
-        max_retry_attempts = 3
 
     pk = UnicodeAttribute(hash_key=True)
     status = UnicodeAttribute()
@@ -52,13 +53,6 @@ def bucket() -> str:
 
 
 # ---------------------------------------------------------------- profiles
-@cache
-def _dynamodb() -> Any:
-    import boto3
-
-    return boto3.client("dynamodb")
-
-
 def scan_profiles(
     segment: int,
     total: int,
@@ -85,7 +79,7 @@ def scan_profiles(
     while True:
         if after:
             args["ExclusiveStartKey"] = after
-        page = _dynamodb().scan(**args)
+        page = aws.dynamodb().scan(**args)
         items = page.get("Items", [])
         after = page.get("LastEvaluatedKey")
         for index, raw in enumerate(items):
@@ -158,11 +152,8 @@ def _deserializer() -> Any:
 
 
 # ------------------------------------------------------------------ files
-@cache
 def _s3() -> Any:
-    import boto3
-
-    return boto3.client("s3")
+    return aws.client("s3")
 
 
 def put_file(key: str, data: bytes) -> None:
@@ -247,21 +238,18 @@ def load_job(account_id: str, job_id: str) -> Job | None:
 
 
 # ------------------------------------------------------------- next slice
-@cache
-def _lambda() -> Any:
-    import boto3
-
-    return boto3.client("lambda")
-
-
 def send_slice(message: dict[str, Any]) -> None:
     """Run a job's (next) slice in a new invocation of ExportFunction, asynchronously.
 
     Lambda retries a failed run twice, then records it in
     ExportsDeadLetterQueue; a queue trigger instead would poll while idle.
     """
-    _lambda().invoke(
+    aws.client("lambda").invoke(
         FunctionName=os.environ["EXPORT_FUNCTION_NAME"],
         InvocationType="Event",
         Payload=json.dumps({"export_slice": message}, separators=(",", ":")).encode(),
     )
+
+
+# One botocore client per container for every model (storage/aws.py).
+share(ExportJobItem)

@@ -15,18 +15,18 @@ import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.models import Model
 
-from insights.config import load
 from insights.domain.core.profile import Profile
 from insights.domain.notify import DETAIL_TYPE, SOURCE, Change, Watched
+from insights.storage import aws
 from insights.storage import segments as seg_store
-from insights.storage.core.models import UserItem
+from insights.storage.aws import share
+from insights.storage.core.models import UserItem, _Meta
 from insights.storage.core.records import PROFILE_SK, profile_from_item
 
 # PutEvents takes at most 10 entries a call.
@@ -35,12 +35,8 @@ PUT_ATTEMPTS = 3
 
 
 class TimerItem(Model):
-    class Meta:
+    class Meta(_Meta):
         table_name = os.environ.get("NOTIFY_TIMERS_TABLE", "NotifyTimersTable")
-        region = load().region
-        max_retry_attempts = 3
-        connect_timeout_seconds = 2
-        read_timeout_seconds = 5
 
     pk = UnicodeAttribute(hash_key=True)  # "<account id>#<uuid>", as the profile
     due = NumberAttribute()  # epoch ms
@@ -110,13 +106,6 @@ def due_timers(now_ms: int) -> Iterator[tuple[str, int]]:
 
 
 # --------------------------------------------------------------- the bus
-@cache
-def _events() -> Any:
-    import boto3
-
-    return boto3.client("events")
-
-
 def put_changes(changes: list[Change]) -> None:
     """Put one event per change on the stack's bus; raises EventsNotSent if any stays out.
 
@@ -132,7 +121,7 @@ def put_changes(changes: list[Change]) -> None:
     for start in range(0, len(changes), PUT_BATCH):
         entries = [_entry(c, bus) for c in changes[start : start + PUT_BATCH]]
         for _ in range(PUT_ATTEMPTS):
-            answer = _events().put_events(Entries=entries)
+            answer = aws.client("events").put_events(Entries=entries)
             if not answer.get("FailedEntryCount"):
                 break
             entries = [
@@ -140,6 +129,10 @@ def put_changes(changes: list[Change]) -> None:
             ]
         else:
             raise EventsNotSent(f"{len(entries)} membership events were refused by the bus")
+
+
+# One botocore client per container for every model (storage/aws.py).
+share(TimerItem)
 
 
 def _entry(change: Change, bus: str) -> dict[str, Any]:

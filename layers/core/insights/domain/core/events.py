@@ -14,14 +14,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from insights.domain.core.admission import Scalar, name_problem, printable, value_problem
+from insights.domain.core.admission import uuid_problem as uuid_problem
 from insights.domain.core.identity import hash_problem
 from insights.domain.core.limits import (
+    MAX_IP_CHARS,
     MAX_JSON_DEPTH,
-    BigNumber,
+    MAX_PROPERTY_NAME_CHARS,
+    MAX_UUID_CHARS,
     find_lone_surrogate,
     json_int,
     lone_surrogate,
-    number_problem,
     too_deep,
 )
 from insights.domain.core.timefmt import DAY_MS, HOUR_MS, TimeFormatError, parse_time
@@ -29,17 +32,12 @@ from insights.domain.core.timefmt import DAY_MS, HOUR_MS, TimeFormatError, parse
 MAX_BODY_BYTES = 512 * 1024
 MAX_EVENTS = 500
 MAX_EVENT_BYTES = 32 * 1024
-MAX_UUID_CHARS = 256
-MAX_PROPERTY_NAME_CHARS = 128
 MAX_PROPERTIES = 100
-MAX_STRING_VALUE_CHARS = 1024
 MAX_TYPE_CHARS = 128
 MAX_FUTURE_MS = HOUR_MS
 EVENT_FIELDS = frozenset({"uuid", "type", "timestamp", "interactive", "properties", "user_hash"})
 # A misspelt top-level field ("contxt") would otherwise be ignored silently.
 BODY_FIELDS = frozenset({"events", "sent_at", "context"})
-
-Scalar = str | int | float | bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +102,11 @@ def _reject_constant(name: str) -> float:
 # store accepts; UTF-8 input itself cannot hold one. Only bodies with such an
 # escape are walked, so the check costs nothing on ordinary requests.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def may_hold_surrogate(raw: bytes) -> bool:
+    """Whether a body has an escape that can make a lone surrogate (cheap: no parse)."""
+    return _SURROGATE_ESCAPE.search(raw) is not None
 
 
 def decode_json(body: bytes | str, *, strict: bool = True) -> Any:
@@ -217,15 +220,23 @@ def parse_batch(
     return batch
 
 
-def uuid_problem(uuid: str) -> str | None:
-    """Why a uuid taken from a URL cannot name a user (events apply the same rules)."""
-    if not uuid or not uuid.strip():
-        return "uuid is empty or blank"
-    if len(uuid) > MAX_UUID_CHARS:
-        return f"uuid is longer than {MAX_UUID_CHARS} characters"
-    if lone_surrogate(uuid):
-        return "uuid is not valid Unicode"
-    return None
+def normalized_ip(text: str) -> str:
+    """An address as the geo lookup (and its cache) takes it: one text per address.
+
+    The canonical form (``2001:DB8::0001`` is ``2001:db8::1``), without an
+    IPv6 scope id (``fe80::1%eth0`` is ``fe80::1``: the interface names no
+    place). ValueError, with the reason after "context.ip", for anything
+    else, and for a text longer than any address before parsing it.
+    """
+    if len(text) > MAX_IP_CHARS:
+        raise ValueError(f"is longer than {MAX_IP_CHARS} characters: not an IPv4 or IPv6 address")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError("is not an IPv4 or IPv6 address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        address = ipaddress.IPv6Address(address.packed)
+    return str(address)
 
 
 def _parse_context(raw: Any, default: Context) -> Context:
@@ -238,11 +249,9 @@ def _parse_context(raw: Any, default: Context) -> Context:
         if not isinstance(ip, str):
             raise RequestError(400, "invalid_context", "context.ip must be a string")
         try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise RequestError(
-                400, "invalid_context", "context.ip is not an IPv4 or IPv6 address"
-            ) from None
+            ip = normalized_ip(ip)
+        except ValueError as exc:
+            raise RequestError(400, "invalid_context", f"context.ip {exc}") from None
     user_agent = raw.get("user_agent", default.user_agent)
     if user_agent is not None and not isinstance(user_agent, str):
         raise RequestError(400, "invalid_context", "context.user_agent must be a string")
@@ -326,23 +335,16 @@ def _parse_properties(at: str, raw: Any) -> dict[str, Scalar]:
             f"{at}.properties", f"{len(raw)} properties; at most {MAX_PROPERTIES} per event"
         )
     for name, value in raw.items():
-        path = f"{at}.properties.{_name(name)}"
-        if not name or len(name) > MAX_PROPERTY_NAME_CHARS:
+        if name_problem(name) is not None:
             raise _EventError(
                 f"{at}.properties", f"property names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
             )
-        if isinstance(value, str):
-            if len(value) > MAX_STRING_VALUE_CHARS:
-                raise _EventError(path, f"string longer than {MAX_STRING_VALUE_CHARS} characters")
-        elif isinstance(value, int | float | BigNumber) and not isinstance(value, bool):
-            problem = number_problem(value)
-            if problem is not None:
-                raise _EventError(path, problem)
-        elif not (value is None or isinstance(value, bool)):
-            raise _EventError(path, "value must be a string, number, boolean or null")
+        problem = value_problem(value)
+        if problem is not None:
+            if isinstance(value, dict | list):
+                problem = "value must be a string, number, boolean or null"
+            raise _EventError(f"{at}.properties.{_name(name)}", problem)
     return dict(raw)
 
 
-def _name(name: str) -> str:
-    """A field name as echoed in an error: bounded, and printable whatever it holds."""
-    return name[:64].encode("utf-8", "backslashreplace").decode("utf-8")
+_name = printable  # a field name as echoed in an error

@@ -29,11 +29,25 @@ profile's last_seen when no window is open) is *late*.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
-from insights.domain.core.events import Event, Scalar
+from insights.domain.core.limits import Scalar
 from insights.domain.core.timefmt import HOUR_MS
+
+
+class Event(Protocol):
+    """What folding reads of an event (``events.Event``; not imported: events imports
+    the admission checks, which build on this module's Stamped)."""
+
+    @property
+    def ts(self) -> int: ...
+    @property
+    def interactive(self) -> bool: ...
+    @property
+    def properties(self) -> Mapping[str, Scalar]: ...
+
 
 MAX_SESSION_MS = 12 * HOUR_MS
 MAX_RUNS = 4
@@ -58,6 +72,16 @@ class Stamped:
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
             value = int(value)
         return (self.ts, json.dumps(value, sort_keys=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Retraction(Stamped):
+    """A source withdrawing what it set (value None), e.g. a record deleted in Salesforce.
+
+    It clears an attribute only where the value held came from the same
+    source and is not newer (``profile.merged_custom``): a value another
+    source set stays, and a user who holds nothing gets nothing written.
+    """
 
 
 def newer(a: Stamped | None, b: Stamped) -> bool:

@@ -8,9 +8,9 @@ with the secret key come from the customer's servers and are trusted.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
+from insights import clock
 from insights.domain.core.events import Batch, Rejection
 from insights.domain.core.identity import (
     ROTATION_GRACE_MS,
@@ -21,7 +21,7 @@ from insights.domain.core.identity import (
 )
 from insights.storage.core import identity as identity_store
 
-# Same horizon as keys and account settings (services/core/auth.py).
+# Same horizon and clock as keys and account settings (services/core/auth.py).
 CACHE_SECONDS = 30.0
 _MAX_CACHED = 1024
 _cache: dict[str, tuple[float, IdentitySettings]] = {}
@@ -36,14 +36,22 @@ class IdentityError(Exception):
 
 
 def settings_of(account_id: str) -> IdentitySettings:
+    now = clock.now_ms() / 1000
     cached = _cache.get(account_id)
-    if cached is not None and cached[0] > time.monotonic():
+    if cached is not None and cached[0] > now:
         return cached[1]
     found = identity_store.load(account_id)
     if len(_cache) >= _MAX_CACHED:
         _cache.clear()
-    _cache[account_id] = (time.monotonic() + CACHE_SECONDS, found)
+    _cache[account_id] = (now + CACHE_SECONDS, found)
     return found
+
+
+def remember(account_id: str, settings: IdentitySettings) -> None:
+    """Settings just read with the account (services/core/auth.py): cached as settings_of would."""
+    if len(_cache) >= _MAX_CACHED:
+        _cache.clear()
+    _cache[account_id] = (clock.now_ms() / 1000 + CACHE_SECONDS, settings)
 
 
 def forget(account_id: str) -> None:
@@ -51,7 +59,12 @@ def forget(account_id: str) -> None:
 
 
 def rotate_secret(account_id: str, now_ms: int) -> tuple[str, IdentitySettings]:
-    """A new secret; the previous one keeps verifying for the grace period."""
+    """A new secret; the previous one keeps verifying for the grace period.
+
+    Conditional on the secret read: of two concurrent rotations one wins and
+    the other is a 409 (each would otherwise answer 201, one secret would
+    never verify, and the pre-race secret would stay valid as "previous").
+    """
     current = identity_store.load(account_id, consistent=True)
     secret = new_identity_secret()
     updated = replace(
@@ -61,7 +74,17 @@ def rotate_secret(account_id: str, now_ms: int) -> tuple[str, IdentitySettings]:
         previous_secret=current.secret,
         previous_valid_until=now_ms + ROTATION_GRACE_MS if current.secret else None,
     )
-    identity_store.save(account_id, updated)
+    try:
+        identity_store.rotate(account_id, updated, read_secret=current.secret)
+    except identity_store.SecretChanged:
+        forget(account_id)
+        raise IdentityError(
+            409,
+            "rotation_conflict",
+            "the identity secret was rotated by another request at the same time; "
+            "its secret is the current one (read it where that request was made), "
+            "or rotate again",
+        ) from None
     forget(account_id)
     return secret, updated
 
@@ -69,18 +92,17 @@ def rotate_secret(account_id: str, now_ms: int) -> tuple[str, IdentitySettings]:
 def set_verification(account_id: str, on: object) -> IdentitySettings:
     if not isinstance(on, bool):
         raise IdentityError(400, "invalid_setting", "verification must be true or false")
-    current = identity_store.load(account_id, consistent=True)
-    if on and not current.secret:
+    try:
+        identity_store.set_verification(account_id, on)
+    except identity_store.SecretChanged:
         raise IdentityError(
             409,
             "no_identity_secret",
             "create an identity secret first (POST /v1/account/identity/secret or "
             "`insights identity rotate`), then compute user_hash with it in your backend",
-        )
-    updated = replace(current, verification=on)
-    identity_store.save(account_id, updated)
+        ) from None
     forget(account_id)
-    return updated
+    return identity_store.load(account_id, consistent=True)
 
 
 def screen(account_id: str, batch: Batch, *, trusted: bool, now_ms: int) -> int:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from insights.config import load
 from insights.domain.core.accounts import AccountSettings, KeyKind, hash_key
+from insights.domain.core.identity import IdentitySettings
+from insights.storage.aws import SharedConnection
 from insights.storage.core.models import AccountItem, KeyItem
 
 
@@ -38,6 +39,15 @@ def _from_item(item: AccountItem) -> Account:
 
 
 def create_account(account: Account, keys: dict[KeyKind, str]) -> None:
+    """The account item and its key items, all or nothing, and safe to retry.
+
+    One transaction with an idempotency token: DynamoDB applies a retried
+    request with the same token once. Its conditions (no such items yet)
+    still fail when a retry reaches a store that does not keep tokens, or
+    after a response was lost and the caller's SDK sent it again: then the
+    items are read back, and if they are this account's, the create had
+    landed (an account with keys that were never shown was the bug).
+    """
     item = AccountItem(
         f"acct#{account.account_id}",
         name=account.name,
@@ -47,14 +57,42 @@ def create_account(account: Account, keys: dict[KeyKind, str]) -> None:
         backfill_days=account.settings.backfill_days,
         segment_event_properties=list(account.settings.segment_event_properties),
     )
-    item.save()
-    for kind, key in keys.items():
+    key_items = [
         KeyItem(
             f"key#{hash_key(key)}",
             account_id=account.account_id,
             kind=kind,
             created_at=account.created_at,
-        ).save(KeyItem.pk.does_not_exist())
+        )
+        for kind, key in keys.items()
+    ]
+    token = hashlib.sha256(f"{account.account_id}:{account.created_at}".encode()).hexdigest()
+    try:
+        with TransactWrite(connection=SharedConnection(), client_request_token=token[:36]) as tx:
+            tx.save(item, condition=AccountItem.pk.does_not_exist())
+            for key_item in key_items:
+                tx.save(key_item, condition=KeyItem.pk.does_not_exist())
+    except TransactWriteError:
+        if not _created(account, key_items):
+            raise
+
+
+def _created(account: Account, key_items: list[KeyItem]) -> bool:
+    """Whether this account and every one of its keys are stored (a retry's check)."""
+    try:
+        stored = AccountItem.get(f"acct#{account.account_id}", consistent_read=True)
+    except AccountItem.DoesNotExist:
+        return False
+    if int(stored.created_at) != account.created_at or stored.name != account.name:
+        return False
+    for key_item in key_items:
+        try:
+            found = KeyItem.get(key_item.pk, consistent_read=True)
+        except KeyItem.DoesNotExist:
+            return False
+        if found.account_id != account.account_id:
+            return False
+    return True
 
 
 def get_account(account_id: str) -> Account | None:
@@ -62,6 +100,35 @@ def get_account(account_id: str) -> Account | None:
         return _from_item(AccountItem.get(f"acct#{account_id}"))
     except AccountItem.DoesNotExist:
         return None
+
+
+def load_with_identity(account_id: str) -> tuple[Account | None, IdentitySettings]:
+    """The account and its identity settings in one read request (BatchGetItem of both
+    items): what authenticating a request needs once the key's account is known."""
+    from insights.storage import aws
+    from insights.storage.core import identity as identity_store
+
+    table = AccountItem.Meta.table_name
+    keys = [{"pk": {"S": f"acct#{account_id}"}}, {"pk": {"S": identity_store._pk(account_id)}}]
+    found: dict[str, dict] = {}
+    request: dict = {table: {"Keys": keys}}
+    for _attempt in range(5):  # unprocessed keys (throttling) are asked again
+        answer = aws.dynamodb().batch_get_item(RequestItems=request)
+        for item in answer.get("Responses", {}).get(table, []):
+            found[item["pk"]["S"]] = item
+        request = answer.get("UnprocessedKeys") or {}
+        if not request:
+            break
+    else:
+        raise RuntimeError(f"account {account_id}: keys left unprocessed after 5 attempts")
+    account = found.get(f"acct#{account_id}")
+    identity = found.get(identity_store._pk(account_id))
+    return (
+        _from_item(AccountItem.from_raw_data(account)) if account else None,
+        identity_store.settings_of(
+            identity_store.IdentityItem.from_raw_data(identity) if identity else None
+        ),
+    )
 
 
 def find_key(key: str) -> tuple[str, KeyKind] | None:
@@ -78,7 +145,7 @@ def replace_key(account_id: str, old: str, new: str, kind: KeyKind, now_ms: int)
     key is no longer the account's (another rotation won)."""
     fresh = KeyItem(f"key#{hash_key(new)}", account_id=account_id, kind=kind, created_at=now_ms)
     try:
-        with TransactWrite(connection=Connection(region=load().region)) as tx:
+        with TransactWrite(connection=SharedConnection()) as tx:
             tx.save(fresh, condition=KeyItem.pk.does_not_exist())
             tx.delete(
                 KeyItem(f"key#{hash_key(old)}"),
