@@ -29,6 +29,7 @@ FAMILY_IMPORTS = {
     "salesforce": {"core", "imports"},
     "segment_api": {"core"},
     "idp": {"core"},
+    "team": {"core", "idp"},  # the console's sign-in reuses OIDC discovery and ID-token checks
 }
 # Until the admission layer (issue 24) moves rows and typed values into
 # domain/core, every door still takes them from domain/imports.

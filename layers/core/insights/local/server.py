@@ -300,19 +300,27 @@ class LocalStack:
                     response = stack.cloud.http(
                         self.command, self.path, headers=headers, body=body, source_ip=source_ip
                     )
-                self._reply(response.status, response.headers, response.body)
+                self._reply(response.status, response.headers, response.body, response.cookies)
 
             def _error(self, status: int, message: str) -> None:
                 self._reply(
                     status, {"content-type": "application/json"}, json.dumps({"message": message})
                 )
 
-            def _reply(self, status: int, headers: dict[str, str], body: str) -> None:
+            def _reply(
+                self,
+                status: int,
+                headers: dict[str, str],
+                body: str,
+                cookies: list[str] | None = None,
+            ) -> None:
                 data = body.encode()
                 self.send_response(status)
                 for key, value in headers.items():
                     if key.lower() != "content-length":
                         self.send_header(key, value)
+                for cookie in cookies or []:
+                    self.send_header("set-cookie", cookie)
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":  # HEAD: the headers of the answer, no body
