@@ -58,9 +58,7 @@ class Team:
     client_secret: str
 
     def admin(self, method: str, path: str, body: Any = None) -> HttpResponse:
-        return self.stack.cloud.http(
-            method, path, headers=self.stack.auth(self.account), body=body
-        )
+        return self.stack.cloud.http(method, path, headers=self.stack.auth(self.account), body=body)
 
     def configure(self, **overrides: Any) -> HttpResponse:
         config = {

@@ -26,7 +26,10 @@ class Provider:
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         sent = urllib.request.Request(
-            self.issuer + path, data=data, method=method, headers={"content-type": "application/json"}
+            self.issuer + path,
+            data=data,
+            method=method,
+            headers={"content-type": "application/json"},
         )
         with urllib.request.urlopen(sent, timeout=10) as answer:
             text = answer.read().decode()

@@ -134,9 +134,16 @@ def _name(raw: Any, where: str, default: str | None = None) -> str | None:
     return raw
 
 
+def _url(raw: Any, where: str) -> str:
+    try:
+        return check_url(raw, where)
+    except OidcConfigError as exc:
+        raise ProviderError(exc.field, exc.message) from None
+
+
 def check_redirect_uri(raw: Any) -> str:
     """``<this stack's origin>/v1/team/callback`` exactly: https, or http to this machine."""
-    uri = check_url(raw, "redirect_uri")
+    uri = _url(raw, "redirect_uri")
     parts = urlsplit(uri)
     if parts.path != CALLBACK_PATH or parts.query or parts.fragment or parts.username:
         raise ProviderError(
@@ -152,7 +159,7 @@ def parse_provider(raw: Any, *, has_secret: bool) -> Provider:
     unknown = sorted(set(raw) - FIELDS - {"has_client_secret"})
     if unknown:
         raise ProviderError(unknown[0], f"unknown field; known: {', '.join(sorted(FIELDS))}")
-    issuer = check_url(raw.get("issuer"), "issuer")
+    issuer = _url(raw.get("issuer"), "issuer")
     client_id = _name(raw.get("client_id"), "client_id")
     if client_id is None:
         raise ProviderError("client_id", "is required: the client id of the app at the IdP")
@@ -205,7 +212,7 @@ def parse_provider(raw: Any, *, has_secret: bool) -> Provider:
         scopes=scopes,
         email_claim=_name(raw.get("email_claim"), "email_claim", "email") or "email",
         algorithms=tuple(algorithms),
-        discovery_url=check_url(discovery, "discovery_url"),
+        discovery_url=_url(discovery, "discovery_url"),
     )
 
 

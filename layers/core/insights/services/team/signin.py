@@ -115,6 +115,10 @@ def finish(
     """The callback: the code exchanged, the ID token verified, the person admitted, a session."""
     clear = [flow.clear_flow_cookie(secure_request)]
     state = query.get("state")
+    if query.get("error") and not state:
+        # Some IdPs drop the state from an error; an error signs no one in, so say it.
+        code = "denied" if query["error"] == "access_denied" else "idp_error"
+        return Redirect(flow.signin_error(code), clear)
     if not flow.same(state, cookies.get(flow.FLOW_COOKIE)):
         # Not this browser's flow (or none): nothing is taken or spent.
         return Redirect(flow.signin_error("state_mismatch"), clear)
