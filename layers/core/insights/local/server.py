@@ -315,16 +315,21 @@ class LocalStack:
                 cookies: list[str] | None = None,
             ) -> None:
                 data = body.encode()
-                self.send_response(status)
-                for key, value in headers.items():
-                    if key.lower() != "content-length":
-                        self.send_header(key, value)
-                for cookie in cookies or []:
-                    self.send_header("set-cookie", cookie)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":  # HEAD: the headers of the answer, no body
-                    self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        if key.lower() != "content-length":
+                            self.send_header(key, value)
+                    for cookie in cookies or []:
+                        self.send_header("set-cookie", cookie)
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":  # HEAD: the headers of the answer, no body
+                        self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client left first (a browser tab closed or navigated away
+                    # mid-request): nothing to answer, and not the stack's error.
+                    self.close_connection = True
 
             # Every method reaches the routes, as on API Gateway: one without a
             # route (HEAD, TRACE, ...) gets its 404 {"message": "Not Found"}.
