@@ -134,3 +134,23 @@ def test_audit_pages() -> None:
         with pytest.raises(AuditQueryError) as refused:
             parse_page(limit, cursor)
         assert refused.value.field == field
+
+
+def test_the_local_idp_command_configures_what_the_stack_accepts() -> None:
+    from insights.cli.team import PEOPLE, provider_config
+
+    config = provider_config("http://localhost:9400", "client", "secret", "http://127.0.0.1:3000")
+    provider = parse_provider(config, has_secret=False)
+    roles = {
+        sub: admit({"email": sub, **person}, provider, None).role
+        for sub, person in PEOPLE.items()
+        if sub.endswith("@example.com")
+    }
+    assert roles == {
+        "admin@example.com": "admin",
+        "editor@example.com": "editor",
+        "viewer@example.com": "viewer",
+    }
+    outsider = {"email": "outsider@elsewhere.example", "groups": ["insights-admins"]}
+    with pytest.raises(Refused):
+        admit(outsider, provider, None)
