@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from insights.domain.idp.oidc import ALLOWED_ALGORITHMS, OidcConfig, OidcConfigError, check_url
+from insights.domain.idp.oidc import (
+    ALLOWED_ALGORITHMS,
+    OidcConfig,
+    OidcConfigError,
+    check_url,
+    discovery_url,
+    parse_algorithms,
+)
 from insights.domain.team.roles import RANK, ROLES, Role
 
 CALLBACK_PATH = "/v1/team/callback"
@@ -189,16 +196,10 @@ def parse_provider(raw: Any, *, has_secret: bool) -> Provider:
     scopes = _strings(raw.get("scopes"), "scopes") or DEFAULT_SCOPES
     if "openid" not in scopes:
         raise ProviderError("scopes", "must include openid")
-    algorithms = raw.get("algorithms", list(ALLOWED_ALGORITHMS))
-    if (
-        not isinstance(algorithms, list)
-        or not algorithms
-        or any(a not in ALLOWED_ALGORITHMS for a in algorithms)
-    ):
-        raise ProviderError(
-            "algorithms", f"must be a list from {', '.join(ALLOWED_ALGORITHMS)} (never none or HS*)"
-        )
-    discovery = raw.get("discovery_url") or issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        algorithms, discovery = parse_algorithms(raw), discovery_url(raw, issuer)
+    except OidcConfigError as exc:
+        raise ProviderError(exc.field, exc.message) from None
     return Provider(
         issuer=issuer,
         client_id=client_id,
@@ -211,8 +212,8 @@ def parse_provider(raw: Any, *, has_secret: bool) -> Provider:
         session_minutes=minutes,
         scopes=scopes,
         email_claim=_name(raw.get("email_claim"), "email_claim", "email") or "email",
-        algorithms=tuple(algorithms),
-        discovery_url=_url(discovery, "discovery_url"),
+        algorithms=algorithms,
+        discovery_url=discovery,
     )
 
 
