@@ -88,11 +88,11 @@ def hit_rates(users: int, seed: int) -> dict[str, float]:
     from insights.services.core import enrich
 
     enrich.parse_browser.cache_clear()
-    enrich.geo().lookup.cache_clear()
+    enrich.geo()._lookup.cache_clear()
     for user in plan_users(users, 1_795_867_200_000, seed=seed):
         for _session in user.sessions:  # the demo sends one request per session
             enrich.enrich(Context(ip=user.ip, user_agent=user.user_agent))
-    ua, geo = enrich.parse_browser.cache_info(), enrich.geo().lookup.cache_info()
+    ua, geo = enrich.parse_browser.cache_info(), enrich.geo()._lookup.cache_info()
     return {
         "ua": ua.hits / max(1, ua.hits + ua.misses),
         "geo": geo.hits / max(1, geo.hits + geo.misses),
@@ -129,7 +129,7 @@ def run(config: Config) -> PartResult:
         f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
         for _ in range(200)
     ]
-    uncached_geo = type(lookup).lookup.__wrapped__  # the reader, without the lru cache
+    uncached_geo = type(lookup)._lookup.__wrapped__  # the reader, without the lru cache
 
     samples: dict[str, list[float]] = {
         k: []

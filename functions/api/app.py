@@ -93,10 +93,13 @@ def patch_identity() -> Response:
 
 @app.post("/v1/account/identity/secret")
 def rotate_identity_secret() -> Response:
-    from insights.services.core.identity import rotate_secret
+    from insights.services.core.identity import IdentityError, rotate_secret
 
     account = bearer_account(app)
-    secret, settings = rotate_secret(account.account_id, clock.now_ms())
+    try:
+        secret, settings = rotate_secret(account.account_id, clock.now_ms())
+    except IdentityError as exc:  # another rotation won the race: 409
+        return _identity_error(exc)
     # The only time the secret is shown; it is never logged.
     return ok({"identity_secret": secret, **settings.public()}, status=201)
 

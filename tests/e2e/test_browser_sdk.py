@@ -140,8 +140,8 @@ def new_account(stack: RunningStack) -> dict[str, Any]:
         env=env,
         capture_output=True,
         text=True,
-        check=True,
     )
+    assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 

@@ -6,11 +6,27 @@ import argparse
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from insights.cli import main as cli
 from tests.conftest import Stack
+
+
+def keys_work(stack: Stack, created: dict[str, Any]) -> None:
+    """The secret key reads the account; the write key sends events."""
+    me = stack.cloud.http(
+        "GET", "/v1/account", headers={"Authorization": f"Bearer {created['secret_key']}"}
+    )
+    assert me.status == 200 and me.json()["account_id"] == created["account_id"]
+    sent = stack.cloud.http(
+        "POST",
+        "/v1/events",
+        headers={"X-Insights-Key": created["write_key"]},
+        body={"events": [{"uuid": "u"}]},
+    )
+    assert sent.status == 200
 
 
 def test_accounts_create_json_gives_working_keys(stack: Stack, capsys) -> None:
@@ -32,17 +48,7 @@ def test_accounts_create_json_gives_working_keys(stack: Stack, capsys) -> None:
     assert created["account_id"].startswith("acc_")
     assert created["write_key"].startswith("wk_") and created["secret_key"].startswith("sk_")
     assert created["settings"]["session_timeout_minutes"] == 15
-    me = stack.cloud.http(
-        "GET", "/v1/account", headers={"Authorization": f"Bearer {created['secret_key']}"}
-    )
-    assert me.status == 200 and me.json()["account_id"] == created["account_id"]
-    sent = stack.cloud.http(
-        "POST",
-        "/v1/events",
-        headers={"X-Insights-Key": created["write_key"]},
-        body={"events": [{"uuid": "u"}]},
-    )
-    assert sent.status == 200
+    keys_work(stack, created)
 
 
 def test_accounts_create_human_output_shows_keys_once(stack: Stack, capsys) -> None:
@@ -160,3 +166,33 @@ def test_accounts_list_shows_every_account_without_keys(stack: Stack, capsys) ->
     by_name = {a["name"]: a for a in listed}
     assert set(by_name) == {"Acme", "Beta"}  # oldest first; here created in the same ms
     assert by_name["Beta"]["settings"]["backfill_days"] == 30
+
+
+def test_accounts_create_survives_a_retry_of_a_write_that_had_landed(
+    stack: Stack, capsys, monkeypatch
+) -> None:
+    """Issue 24.11: under load a write's answer was lost and botocore sent it again; the
+    retry's condition failed (the items existed) and the CLI crashed with a
+    ConditionalCheckFailed traceback: the account existed, its keys were never shown."""
+    import botocore.client
+
+    real = botocore.client.BaseClient._make_api_call
+    retried: list[str] = []
+
+    def answer_lost_once(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        conditional = operation == "TransactWriteItems" or (
+            operation == "PutItem" and "ConditionExpression" in params
+        )
+        if self.meta.service_model.service_name == "dynamodb" and conditional and not retried:
+            retried.append(operation)
+            real(self, operation, params)  # applied; its answer never arrives
+        return real(self, operation, params)  # botocore's retry of the same request
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", answer_lost_once)
+    code = cli.main(["accounts", "create", "--name", "Retry", "--json"])
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", real)
+
+    assert retried, "a conditional write was retried"
+    assert code == 0
+    created = json.loads(capsys.readouterr().out)
+    keys_work(stack, created)

@@ -11,8 +11,13 @@ simple-salesforce talks to it through ``SALESFORCE_ENDPOINT_URL`` (every
 - ``GET /services/data/vXX.X/sobjects/<object>/describe``;
 - ``GET .../query?q=`` for the SOQL the sync writes (select list, a simple
   ``Field = 'value'`` filter, the (SystemModstamp, Id) cursor, ORDER BY,
-  COUNT()), paged with ``nextRecordsUrl``;
-- the Bulk API 2.0 query job endpoints (create, state, results by locator);
+  COUNT()), paged with ``nextRecordsUrl``; ``.../queryAll`` the same with
+  the deleted records (``IsDeleted`` true, ``SystemModstamp`` the time of
+  the deletion: Salesforce's recycle bin), which ``query`` leaves out;
+- the Bulk API 2.0 query job endpoints (create ``query`` or ``queryAll``,
+  state, results by locator);
+- the token endpoint's failures when busy (``token_failures``: a 500
+  ``unknown_error`` JSON body, a 503 HTML page);
 - ``INVALID_SESSION_ID``, ``REQUEST_LIMIT_EXCEEDED``, ``INVALID_FIELD``,
   ``INVALID_TYPE``, ``NOT_FOUND`` error bodies, and ``Sforce-Limit-Info`` on
   every API answer.
@@ -58,8 +63,11 @@ DEFAULT_FIELDS = [
     ("Renewal__c", "date"),
     ("Last_Login__c", "datetime"),
     ("Photo__c", "base64"),
+    ("IsDeleted", "boolean"),
     ("SystemModstamp", "datetime"),
 ]
+BUSY = (500, {"error": "unknown_error", "error_description": "retry your request"})
+UNAVAILABLE_PAGE = (503, b"<html><body>Service Unavailable</body></html>")
 
 
 def sf_time(ms: int, *, bulk: bool = False) -> str:
@@ -96,6 +104,7 @@ class BulkJob:
     records: list[dict[str, Any]]
     fields: list[str]
     polls_left: int
+    operation: str = "query"
 
 
 class FakeSalesforce:
@@ -112,6 +121,9 @@ class FakeSalesforce:
         self.fail_queries: list[tuple[int, Any]] = []  # (status, body) for the next queries
         self.fail_at: dict[int, tuple[int, Any]] = {}  # query call number -> (status, body)
         self.query_calls = 0
+        self.token_failures: list[tuple[int, Any]] = []  # (status, JSON or HTML) for next sign-ins
+        self.on_query: Any = None  # called before each query is answered (a slow Salesforce)
+        self.query_paths: list[str] = []  # "query" or "queryAll", per first page
         self.bulk_jobs: dict[str, BulkJob] = {}
         self.bulk_polls = 1
         self._locators: dict[str, list[dict[str, Any]]] = {}
@@ -153,6 +165,12 @@ class FakeSalesforce:
         self.clock_ms += 1000
         self.objects[sobject].records[record_id].update(values, SystemModstamp=self.clock_ms)
 
+    def delete(self, sobject: str, record_id: str) -> None:
+        """To the recycle bin: queryAll still returns it, IsDeleted true, stamped now."""
+        self.clock_ms += 1000
+        record = self.objects[sobject].records[record_id]
+        record.update(IsDeleted=True, SystemModstamp=self.clock_ms)
+
     def expire_sessions(self) -> None:
         self.tokens.clear()
 
@@ -170,6 +188,8 @@ class FakeSalesforce:
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 content_type = "text/csv" if isinstance(body, bytes) else "application/json"
+                if data.startswith(b"<html>"):
+                    content_type = "text/html"
                 self.send_header("Content-Type", content_type)
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
@@ -227,6 +247,8 @@ class FakeSalesforce:
     def token(self, host: str, headers: Any, form: dict[str, list[str]]) -> tuple[int, Any]:
         grant = (form.get("grant_type") or [""])[0]
         self.token_requests.append({"host": host, "grant_type": grant})
+        if self.token_failures:
+            return self.token_failures.pop(0)
         if grant == "client_credentials":
             scheme, _, encoded = str(headers.get("Authorization") or "").partition(" ")
             key, _, secret = base64.b64decode(encoded).decode().partition(":")
@@ -332,23 +354,23 @@ class FakeSalesforce:
                 },
                 {},
             )
-        is_query = rest.rstrip("/") == "query" or re.match(r"^query/\w+-\d+$", rest)
-        if is_query and method == "GET":
+        first = re.match(r"^(query|queryAll)/?$", rest)
+        more = re.match(r"^(query|queryAll)/(\w+-\d+)$", rest)
+        if (first or more) and method == "GET":
             self.query_calls += 1
             if self.query_calls in self.fail_at:
                 status, answer = self.fail_at.pop(self.query_calls)
                 return status, answer, {}
-        if rest.rstrip("/") == "query" and method == "GET":
             if self.fail_queries:
                 status, answer = self.fail_queries.pop(0)
                 return status, answer, {}
-            return self.query((query.get("q") or [""])[0])
-        more = re.match(r"^query/(\w+-\d+)$", rest)
+            if self.on_query is not None:
+                self.on_query()
+        if first and method == "GET":
+            self.query_paths.append(first[1])
+            return self.query((query.get("q") or [""])[0], deleted=first[1] == "queryAll")
         if more and method == "GET":
-            if self.fail_queries:
-                status, answer = self.fail_queries.pop(0)
-                return status, answer, {}
-            return 200, self._page(more[1]), {}
+            return 200, self._page(more[2], more[1]), {}
         if rest == "jobs/query" and method == "POST":
             return self.bulk_create(json.loads(body))
         job = re.match(r"^jobs/query/(\w+)(/results)?$", rest)
@@ -363,7 +385,7 @@ class FakeSalesforce:
         )
 
     def _select(
-        self, soql: str
+        self, soql: str, *, deleted: bool = False
     ) -> tuple[SObject, list[str], list[dict[str, Any]], bool] | tuple[int, Any]:
         match = _SELECT.match(soql)
         if not match:
@@ -387,6 +409,8 @@ class FakeSalesforce:
                     }
                 ]
         records = sorted(found.records.values(), key=lambda r: (r["SystemModstamp"], r["Id"]))
+        if not deleted:
+            records = [r for r in records if not r.get("IsDeleted")]
         where = match["where"] or ""
         wanted = _FILTER.match(where)
         if wanted:
@@ -398,8 +422,8 @@ class FakeSalesforce:
         columns = [by_lower.get(n.lower(), n) for n in names]
         return found, columns, records, bool(match["order"])
 
-    def query(self, soql: str) -> tuple[int, Any, dict[str, str]]:
-        selected = self._select(soql)
+    def query(self, soql: str, *, deleted: bool = False) -> tuple[int, Any, dict[str, str]]:
+        selected = self._select(soql, deleted=deleted)
         if len(selected) == 2:
             return selected[0], selected[1], {}
         found, columns, records, _ = selected
@@ -408,9 +432,9 @@ class FakeSalesforce:
         shaped = [self._shape(found, columns, r) for r in records]
         locator = f"01g{secrets.token_hex(6)}"
         self._locators[locator] = shaped
-        return 200, self._page(f"{locator}-0"), {}
+        return 200, self._page(f"{locator}-0", "queryAll" if deleted else "query"), {}
 
-    def _page(self, ident: str) -> dict[str, Any]:
+    def _page(self, ident: str, endpoint: str = "query") -> dict[str, Any]:
         locator, _, start = ident.rpartition("-")
         records = self._locators[locator]
         begin = int(start)
@@ -422,7 +446,7 @@ class FakeSalesforce:
             "records": chunk,
         }
         if end < len(records):
-            page["nextRecordsUrl"] = f"/services/data/v62.0/query/{locator}-{end}"
+            page["nextRecordsUrl"] = f"/services/data/v62.0/{endpoint}/{locator}-{end}"
         return page
 
     def _shape(self, found: SObject, columns: list[str], record: dict[str, Any]) -> dict[str, Any]:
@@ -436,21 +460,24 @@ class FakeSalesforce:
             value = record.get(column)
             if column == "SystemModstamp":
                 value = sf_time(value)
+            elif column == "IsDeleted":
+                value = bool(value)
             shaped[column] = value
         return shaped
 
     # -------------------------------------------------------------- Bulk 2.0
     def bulk_create(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-        if body.get("operation") != "query":
+        operation = body.get("operation")
+        if operation not in ("query", "queryAll"):
             return 400, [{"errorCode": "INVALIDJOB", "message": "only query jobs here"}], {}
-        selected = self._select(body["query"])
+        selected = self._select(body["query"], deleted=operation == "queryAll")
         if len(selected) == 2:
             return selected[0], selected[1], {}
         found, columns, records, _ = selected
         job_id = f"750{secrets.token_hex(6)}"
         snapshot = [self._shape(found, columns, r) for r in records]
-        self.bulk_jobs[job_id] = BulkJob(snapshot, columns, self.bulk_polls)
-        return 200, {"id": job_id, "operation": "query", "state": "UploadComplete"}, {}
+        self.bulk_jobs[job_id] = BulkJob(snapshot, columns, self.bulk_polls, operation)
+        return 200, {"id": job_id, "operation": operation, "state": "UploadComplete"}, {}
 
     def bulk_state(self, job_id: str) -> tuple[int, Any, dict[str, str]]:
         job = self.bulk_jobs.get(job_id)

@@ -22,9 +22,13 @@ def _rotate(args: argparse.Namespace) -> int:
     if account_store.get_account(args.account) is None:
         print(f"error: no account {args.account} on {target}", file=sys.stderr)
         return 2
-    from insights.services.core.identity import rotate_secret
+    from insights.services.core.identity import IdentityError, rotate_secret
 
-    secret, settings = rotate_secret(args.account, clock.now_ms())
+    try:
+        secret, settings = rotate_secret(args.account, clock.now_ms())
+    except IdentityError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps({"identity_secret": secret, **settings.public()}, indent=2))
         return 0

@@ -19,7 +19,6 @@ fault, and the good messages beside a bad one still go through. See
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 from collections import defaultdict
@@ -37,6 +36,7 @@ from insights.domain.core.events import (
     RequestError,
     Scalar,
     decode_json,
+    normalized_ip,
 )
 from insights.domain.core.sessions import Stamped
 from insights.domain.core.timefmt import DAY_MS, SECOND_MS, TimeFormatError, parse_time
@@ -302,11 +302,9 @@ class _Message:
             raise _Refused(_join(at, "context.ip"), "context.ip must be a string")
         else:
             try:
-                ipaddress.ip_address(ip)
-            except ValueError:
-                raise _Refused(
-                    _join(at, "context.ip"), "context.ip is not an IPv4 or IPv6 address"
-                ) from None
+                ip = normalized_ip(ip)
+            except ValueError as exc:
+                raise _Refused(_join(at, "context.ip"), f"context.ip {exc}") from None
         user_agent = raw.get("userAgent")
         if user_agent is not None and not isinstance(user_agent, str):
             raise _Refused(_join(at, "context.userAgent"), "context.userAgent must be a string")

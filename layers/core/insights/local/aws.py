@@ -27,6 +27,9 @@ BASE_ENV = {
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_TRACE_DISABLED": "true",
+    # Lets the outbound fetcher reach loopback over plain http (a test IdP, the
+    # Salesforce stand-in); the template never sets it, so deployed code refuses.
+    "INSIGHTS_LOCAL_STACK": "1",
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from insights.domain.core.identity import hash_problem
 from insights.domain.core.limits import (
+    MAX_IP_CHARS,
     MAX_JSON_DEPTH,
     BigNumber,
     find_lone_surrogate,
@@ -228,6 +229,25 @@ def uuid_problem(uuid: str) -> str | None:
     return None
 
 
+def normalized_ip(text: str) -> str:
+    """An address as the geo lookup (and its cache) takes it: one text per address.
+
+    The canonical form (``2001:DB8::0001`` is ``2001:db8::1``), without an
+    IPv6 scope id (``fe80::1%eth0`` is ``fe80::1``: the interface names no
+    place). ValueError, with the reason after "context.ip", for anything
+    else, and for a text longer than any address before parsing it.
+    """
+    if len(text) > MAX_IP_CHARS:
+        raise ValueError(f"is longer than {MAX_IP_CHARS} characters: not an IPv4 or IPv6 address")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError("is not an IPv4 or IPv6 address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        address = ipaddress.IPv6Address(address.packed)
+    return str(address)
+
+
 def _parse_context(raw: Any, default: Context) -> Context:
     if raw is None:
         return default
@@ -238,11 +258,9 @@ def _parse_context(raw: Any, default: Context) -> Context:
         if not isinstance(ip, str):
             raise RequestError(400, "invalid_context", "context.ip must be a string")
         try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise RequestError(
-                400, "invalid_context", "context.ip is not an IPv4 or IPv6 address"
-            ) from None
+            ip = normalized_ip(ip)
+        except ValueError as exc:
+            raise RequestError(400, "invalid_context", f"context.ip {exc}") from None
     user_agent = raw.get("user_agent", default.user_agent)
     if user_agent is not None and not isinstance(user_agent, str):
         raise RequestError(400, "invalid_context", "context.user_agent must be a string")

@@ -37,6 +37,9 @@ MAX_CUSTOM_BYTES = 256 * 1024
 _ENTRY_OVERHEAD = 48
 
 MAX_USER_AGENT_CHARS = 512
+# An IPv6 address with an interface scope id is at most ~60 characters; a
+# longer context.ip is refused before it is parsed (it keyed the geo cache).
+MAX_IP_CHARS = 64
 MAX_JSON_DEPTH = 64
 MAX_QUERY_INT_DIGITS = 9
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from insights.domain.core.limits import fit_custom, report_dropped
-from insights.domain.core.sessions import Session, Stamped, newer
+from insights.domain.core.sessions import Retraction, Session, Stamped, newer
 from insights.domain.core.timefmt import DAY_MS, format_time
 
 RETENTION_MS = 180 * DAY_MS
@@ -207,14 +207,21 @@ def merged_custom(
 ) -> dict[str, CustomValue] | None:
     """A copy of `custom` with the updates that win applied; None if none wins."""
     if not custom and erased_at is None:
-        # Nothing to compare with (a new record, the common case of an import): all win.
-        fresh_values = {name: CustomValue(s.value, s.ts, source) for name, s in updates.items()}
+        # Nothing to compare with (a new record, the common case of an import): all win,
+        # but a retraction has nothing to clear.
+        fresh_values = {
+            name: CustomValue(s.value, s.ts, source)
+            for name, s in updates.items()
+            if not isinstance(s, Retraction)
+        }
         return _fitted(custom, fresh_values) or None
     merged: dict[str, CustomValue] | None = None
     for name, stamped in updates.items():
         if erased_at is not None and stamped.ts <= erased_at:
             continue
         current = custom.get(name)  # each name comes once: the original is as good as the copy
+        if isinstance(stamped, Retraction) and (current is None or current.source != source):
+            continue  # withdraws only what this source set
         if newer(current.stamped() if current else None, stamped):
             since = None
             if current is not None and same_value(current.value, stamped.value):

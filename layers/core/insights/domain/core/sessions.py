@@ -60,6 +60,16 @@ class Stamped:
         return (self.ts, json.dumps(value, sort_keys=True))
 
 
+@dataclass(frozen=True, slots=True)
+class Retraction(Stamped):
+    """A source withdrawing what it set (value None), e.g. a record deleted in Salesforce.
+
+    It clears an attribute only where the value held came from the same
+    source and is not newer (``profile.merged_custom``): a value another
+    source set stays, and a user who holds nothing gets nothing written.
+    """
+
+
 def newer(a: Stamped | None, b: Stamped) -> bool:
     return a is None or b.sort_key() > a.sort_key()
 

@@ -51,7 +51,12 @@ def forget(account_id: str) -> None:
 
 
 def rotate_secret(account_id: str, now_ms: int) -> tuple[str, IdentitySettings]:
-    """A new secret; the previous one keeps verifying for the grace period."""
+    """A new secret; the previous one keeps verifying for the grace period.
+
+    Conditional on the secret read: of two concurrent rotations one wins and
+    the other is a 409 (each would otherwise answer 201, one secret would
+    never verify, and the pre-race secret would stay valid as "previous").
+    """
     current = identity_store.load(account_id, consistent=True)
     secret = new_identity_secret()
     updated = replace(
@@ -61,7 +66,17 @@ def rotate_secret(account_id: str, now_ms: int) -> tuple[str, IdentitySettings]:
         previous_secret=current.secret,
         previous_valid_until=now_ms + ROTATION_GRACE_MS if current.secret else None,
     )
-    identity_store.save(account_id, updated)
+    try:
+        identity_store.rotate(account_id, updated, read_secret=current.secret)
+    except identity_store.SecretChanged:
+        forget(account_id)
+        raise IdentityError(
+            409,
+            "rotation_conflict",
+            "the identity secret was rotated by another request at the same time; "
+            "its secret is the current one (read it where that request was made), "
+            "or rotate again",
+        ) from None
     forget(account_id)
     return secret, updated
 
@@ -69,18 +84,17 @@ def rotate_secret(account_id: str, now_ms: int) -> tuple[str, IdentitySettings]:
 def set_verification(account_id: str, on: object) -> IdentitySettings:
     if not isinstance(on, bool):
         raise IdentityError(400, "invalid_setting", "verification must be true or false")
-    current = identity_store.load(account_id, consistent=True)
-    if on and not current.secret:
+    try:
+        identity_store.set_verification(account_id, on)
+    except identity_store.SecretChanged:
         raise IdentityError(
             409,
             "no_identity_secret",
             "create an identity secret first (POST /v1/account/identity/secret or "
             "`insights identity rotate`), then compute user_hash with it in your backend",
-        )
-    updated = replace(current, verification=on)
-    identity_store.save(account_id, updated)
+        ) from None
     forget(account_id)
-    return updated
+    return identity_store.load(account_id, consistent=True)
 
 
 def screen(account_id: str, batch: Batch, *, trusted: bool, now_ms: int) -> int:

@@ -7,7 +7,9 @@ Verification (joserfc does the cryptography and the claim checks):
    the public key anyone can fetch: algorithm confusion).
 2. The key is the issuer's JWKS key with the header's ``kid``, the JWKS URL
    taken from the discovery document, whose ``issuer`` must be the
-   registered one exactly. Both are cached per container for an hour; an
+   registered one exactly; both are fetched through the one outbound fetcher
+   (``insights.outbound``: https, no inner address, bounded, one error
+   text whatever failed). Both are cached per container for an hour; an
    unknown ``kid`` (the IdP rotated its keys) refetches them once, at most
    once a minute per issuer, so a flood of made-up kids cannot make this
    function hammer the IdP.
@@ -25,13 +27,20 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from insights import clock
+from aws_lambda_powertools import Logger
+
+from insights import clock, outbound
 from insights.domain.core.identity import VerifiedIdentity
 from insights.domain.core.sessions import Stamped
-from insights.domain.idp.oidc import ClaimError, OidcConfig, check_url, claim_values, parse_config
+from insights.domain.idp.oidc import (
+    ClaimError,
+    OidcConfig,
+    OidcConfigError,
+    claim_values,
+    parse_config,
+)
 from insights.domain.imports.files import Row
 from insights.services.core.attributes import NO_USER_RECORDS, write_attributes
 from insights.storage.core.accounts import Account
@@ -44,6 +53,8 @@ if TYPE_CHECKING:
 # not with the handler: 0.3x `import boto3` of CPU that the configuration
 # routes never need. The first sign-in of a container pays it instead.
 
+logger = Logger(child=True)
+
 CONFIG_ITEM = "oidc"
 LEEWAY_SECONDS = 60
 CACHE_SECONDS = 3600.0
@@ -51,6 +62,8 @@ MIN_REFRESH_SECONDS = 60.0
 FETCH_TIMEOUT_SECONDS = 3.0
 MAX_DOCUMENT_BYTES = 512 * 1024
 MAX_TOKEN_CHARS = 16 * 1024
+MAX_CACHED_ISSUERS = 256  # a warm container's key sets: bounded however often configs change
+ISSUER_UNREACHABLE = "the issuer could not be reached or did not answer as an OIDC issuer"
 
 _lock = threading.Lock()
 # discovery URL -> (cached until, last refetch for an unknown kid or None, key set)
@@ -76,24 +89,46 @@ def get_config(account_id: str) -> OidcConfig | None:
 
 def put_config(account_id: str, raw: Any) -> OidcConfig:
     config = parse_config(raw)
+    # The outbound rules (no loopback when deployed, no inner address, not
+    # the Lambda runtime API) refuse a URL now, naming the field, rather
+    # than at the first sign-in.
+    where = "discovery_url" if isinstance(raw, dict) and raw.get("discovery_url") else "issuer"
+    try:
+        outbound.check_url(config.discovery_url)
+    except outbound.OutboundRefused as exc:
+        raise OidcConfigError(where, str(exc)) from None
     idp_store.put_config(account_id, CONFIG_ITEM, config.as_dict(), clock.now_ms())
     return config
 
 
 def _fetch_json(url: str) -> Any:
-    check_url(url, "url")
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    """A JSON document from the issuer, through the one outbound fetcher.
+
+    Every way this can fail (refused address, closed port, timeout, an
+    answer that is not 200 JSON) gives the caller the same 502 text: the
+    API must not tell a closed port from a wrong answer (it would be a port
+    scanner). The precise reason goes to the operator's log.
+    """
     try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
-            body = response.read(MAX_DOCUMENT_BYTES + 1)
-    except OSError as exc:
-        raise TokenRejected(f"could not fetch {url}: {exc}", status=502) from None
-    if len(body) > MAX_DOCUMENT_BYTES:
-        raise TokenRejected(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes", status=502)
+        answer = outbound.fetch(
+            url,
+            headers={"Accept": "application/json"},
+            timeout=FETCH_TIMEOUT_SECONDS,
+            max_bytes=MAX_DOCUMENT_BYTES,
+        )
+    except outbound.OutboundFailed as exc:
+        raise _unreachable(exc.reason) from None
+    if answer.status != 200:
+        raise _unreachable(f"answered HTTP {answer.status}")
     try:
-        return json.loads(body)
+        return json.loads(answer.body)
     except ValueError:
-        raise TokenRejected(f"{url} did not answer JSON", status=502) from None
+        raise _unreachable("did not answer JSON") from None
+
+
+def _unreachable(reason: str) -> TokenRejected:
+    logger.warning("OIDC issuer fetch failed", extra={"reason": reason})
+    return TokenRejected(ISSUER_UNREACHABLE, status=502)
 
 
 def _fetch_keys(config: OidcConfig) -> KeySet:
@@ -102,14 +137,12 @@ def _fetch_keys(config: OidcConfig) -> KeySet:
 
     discovery = _fetch_json(config.discovery_url)
     if not isinstance(discovery, dict) or discovery.get("issuer") != config.issuer:
-        raise TokenRejected(
-            "the discovery document's issuer is not the registered issuer", status=502
-        )
+        raise _unreachable("the discovery document's issuer is not the registered issuer")
     jwks = _fetch_json(discovery.get("jwks_uri") or "")
     try:
         return KeySet.import_key_set(jwks)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise TokenRejected(f"the issuer's JWKS cannot be read: {exc}", status=502) from None
+        raise _unreachable(f"the JWKS cannot be read: {type(exc).__name__}") from None
 
 
 def discovery(config: OidcConfig) -> dict[str, Any]:
@@ -148,6 +181,8 @@ def _key_set(config: OidcConfig, kid: str | None) -> KeySet:
                 return keys  # refetched for a missing kid a moment ago: unknown, not new
             missed = now
         keys = _fetch_keys(config)
+        if config.discovery_url not in _keys and len(_keys) >= MAX_CACHED_ISSUERS:
+            _keys.clear()
         _keys[config.discovery_url] = (now + CACHE_SECONDS, missed, keys)
         return keys
 

@@ -169,6 +169,9 @@ def public(job: Job) -> dict[str, Any]:
         "invocations": job.invocations,
         "error_report": None,
     }
+    if job.source == "salesforce":
+        # Records deleted in Salesforce whose values the sync withdrew (docs/salesforce.md).
+        body["rows"]["deleted"] = job.rows_deleted or 0
     if job.report_key:
         body["error_report"] = {
             "url": objects.presigned_get(job.bucket, job.report_key, expires=REPORT_LINK_SECONDS),

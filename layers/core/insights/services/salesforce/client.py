@@ -5,7 +5,11 @@ both natively, via ``SalesforceLogin``), the REST query API
 (``query``/``query_more``), ``describe`` and the Bulk API 2.0 query jobs.
 This module adds what a scheduled sync needs around it:
 
-- sign in once, and again exactly once when a call answers
+- send every HTTP call through the one outbound fetcher
+  (``insights.outbound``, via a requests transport adapter);
+- sign in once (a 5xx of the token endpoint is ``unavailable``, retried,
+  and a refusal shows Salesforce's own ``error_description``), and again
+  exactly once when a call answers
   ``INVALID_SESSION_ID`` (the client is built from the session id, so
   simple-salesforce's own refresh loop is not in play);
 - count every HTTP call and read ``Sforce-Limit-Info`` from every response
@@ -21,19 +25,24 @@ only the Salesforce functions, which carry SalesforceLayer, import it.
 ``https://*.salesforce.com`` to that base URL instead (keeping the Host), as
 ``AWS_ENDPOINT_URL`` does for AWS: the local stack and the tests point it at
 a Salesforce stand-in. simple-salesforce always builds
-``https://<domain>.salesforce.com`` URLs, so this is a transport adapter.
+``https://<domain>.salesforce.com`` URLs, so the adapter rewrites them.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+from jwt import PyJWTError
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
 from simple_salesforce import Salesforce, SalesforceLogin
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -44,11 +53,17 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from insights import outbound
 from insights.domain.salesforce import Credentials, LoginHost
 
 API_VERSION = "62.0"
-TIMEOUT_SECONDS = 30
-CONNECT_TIMEOUT_SECONDS = 10
+TIMEOUT_SECONDS = 30  # what simple-salesforce is told; the fetcher's deadline below holds anyway
+CALL_TIMEOUT_SECONDS = 60.0  # one call, connect to last byte
+CONNECT_TIMEOUT_SECONDS = 10.0
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a Bulk API page of 10,000 wide records fits
+UNREACHABLE = "Salesforce could not be reached or did not answer in time"
+SIGN_IN_ATTEMPTS = 3
+SIGN_IN_BACKOFF_SECONDS = 0.5
 T = TypeVar("T")
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
@@ -62,35 +77,63 @@ class SalesforceProblem(Exception):
         self.message = message
 
 
-class _Bounded(HTTPAdapter):
-    """Every call gets a timeout, also those simple-salesforce makes without one.
+class _Outbound(BaseAdapter):
+    """requests' transport for simple-salesforce: every call through ``insights.outbound``.
 
-    Its sign-in (``SalesforceLogin``) posts with no timeout: a login host
-    that never answers would hold the API's test route (and a sync slice)
-    until the Lambda timeout instead of answering ``unavailable``.
+    The fetcher's rules hold for sign-in, queries and the Bulk API alike
+    (https, checked and pinned addresses, no redirect to another host, one
+    deadline per call, a size cap). With ``SALESFORCE_ENDPOINT_URL`` set,
+    ``https://<host>.salesforce.com/...`` goes to that base URL instead,
+    keeping the Host (the local stand-in; the fetcher refuses a loopback
+    base anywhere but on the local stack).
     """
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = (CONNECT_TIMEOUT_SECONDS, TIMEOUT_SECONDS)
-        return super().send(request, **kwargs)
-
-
-class _Redirect(_Bounded):
-    """Sends https://<host>.salesforce.com/... to a stand-in base URL, keeping the Host."""
-
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str | None) -> None:
         super().__init__()
-        self.base = urlsplit(base)
+        self.base = urlsplit(base) if base else None
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        url = urlsplit(request.url or "")
-        if url.hostname and url.hostname.endswith(".salesforce.com"):
-            request.headers["Host"] = url.netloc
-            request.url = urlunsplit(
-                (self.base.scheme, self.base.netloc, url.path, url.query, url.fragment)
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        url = request.url or ""
+        headers = dict(request.headers)
+        parts = urlsplit(url)
+        if self.base is not None and (parts.hostname or "").endswith(".salesforce.com"):
+            headers["Host"] = parts.netloc
+            url = urlunsplit(
+                (self.base.scheme, self.base.netloc, parts.path, parts.query, parts.fragment)
             )
-        return super().send(request, **kwargs)
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        try:
+            answer = outbound.fetch(
+                url,
+                method=request.method or "GET",
+                headers=headers,
+                body=body,
+                timeout=CALL_TIMEOUT_SECONDS,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                max_bytes=MAX_ANSWER_BYTES,
+            )
+        except outbound.OutboundFailed as exc:
+            raise Unreachable(exc.reason, request=request) from None
+        response = requests.Response()
+        response.status_code = answer.status
+        response.reason = answer.reason
+        response.headers = CaseInsensitiveDict(answer.headers)
+        response.encoding = get_encoding_from_headers(response.headers)
+        response._content = answer.body
+        response.raw = io.BytesIO(answer.body)
+        response.url = request.url or ""
+        response.request = request
+        response.connection = self
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+class Unreachable(requests.ConnectionError):
+    """The fetcher got no answer; its reason is for the logs, not for the account owner."""
 
 
 class Client:
@@ -103,52 +146,83 @@ class Client:
         self.usage: tuple[int, int] | None = None
         self.session = requests.Session()
         self.session.hooks["response"].append(self._observe)
-        endpoint = os.environ.get("SALESFORCE_ENDPOINT_URL")
-        self.session.mount("https://", _Redirect(endpoint) if endpoint else _Bounded())
-        self.session.mount("http://", _Bounded())
+        adapter = _Outbound(os.environ.get("SALESFORCE_ENDPOINT_URL"))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
         self._sf: Salesforce | None = None
+        self.token_status: int | None = None
 
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.calls += 1
+        if response.url.endswith("/services/oauth2/token"):
+            # simple-salesforce drops the status of a JSON error: keep it here.
+            self.token_status = response.status_code
         match = _USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.usage = (int(match[1]), int(match[2]))
 
     # ---------------------------------------------------------------- login
     def login(self) -> None:
-        values = self.credentials.values
-        try:
-            if self.credentials.flow == "client_credentials":
-                session_id, instance = SalesforceLogin(
-                    session=self.session,
-                    consumer_key=values["consumer_key"],
-                    consumer_secret=values["consumer_secret"],
-                    domain=self.host.domain,
-                    sf_version=API_VERSION,
-                )
-            else:
-                # The assertion's audience is login/test; a My Domain is
-                # where the token is asked for (simple-salesforce's instance_url).
-                session_id, instance = SalesforceLogin(
-                    session=self.session,
-                    consumer_key=values["consumer_key"],
-                    privatekey=values["private_key"],
-                    username=values["username"],
-                    domain=self.host.audience,
-                    instance_url=self.host.domain if self.host.is_my_domain else None,
-                    sf_version=API_VERSION,
-                )
-        except SalesforceAuthenticationFailed as exc:
-            raise SalesforceProblem(
-                "bad_credentials",
-                f"Salesforce refused the credentials: {exc.code}: {exc.message}",
-            ) from None
-        except (requests.RequestException, ValueError) as exc:
-            raise SalesforceProblem(
-                "unavailable", f"could not reach Salesforce to sign in: {type(exc).__name__}"
-            ) from None
+        """Sign in; a 5xx from the token endpoint is tried again, then ``unavailable``.
+
+        Salesforce's token endpoint answers 500 ``unknown_error: retry your
+        request`` or 503 when it is busy: that is no verdict on the
+        credentials, so it follows the rule for queries (``unavailable``,
+        which a sync's slice retries through SQS), after
+        ``SIGN_IN_ATTEMPTS`` quick tries here for a ``test`` that waits.
+        """
+        for attempt in range(SIGN_IN_ATTEMPTS):
+            self.token_status = None
+            try:
+                session_id, instance = self._token()
+                break
+            except SalesforceAuthenticationFailed as exc:
+                said = _auth_words(exc)
+                if (self.token_status or 0) < 500:
+                    raise SalesforceProblem(
+                        "bad_credentials", f"Salesforce refused the credentials: {said}"
+                    ) from None
+                if attempt == SIGN_IN_ATTEMPTS - 1:
+                    raise SalesforceProblem(
+                        "unavailable",
+                        f"Salesforce's sign-in answered {self.token_status} ({said}); "
+                        "the sync tries again",
+                    ) from None
+                time.sleep(SIGN_IN_BACKOFF_SECONDS * (attempt + 1))
+            except requests.RequestException:
+                raise SalesforceProblem("unavailable", UNREACHABLE) from None
+            except (PyJWTError, ValueError, TypeError) as exc:
+                # Only the JWT flow builds something locally: the stored
+                # private key cannot sign (keys are checked at PUT since).
+                raise SalesforceProblem(
+                    "bad_credentials",
+                    f"the stored private key cannot sign the sign-in JWT ({exc}): "
+                    "PUT the connection with the connected app's PEM private key",
+                ) from None
         self._sf = Salesforce(
             session_id=session_id, instance=instance, session=self.session, version=API_VERSION
+        )
+
+    def _token(self) -> tuple[str, str]:
+        values = self.credentials.values
+        if self.credentials.flow == "client_credentials":
+            return SalesforceLogin(
+                session=self.session,
+                consumer_key=values["consumer_key"],
+                consumer_secret=values["consumer_secret"],
+                domain=self.host.domain,
+                sf_version=API_VERSION,
+            )
+        # The assertion's audience is login/test; a My Domain is
+        # where the token is asked for (simple-salesforce's instance_url).
+        return SalesforceLogin(
+            session=self.session,
+            consumer_key=values["consumer_key"],
+            privatekey=values["private_key"],
+            username=values["username"],
+            domain=self.host.audience,
+            instance_url=self.host.domain if self.host.is_my_domain else None,
+            sf_version=API_VERSION,
         )
 
     @property
@@ -174,10 +248,8 @@ class Client:
                 self.login()  # INVALID_SESSION_ID: sign in again, once
             except SalesforceError as exc:
                 raise _problem(exc) from None
-            except requests.RequestException as exc:
-                raise SalesforceProblem(
-                    "unavailable", f"could not reach Salesforce: {type(exc).__name__}"
-                ) from None
+            except requests.RequestException:
+                raise SalesforceProblem("unavailable", UNREACHABLE) from None
         raise AssertionError("unreachable")
 
     # ---------------------------------------------------------------- calls
@@ -186,19 +258,26 @@ class Client:
             lambda sf: sf.restful(f"sobjects/{sobject}/describe", timeout=TIMEOUT_SECONDS)
         )
 
-    def query(self, soql: str) -> dict[str, Any]:
-        return self._call(lambda sf: sf.query(soql, timeout=TIMEOUT_SECONDS))
+    def query(self, soql: str, *, deleted: bool = False) -> dict[str, Any]:
+        """A query's first page; `deleted`: the queryAll endpoint (the recycle bin too)."""
+        return self._call(
+            lambda sf: sf.query(soql, include_deleted=deleted, timeout=TIMEOUT_SECONDS)
+        )
 
     def query_more(self, next_records_url: str) -> dict[str, Any]:
+        # The URL names its endpoint (query or queryAll).
         return self._call(
-            lambda sf: sf.query_more(next_records_url, identifier_is_url=True, timeout=30)
+            lambda sf: sf.query_more(
+                next_records_url, identifier_is_url=True, timeout=TIMEOUT_SECONDS
+            )
         )
 
     def count(self, soql: str) -> int:
         return int(self.query(soql)["totalSize"])
 
-    def bulk_create(self, sobject: str, soql: str) -> str:
-        job = self._call(lambda sf: _bulk(sf, sobject).create_job("query", soql))
+    def bulk_create(self, sobject: str, soql: str, *, deleted: bool = False) -> str:
+        operation = "queryAll" if deleted else "query"
+        job = self._call(lambda sf: _bulk(sf, sobject).create_job(operation, soql))
         return str(job["id"])
 
     def bulk_state(self, sobject: str, job_id: str) -> tuple[str, str | None]:
@@ -211,6 +290,24 @@ class Client:
             lambda sf: _bulk(sf, sobject).get_query_results(job_id, locator, max_records=limit)
         )
         return str(page["records"]), str(page["locator"] or "")
+
+
+def _auth_words(exc: SalesforceAuthenticationFailed) -> str:
+    """Salesforce's own words: ``error: error_description`` of the token answer.
+
+    The pinned simple-salesforce keeps them as ``code`` and ``auth_message``
+    (its ``message`` is the class's "{content}" template); an answer that
+    was not JSON (an HTML 503 page) comes as the status and a body.
+    """
+    words = getattr(exc, "auth_message", None)
+    if words is None:
+        content = exc.content
+        words = content.decode(errors="replace") if isinstance(content, bytes) else str(content)
+    words = " ".join(str(words).split())[:300]
+    code = exc.code
+    if code is None or isinstance(code, int):
+        return words or "no reason given"
+    return f"{code}: {words}" if words else str(code)
 
 
 def _bulk(sf: Salesforce, sobject: str) -> Any:

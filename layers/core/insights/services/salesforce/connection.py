@@ -18,6 +18,7 @@ from typing import Any
 from insights import clock
 from insights.domain.core.timefmt import format_time
 from insights.domain.salesforce import (
+    ConfigError,
     Connection,
     Credentials,
     Problem,
@@ -67,6 +68,7 @@ def connect(account: Account, body: Any) -> tuple[dict[str, Any], bool]:
     existing = integrations.get(account.account_id)
     stored_flow = existing.connection["flow"] if existing else None
     connection, credentials = parse_connection(body, flow=stored_flow)
+    check_private_key(credentials)
     name = secrets.name_for(SOURCE, account.account_id)
     if credentials is not None:
         try:
@@ -144,6 +146,34 @@ def disconnect(account: Account) -> None:
     integrations.delete(account.account_id)
 
 
+def check_private_key(credentials: Credentials | None) -> None:
+    """The JWT flow's key must be one Salesforce can verify: an RSA private key, unencrypted.
+
+    Checked when it is given (a 400 naming the field) rather than at the
+    first sign-in, where it failed every sync. cryptography comes with
+    SalesforceLayer; it is imported only when a key is sent.
+    """
+    if credentials is None or credentials.flow != "jwt_bearer":
+        return
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    where = "credentials.private_key"
+    try:
+        key = load_pem_private_key(credentials.values["private_key"].encode(), password=None)
+    except TypeError:
+        raise ConfigError(where, "is encrypted: give the key without a passphrase") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ConfigError(
+            where,
+            "cannot be read as a PEM private key (-----BEGIN PRIVATE KEY----- or "
+            "-----BEGIN RSA PRIVATE KEY-----, with the base64 body as openssl wrote it)",
+        ) from None
+    if not isinstance(key, RSAPrivateKey):
+        raise ConfigError(where, "must be an RSA key: the JWT bearer flow signs with RS256")
+
+
 # --------------------------------------------------------------------- test
 def stored_credentials(found: Integration) -> Credentials:
     value = secrets.get(found.secret_name)
@@ -166,6 +196,7 @@ def test(account: Account, body: Any) -> dict[str, Any]:
         connection, credentials = parse_connection(
             body, flow=existing.connection["flow"] if existing else None
         )
+        check_private_key(credentials)
         if credentials is None:
             assert existing is not None
             credentials = stored_credentials(existing)

@@ -41,6 +41,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from insights import clock
+from insights.domain.core.sessions import Retraction
 from insights.domain.core.timefmt import MINUTE_MS, format_time
 from insights.domain.imports.files import Plan, Rejection, Row, status_of
 from insights.domain.salesforce import (
@@ -49,7 +50,10 @@ from insights.domain.salesforce import (
     bulk_query,
     check_describe,
     count_query,
+    deletion_row,
+    follows_deletions,
     incremental_query,
+    is_deleted,
     plan_for,
     record_row,
 )
@@ -74,7 +78,7 @@ from insights.storage.core.accounts import Account, get_account
 from insights.storage.imports import jobs
 from insights.storage.imports.jobs import Job
 from insights.storage.salesforce import connections as integrations
-from insights.storage.salesforce.connections import Integration
+from insights.storage.salesforce.connections import Calls, Integration
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -158,6 +162,7 @@ class Tally:
     read: int = 0
     imported: int = 0
     rejected: int = 0
+    deleted: int = 0  # records deleted in Salesforce: their values withdrawn
     lines: list[Rejection] = field(default_factory=list)
     cursor: Cursor | None = None  # the last record read (REST: in order)
     top: Cursor | None = None  # the greatest record read (Bulk: unordered)
@@ -166,9 +171,12 @@ class Tally:
 class Progress:
     """What a slice has read and written; `commit` marks what the checkpoint may count."""
 
-    def __init__(self, job: Job, account: Account, plan: Plan, batch_rows: int) -> None:
+    def __init__(
+        self, job: Job, account: Account, plan: Plan, batch_rows: int, *, deletions: bool
+    ) -> None:
         self.account = account
         self.plan = plan
+        self.deletions = deletions  # read with queryAll: deleted records come too
         self.batch_rows = batch_rows
         self.checkpoint: dict[str, Any] = dict(job.checkpoint or {})
         self.staged = Tally(
@@ -184,8 +192,15 @@ class Progress:
         staged = self.staged
         staged.row += 1
         staged.read += 1
-        verdict, cursor = record_row(staged.row, record, self.plan, now_ms=clock.now_ms())
-        if isinstance(verdict, Rejection):
+        verdict: Row | Rejection | None
+        if self.deletions and is_deleted(record):
+            staged.deleted += 1
+            verdict, cursor = deletion_row(staged.row, record, self.plan, now_ms=clock.now_ms())
+        else:
+            verdict, cursor = record_row(staged.row, record, self.plan, now_ms=clock.now_ms())
+        if verdict is None:
+            pass  # a deleted record that set nothing
+        elif isinstance(verdict, Rejection):
             staged.rejected += 1
             if len(staged.lines) < self.room:
                 staged.lines.append(verdict)
@@ -201,7 +216,7 @@ class Progress:
     def flush(self) -> None:
         if self.rows:
             write_attributes(self.account, self.rows, SOURCE)
-            self.staged.imported += len(self.rows)
+            self.staged.imported += sum(1 for row in self.rows if not _withdraws(row))
             self.rows = []
 
     def commit(self, **checkpoint: Any) -> None:
@@ -212,6 +227,10 @@ class Progress:
         if self.staged.top is not None:
             self.checkpoint["top"] = self.staged.top.as_list()
         self.checkpoint.update(checkpoint)
+
+
+def _withdraws(row: Row) -> bool:
+    return bool(row.values) and all(isinstance(v, Retraction) for v in row.values.values())
 
 
 def run_slice(job: Job, budget: Budget) -> str:
@@ -240,7 +259,13 @@ def run_slice(job: Job, budget: Budget) -> str:
         problems = check_describe(connection, describe)
         if problems:
             raise SyncFailed("; ".join(p.message for p in problems))
-        progress = Progress(job, account, plan_for(connection, describe), budget.batch_rows)
+        progress = Progress(
+            job,
+            account,
+            plan_for(connection, describe),
+            budget.batch_rows,
+            deletions=follows_deletions(describe),
+        )
         full = bool(job.mapping.get("full")) or not found.watermark
         outcome = _run(found, full, connection, client, progress, budget)
         if outcome == "wait":
@@ -269,6 +294,7 @@ def run_slice(job: Job, budget: Budget) -> str:
         rows_total=tally.read,
         rows_imported=tally.imported,
         rows_rejected=tally.rejected,
+        rows_deleted=tally.deleted,
         report_lines=len(tally.lines),
         checkpoint=checkpoint,
         last_from=f"sync:{job.offset}",
@@ -276,33 +302,40 @@ def run_slice(job: Job, budget: Budget) -> str:
     if tally.row > job.row:
         write_part(job, job.row, tally.row, tally.lines)
     resume_at = None
+    calls = None
+    if client is not None:
+        calls = Calls(client.calls, client.usage, now if client.signed_in else None)
     if outcome == PAUSED:
         resume_at = now + limit_backoff_ms()
         changes["error"] = f"paused until {format_time(resume_at)}: {error}"
     elif outcome in ("done", "failed"):
-        imported = job.rows_imported + tally.imported
+        # A deletion applied counts as applied: a sync that only withdrew values succeeded.
+        applied = job.rows_imported + tally.imported + (job.rows_deleted or 0) + tally.deleted
         rejected = job.rows_rejected + tally.rejected
-        status = "failed" if outcome == "failed" else status_of(imported, rejected)
+        status = "failed" if outcome == "failed" else status_of(applied, rejected)
         if rejected:
             assemble_report(job, job.data_row, tally.row, rejected)
             changes["report_key"] = report_key(job)
         if status == "failed" and error is None:
             error = "every record was rejected: see the error report"
-        changes.update(status=status, phase="done", finished_at=now, error=error)
+        # When the job really ended, not when its slice began (a one-slice
+        # sync of 167 s showed a duration of 0).
+        finished = clock.now_ms()
+        changes.update(status=status, phase="done", finished_at=finished, error=error)
+        if not _finish(job, expected, changes, found, checkpoint, finished, calls):
+            return "lost"  # another runner of this slice checkpointed first
+        return str(status)
     if not jobs.advance(job, expected, changes):
         return "lost"  # another runner of this slice checkpointed first
-    if client is not None:
+    if calls is not None:
         integrations.record_progress(
             job.account_id,
             job.import_id,
-            api_calls=client.calls,
-            usage=client.usage,
+            api_calls=calls.api_calls,
+            usage=calls.usage,
             resume_at=resume_at,
-            credentials_worked_at=now if client.signed_in else None,
+            credentials_worked_at=calls.credentials_worked_at,
         )
-    if outcome in ("done", "failed"):
-        _finish(job, found, checkpoint, changes["status"], error, now)
-        return str(changes["status"])
     if outcome == PAUSED:
         logger.warning("salesforce sync paused", extra={"import_id": job.import_id})
         if found is not None:
@@ -315,12 +348,15 @@ def run_slice(job: Job, budget: Budget) -> str:
 
 def _finish(
     job: Job,
+    expected: tuple[str | None, int],
+    changes: dict[str, Any],
     found: Integration | None,
     checkpoint: dict[str, Any],
-    status: str,
-    error: str | None,
     now: int,
-) -> None:
+    calls: Calls | None,
+) -> bool:
+    """Write the job's final record and release the connection, together; False if lost."""
+    status = str(changes["status"])
     watermark: list[Any] | None = None
     if checkpoint.get("mode") == "bulk":
         # Unordered: only a finished job says nothing older is still to come.
@@ -331,17 +367,22 @@ def _finish(
         watermark = found.watermark
     if found is not None and found.full_sync and found.updated_at > job.created_at:
         watermark = None  # the mapping changed during the sync: the next one reads all again
-    integrations.finish(
+    written = integrations.finish_with_job(
+        jobs.advance_update(job, expected, changes),
         job.account_id,
         job.import_id,
         now,
         watermark=watermark,
-        error=error,
+        error=changes.get("error"),
         succeeded=status != "failed",
+        calls=calls,
     )
+    if not written:
+        return False
     cleanup(job)
     metrics.add_metric(name="SalesforceSyncsFinished", unit=MetricUnit.Count, value=1)
     logger.info("salesforce sync finished", extra={"import_id": job.import_id, "status": status})
+    return True
 
 
 def _run(
@@ -374,7 +415,9 @@ def _near_limit(client: Client) -> bool:
 
 
 def _run_rest(connection: Connection, client: Client, progress: Progress, budget: Budget) -> str:
-    page = client.query(incremental_query(connection, progress.staged.cursor))
+    deleted = progress.deletions
+    soql = incremental_query(connection, progress.staged.cursor, deleted=deleted)
+    page = client.query(soql, deleted=deleted)
     while True:
         for record in page.get("records") or []:
             progress.add(record)
@@ -393,7 +436,10 @@ def _run_bulk(connection: Connection, client: Client, progress: Progress, budget
     sobject = connection.object
     job_id = progress.checkpoint.get("bulk_job")
     if not job_id:
-        job_id = client.bulk_create(sobject, bulk_query(connection))
+        deleted = progress.deletions
+        job_id = client.bulk_create(
+            sobject, bulk_query(connection, deleted=deleted), deleted=deleted
+        )
         progress.commit(bulk_job=job_id, locator="")
     state, message = client.bulk_state(sobject, job_id)
     while state != "JobComplete":
@@ -432,8 +478,6 @@ def give_up(message: dict[str, Any], attempts: int) -> bool:
         "offset": job.offset + 1,
         "invocations": 1,
     }
-    if not jobs.advance(job, (job.phase, job.offset), changes):
-        return False
     found = integrations.get(job.account_id)
-    _finish(job, found, dict(job.checkpoint or {}), "failed", reason, now)
-    return True
+    expected = (job.phase, job.offset)
+    return _finish(job, expected, changes, found, dict(job.checkpoint or {}), now, None)

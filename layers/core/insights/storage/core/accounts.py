@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from pynamodb.connection import Connection
@@ -38,6 +39,15 @@ def _from_item(item: AccountItem) -> Account:
 
 
 def create_account(account: Account, keys: dict[KeyKind, str]) -> None:
+    """The account item and its key items, all or nothing, and safe to retry.
+
+    One transaction with an idempotency token: DynamoDB applies a retried
+    request with the same token once. Its conditions (no such items yet)
+    still fail when a retry reaches a store that does not keep tokens, or
+    after a response was lost and the caller's SDK sent it again: then the
+    items are read back, and if they are this account's, the create had
+    landed (an account with keys that were never shown was the bug).
+    """
     item = AccountItem(
         f"acct#{account.account_id}",
         name=account.name,
@@ -47,14 +57,44 @@ def create_account(account: Account, keys: dict[KeyKind, str]) -> None:
         backfill_days=account.settings.backfill_days,
         segment_event_properties=list(account.settings.segment_event_properties),
     )
-    item.save()
-    for kind, key in keys.items():
+    key_items = [
         KeyItem(
             f"key#{hash_key(key)}",
             account_id=account.account_id,
             kind=kind,
             created_at=account.created_at,
-        ).save(KeyItem.pk.does_not_exist())
+        )
+        for kind, key in keys.items()
+    ]
+    token = hashlib.sha256(f"{account.account_id}:{account.created_at}".encode()).hexdigest()
+    try:
+        with TransactWrite(
+            connection=Connection(region=load().region), client_request_token=token[:36]
+        ) as tx:
+            tx.save(item, condition=AccountItem.pk.does_not_exist())
+            for key_item in key_items:
+                tx.save(key_item, condition=KeyItem.pk.does_not_exist())
+    except TransactWriteError:
+        if not _created(account, key_items):
+            raise
+
+
+def _created(account: Account, key_items: list[KeyItem]) -> bool:
+    """Whether this account and every one of its keys are stored (a retry's check)."""
+    try:
+        stored = AccountItem.get(f"acct#{account.account_id}", consistent_read=True)
+    except AccountItem.DoesNotExist:
+        return False
+    if int(stored.created_at) != account.created_at or stored.name != account.name:
+        return False
+    for key_item in key_items:
+        try:
+            found = KeyItem.get(key_item.pk, consistent_read=True)
+        except KeyItem.DoesNotExist:
+            return False
+        if found.account_id != account.account_id:
+            return False
+    return True
 
 
 def get_account(account_id: str) -> Account | None:

@@ -14,7 +14,10 @@ never returned or logged after creation (docs/identity-verification.md).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
 from insights.domain.core.identity import IdentitySettings
@@ -53,12 +56,49 @@ def load(account_id: str, *, consistent: bool = False) -> IdentitySettings:
     )
 
 
-def save(account_id: str, settings: IdentitySettings) -> None:
-    IdentityItem(
-        _pk(account_id),
-        verification=settings.verification,
-        secret=settings.secret,
-        secret_created_at=settings.secret_created_at,
-        previous_secret=settings.previous_secret,
-        previous_valid_until=settings.previous_valid_until,
-    ).save()
+class SecretChanged(Exception):
+    """The secret is no longer the one read: another rotation won."""
+
+
+def rotate(account_id: str, settings: IdentitySettings, *, read_secret: str | None) -> None:
+    """Write a rotated secret only if the stored one is still `read_secret` (SecretChanged if not).
+
+    Two concurrent rotations both read the same secret; the second write
+    would replace the first's new secret and keep the pre-race one valid
+    as "previous". Only the secret fields are written: a verification
+    switch made meanwhile stays.
+    """
+    condition = (
+        IdentityItem.secret.does_not_exist()
+        if read_secret is None
+        else IdentityItem.secret == read_secret
+    )
+    actions = [
+        _set_or_remove(IdentityItem.secret, settings.secret),
+        _set_or_remove(IdentityItem.secret_created_at, settings.secret_created_at),
+        _set_or_remove(IdentityItem.previous_secret, settings.previous_secret),
+        _set_or_remove(IdentityItem.previous_valid_until, settings.previous_valid_until),
+    ]
+    try:
+        IdentityItem(_pk(account_id)).update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise SecretChanged() from None
+        raise
+
+
+def set_verification(account_id: str, on: bool) -> None:
+    """Switch verification on or off; on only while a secret exists (SecretChanged if none)."""
+    condition = IdentityItem.secret.exists() if on else None
+    try:
+        IdentityItem(_pk(account_id)).update(
+            actions=[IdentityItem.verification.set(on)], condition=condition
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise SecretChanged() from None
+        raise
+
+
+def _set_or_remove(attribute: Any, value: Any) -> Any:
+    return attribute.remove() if value is None else attribute.set(value)

@@ -63,6 +63,7 @@ class ImportJobItem(Model):
     rows_read = NumberAttribute(null=True)
     rows_imported = NumberAttribute(null=True)
     rows_rejected = NumberAttribute(null=True)
+    rows_deleted = NumberAttribute(null=True)  # Salesforce: deleted records whose values went
     report_lines = NumberAttribute(null=True)
     report_key = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
@@ -112,6 +113,7 @@ class Job:
     rows_read: int = 0
     rows_imported: int = 0
     rows_rejected: int = 0
+    rows_deleted: int | None = None
     report_lines: int = 0
     report_key: str | None = None
     error: str | None = None
@@ -233,6 +235,24 @@ def advance(
     `statuses`: the job must be in one of them (a cancelled job's last slice
     still records what it did, with ("cancelled",)).
     """
+    item, actions, condition = advance_update(job, expected, changes, statuses=statuses)
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def advance_update(
+    job: Job,
+    expected: tuple[str | None, int],
+    changes: dict[str, Any],
+    *,
+    statuses: tuple[str, ...] = ("pending", "running"),
+) -> tuple[ImportJobItem, list[Any], Any]:
+    """`advance` as (item, actions, condition), to write in a transaction with another item."""
     item = ImportJobItem(job.account_id, JOB_PREFIX + job.import_id)
     actions = []
     for name, value in changes.items():
@@ -255,17 +275,12 @@ def advance(
         condition &= ImportJobItem.phase == phase
     else:
         condition &= ImportJobItem.phase.does_not_exist()
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return item, actions, condition
 
 
 ADDS = frozenset(
     {"rows_read", "rows_imported", "rows_rejected", "report_lines", "invocations", "rows_total"}
+    | {"rows_deleted"}
 )
 
 

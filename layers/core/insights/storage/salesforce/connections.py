@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from insights.storage.core.models import _Meta
+from insights.storage.core.store import _connection
 
 SALESFORCE = "salesforce"
 
@@ -179,6 +181,16 @@ def record_progress(
     resume_at: int | None = None,
     credentials_worked_at: int | None = None,
 ) -> None:
+    actions = _progress_actions(api_calls, usage, resume_at, credentials_worked_at)
+    _update(account_id, actions, IntegrationItem.running == import_id)
+
+
+def _progress_actions(
+    api_calls: int,
+    usage: tuple[int, int] | None,
+    resume_at: int | None,
+    credentials_worked_at: int | None,
+) -> list[Any]:
     actions = [IntegrationItem.api_calls.add(api_calls)]
     if usage is not None:
         actions += [IntegrationItem.api_used.set(usage[0]), IntegrationItem.api_limit.set(usage[1])]
@@ -186,7 +198,21 @@ def record_progress(
         actions.append(IntegrationItem.resume_at.set(resume_at))
     if credentials_worked_at is not None:
         actions.append(IntegrationItem.credentials_worked_at.set(credentials_worked_at))
-    _update(account_id, actions, IntegrationItem.running == import_id)
+    return actions
+
+
+def _finish_actions(
+    now: int, watermark: list[Any] | None, error: str | None, succeeded: bool
+) -> list[Any]:
+    actions = [IntegrationItem.running.remove(), IntegrationItem.resume_at.remove()]
+    if watermark is not None:
+        actions.append(IntegrationItem.watermark.set(json.dumps(watermark)))
+        actions.append(IntegrationItem.full_sync.remove())
+    if succeeded:
+        actions.append(IntegrationItem.last_success_at.set(now))
+    if error is not None:
+        actions += [IntegrationItem.last_error.set(error), IntegrationItem.last_error_at.set(now)]
+    return actions
 
 
 def finish(
@@ -199,15 +225,69 @@ def finish(
     succeeded: bool,
 ) -> bool:
     """The sync is over: release it and move the watermark to what it applied."""
-    actions = [IntegrationItem.running.remove(), IntegrationItem.resume_at.remove()]
-    if watermark is not None:
-        actions.append(IntegrationItem.watermark.set(json.dumps(watermark)))
-        actions.append(IntegrationItem.full_sync.remove())
-    if succeeded:
-        actions.append(IntegrationItem.last_success_at.set(now))
-    if error is not None:
-        actions += [IntegrationItem.last_error.set(error), IntegrationItem.last_error_at.set(now)]
-    return _update(account_id, actions, IntegrationItem.running == import_id)
+    return _update(
+        account_id,
+        _finish_actions(now, watermark, error, succeeded),
+        IntegrationItem.running == import_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Calls:
+    """What a slice's client did, recorded on the connection."""
+
+    api_calls: int
+    usage: tuple[int, int] | None
+    credentials_worked_at: int | None
+
+
+def finish_with_job(
+    job_update: tuple[Any, list[Any], Any],
+    account_id: str,
+    import_id: str,
+    now: int,
+    *,
+    watermark: list[Any] | None,
+    error: str | None,
+    succeeded: bool,
+    calls: Calls | None,
+) -> bool:
+    """The job's final record and the connection's release in one transaction.
+
+    So no reader sees the job finished while the connection still names it
+    as running (``POST .../sync`` would answer 409 for a finished sync).
+    `job_update` is ``jobs.advance_update``'s (item, actions, condition).
+    False when the job's checkpoint moved on (another runner wrote it). When
+    the connection no longer runs this job (removed or replaced), the job's
+    record is written alone.
+    """
+    job_item, job_actions, job_condition = job_update
+    actions = _finish_actions(now, watermark, error, succeeded)
+    if calls is not None:
+        worked = calls.credentials_worked_at
+        actions += _progress_actions(calls.api_calls, calls.usage, None, worked)
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.update(job_item, actions=job_actions, condition=job_condition)
+            tx.update(
+                IntegrationItem(account_id, SALESFORCE),
+                actions=actions,
+                condition=IntegrationItem.running == import_id,
+            )
+    except TransactWriteError as exc:
+        reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            return False
+        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            try:
+                job_item.update(actions=job_actions, condition=job_condition)
+            except UpdateError as alone:
+                if alone.cause_response_code == "ConditionalCheckFailedException":
+                    return False
+                raise
+            return True
+        raise
+    return True
 
 
 def record_worked(account_id: str, now: int) -> None:
