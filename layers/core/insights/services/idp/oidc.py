@@ -158,9 +158,7 @@ def discovery(config: OidcConfig) -> dict[str, Any]:
             return cached[1]
     document = _fetch_json(config.discovery_url)
     if not isinstance(document, dict) or document.get("issuer") != config.issuer:
-        raise TokenRejected(
-            "the discovery document's issuer is not the registered issuer", status=502
-        )
+        raise _unreachable("the discovery document's issuer is not the registered issuer")
     with _lock:
         if len(_documents) >= MAX_DOCUMENTS:
             _documents.clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from insights import clock
+from insights import clock, outbound
 from insights.domain.team.provider import (
     Provider,
     ProviderError,
@@ -42,6 +42,13 @@ def put_provider(account_id: str, raw: Any) -> Provider:
     secret_name = current[1] if current else None
     keep = isinstance(raw, dict) and "client_secret" not in raw and secret_name is not None
     provider = parse_provider(raw, has_secret=keep)
+    # The outbound rules (no inner or loopback address when deployed, not the
+    # Lambda runtime API) refuse the issuer now, naming the field.
+    try:
+        outbound.check_url(provider.discovery_url)
+    except outbound.OutboundRefused as exc:
+        field = "discovery_url" if isinstance(raw, dict) and raw.get("discovery_url") else "issuer"
+        raise ProviderError(field, str(exc)) from None
     if isinstance(raw, dict) and isinstance(raw.get("client_secret"), str):
         secret_name = secrets.name_for(SECRET_USE, account_id)
         try:

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from aws_lambda_powertools import Logger
 
-from insights import clock
+from insights import clock, outbound
 from insights.domain.idp.oidc import OidcConfigError, check_url
 from insights.domain.team import flow
 from insights.domain.team.provider import Provider, Refused, admit, email_of
@@ -209,36 +207,35 @@ def _admit(stored: store.StoredFlow, query: dict[str, str]) -> tuple[Any, Provid
 
 
 def post_token(url: str, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
-    """The token endpoint's answer to the code exchange (the one outbound POST of the sign-in).
-
-    Kept in one function so that it goes through the service's one outbound
-    fetcher with the other OIDC calls. No redirect is followed; the answer
-    is bounded; the error names the OAuth error code, never the body.
+    """The token endpoint's answer to the code exchange: the one POST of the sign-in,
+    through the service's one outbound fetcher (insights/outbound.py) like the
+    discovery document and the JWKS. The failure names the OAuth error code
+    for the operator's log, never the body; the browser gets `idp_error`.
     """
-    check_url(url, "token_endpoint")
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
     if authorization:
         headers["Authorization"] = authorization
-    request = urllib.request.Request(url, urlencode(form).encode(), headers, method="POST")
-    opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with opener.open(request, timeout=TOKEN_TIMEOUT_SECONDS) as response:
-            body = response.read(MAX_TOKEN_RESPONSE_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        error = _oauth_error(exc.read(MAX_TOKEN_RESPONSE_BYTES))
-        raise SignInFailed("idp_error", f"token endpoint HTTP {exc.code} {error}") from None
-    except OSError as exc:
-        why = f"token endpoint unreachable: {type(exc).__name__}"
-        raise SignInFailed("idp_error", why) from None
-    if len(body) > MAX_TOKEN_RESPONSE_BYTES:
-        raise SignInFailed("idp_error", "the token endpoint answered too much")
+        answer = outbound.fetch(
+            url,
+            method="POST",
+            headers=headers,
+            body=urlencode(form).encode(),
+            timeout=TOKEN_TIMEOUT_SECONDS,
+            max_bytes=MAX_TOKEN_RESPONSE_BYTES,
+        )
+    except outbound.OutboundFailed as exc:
+        raise SignInFailed("idp_error", f"token endpoint: {exc.reason}") from None
+    if answer.status != 200:
+        error = _oauth_error(answer.body)
+        raise SignInFailed("idp_error", f"token endpoint HTTP {answer.status} {error}")
     try:
-        answer = json.loads(body)
+        body = json.loads(answer.body)
     except ValueError:
         raise SignInFailed("idp_error", "the token endpoint did not answer JSON") from None
-    if not isinstance(answer, dict) or not isinstance(answer.get("id_token"), str):
+    if not isinstance(body, dict) or not isinstance(body.get("id_token"), str):
         raise SignInFailed("idp_error", "the token endpoint gave no id_token (is openid a scope?)")
-    return answer
+    return body
 
 
 def _oauth_error(body: bytes) -> str:
@@ -247,8 +244,3 @@ def _oauth_error(body: bytes) -> str:
     except (ValueError, AttributeError):
         return ""
     return error[:64] if isinstance(error, str) else ""
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a 3xx is answered as the error it is
