@@ -637,6 +637,7 @@ def test_every_screen_at_a_laptops_and_a_phones_size(
         ("imports", "imports"),
         ("imports-mapping", None),
         ("settings", "settings"),
+        ("team", "team"),  # the secret key acts as admin: the Team page (docs/console.md)
     ]
     problems: list[str] = []
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):

@@ -205,11 +205,13 @@ def test_who_is_let_in(team: Team) -> None:
 
 
 def test_the_provider_is_read_without_its_secret_and_can_go(team: Team) -> None:
+    session = team.session("ann@acme.com")
     read = team.admin("GET", "/v1/team/provider").json()
     assert read["provider"]["has_client_secret"] is True
     assert team.client_secret not in str(read)
     assert team.configure(client_secret=None).json()["provider"]["has_client_secret"] is False
     assert team.admin("DELETE", "/v1/team/provider").status == 204
+    assert team.call(session, "GET", "/v1/account").status == 401  # its sessions ended with it
     assert team.admin("DELETE", "/v1/team/provider").status == 404
     assert team.admin("GET", "/v1/team/provider").json() == {"configured": False}
     assert team.start().headers["location"] == "/#/signin-error/not_configured"

@@ -275,8 +275,10 @@ def delete_session(account_id: str, token_digest: str) -> None:
     SessionItem(f"{account_id}#session", token_digest).delete()
 
 
-def sessions_of(account_id: str, email: str) -> list[StoredSession]:
-    found = SessionItem.query(f"{account_id}#session", filter_condition=SessionItem.email == email)
+def sessions_of(account_id: str, email: str | None = None) -> list[StoredSession]:
+    """A person's sessions, or (email None) every session of the account."""
+    condition = SessionItem.email == email if email is not None else None
+    found = SessionItem.query(f"{account_id}#session", filter_condition=condition)
     return [_session(account_id, item) for item in found]
 
 

@@ -92,10 +92,12 @@ function Provider({ account }) {
           <input id=${`tp-${r}`} value=${draft[r]} onInput=${set(r)} />`)}
       </fieldset>
       <label for="tp-default_role">Role of everyone else let in</label>
-      <select id="tp-default_role" value=${draft.default_role} onChange=${set("default_role")}>
-        <option value="">none: refused unless a group or an assignment gives a role</option>
+      <select id="tp-default_role" value=${draft.default_role} onChange=${set("default_role")}
+        aria-describedby="tp-default_role-help">
+        <option value="">none</option>
         ${ROLES.map((r) => html`<option value=${r}>${r}</option>`)}
       </select>
+      <small id="tp-default_role-help" class="muted">None: only people a group or an assignment gives a role get in.</small>
       ${field("session_minutes", "Session length (minutes, 15–720)", null, { type: "number", min: 15, max: 720, required: true })}
       <p class="actions"><button type="submit">Save the provider</button>
         ${state.data.configured && html`<button type="button" class="danger secondary" onClick=${remove}>Remove the provider</button>`}</p>

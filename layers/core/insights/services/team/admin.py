@@ -71,6 +71,7 @@ def delete_provider(account_id: str) -> bool:
     store.delete_provider(account_id)
     if current[1] is not None:
         secrets.delete(current[1])
+    sessions.end_all_of(account_id, None)  # nobody signed in through it stays signed in
     return True
 
 

@@ -137,8 +137,9 @@ def end(caller: Caller) -> None:
         _cache.pop(caller.session.token_digest, None)
 
 
-def end_all_of(account_id: str, email: str) -> int:
-    """End every session of a person (their role changed or was taken away)."""
+def end_all_of(account_id: str, email: str | None) -> int:
+    """End every session of a person (their role changed or was taken away), or
+    (email None) of everyone (the provider is gone)."""
     ended = store.sessions_of(account_id, email)
     for session in ended:
         store.delete_session(account_id, session.token_digest)
