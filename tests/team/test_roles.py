@@ -48,11 +48,11 @@ def concrete(route: str) -> tuple[str, str]:
     return method, re.sub(r"\{[^}]+\}", "x%40acme.com" if "members" in path else "nope", path)
 
 
-# Sign-out is any role's (tests/team/test_sessions.py); here it would end the sweep's sessions.
+# Two end the sweep's own sessions: sign-out (any role's) and removing the
+# provider (which ends every session); they are called last.
+LAST = ["POST /v1/team/signout", "DELETE /v1/team/provider"]
 MANAGEMENT = sorted(
-    r
-    for r, need in ROUTES.items()
-    if (need in RANK or need == "secret_key") and r != "POST /v1/team/signout"
+    r for r, need in ROUTES.items() if (need in RANK or need == "secret_key") and r not in LAST
 )
 
 
@@ -75,6 +75,13 @@ def test_each_role_can_call_exactly_its_routes(team: Team) -> None:
         expected = [r for r in MANAGEMENT if not allows(role, ROUTES[r])]
         assert refused[role] == expected, role
     assert refused["admin"] == ["POST /v1/account/secret-key", "POST /v1/idp/saml/response"]
+    for role in ("viewer", "editor"):
+        gone = team.call(sessions[role], "DELETE", "/v1/team/provider")
+        assert (gone.status, gone.json()["error"]) == (403, "forbidden_role")
+    for role in ("viewer", "editor", "admin"):
+        assert team.call(sessions[role], "POST", "/v1/team/signout").status == 200
+    admin = team.session("ann@acme.com")
+    assert team.call(admin, "DELETE", "/v1/team/provider").status == 204
 
 
 @pytest.mark.parametrize(
