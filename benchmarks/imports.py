@@ -146,8 +146,9 @@ def storage_stubbed() -> Iterator[dict[str, int]]:
 
 def pipeline(raw: Any) -> dict[str, int]:
     """Reader, header plan, row verdicts and write planning, as an apply slice does them."""
+    from insights.domain.core.attributes import Rejection
     from insights.domain.imports.filerows import is_blank, open_stream, records
-    from insights.domain.imports.files import Rejection, check_csv_row, parse_mapping, plan_csv
+    from insights.domain.imports.files import check_csv_row, parse_mapping, plan_csv
     from insights.services.core.attributes import apply_rows
 
     stream, _ = open_stream(raw)

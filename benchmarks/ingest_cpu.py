@@ -146,6 +146,7 @@ def _stub_storage() -> dict[str, Any]:
     from insights.storage.core import identity as identity_store
 
     identity_store.load = lambda account_id, consistent=False: IdentitySettings()
+    account_store.load_with_identity = lambda account_id: (account, IdentitySettings())
     return writes
 
 

@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from insights.domain.core.attributes import refused_attributes
 from insights.domain.idp.oidc import OidcConfigError
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
@@ -43,9 +44,15 @@ def sign_in() -> Response:
     body = json_body(app)
     if not isinstance(body, dict) or "id_token" not in body:
         return error(400, "invalid_request", 'send {"id_token": "<the ID token>"}')
-    identity, written = oidc.sign_in(account, body["id_token"])
+    identity, written, refused = oidc.sign_in(account, body["id_token"])
     metrics.add_metric(name="IdTokensVerified", unit=MetricUnit.Count, value=1)
-    return ok({"identity": identity.as_dict(), "attributes": written})
+    return ok(
+        {
+            "identity": identity.as_dict(),
+            "attributes": written,
+            "refused": refused_attributes(refused),
+        }
+    )
 
 
 @app.get("/v1/idp/oidc/config")

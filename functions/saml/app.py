@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from insights.domain.core.attributes import refused_attributes
 from insights.domain.core.events import MAX_BODY_BYTES, RequestError
 from insights.domain.idp.saml.config import SamlConfigError
 from insights.domain.idp.saml.response import ResponseRejected
@@ -43,7 +44,7 @@ def _config_error(exc: SamlConfigError) -> Response:
 @app.exception_handler(ResponseRejected)
 def _rejected(exc: ResponseRejected) -> Response:
     metrics.add_metric(name="SamlResponsesRejected", unit=MetricUnit.Count, value=1)
-    code = {401: "saml_response_rejected", 400: "invalid_saml_response"}.get(
+    code = exc.code or {401: "saml_response_rejected", 400: "invalid_saml_response"}.get(
         exc.status, "saml_response_not_used"
     )
     return error(exc.status, code, exc.message)
@@ -94,9 +95,15 @@ def sign_in() -> Response:
         allowed=SECRET_ONLY,
         where="in the X-Insights-Key header or as 'Authorization: Bearer <secret key>'",
     )
-    identity, written = saml.sign_in(account, _saml_response())
+    identity, written, refused = saml.sign_in(account, _saml_response())
     metrics.add_metric(name="SamlResponsesVerified", unit=MetricUnit.Count, value=1)
-    return ok({"identity": identity.as_dict(), "attributes": written})
+    return ok(
+        {
+            "identity": identity.as_dict(),
+            "attributes": written,
+            "refused": refused_attributes(refused),
+        }
+    )
 
 
 @app.get("/v1/idp/saml/config")

@@ -95,6 +95,59 @@ def test_meter_bills_a_filtered_scan_for_every_item_it_reads(stack: Stack) -> No
     assert units == read_units(scanned, consistent=False)
 
 
+def test_the_sdk_shape_replays_the_flush_policy() -> None:
+    """A flush flush_interval after the first queued event, at flush_at queued, and on hide."""
+    from benchmarks.traffic import FlushPolicy, sdk_requests
+
+    def sent(policy: FlushPolicy, times_s: list[int], hidden_s: int) -> list[tuple[int, list]]:
+        events = [(t * 1000, {"type": f"e{t}"}) for t in times_s]
+        return [
+            (at // 1000, [e["type"] for e in chunk])
+            for at, chunk in sdk_requests(policy, events, hidden_s * 1000, "u")
+        ]
+
+    new, old = FlushPolicy(20, 30_000, 100), FlushPolicy(20, 5_000, 100)
+    assert sent(new, [0, 10, 20, 100], 120) == [
+        (30, ["e0", "e10", "e20"]),
+        (120, ["e100", "page_hidden"]),  # hidden before its timer: flushed with the hide
+    ]
+    assert sent(old, [0, 10, 20, 100], 120) == [
+        (5, ["e0"]),
+        (15, ["e10"]),
+        (25, ["e20"]),
+        (105, ["e100"]),
+        (120, ["page_hidden"]),
+    ]
+    burst = sent(new, list(range(25)), 60)
+    assert [(at, len(chunk)) for at, chunk in burst] == [(19, 20), (50, 5), (60, 1)]
+
+
+def test_containers_stay_warm_while_used_and_overlapping_calls_start_more() -> None:
+    from benchmarks.allin import cold_flags
+
+    minute = 60_000
+    starts = [0, minute, 20 * minute, 20 * minute + 1]
+    took = [100, 100, 100, 100]
+    assert cold_flags(starts, took, serial=False) == [True, False, True, True]
+    # A stream shard's batches wait for each other: one container.
+    assert cold_flags(starts, took, serial=True) == [True, False, True, False]
+    assert cold_flags(starts, took, serial=True, warm_at_start=True)[0] is False
+    assert cold_flags([0, 11 * minute], [1, 1], serial=True, idle_minutes=10) == [True, True]
+
+
+def test_the_meter_bills_the_function_not_moto(stack: Stack) -> None:
+    """An invocation's CPU leaves out moto's side of its calls and the meter's own work."""
+    from benchmarks.meter import Meter
+
+    acme = stack.account()
+    events = [{"uuid": f"user-{n:02d}", "timestamp": iso(T0_MS)} for n in range(40)]
+    with Meter(stack.cloud).installed() as meter:
+        assert stack.send(acme, events).status == 200
+    used = meter.usage.functions["TrackFunction"]
+    assert meter.excluded_cpu_s > 0
+    assert 0 < used.cpu_ms[0] < used.durations_ms[0]
+
+
 def test_the_lambda_build_installs_the_native_user_agent_parser() -> None:
     """Part 3's winner is the default: the layer installs ua-parser[regex]."""
     import ua_parser
@@ -124,8 +177,16 @@ EXPECTED = {
         "idle_stack_usd_per_month",
         "idle_stack_monitored_usd_per_month",
         "product.usd_per_million_events",
-        "per_event.usd_per_million_events",
         "bounce.usd_per_million_events",
+        "sdk.usd_per_million_events",
+        "sdk_5s.usd_per_million_events",
+        "saas_month.usd_per_million_events",
+        "saas_month.usd_per_million_events_large",
+        "large.usd_per_million_events",
+        "first_call.TrackFunction",
+        "first_call.TrackFunction_sdk_segments",
+        "first_call.SegmentIndexFunction",
+        "first_call.SessionExpiryFunction_init",
         "bounce.usd_per_million_events_with_idle_stack",
         "bounce.close_wru",
     ],

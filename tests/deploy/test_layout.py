@@ -31,10 +31,6 @@ FAMILY_IMPORTS = {
     "idp": {"core"},
     "team": {"core", "idp"},  # the console's sign-in reuses OIDC discovery and ID-token checks
 }
-# Until the admission layer (issue 24) moves rows and typed values into
-# domain/core, every door still takes them from domain/imports.
-FAMILY_IMPORTS_PENDING = {"core": {"imports"}, "segment_api": {"imports"}, "idp": {"imports"}}
-LONG_PENDING = {"domain/imports/files.py"}  # split by the same change
 
 
 @cache
@@ -110,7 +106,7 @@ def test_families_import_only_what_the_map_allows() -> None:
         family = place(name)[1]
         if family not in FAMILY_IMPORTS:
             continue
-        allowed = FAMILY_IMPORTS[family] | FAMILY_IMPORTS_PENDING.get(family, set()) | {family}
+        allowed = FAMILY_IMPORTS[family] | {family}
         for target in imports_of(name):
             other = place(target)[1] if target.startswith("insights.") else None
             if other in FAMILY_IMPORTS and other not in allowed:
@@ -122,7 +118,6 @@ def test_no_module_is_over_500_lines() -> None:
     long = {
         str(path.relative_to(PACKAGE)): len(path.read_text().splitlines())
         for path in modules().values()
-        if str(path.relative_to(PACKAGE)) not in LONG_PENDING
     }
     assert {name: n for name, n in long.items() if n > MAX_LINES} == {}
 

@@ -158,6 +158,25 @@ def test_every_function_logs_to_its_own_group_with_the_retention_parameter(funct
     assert TEMPLATE.resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 
+def test_lambda_platform_lines_are_off_unless_asked_for() -> None:
+    """JSON logs; START/END/REPORT (~360 bytes an invocation) only at SystemLogLevel INFO."""
+    logging = TEMPLATE.body["Globals"]["Function"]["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    assert logging["SystemLogLevel"] == {"Ref": "SystemLogLevel"}
+    params = TEMPLATE.body["Parameters"]
+    assert params["SystemLogLevel"]["Default"] == "WARN"
+    assert "INFO" in params["SystemLogLevel"]["AllowedValues"]
+    # The functions' own logs: WARNING by default, the same level for Powertools
+    # and for Lambda's filter (which Powertools obeys when it is set).
+    assert params["LogLevel"]["Default"] == "WARNING"
+    levels = TEMPLATE.body["Mappings"]["ApplicationLogLevels"]
+    assert logging["ApplicationLogLevel"] == {
+        "Fn::FindInMap": ["ApplicationLogLevels", {"Ref": "LogLevel"}, "Level"]
+    }
+    assert set(levels) == set(params["LogLevel"]["AllowedValues"])
+    assert levels["WARNING"] == {"Level": "WARN"}
+
+
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
 def test_every_function_has_error_and_throttle_alarms(function: str) -> None:
     ref = {"Ref": function}

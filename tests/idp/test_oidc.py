@@ -136,6 +136,7 @@ def test_a_valid_token_verifies_the_uuid_and_keeps_the_claims(
             "expires_at": NOW + 3600,
         },
         "attributes": ["department", "groups", "hired"],
+        "refused": [],
     }
     # Hidden until the user's first session closes, then there, source idp.
     assert stack.user(acme, "ann@example.com").status == 404

@@ -81,6 +81,7 @@ def test_a_signed_response_verifies_the_uuid_and_keeps_typed_attributes(
             "expires_at": T0_MS // 1000 + 300,
         },
         "attributes": ["department", "groups", "hired", "seats"],
+        "refused": [],
     }
     # Hidden until the user's first session closes, then there, source idp, typed.
     assert stack.user(acme, "ann@example.com").status == 404

@@ -7,6 +7,8 @@ import io
 
 import pytest
 
+from insights.domain.core.admission import parse_value
+from insights.domain.core.attributes import Rejection, Row, apply_import
 from insights.domain.core.profile import RETENTION_MS, CustomValue, Profile
 from insights.domain.core.sessions import Stamped
 from insights.domain.imports import filerows
@@ -16,14 +18,10 @@ from insights.domain.imports.files import (
     Mapping,
     MappingError,
     Plan,
-    Rejection,
-    Row,
-    apply_import,
     check_csv_row,
     check_filename,
     check_row,
     parse_mapping,
-    parse_value,
     plan_csv,
     plan_jsonl,
 )

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from insights import clock
+from insights.domain.core.admission import parse_value
+from insights.domain.core.attributes import Rejection, Row, apply_import
 from insights.domain.core.profile import (
     CustomValue,
     Profile,
@@ -30,12 +32,8 @@ from insights.domain.imports.filerows import Record, is_blank
 from insights.domain.imports.files import (
     Mapping,
     Plan,
-    Rejection,
-    Row,
-    apply_import,
     check_csv_row,
     check_row,
-    parse_value,
     plan_csv,
 )
 from insights.services.core import attributes as attribute_path
@@ -256,7 +254,7 @@ def test_a_users_rows_in_one_batch_are_one_write_as_if_applied_one_by_one(
     ]
     before = copy.deepcopy(rows)
 
-    writes = attribute_path.apply_rows("acct", rows, "csv")
+    writes = attribute_path.apply_rows("acct", rows, "csv").writes
 
     one_by_one: dict[str, Profile | None] = {"u1": None, "u2": known, "u3": None}
     for row in rows:
@@ -286,4 +284,4 @@ def test_a_batch_that_changes_nothing_writes_nothing(
     assert profile is not None
     stored["acct#u1"] = _Stored(profile)
     rows = [Row(2, "u1", {"plan": Stamped("team", NOW)}), Row(3, "u1", {"plan": Stamped("x", 1)})]
-    assert attribute_path.apply_rows("acct", rows, "csv") == 0 and puts == []
+    assert attribute_path.apply_rows("acct", rows, "csv").writes == 0 and puts == []

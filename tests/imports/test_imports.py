@@ -342,7 +342,7 @@ def test_bad_rows_are_rejected_into_the_report_and_good_rows_go_through(stack: S
         "4,age,not a number",
         '5,vip,"not a boolean (true/false, yes/no, 1/0)"',
         "6,since,not a date: '01/02/2026'",
-        "7,name,longer than 1024 characters",
+        "7,name,string longer than 1024 characters",
         "8,uuid,uuid longer than 256 characters",
         "9,timestamp,not an ISO-8601 timestamp: 'yesterday'",
         "10,,the row has 7 fields; the header has 6",

@@ -271,3 +271,38 @@ def test_make_demo_says_what_it_changed_and_sends_the_readmes_plan(shared: Serve
     rules = {"attribute": "custom.plan", "op": "changed_within", "value": "7d", "to": "VIP"}
     status, _ = shared.call("POST", "/v1/segments", {"name": "vip", "rules": rules}, key="secret")
     assert status == 201
+
+
+def test_scim_over_http_says_http_and_reads_repeated_if_match_lines(shared: Server) -> None:
+    """Issue 25.7 and 24.11: the Location of a User on `insights serve` (plain http), and an
+    If-Match list sent as two header lines (one list, as API Gateway passes it)."""
+    import http.client
+
+    status, token = shared.call("POST", "/v1/idp/scim/tokens", {"name": "t"}, key="secret")
+    assert status == 201, token
+    host = shared.api.removeprefix("http://")
+
+    def scim(method: str, path: str, body: Any, *if_match: str) -> http.client.HTTPResponse:
+        connection = http.client.HTTPConnection(host, timeout=60)
+        connection.putrequest(method, "/scim/v2" + path)
+        connection.putheader("Authorization", f"Bearer {token['token']}")
+        connection.putheader("Content-Type", "application/scim+json")
+        for tag in if_match:
+            connection.putheader("If-Match", tag)
+        data = json.dumps(body).encode()
+        connection.putheader("Content-Length", str(len(data)))
+        connection.endheaders(data)
+        return connection.getresponse()
+
+    created = scim("POST", "/Users", {"userName": "served@example.com"})
+    assert created.status == 201
+    location = created.getheader("Location")
+    assert location.startswith(f"http://{host}/scim/v2/Users/")
+    user = json.loads(created.read())
+    assert user["meta"]["location"] == location
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": False}}],
+    }
+    answer = scim("PATCH", f"/Users/{user['id']}", patch, 'W/"7"', user["meta"]["version"])
+    assert answer.status == 200, answer.read()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from insights.domain.imports.files import Rejection, Row
+from insights.domain.core.attributes import Rejection, Row
 from insights.domain.salesforce import (
     ConfigError,
     Connection,

@@ -131,6 +131,7 @@ class Router:
         return event
 
     def route(self, method: str, pattern: str) -> Callable[[Route], Route]:
+        """`method`: an HTTP method, or ANY (every method, as API Gateway's ANY routes)."""
         # A parameter is one path segment, as in Powertools and API Gateway.
         regex = re.compile("^" + _PARAM.sub(r"(?P<\1>[^/]+)", pattern) + "$")
 
@@ -169,7 +170,7 @@ class Router:
         try:
             for method, regex, fn, pattern in self._routes:
                 match = regex.match(request.path)
-                if match and method == request.method:
+                if match and method in (request.method, "ANY"):
                     request.route = pattern
                     try:
                         response = fn(**match.groupdict())

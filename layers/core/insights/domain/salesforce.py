@@ -1,9 +1,8 @@
 """Salesforce integration, the pure part: the connection config, SOQL and record rows.
 
-A connection names a Salesforce object, the field that holds the uuid and
-the fields to import (with optional attribute names). Field types come from
-the object's describe and map onto the import types, so a record becomes a
-``Row`` through the same typing as a file row (``domain.imports.check_row``),
+A connection names a Salesforce object, the uuid field and the fields to
+import (with optional names). Describe's field types map onto admission's
+value types: a record becomes a ``Row`` as a file row does (``check_row``),
 stamped with the record's ``SystemModstamp``.
 """
 
@@ -14,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from insights.domain.core.events import MAX_PROPERTY_NAME_CHARS
+from insights.domain.core.admission import ValueType
+from insights.domain.core.attributes import Rejection, Row
+from insights.domain.core.limits import MAX_PROPERTY_NAME_CHARS
 from insights.domain.core.sessions import Retraction
 from insights.domain.core.timefmt import MINUTE_MS, TimeFormatError, format_time, parse_time
-from insights.domain.imports.files import Plan, Rejection, Row, ValueType, check_row
+from insights.domain.imports.files import Plan, check_row
 
 Flow = Literal["client_credentials", "jwt_bearer"]
 FLOWS: tuple[Flow, ...] = ("client_credentials", "jwt_bearer")

@@ -19,32 +19,51 @@ fault, and the good messages beside a bad one still go through. See
 
 from __future__ import annotations
 
-import json
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from insights.domain.core.admission import (
+    NOT_UNICODE,
+    Scalar,
+    name_problem,
+    parse_value,
+    value_problem,
+)
+from insights.domain.core.attributes import Row
 from insights.domain.core.events import (
+    MAX_EVENTS,
     MAX_FUTURE_MS,
     MAX_PROPERTIES,
-    MAX_PROPERTY_NAME_CHARS,
-    MAX_STRING_VALUE_CHARS,
-    MAX_UUID_CHARS,
     Context,
     Rejection,
     RequestError,
-    Scalar,
     decode_json,
+    may_hold_surrogate,
     normalized_ip,
+)
+from insights.domain.core.limits import (
+    MAX_JSON_DEPTH,
+    MAX_PROPERTY_NAME_CHARS,
+    MAX_UUID_CHARS,
+    find_lone_surrogate,
+    json_bytes,
+    lone_surrogate,
+    too_deep,
 )
 from insights.domain.core.sessions import Stamped
 from insights.domain.core.timefmt import DAY_MS, SECOND_MS, TimeFormatError, parse_time
-from insights.domain.imports.files import Row, parse_value
 
 # Segment's documented limits: 32 KB per message, 500 KB per batch request.
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
+# Segment documents no count; its libraries send 10 (analytics.js), 15
+# (analytics-node), 100 (analytics-python) or 250 (analytics-go, -java) at a
+# time. 500 tiny messages fit in 500 KB ~28 times over, and each message may
+# need its own user's read and write: the cap keeps a request at the cap well
+# inside TrackFunction's 10 s timeout (benchmarks/segment_batch.py). The same
+# number as /v1/events' events per request.
+MAX_MESSAGES = MAX_EVENTS
 # A device clock this close to the server's is taken as right: correcting by
 # it would add only network delay, and would move a retried message's time
 # by however long the retry took (so a retry would change the session).
@@ -102,6 +121,8 @@ class Envelope:
     single: bool  # one message at the top level (not {"batch": [...]})
     write_key: str | None
     sent_at: Any = None
+    # The body has an escape that can make a lone surrogate: messages are searched.
+    surrogates: bool = False
 
     def path(self, index: int) -> str:
         return "" if self.single else f"batch[{index}]"
@@ -139,20 +160,30 @@ def decode(body: bytes, message_type: str | None) -> Envelope:
         )
     if not body.strip():
         raise RequestError(400, "empty_body", "body is empty; send a JSON object")
-    doc = decode_json(body)
+    # Not strict: a message nested too deep, holding a lone surrogate or a
+    # 40-digit number is refused alone (translate), as /v1/events refuses an event.
+    doc = decode_json(body, strict=False)
     if not isinstance(doc, dict):
         raise RequestError(400, "invalid_body", "body must be a JSON object")
     write_key = doc.get("writeKey")
-    if write_key is not None and not isinstance(write_key, str):
+    if write_key is not None and (not isinstance(write_key, str) or lone_surrogate(write_key)):
         raise RequestError(400, "invalid_write_key", "writeKey must be a string")
+    surrogates = may_hold_surrogate(body)
     if message_type is not None:
-        return Envelope([doc], single=True, write_key=write_key)
+        return Envelope([doc], single=True, write_key=write_key, surrogates=surrogates)
     batch = doc.get("batch")
     if not isinstance(batch, list):
         raise RequestError(400, "invalid_batch", "'batch' must be a list of messages")
     if not batch:
         raise RequestError(400, "invalid_batch", "'batch' is empty")
-    return Envelope(batch, single=False, write_key=write_key, sent_at=doc.get("sentAt"))
+    if len(batch) > MAX_MESSAGES:
+        raise RequestError(
+            400,
+            "too_many_messages",
+            f"'batch' holds {len(batch)} messages; at most {MAX_MESSAGES} per request",
+        )
+    sent_at = doc.get("sentAt")
+    return Envelope(batch, False, write_key, sent_at=sent_at, surrogates=surrogates)
 
 
 def translate(
@@ -176,6 +207,7 @@ def translate(
     for index, raw in enumerate(envelope.messages):
         at = envelope.path(index)
         try:
+            _check_whole(at, raw, envelope.surrogates)
             message.translate(index, at, raw, message_type, out)
         except _Refused as exc:
             out.refused.add(index)
@@ -185,6 +217,21 @@ def translate(
 
 def _join(at: str, name: str) -> str:
     return f"{at}.{name}" if at else name
+
+
+def _check_whole(at: str, raw: Any, surrogates: bool) -> None:
+    """A message as a document: its size, nesting and Unicode (each refuses it alone)."""
+    if not isinstance(raw, dict):
+        raise _Refused(at or "body", "message must be an object")
+    if too_deep(raw, MAX_JSON_DEPTH - 2):  # the body's own two levels: {"batch": [...]}
+        raise _Refused(at or "body", f"nests objects or lists deeper than {MAX_JSON_DEPTH} levels")
+    if surrogates:
+        where = find_lone_surrogate(raw, at)
+        if where is not None:
+            raise _Refused(where, f"a string {NOT_UNICODE}; send valid Unicode")
+    size = json_bytes(raw)
+    if size > MAX_MESSAGE_BYTES:
+        raise _Refused(at or "body", f"message is {size} bytes; the limit is 32 KB (32768)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +245,6 @@ class _Message:
     def translate(
         self, index: int, at: str, raw: Any, route_type: str | None, out: Translation
     ) -> None:
-        if not isinstance(raw, dict):
-            raise _Refused(at or "body", "message must be an object")
         kind = raw.get("type", route_type)
         if route_type is not None and kind != route_type:
             raise _Refused(_join(at, "type"), f"this route takes {route_type} messages only")
@@ -207,9 +252,6 @@ class _Message:
             raise _Refused(
                 _join(at, "type"), f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}"
             )
-        size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
-        if size > MAX_MESSAGE_BYTES:
-            raise _Refused(at or "body", f"message is {size} bytes; the limit is 32 KB (32768)")
         if kind in IGNORED_TYPES:
             out.ignored.append(Ignored(index, kind, IGNORED_TYPES[kind]))
             return
@@ -375,7 +417,7 @@ def _traits(index: int, at: str, raw: Any, ts: int, out: Translation) -> dict[st
         try:
             values[name] = Stamped(None if value is None else parse_value(value, None), ts)
         except ValueError as exc:
-            out.rejected.append(Rejection(index, f"{where}.{name}", _alone(str(exc), "traits")))
+            out.rejected.append(Rejection(index, f"{where}.{name}", alone(str(exc), "traits")))
     return values
 
 
@@ -390,12 +432,12 @@ def _flatten(
 ) -> None:
     for key, value in raw.items():
         name = f"{prefix}{key}"
-        if not key or len(name) > MAX_PROPERTY_NAME_CHARS:
+        if not key or name_problem(name) is not None:
             out.rejected.append(
                 Rejection(
                     index,
                     f"{where}.{name[:40]}",
-                    _alone(f"trait names must be 1-{MAX_PROPERTY_NAME_CHARS} characters", "traits"),
+                    alone(f"trait names must be 1-{MAX_PROPERTY_NAME_CHARS} characters", "traits"),
                 )
             )
         elif isinstance(value, dict) and depth < MAX_TRAIT_DEPTH:
@@ -403,7 +445,7 @@ def _flatten(
         elif isinstance(value, dict | list):
             kind = "an object nested too deep" if isinstance(value, dict) else "a list"
             out.rejected.append(
-                Rejection(index, f"{where}.{name}", _alone(f"{kind} is not a value", "traits"))
+                Rejection(index, f"{where}.{name}", alone(f"{kind} is not a value", "traits"))
             )
         else:
             flat[name] = value
@@ -425,20 +467,16 @@ def _chosen_properties(index: int, at: str, raw: Any, chosen: frozenset[str]) ->
         raise _Refused(where, "properties must be an object")
     for name in chosen & raw.keys():
         value = raw[name]
-        error = None
-        if isinstance(value, str) and len(value) > MAX_STRING_VALUE_CHARS:
-            error = f"string longer than {MAX_STRING_VALUE_CHARS} characters"
-        elif isinstance(value, float) and not math.isfinite(value):
-            error = "number must be finite"
-        elif not (value is None or isinstance(value, str | bool | int | float)):
+        error = value_problem(value)  # the admission rules every door's values follow
+        if isinstance(value, dict | list):
             error = "value must be a string, number, boolean or null"
         if error is None:
             out.ok[name] = value
         else:
-            out.refused.append(Rejection(index, f"{where}.{name}", _alone(error, "event")))
+            out.refused.append(Rejection(index, f"{where}.{name}", alone(error, "event")))
     return out
 
 
-def _alone(error: str, rest: str) -> str:
+def alone(error: str, rest: str) -> str:
     kept = "the message's other traits were applied" if rest == "traits" else "the event counted"
     return f"{error}; only this value was refused, {kept}"

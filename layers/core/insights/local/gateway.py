@@ -195,6 +195,9 @@ def _request(
     params = dict(parse_qsl(raw_query, keep_blank_values=True))
     params.update(query or {})
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    # API Gateway and function URLs tell the function the scheme the client used
+    # (https on AWS); the local stack serves plain http, unless a proxy in front says otherwise.
+    lowered.setdefault("x-forwarded-proto", "http")
     if isinstance(body, dict | list):
         body = json.dumps(body)
         lowered.setdefault("content-type", "application/json")

@@ -283,7 +283,12 @@ class LocalStack:
                     self._reply(status, {"content-type": "application/json"}, json.dumps(payload))
                     return
                 source_ip = self.headers.get("x-forwarded-for") or self.client_address[0]
-                headers = dict(self.headers.items())
+                # Repeated header lines are one comma-separated list, as API Gateway passes
+                # them (If-Match: W/"1" and If-Match: W/"2" is If-Match: W/"1", W/"2").
+                headers: dict[str, str] = {}
+                for name, value in self.headers.items():
+                    key = name.lower()
+                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
                 function, _, rest = url.path.removeprefix(URL_PREFIX).partition("/")
                 if url.path.startswith(URL_PREFIX) and function in stack.cloud.function_urls:
                     # A function URL is a host of its own on AWS; here it is a path prefix.

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from insights.domain.core.events import MAX_PROPERTY_NAME_CHARS
+from insights.domain.core.limits import MAX_PROPERTY_NAME_CHARS
 from insights.domain.core.timefmt import MINUTE_MS
 
 KeyKind = Literal["write", "secret"]

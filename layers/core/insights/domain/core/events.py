@@ -14,15 +14,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from insights.domain.core.admission import Scalar, name_problem, printable, value_problem
+from insights.domain.core.admission import uuid_problem as uuid_problem
 from insights.domain.core.identity import hash_problem
 from insights.domain.core.limits import (
     MAX_IP_CHARS,
     MAX_JSON_DEPTH,
-    BigNumber,
+    MAX_PROPERTY_NAME_CHARS,
+    MAX_UUID_CHARS,
     find_lone_surrogate,
     json_int,
     lone_surrogate,
-    number_problem,
     too_deep,
 )
 from insights.domain.core.timefmt import DAY_MS, HOUR_MS, TimeFormatError, parse_time
@@ -30,17 +32,12 @@ from insights.domain.core.timefmt import DAY_MS, HOUR_MS, TimeFormatError, parse
 MAX_BODY_BYTES = 512 * 1024
 MAX_EVENTS = 500
 MAX_EVENT_BYTES = 32 * 1024
-MAX_UUID_CHARS = 256
-MAX_PROPERTY_NAME_CHARS = 128
 MAX_PROPERTIES = 100
-MAX_STRING_VALUE_CHARS = 1024
 MAX_TYPE_CHARS = 128
 MAX_FUTURE_MS = HOUR_MS
 EVENT_FIELDS = frozenset({"uuid", "type", "timestamp", "interactive", "properties", "user_hash"})
 # A misspelt top-level field ("contxt") would otherwise be ignored silently.
 BODY_FIELDS = frozenset({"events", "sent_at", "context"})
-
-Scalar = str | int | float | bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +102,11 @@ def _reject_constant(name: str) -> float:
 # store accepts; UTF-8 input itself cannot hold one. Only bodies with such an
 # escape are walked, so the check costs nothing on ordinary requests.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def may_hold_surrogate(raw: bytes) -> bool:
+    """Whether a body has an escape that can make a lone surrogate (cheap: no parse)."""
+    return _SURROGATE_ESCAPE.search(raw) is not None
 
 
 def decode_json(body: bytes | str, *, strict: bool = True) -> Any:
@@ -216,17 +218,6 @@ def parse_batch(
         except _EventError as exc:
             batch.rejected.append(Rejection(index, exc.field_path, exc.error))
     return batch
-
-
-def uuid_problem(uuid: str) -> str | None:
-    """Why a uuid taken from a URL cannot name a user (events apply the same rules)."""
-    if not uuid or not uuid.strip():
-        return "uuid is empty or blank"
-    if len(uuid) > MAX_UUID_CHARS:
-        return f"uuid is longer than {MAX_UUID_CHARS} characters"
-    if lone_surrogate(uuid):
-        return "uuid is not valid Unicode"
-    return None
 
 
 def normalized_ip(text: str) -> str:
@@ -344,23 +335,16 @@ def _parse_properties(at: str, raw: Any) -> dict[str, Scalar]:
             f"{at}.properties", f"{len(raw)} properties; at most {MAX_PROPERTIES} per event"
         )
     for name, value in raw.items():
-        path = f"{at}.properties.{_name(name)}"
-        if not name or len(name) > MAX_PROPERTY_NAME_CHARS:
+        if name_problem(name) is not None:
             raise _EventError(
                 f"{at}.properties", f"property names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
             )
-        if isinstance(value, str):
-            if len(value) > MAX_STRING_VALUE_CHARS:
-                raise _EventError(path, f"string longer than {MAX_STRING_VALUE_CHARS} characters")
-        elif isinstance(value, int | float | BigNumber) and not isinstance(value, bool):
-            problem = number_problem(value)
-            if problem is not None:
-                raise _EventError(path, problem)
-        elif not (value is None or isinstance(value, bool)):
-            raise _EventError(path, "value must be a string, number, boolean or null")
+        problem = value_problem(value)
+        if problem is not None:
+            if isinstance(value, dict | list):
+                problem = "value must be a string, number, boolean or null"
+            raise _EventError(f"{at}.properties.{_name(name)}", problem)
     return dict(raw)
 
 
-def _name(name: str) -> str:
-    """A field name as echoed in an error: bounded, and printable whatever it holds."""
-    return name[:64].encode("utf-8", "backslashreplace").decode("utf-8")
+_name = printable  # a field name as echoed in an error

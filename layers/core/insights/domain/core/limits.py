@@ -19,10 +19,13 @@ sender can act on, and set well inside what DynamoDB accepts.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+Scalar = str | int | float | bool | None  # what a kept value is (admission checks it)
 
 MAX_INT_DIGITS = 38
 MAX_NUMBER_MAGNITUDE = 1e126  # exclusive
@@ -35,6 +38,11 @@ MAX_CUSTOM_ATTRIBUTES = 500
 MAX_CUSTOM_BYTES = 256 * 1024
 # Stored around each value: the name's quotes, its time and source fields.
 _ENTRY_OVERHEAD = 48
+
+# Names and values every door shares (README, "Limits").
+MAX_UUID_CHARS = 256
+MAX_PROPERTY_NAME_CHARS = 128
+MAX_STRING_VALUE_CHARS = 1024
 
 MAX_USER_AGENT_CHARS = 512
 # An IPv6 address with an interface scope id is at most ~60 characters; a
@@ -63,6 +71,23 @@ def json_int(text: str) -> int | BigNumber:
     """``json.loads(parse_int=...)``: integers over 38 digits become BigNumber."""
     digits = len(text) - (text[0] == "-")
     return BigNumber(text) if digits > MAX_INT_DIGITS else int(text)
+
+
+def _big_text(value: Any) -> str:
+    if isinstance(value, BigNumber):
+        return value.text
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def json_bytes(doc: Any) -> int:
+    """The compact UTF-8 size of a decoded JSON document, near enough for a cap.
+
+    Any document decode_json gives can be measured: a BigNumber counts as its
+    digits (plus two quotes), a lone surrogate as the 3 bytes of its escape's
+    UTF-8 form. RecursionError is left to the caller (nesting has its own cap).
+    """
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=_big_text)
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def number_problem(value: Any) -> str | None:
@@ -220,53 +245,90 @@ def session_overflow(usage: Usage) -> str | None:
     return None
 
 
-def custom_overflow(usage: Usage) -> str | None:
-    if usage.count > MAX_CUSTOM_ATTRIBUTES:
-        return (
-            f"the user would hold {usage.count} custom attributes; "
-            f"at most {MAX_CUSTOM_ATTRIBUTES} per user"
-        )
-    if usage.size > MAX_CUSTOM_BYTES:
-        return (
-            f"the user's custom attributes would take {usage.size} bytes; "
-            f"at most {MAX_CUSTOM_BYTES} per user"
-        )
+def _caps(before: Usage | None) -> tuple[int, int]:
+    """(count, bytes) a user may reach: the caps, or what it held before if more.
+
+    A user already past a cap (the caps were lowered, or a deprovisioning flag
+    went in: ``admission.admit_to_user``'s `always`) can still be updated,
+    only not grown.
+    """
+    if before is None:
+        return MAX_CUSTOM_ATTRIBUTES, MAX_CUSTOM_BYTES
+    return max(MAX_CUSTOM_ATTRIBUTES, before.count), max(MAX_CUSTOM_BYTES, before.size)
+
+
+def _too_many(count: int) -> str:
+    return (
+        f"the user would hold {count} custom attributes; at most {MAX_CUSTOM_ATTRIBUTES} per user"
+    )
+
+
+def _too_big(size: int) -> str:
+    return (
+        f"the user's custom attributes would take {size} bytes; at most {MAX_CUSTOM_BYTES} per user"
+    )
+
+
+def custom_overflow(usage: Usage, before: Usage | None = None) -> str | None:
+    """Why `usage` is past the per-user caps (or past `before`, if that was more), or None."""
+    count_cap, size_cap = _caps(before)
+    if usage.count > count_cap:
+        return _too_many(usage.count)
+    if usage.size > size_cap:
+        return _too_big(usage.size)
+    return None
+
+
+def growth_problem(step: Usage, prev: Usage, before: Usage) -> str | None:
+    """Why one more value (prev -> step) cannot be taken, or None.
+
+    Refused only when it grows a measure that is then past its cap: updating
+    a user that sits over the count cap is fine as long as it adds no name.
+    """
+    count_cap, size_cap = _caps(before)
+    if step.count > count_cap and step.count > prev.count:
+        return _too_many(step.count)
+    if step.size > size_cap and step.size > prev.size:
+        return _too_big(step.size)
     return None
 
 
 def fit_custom(
-    before: Mapping[str, Any], after: dict[str, Any]
+    before: Mapping[str, Any], after: dict[str, Any], keep: frozenset[str] = frozenset()
 ) -> tuple[dict[str, Any], list[str]]:
     """`after` within the per-user caps, and the names whose change was left out.
 
     The last line of defence for the one merge every writer shares: the edge
-    checks (per event, per session, per row) keep almost every write inside
-    the caps, but a user's attributes also grow across sessions, and a close
-    must never fail on the item size. New names are left out first (in name
-    order, so every retry keeps the same ones), then growth of existing ones.
+    checks (per event, per session, per row, ``admission.admit_to_user``)
+    keep almost every write inside the caps, but a user's attributes also
+    grow across sessions, and a close must never fail on the item size. New
+    names are left out first (in name order, so every retry keeps the same
+    ones), then growth of existing ones; never a name in `keep` (a
+    deprovisioning flag), and never below what the user held before.
     """
     if surely_fits(len(after)):
         return after, []
     usage = Usage.of(after)
     if custom_overflow(usage) is None:
         return after, []
+    count_cap, size_cap = _caps(Usage.of(before))
     fitted = dict(after)
     dropped: list[str] = []
-    for name in sorted((n for n in after if n not in before), reverse=True):
-        if custom_overflow(usage) is None:
+    for name in sorted((n for n in after if n not in before and n not in keep), reverse=True):
+        if usage.count <= count_cap and usage.size <= size_cap:
             break
         usage = Usage(usage.count - 1, usage.size - value_bytes(name, after[name].value))
         del fitted[name]
         dropped.append(name)
-    if custom_overflow(usage) is not None:
-        for name in sorted(n for n in after if n in before and after[n] is not before[n]):
-            grown = value_bytes(name, after[name].value) - value_bytes(name, before[name].value)
-            if grown > 0:
-                fitted[name] = before[name]
-                usage = Usage(usage.count, usage.size - grown)
-                dropped.append(name)
-            if custom_overflow(usage) is None:
-                break
+    grown = (n for n in after if n in before and after[n] is not before[n] and n not in keep)
+    for name in sorted(grown):
+        if usage.size <= size_cap:
+            break
+        growth = value_bytes(name, after[name].value) - value_bytes(name, before[name].value)
+        if growth > 0:
+            fitted[name] = before[name]
+            usage = Usage(usage.count, usage.size - growth)
+            dropped.append(name)
     return fitted, dropped
 
 

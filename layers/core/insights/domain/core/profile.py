@@ -184,17 +184,21 @@ def merge_into_live(
     account_id: str,
     uuid: str,
     now_ms: int,
+    keep: frozenset[str] = frozenset(),
 ) -> Profile | None:
     """merge_custom on live_base's record, or None when nothing changes.
 
     The same result as merge_custom(live_base(...)), but a fresh record is
-    built once, with its values, instead of built and then copied.
+    built once, with its values, instead of built and then copied. `keep`:
+    names the caps' last resort never leaves out (limits.fit_custom).
     """
     if profile is not None and profile.is_alive(now_ms):
-        merged = merge_custom(profile, updates, source)
-        return None if merged is profile else merged
+        custom = merged_custom(
+            profile.custom, updates, source, erased_at=profile.erased_at, keep=keep
+        )
+        return None if custom is None else replace(profile, custom=custom)
     erased_at = profile.erased_at if profile is not None else None
-    custom = merged_custom({}, updates, source, erased_at=erased_at)
+    custom = merged_custom({}, updates, source, erased_at=erased_at, keep=keep)
     return None if custom is None else fresh(account_id, uuid, now_ms, profile, custom)
 
 
@@ -204,6 +208,7 @@ def merged_custom(
     source: str,
     *,
     erased_at: int | None,
+    keep: frozenset[str] = frozenset(),
 ) -> dict[str, CustomValue] | None:
     """A copy of `custom` with the updates that win applied; None if none wins."""
     if not custom and erased_at is None:
@@ -214,7 +219,7 @@ def merged_custom(
             for name, s in updates.items()
             if not isinstance(s, Retraction)
         }
-        return _fitted(custom, fresh_values) or None
+        return _fitted(custom, fresh_values, keep) or None
     merged: dict[str, CustomValue] | None = None
     for name, stamped in updates.items():
         if erased_at is not None and stamped.ts <= erased_at:
@@ -231,15 +236,15 @@ def merged_custom(
             merged[name] = CustomValue(stamped.value, stamped.ts, source, since)
     if merged is None:
         return None
-    fitted = _fitted(custom, merged)
+    fitted = _fitted(custom, merged, keep)
     return None if fitted == custom else fitted
 
 
 def _fitted(
-    before: dict[str, CustomValue], after: dict[str, CustomValue]
+    before: dict[str, CustomValue], after: dict[str, CustomValue], keep: frozenset[str]
 ) -> dict[str, CustomValue]:
     """`after` within the per-user caps (domain.limits): a close never fails on size."""
-    fitted, dropped = fit_custom(before, after)
+    fitted, dropped = fit_custom(before, after, keep)
     if dropped:
         report_dropped(len(dropped))
     return fitted

@@ -29,11 +29,25 @@ profile's last_seen when no window is open) is *late*.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
-from insights.domain.core.events import Event, Scalar
+from insights.domain.core.limits import Scalar
 from insights.domain.core.timefmt import HOUR_MS
+
+
+class Event(Protocol):
+    """What folding reads of an event (``events.Event``; not imported: events imports
+    the admission checks, which build on this module's Stamped)."""
+
+    @property
+    def ts(self) -> int: ...
+    @property
+    def interactive(self) -> bool: ...
+    @property
+    def properties(self) -> Mapping[str, Scalar]: ...
+
 
 MAX_SESSION_MS = 12 * HOUR_MS
 MAX_RUNS = 4

@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from insights.domain.core.events import MAX_PROPERTY_NAME_CHARS, Scalar, uuid_problem
-from insights.domain.imports.files import VALUE_TYPES, ValueType, parse_value
+from insights.domain.core.admission import (
+    Scalar,
+    ValueType,
+    idp_value,
+    parse_target,
+    uuid_problem,
+)
 
 # Asymmetric only: an HS* token would be checked with a secret the issuer
 # publishes, i.e. the public key (algorithm confusion), and "none" is unsigned.
@@ -98,17 +103,10 @@ def parse_config(raw: Any) -> OidcConfig:
     if not isinstance(given, dict) or len(given) > MAX_CLAIMS:
         raise OidcConfigError("claims", f"must be an object of at most {MAX_CLAIMS} claims")
     for claim, target in given.items():
-        where = f"claims[{claim!r}]"
-        name, kind = target, "string"
-        if isinstance(target, dict):
-            name, kind = target.get("name"), target.get("type", "string")
-        if not isinstance(name, str) or not 1 <= len(name) <= MAX_PROPERTY_NAME_CHARS:
-            raise OidcConfigError(
-                where, f"the attribute name must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
-            )
-        if kind not in VALUE_TYPES:
-            raise OidcConfigError(where, f"type must be one of {', '.join(VALUE_TYPES)}")
-        claims[claim] = (name, kind)
+        try:
+            claims[claim] = parse_target(target)
+        except ValueError as exc:
+            raise OidcConfigError(f"claims[{claim!r}]", str(exc)) from None
     return OidcConfig(
         issuer=issuer,
         audiences=audiences,
@@ -143,6 +141,26 @@ class ClaimError(ValueError):
     """A verified token whose claims cannot be used (no uuid, a value of the wrong type)."""
 
 
+# Epoch seconds a token's times may hold: JSON lets an IdP (or a key holder) sign
+# -1e300, NaN or 1e400, which the claim checks' comparisons let through.
+MAX_EPOCH_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def token_times(claims: dict[str, Any]) -> tuple[int, int]:
+    """(iat, exp) of a verified token, whole epoch seconds, or ClaimError."""
+    times = []
+    for name in ("iat", "exp"):
+        value = claims.get(name)
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not 0 <= value <= MAX_EPOCH_SECONDS  # NaN fails too
+        ):
+            raise ClaimError(f"claim {name} is not a time (epoch seconds, 0 to 253402300799)")
+        times.append(int(value))
+    return times[0], times[1]
+
+
 def claim_values(claims: dict[str, Any], config: OidcConfig) -> tuple[str, dict[str, Scalar]]:
     """(uuid, attribute name -> typed value) from a verified token's claims."""
     uuid = claims.get(config.uuid_claim)
@@ -156,10 +174,8 @@ def claim_values(claims: dict[str, Any], config: OidcConfig) -> tuple[str, dict[
         value = claims.get(claim)
         if value is None:
             continue
-        if isinstance(value, list) and kind == "string":
-            value = ",".join(str(v) for v in value)  # e.g. groups: "admins,sales"
         try:
-            out[name] = parse_value(value, kind)
+            out[name] = idp_value(value, kind)
         except ValueError as exc:
             raise ClaimError(f"claim {claim}: {exc} (kept as {name}, type {kind})") from None
     return str(uuid), out

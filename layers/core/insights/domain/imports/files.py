@@ -8,43 +8,41 @@ change; problems with one row (a Rejection) reject that row only.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from insights.domain.core.events import (
-    MAX_FUTURE_MS,
-    MAX_PROPERTY_NAME_CHARS,
-    MAX_STRING_VALUE_CHARS,
-    MAX_UUID_CHARS,
+from insights.domain.core.admission import (
+    FROM_TEXT,
+    VALUE_TYPES,
     Scalar,
+    ValueType,
+    name_problem,
+    number_text,
+    parse_value,
+    printable,
+    uuid_problem,
 )
+from insights.domain.core.attributes import Rejection, Row
+from insights.domain.core.events import MAX_FUTURE_MS
 from insights.domain.core.limits import (
+    MAX_PROPERTY_NAME_CHARS,
     BigNumber,
     Usage,
     custom_overflow,
     lone_surrogate,
-    number_problem,
     surely_fits,
     values_bytes,
 )
-from insights.domain.core.profile import Profile, merge_into_live
 from insights.domain.core.sessions import Stamped
-from insights.domain.core.timefmt import TimeFormatError, format_time, parse_time
+from insights.domain.core.timefmt import TimeFormatError, parse_time
 
-ValueType = Literal["string", "number", "date", "boolean"]
-VALUE_TYPES: tuple[ValueType, ...] = ("string", "number", "date", "boolean")
 Format = Literal["csv", "jsonl"]
 MAX_COLUMNS = 1000
 MAX_FILENAME_CHARS = 200
 MAPPING_FIELDS = frozenset({"uuid", "columns", "rename", "types", "timestamp"})
 DEFAULT_TIMESTAMP_COLUMN = "timestamp"
-
-_NUMBER = re.compile(r"^[+-]?(?:(?P<whole>\d+)|\d+\.\d*|\.\d+)(?P<exponent>[eE][+-]?\d+)?$")
-_TRUE = frozenset({"true", "yes", "y", "1"})
-_FALSE = frozenset({"false", "no", "n", "0"})
 
 
 class MappingError(ValueError):
@@ -53,13 +51,6 @@ class MappingError(ValueError):
 
 class FileError(ValueError):
     """The file as a whole cannot be imported: nothing is changed."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    row: int
-    column: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,104 +302,6 @@ def _is_empty(cell: Any) -> bool:
     return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
-def parse_value(cell: Any, kind: ValueType | None) -> Scalar:
-    """A cell as its declared type (kind None: a JSON value keeps its own type)."""
-    if isinstance(cell, str):
-        return FROM_TEXT[kind or "string"](cell)
-    if kind is None:
-        if isinstance(cell, bool):
-            return cell
-        if isinstance(cell, int | float | BigNumber):
-            return _parse_number(cell)
-        raise ValueError("must be a string, number or boolean")
-    if kind == "string":
-        if isinstance(cell, bool):
-            return "true" if cell else "false"
-        if isinstance(cell, BigNumber):
-            return _string_from_text(cell.text)
-        if isinstance(cell, int | float):
-            return _string_from_text(_number_text(cell))
-        raise ValueError("must be a string, number or boolean")
-    if kind == "number":
-        return _parse_number(cell)
-    if kind == "boolean":
-        if isinstance(cell, bool):
-            return cell
-        raise ValueError("not a boolean (true/false, yes/no, 1/0)")
-    raise ValueError("not a date (ISO-8601, e.g. 2026-11-28 or 2026-11-28T09:30:00Z)")
-
-
-def _string_from_text(text: str) -> str:
-    if len(text) > MAX_STRING_VALUE_CHARS:
-        raise ValueError(f"longer than {MAX_STRING_VALUE_CHARS} characters")
-    return text
-
-
-def _number_from_text(cell: str) -> int | float:
-    text = cell.strip()
-    match = _NUMBER.match(text) if len(text) <= 64 else None
-    if match is None:
-        raise ValueError("not a number")
-    value: int | float = (
-        int(text) if match["whole"] is not None and match["exponent"] is None else float(text)
-    )
-    problem = number_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
-
-
-def _boolean_from_text(cell: str) -> bool:
-    word = cell.strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise ValueError("not a boolean (true/false, yes/no, 1/0)")
-
-
-def _date_from_text(cell: str) -> str:
-    """ISO-8601 date (midnight UTC) or date-time with an offset; kept as ISO UTC."""
-    text = cell.strip()
-    if len(text) == 10:
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"not a date: {text!r}") from None
-        return f"{day.isoformat()}T00:00:00.000Z"  # format_time of that midnight
-    try:
-        return format_time(parse_time(text)) or ""
-    except TimeFormatError as exc:
-        raise ValueError(f"not a date: {exc}") from None
-
-
-# How a text cell (every CSV cell, a JSON string) becomes each type's value.
-FROM_TEXT: dict[ValueType, Callable[[str], Scalar]] = {
-    "string": _string_from_text,
-    "number": _number_from_text,
-    "boolean": _boolean_from_text,
-    "date": _date_from_text,
-}
-
-
-def _number_text(value: int | float) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-
-
-def _parse_number(cell: Any) -> int | float:
-    if isinstance(cell, bool):
-        raise ValueError("not a number")
-    if isinstance(cell, int | float | BigNumber):
-        problem = number_problem(cell)
-        if problem is not None:
-            raise ValueError(problem)
-        assert not isinstance(cell, BigNumber)
-        return cell
-    if not isinstance(cell, str):
-        raise ValueError("not a number")
-    return _number_from_text(cell)
-
-
 def parse_timestamp(cell: Any) -> int:
     """The row's time: ISO-8601 with an offset, a date, or epoch milliseconds."""
     if isinstance(cell, str):
@@ -425,15 +318,6 @@ def parse_timestamp(cell: Any) -> int:
 
 
 # --------------------------------------------------------------------- rows
-@dataclass(frozen=True, slots=True)
-class Row:
-    """A good row: the user and the attribute values it sets."""
-
-    number: int
-    uuid: str
-    values: dict[str, Stamped]
-
-
 def check_row(
     number: int, cells: dict[str, Any], plan: Plan, *, import_ts: int, now_ms: int
 ) -> Row | Rejection:
@@ -499,11 +383,10 @@ def _check_row(
         targets: dict[str, str] = {}
         for key, (target, _) in attributes.items():
             if lone_surrogate(key):
-                raise _Bad(_printable(key), "a key holds a lone UTF-16 surrogate")
-            if not 1 <= len(target) <= MAX_PROPERTY_NAME_CHARS:
-                raise _Bad(
-                    key[:40], f"attribute names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
-                )
+                raise _Bad(printable(key), "a key holds a lone UTF-16 surrogate")
+            problem = name_problem(target)
+            if problem is not None:
+                raise _Bad(key[:40], problem)
             if target in targets:
                 raise _Bad(key, f"keys {targets[target]!r} and {key!r} both map to {target!r}")
             targets[target] = key
@@ -514,12 +397,10 @@ def _check_row(
         cell = cells.get(column)
         if _is_empty(cell):
             continue
-        if isinstance(cell, str) and lone_surrogate(cell):
-            raise _Bad(_printable(column), "holds a lone UTF-16 surrogate (not valid Unicode)")
         try:
             values[target] = Stamped(parse_value(cell, kind), ts)
         except ValueError as exc:
-            raise _Bad(_printable(column), str(exc)) from None
+            raise _Bad(printable(column), str(exc)) from None
     return Row(number, uuid, _within_caps(values))
 
 
@@ -534,23 +415,18 @@ def _within_caps(values: dict[str, Stamped]) -> dict[str, Stamped]:
     return values
 
 
-def _printable(name: str) -> str:
-    return name[:64].encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _uuid(cell: Any, column: str) -> str:
     uuid = cell
     if isinstance(uuid, BigNumber):
         uuid = uuid.text
     elif isinstance(uuid, int | float) and not isinstance(uuid, bool):
-        uuid = _number_text(uuid)
+        uuid = number_text(uuid)
     if not isinstance(uuid, str) or not uuid.strip():
         raise _Bad(column, "empty uuid")
-    if lone_surrogate(uuid):
-        raise _Bad(column, "the uuid holds a lone UTF-16 surrogate (not valid Unicode)")
     # Verbatim, as events take it: a uuid is opaque, case and spaces included.
-    if len(uuid) > MAX_UUID_CHARS:
-        raise _Bad(column, f"uuid longer than {MAX_UUID_CHARS} characters")
+    problem = uuid_problem(uuid)
+    if problem is not None:
+        raise _Bad(column, problem.replace("uuid is longer", "uuid longer"))
     return uuid
 
 
@@ -571,24 +447,3 @@ def status_of(rows_imported: int, rows_rejected: int) -> str:
     if rows_rejected == 0:
         return "succeeded"
     return "partially_succeeded" if rows_imported else "failed"
-
-
-def apply_import(
-    profile: Profile | None,
-    values: dict[str, Stamped],
-    *,
-    account_id: str,
-    uuid: str,
-    source: str,
-    now_ms: int,
-) -> Profile | None:
-    """The profile after an import's values, or None when nothing changes.
-
-    Values land on the live record (live_base): for a user never seen, or
-    one whose record expired, that is a fresh record with no session. It
-    stays hidden until the user's first session closes (invariant 6) and
-    expires 180 days after the import unless the user comes back: an import
-    never revives an expired record's old data, never makes a user visible
-    and never extends a record's life (last activity is not touched).
-    """
-    return merge_into_live(profile, values, source, account_id=account_id, uuid=uuid, now_ms=now_ms)

@@ -4,32 +4,35 @@ File imports, and every integration after them (Segment ``identify``,
 Salesforce, SCIM, OIDC and SAML claims), are adapters that turn what they
 receive into ``Row``s (a uuid and typed values stamped with the time they
 were true) and call ``write_attributes`` with their source name. The rules
-live once, in ``domain.imports.apply_import``: most recent wins by time,
-values for users without a closed session wait hidden, an expired record
-starts fresh, and an account with ``unique_user_ids`` off is refused.
+live once, in ``domain.core.attributes.apply_import``: most recent wins by
+time, values for users without a closed session wait hidden, an expired
+record starts fresh, and an account with ``unique_user_ids`` off is refused.
+
+What the per-user caps refuse (``domain.core.admission.admit_to_user``,
+judged against the record each write is conditional on) comes back in the
+result, never logged and dropped: each door reports it in its own format.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pynamodb.exceptions import PynamoDBException
 
 from insights import clock
-from insights.domain.core.limits import after_updates, custom_overflow, surely_fits
-from insights.domain.core.sessions import Stamped, merge_props
-from insights.domain.imports.files import Rejection, Row, apply_import
+from insights.domain.core.admission import admit_to_user
+from insights.domain.core.attributes import Rejection, Row, apply_import
 from insights.services.core.closing import MAX_ATTEMPTS, backoff
 from insights.storage.core import store
 from insights.storage.core.accounts import Account
-from insights.storage.core.records import user_pk
+from insights.storage.core.records import ProfileRecord, user_pk
 from insights.storage.core.store import Conflict, PutProfile
 
-logger = Logger(child=True)
 metrics = Metrics()
 
 THROTTLED = frozenset(
@@ -47,97 +50,112 @@ class UserRecordsOff(Exception):
         super().__init__(NO_USER_RECORDS)
 
 
-def write_attributes(
-    account: Account, rows: list[Row], source: str, *, rejected: list[Rejection] | None = None
-) -> int:
-    """Apply rows from any source for one account. Returns profile writes.
+@dataclass(slots=True)
+class Written:
+    """What a write did: profile writes, and what the per-user caps refused.
 
-    Rows that would take a user past the per-user caps (``domain.limits``)
-    are refused, the user's other rows still apply: pass `rejected` to
-    receive them (row number and reason), or they are logged and counted.
+    ``refused``: a Rejection per refused row (column "") when the write was
+    atomic, else per refused value (column: the attribute name); ``row`` is
+    the row's number as the door gave it.
+    """
+
+    writes: int = 0
+    refused: list[Rejection] = field(default_factory=list)
+
+
+def write_attributes(
+    account: Account,
+    rows: list[Row],
+    source: str,
+    *,
+    atomic: bool = True,
+    always: frozenset[str] = frozenset(),
+) -> Written:
+    """Apply rows from any source for one account.
+
+    Rows (or, with ``atomic=False``, single values) that would take a user
+    past the per-user caps are refused and returned; the user's other rows
+    still apply. `always`: names the caps never refuse (SCIM's active flag).
     """
     if not account.settings.unique_user_ids:
         raise UserRecordsOff()
-    if rejected is None:
-        return apply_rows(account.account_id, rows, source)
-    return apply_rows(account.account_id, rows, source, rejected=rejected)
+    return apply_rows(account.account_id, rows, source, atomic=atomic, always=always)
 
 
 def apply_rows(
-    account_id: str, rows: list[Row], source: str, *, rejected: list[Rejection] | None = None
-) -> int:
-    """Apply good rows; one conditional write per user that changes. Returns writes."""
+    account_id: str,
+    rows: list[Row],
+    source: str,
+    *,
+    atomic: bool = True,
+    always: frozenset[str] = frozenset(),
+) -> Written:
+    """Apply rows; one conditional write per user that changes."""
+    result = Written()
     if not rows:
-        return 0
-    by_user: dict[str, dict[str, Stamped]] = {}
+        return result
+    by_user: dict[str, list[Row]] = {}
     for row in rows:
-        seen = by_user.get(row.uuid)
-        # merge_props copies; a user's first row (most users' only one) is taken as it is.
-        by_user[row.uuid] = row.values if seen is None else merge_props(seen, row.values)
+        by_user.setdefault(row.uuid, []).append(row)
     pks = {uuid: user_pk(account_id, uuid) for uuid in by_user}
     found = with_throttle_retry(lambda: store.get_profiles(pks.values(), consistent=True))
-    refused: list[Rejection] = []
-    for uuid, values in by_user.items():
-        record = found.get(pks[uuid])
-        held = record.profile.custom if record is not None else {}
-        if surely_fits(len(held) + len(values)):
-            continue
-        if custom_overflow(after_updates(held, values)) is not None:
-            by_user[uuid] = _within_caps(held, [r for r in rows if r.uuid == uuid], refused)
-    writes = 0
-    for uuid, values in by_user.items():
+    for uuid, user_rows in by_user.items():
         pk = pks[uuid]
-        if values:
-            writes += _apply_user(account_id, uuid, pk, values, source, found.get(pk))
-    metrics.add_metric(name="ImportProfileWrites", unit=MetricUnit.Count, value=writes)
-    if refused:
-        metrics.add_metric(name="AttributeRowsOverLimit", unit=MetricUnit.Count, value=len(refused))
-        if rejected is not None:
-            rejected.extend(refused)
-        else:
-            logger.warning(
-                "rows refused: they would take users past the attribute limits",
-                extra={"rows": len(refused), "source": source},
-            )
-    return writes
-
-
-def _within_caps(
-    held: dict[str, Any], rows: list[Row], refused: list[Rejection]
-) -> dict[str, Stamped]:
-    """The user's rows that fit the caps, in row order; the others refused.
-
-    Rare (a user near the caps), so each row is measured on its own.
-    """
-    kept: dict[str, Stamped] = {}
-    current: dict[str, Any] = dict(held)
-    for row in sorted(rows, key=lambda r: r.number):
-        problem = custom_overflow(after_updates(current, row.values))
-        if problem is not None:
-            refused.append(Rejection(row.number, "", problem))
-            continue
-        kept = merge_props(kept, row.values)
-        current.update(row.values)
-    return kept
+        writes, refused = _apply_user(
+            account_id, uuid, pk, user_rows, source, found.get(pk), atomic, always
+        )
+        result.writes += writes
+        result.refused.extend(refused)
+    metrics.add_metric(name="ImportProfileWrites", unit=MetricUnit.Count, value=result.writes)
+    if result.refused:
+        metrics.add_metric(
+            name="AttributeRowsOverLimit", unit=MetricUnit.Count, value=len(result.refused)
+        )
+    return result
 
 
 def _apply_user(
-    account_id: str, uuid: str, pk: str, values: dict[str, Stamped], source: str, record: Any
-) -> int:
+    account_id: str,
+    uuid: str,
+    pk: str,
+    rows: list[Row],
+    source: str,
+    record: ProfileRecord | None,
+    atomic: bool,
+    always: frozenset[str],
+) -> tuple[int, list[Rejection]]:
+    """One user's rows, judged against the record the write is conditional on.
+
+    A conflict re-reads the record and judges again, so what is refused is
+    what the stored record could not take, whoever wrote meanwhile.
+    """
     for attempt in range(MAX_ATTEMPTS * 2):
+        now_ms = clock.now_ms()
+        profile = record.profile if record is not None else None
+        live = profile is not None and profile.is_alive(now_ms)
+        values, refused = admit_to_user(
+            profile.custom if live and profile is not None else {},
+            rows,
+            atomic=atomic,
+            always=always,
+            erased_at=profile.erased_at if profile is not None else None,
+        )
+        if not values:
+            return 0, refused
         updated = apply_import(
-            record.profile if record else None,
+            profile,
             values,
             account_id=account_id,
             uuid=uuid,
             source=source,
-            now_ms=clock.now_ms(),
+            now_ms=now_ms,
+            keep=always,
         )
         if updated is None:
-            return 0
+            return 0, refused
         try:
             store.commit([PutProfile(updated, record.version if record else None)])
-            return 1
+            return 1, refused
         except Conflict:
             metrics.add_metric(name="ImportConflicts", unit=MetricUnit.Count, value=1)
             backoff(attempt)

@@ -8,9 +8,9 @@ with the secret key come from the customer's servers and are trusted.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
+from insights import clock
 from insights.domain.core.events import Batch, Rejection
 from insights.domain.core.identity import (
     ROTATION_GRACE_MS,
@@ -21,7 +21,7 @@ from insights.domain.core.identity import (
 )
 from insights.storage.core import identity as identity_store
 
-# Same horizon as keys and account settings (services/core/auth.py).
+# Same horizon and clock as keys and account settings (services/core/auth.py).
 CACHE_SECONDS = 30.0
 _MAX_CACHED = 1024
 _cache: dict[str, tuple[float, IdentitySettings]] = {}
@@ -36,14 +36,22 @@ class IdentityError(Exception):
 
 
 def settings_of(account_id: str) -> IdentitySettings:
+    now = clock.now_ms() / 1000
     cached = _cache.get(account_id)
-    if cached is not None and cached[0] > time.monotonic():
+    if cached is not None and cached[0] > now:
         return cached[1]
     found = identity_store.load(account_id)
     if len(_cache) >= _MAX_CACHED:
         _cache.clear()
-    _cache[account_id] = (time.monotonic() + CACHE_SECONDS, found)
+    _cache[account_id] = (now + CACHE_SECONDS, found)
     return found
+
+
+def remember(account_id: str, settings: IdentitySettings) -> None:
+    """Settings just read with the account (services/core/auth.py): cached as settings_of would."""
+    if len(_cache) >= _MAX_CACHED:
+        _cache.clear()
+    _cache[account_id] = (clock.now_ms() / 1000 + CACHE_SECONDS, settings)
 
 
 def forget(account_id: str) -> None:

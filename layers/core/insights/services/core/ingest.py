@@ -64,6 +64,56 @@ def ingest(
     trusted: bool = False,
 ) -> IngestResult:
     """trusted: sent with the secret key (a server), so exempt from identity verification."""
+    return ingest_many(
+        account, [(body, default_context)], received_ms=received_ms, trusted=trusted
+    )[0]
+
+
+def ingest_many(
+    account: Account,
+    requests: list[tuple[bytes | str | None, Context]],
+    *,
+    received_ms: int,
+    trusted: bool = False,
+) -> list[IngestResult]:
+    """Several event requests of one sender, each as `ingest` takes it, in order.
+
+    Segment's batch becomes one request per context (ingest enriches one per
+    request); the users' session items and profiles are read for all of
+    them at once, so a batch of messages with a context each costs what the
+    same events cost in one ``/v1/events`` request. A RequestError in any
+    refuses them all (the Segment door builds them valid).
+    """
+    parsed = [_screened(account, body, received_ms, context, trusted) for body, context in requests]
+    if not account.settings.unique_user_ids:
+        for _, result in parsed:
+            result.user_records = False
+        return [result for _, result in parsed]
+    reads = _Reads()
+    if len(parsed) > 1:  # one BatchGetItem of sessions (and of profiles) for them all
+        users = dict.fromkeys(e.uuid for batch, _ in parsed for e in batch.events)
+        reads.read([user_pk(account.account_id, uuid) for uuid in users])
+    for batch, result in parsed:
+        if not batch.events:
+            continue
+        before = len(batch.rejected)
+        result.late = _store_events(account, batch, received_ms, reads)
+        metrics.add_metric(name="EventsLate", unit=MetricUnit.Count, value=result.late)
+        if len(batch.rejected) > before:  # refused per user by the limits (_admit)
+            refused = len(batch.rejected) - before
+            result.accepted -= refused
+            metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=refused)
+            result.rejected.sort(key=lambda r: r.index)
+    return [result for _, result in parsed]
+
+
+def _screened(
+    account: Account,
+    body: bytes | str | None,
+    received_ms: int,
+    default_context: Context,
+    trusted: bool,
+) -> tuple[Batch, IngestResult]:
     batch = parse_batch(
         body,
         received_ms=received_ms,
@@ -73,36 +123,51 @@ def ingest(
     unverified = identity.screen(account.account_id, batch, trusted=trusted, now_ms=received_ms)
     if unverified:
         metrics.add_metric(name="EventsUnverified", unit=MetricUnit.Count, value=unverified)
-    result = IngestResult(accepted=len(batch.events), rejected=batch.rejected)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(batch.events))
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=len(batch.rejected))
-    if not account.settings.unique_user_ids:
-        result.user_records = False
-        return result
-    if batch.events:
-        before = len(batch.rejected)
-        result.late = _store_events(account, batch, received_ms)
-        metrics.add_metric(name="EventsLate", unit=MetricUnit.Count, value=result.late)
-        if len(batch.rejected) > before:  # refused per user by the limits (_admit)
-            refused = len(batch.rejected) - before
-            result.accepted -= refused
-            metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=refused)
-            result.rejected.sort(key=lambda r: r.index)
-    return result
+    return batch, IngestResult(accepted=len(batch.events), rejected=batch.rejected)
 
 
-def _store_events(account: Account, batch: Batch, now_ms: int) -> int:
+@dataclass(slots=True)
+class _Reads:
+    """Session items and profiles read for the requests of one ``ingest_many``.
+
+    A user's records are read once for all the requests; once a request has
+    written them they are stale, so they are forgotten and a later request
+    naming the same user reads them again.
+    """
+
+    sessions: dict[str, SessionRecord] = field(default_factory=dict)
+    profiles: dict[str, ProfileRecord] = field(default_factory=dict)
+    known: set[str] = field(default_factory=set)
+
+    def read(self, pks: list[str]) -> None:
+        missing = [pk for pk in pks if pk not in self.known]
+        if not missing:
+            return
+        sessions = store.get_sessions(missing)
+        self.sessions.update(sessions)
+        self.profiles.update(store.get_profiles(pk for pk in missing if pk not in sessions))
+        self.known.update(missing)
+
+    def forget(self, pk: str) -> None:
+        self.known.discard(pk)
+        self.sessions.pop(pk, None)
+        self.profiles.pop(pk, None)
+
+
+def _store_events(account: Account, batch: Batch, now_ms: int, reads: _Reads) -> int:
     by_user: dict[str, list[Event]] = defaultdict(list)
     for event in batch.events:
         by_user[event.uuid].append(event)
     enrichment = enrich(batch.context)
     pks = {uuid: user_pk(account.account_id, uuid) for uuid in by_user}
-    sessions = store.get_sessions(pks.values())
-    profiles = store.get_profiles(pk for pk in pks.values() if pk not in sessions)
+    reads.read(list(pks.values()))
     late = 0
     for uuid, events in by_user.items():
         pk = pks[uuid]
-        events = _admit(account, events, sessions.get(pk), now_ms, batch.rejected)
+        session = reads.sessions.get(pk)
+        events = _admit(account, events, session, now_ms, batch.rejected)
         if not events:
             continue
         with _isolated(uuid, events, batch.rejected):
@@ -113,10 +178,11 @@ def _store_events(account: Account, batch: Batch, now_ms: int) -> int:
                 batch,
                 enrichment,
                 now_ms,
-                sessions.get(pk),
-                profiles.get(pk),
-                profile_loaded=pk not in sessions,
+                session,
+                reads.profiles.get(pk),
+                profile_loaded=session is None,
             )
+        reads.forget(pk)
     return late
 
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from insights import clock, outbound
+from insights.domain.core.attributes import Rejection, Row
 from insights.domain.core.identity import VerifiedIdentity
 from insights.domain.core.sessions import Stamped
 from insights.domain.idp.oidc import (
@@ -40,8 +41,8 @@ from insights.domain.idp.oidc import (
     OidcConfigError,
     claim_values,
     parse_config,
+    token_times,
 )
-from insights.domain.imports.files import Row
 from insights.services.core.attributes import NO_USER_RECORDS, write_attributes
 from insights.storage.core.accounts import Account
 from insights.storage.idp import items as idp_store
@@ -226,8 +227,12 @@ def verify_id_token(config: OidcConfig, token: Any) -> dict[str, Any]:
     return decoded.claims
 
 
-def sign_in(account: Account, token: Any) -> tuple[VerifiedIdentity, list[str]]:
-    """Verify an ID token and keep its configured claims. Returns (identity, attributes written)."""
+def sign_in(account: Account, token: Any) -> tuple[VerifiedIdentity, list[str], list[Rejection]]:
+    """Verify an ID token and keep its configured claims.
+
+    Returns (identity, attributes written, attributes the per-user caps
+    refused: each alone, the others are written).
+    """
     if not account.settings.unique_user_ids:
         raise TokenRejected(NO_USER_RECORDS, status=403)
     config = get_config(account.account_id)
@@ -235,12 +240,15 @@ def sign_in(account: Account, token: Any) -> tuple[VerifiedIdentity, list[str]]:
         raise TokenRejected("this account has registered no OIDC issuer", status=409)
     claims = verify_id_token(config, token)
     try:
+        issued_s, expires_s = token_times(claims)
         uuid, values = claim_values(claims, config)
     except ClaimError as exc:
         raise TokenRejected(str(exc), status=400) from None
-    issued_ms = min(int(claims["iat"]) * 1000, clock.now_ms())  # within the leeway
-    identity = VerifiedIdentity(uuid, "oidc", config.issuer, int(claims["iat"]), int(claims["exp"]))
+    issued_ms = min(issued_s * 1000, clock.now_ms())  # within the leeway
+    identity = VerifiedIdentity(uuid, "oidc", config.issuer, issued_s, expires_s)
+    refused: list[Rejection] = []
     if values:
         stamped = {name: Stamped(value, issued_ms) for name, value in values.items()}
-        write_attributes(account, [Row(0, uuid, stamped)], "idp")
-    return identity, sorted(values)
+        refused = write_attributes(account, [Row(0, uuid, stamped)], "idp", atomic=False).refused
+    kept = sorted(set(values) - {r.column for r in refused})
+    return identity, kept, refused

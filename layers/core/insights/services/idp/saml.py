@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from insights import clock
+from insights.domain.core.attributes import Rejection, Row
 from insights.domain.core.identity import VerifiedIdentity
 from insights.domain.core.sessions import Stamped
 from insights.domain.idp.saml.config import (
@@ -28,7 +29,6 @@ from insights.domain.idp.saml.response import (
     decode_response,
     verify_response,
 )
-from insights.domain.imports.files import Row
 from insights.services.core.attributes import NO_USER_RECORDS, write_attributes
 from insights.storage.core.accounts import Account
 from insights.storage.idp import items as idp_store
@@ -51,10 +51,13 @@ def put_config(account_id: str, raw: Any) -> SamlConfig:
     return config
 
 
-def sign_in(account: Account, saml_response: Any) -> tuple[VerifiedIdentity, list[str]]:
+def sign_in(
+    account: Account, saml_response: Any
+) -> tuple[VerifiedIdentity, list[str], list[Rejection]]:
     """Verify a SAML Response and keep its configured attributes.
 
-    Returns (identity, attributes written). The assertion's ID is claimed
+    Returns (identity, attributes written, attributes the per-user caps
+    refused: each alone, the others are written). The assertion's ID is claimed
     before the write and released if the write fails, so the backend's retry
     of the same Response works while a replay by anyone else is refused.
     """
@@ -69,7 +72,7 @@ def sign_in(account: Account, saml_response: Any) -> tuple[VerifiedIdentity, lis
     try:
         uuid, values = attribute_values(assertion.name_id, assertion.attributes, config)
     except AssertionUnusable as exc:
-        raise ResponseRejected(str(exc), status=400) from None
+        raise ResponseRejected(str(exc), status=400, code="saml_response_not_used") from None
     expires_s = -(-assertion.valid_until_ms // 1000)
     # Kept past the leeway the expiry check allows, so it outlives every accepted use.
     keep_until_s = expires_s + LEEWAY_MS // 1000 + 1
@@ -78,12 +81,14 @@ def sign_in(account: Account, saml_response: Any) -> tuple[VerifiedIdentity, lis
     ):
         raise ResponseRejected(f"replayed: assertion {assertion.assertion_id} was already used")
     issued_ms = min(assertion.issued_at_ms, now_ms)  # within the leeway
+    refused: list[Rejection] = []
     if values:
         stamped = {name: Stamped(value, issued_ms) for name, value in values.items()}
         try:
-            write_attributes(account, [Row(0, uuid, stamped)], "idp")
+            written = write_attributes(account, [Row(0, uuid, stamped)], "idp", atomic=False)
         except Exception:
             idp_store.release_assertion(account.account_id, assertion.assertion_id)
             raise
+        refused = written.refused
     identity = VerifiedIdentity(uuid, "saml", config.entity_id, issued_ms // 1000, expires_s)
-    return identity, sorted(values)
+    return identity, sorted(set(values) - {r.column for r in refused}), refused

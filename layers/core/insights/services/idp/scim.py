@@ -18,7 +18,8 @@ from aws_lambda_powertools import Logger
 
 from insights import clock
 from insights.domain.core.accounts import hash_key
-from insights.domain.core.events import uuid_problem
+from insights.domain.core.admission import uuid_problem
+from insights.domain.core.attributes import Row
 from insights.domain.core.sessions import Stamped
 from insights.domain.core.timefmt import format_time
 from insights.domain.idp.scim import ScimError
@@ -30,9 +31,14 @@ from insights.domain.idp.scim.mapping import (
     parse_mapping,
     user_uuid,
 )
-from insights.domain.idp.scim.resource import apply_patch, normalize_user, project, render
+from insights.domain.idp.scim.resource import (
+    apply_patch,
+    normalize_user,
+    project,
+    render,
+    repaired,
+)
 from insights.domain.idp.scim.schema import MAX_RESULTS, list_response
-from insights.domain.imports.files import Row
 from insights.services.core.attributes import NO_USER_RECORDS, write_attributes
 from insights.storage.core import accounts as account_store
 from insights.storage.core.accounts import Account
@@ -128,7 +134,7 @@ def etag(stored: StoredUser) -> str:
 
 
 def _answer(stored: StoredUser, base_url: str, status: int = 200) -> Answer:
-    body = render(stored.user_id, stored.user, _meta(stored), base_url)
+    body = render(stored.user_id, repaired(stored.user), _meta(stored), base_url)
     return Answer(status, body, etag(stored))
 
 
@@ -155,6 +161,11 @@ def _prepare(account: Account, user: dict[str, Any]) -> tuple[ScimMapping, str]:
     return mapping, uuid
 
 
+def _always(mapping: ScimMapping) -> frozenset[str]:
+    # The active flag is never refused by the per-user caps: deprovisioning always lands.
+    return frozenset({mapping.attributes[ACTIVE][0]})
+
+
 def _write_attributes(
     account: Account,
     mapping: ScimMapping,
@@ -162,14 +173,26 @@ def _write_attributes(
     user: dict[str, Any],
     before: dict[str, Any] | None,
     now_ms: int,
-) -> None:
+) -> str | None:
+    """Write the kept attributes (all or nothing); why they were refused, or None."""
     values: dict[str, Any] = dict(kept_values(user, mapping))
     if before is not None and user_uuid(before, mapping) == uuid:
         # Removed in the IdP: the attribute becomes null rather than keeping a stale value.
         for name in kept_values(before, mapping):
             values.setdefault(name, None)
     rows = [Row(0, uuid, {name: Stamped(value, now_ms) for name, value in values.items()})]
-    write_attributes(account, rows, SOURCE)
+    written = write_attributes(account, rows, SOURCE, atomic=True, always=_always(mapping))
+    return written.refused[0].reason if written.refused else None
+
+
+def _over_limits(reason: str) -> ScimError:
+    # 400 invalidValue: the request is well formed, but its values cannot be kept
+    # for this user; nothing of it was stored (docs/idp.md, "Errors").
+    return ScimError(
+        400,
+        f"the user's attributes cannot take this request: {reason}; nothing was stored",
+        "invalidValue",
+    )
 
 
 def create_user(account: Account, body: Any, base_url: str) -> Answer:
@@ -182,7 +205,14 @@ def create_user(account: Account, body: Any, base_url: str) -> Answer:
         stored = idp_store.save_user(account.account_id, user_id, user, None, now_ms)
     except UserNameTaken:
         raise ScimError(409, f"userName {user['userName']!r} is taken", "uniqueness") from None
-    _write_attributes(account, mapping, uuid, user, None, now_ms)
+    refused = _write_attributes(account, mapping, uuid, user, None, now_ms)
+    if refused is not None:
+        # Rare (a user at the caps): the resource goes again, so nothing claims what was not kept.
+        try:
+            idp_store.delete_user(account.account_id, stored)
+        except VersionConflict:
+            logger.warning("a refused SCIM create was changed before it could be withdrawn")
+        raise _over_limits(refused)
     return _answer(stored, base_url, 201)
 
 
@@ -194,11 +224,21 @@ def _load(account: Account, user_id: str) -> StoredUser:
 
 
 def _check_version(stored: StoredUser, if_match: str | None) -> None:
-    if if_match is None or if_match.strip() == "*":
+    """If-Match: ``*``, or a list of entity tags one of which is the User's (weak or not)."""
+    if if_match is None:
         return
-    wanted = {tag.strip() for tag in if_match.split(",")}
-    if etag(stored) not in wanted and f'"{stored.version}"' not in wanted:
-        raise ScimError(412, "the User changed since the ETag in If-Match was read")
+    tags = {_opaque(tag) for tag in if_match.split(",")}
+    if "*" in tags or str(stored.version) in tags:
+        return
+    raise ScimError(412, "the User changed since the ETag in If-Match was read")
+
+
+def _opaque(tag: str) -> str:
+    """An entity tag's opaque part: ``W/"3"``, ``"3"`` and ``3`` all name version 3."""
+    tag = tag.strip()
+    if tag[:2] in ("W/", "w/"):
+        tag = tag[2:].strip()
+    return tag[1:-1] if len(tag) >= 2 and tag[0] == tag[-1] == '"' else tag
 
 
 def get_user(
@@ -216,7 +256,10 @@ def _update(
     for attempt in range(_RETRIES):
         stored = _load(account, user_id)
         _check_version(stored, if_match)
-        user = change(stored.user)
+        # What an older version stored is read as today's checks take it, so
+        # bad data never wedges the updates of a User (deprovisioning included).
+        before = repaired(stored.user)
+        user = change(before)
         mapping, uuid = _prepare(account, user)
         now_ms = clock.now_ms()
         try:
@@ -227,7 +270,13 @@ def _update(
             if if_match is not None or attempt == _RETRIES - 1:
                 raise ScimError(412, "the User changed while this request was applied") from None
             continue
-        _write_attributes(account, mapping, uuid, user, stored.user, now_ms)
+        refused = _write_attributes(account, mapping, uuid, user, before, now_ms)
+        if refused is not None:
+            try:  # put the User back as it was: nothing of the request is kept
+                idp_store.save_user(account.account_id, user_id, stored.user, updated, now_ms)
+            except (VersionConflict, UserNameTaken):
+                logger.warning("a refused SCIM update was changed before it could be withdrawn")
+            raise _over_limits(refused)
         return _answer(updated, base_url)
     raise AssertionError("unreachable")
 
@@ -251,14 +300,16 @@ def delete_user(account: Account, user_id: str, if_match: str | None) -> Answer:
     stored = _load(account, user_id)
     _check_version(stored, if_match)
     mapping, _ = get_mapping(account.account_id)
-    uuid = user_uuid(stored.user, mapping)
+    uuid = user_uuid(repaired(stored.user), mapping)
     try:
         idp_store.delete_user(account.account_id, stored)
     except VersionConflict:
         raise ScimError(412, "the User changed while it was being deleted") from None
-    if uuid is not None:
+    # A uuid today's rules refuse never had a profile (its writes always failed).
+    if uuid is not None and uuid_problem(uuid) is None:
         name = mapping.attributes[ACTIVE][0]
-        write_attributes(account, [Row(0, uuid, {name: Stamped(False, clock.now_ms())})], SOURCE)
+        row = Row(0, uuid, {name: Stamped(False, clock.now_ms())})
+        write_attributes(account, [row], SOURCE, always=_always(mapping))
     return Answer(204, None)
 
 

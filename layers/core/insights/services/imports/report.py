@@ -12,7 +12,7 @@ import io
 
 from aws_lambda_powertools import Logger
 
-from insights.domain.imports.files import Rejection
+from insights.domain.core.attributes import Rejection
 from insights.storage.imports import objects
 from insights.storage.imports.jobs import Job
 

@@ -20,6 +20,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from insights import clock
+from insights.domain.core.attributes import Rejection, Row
 from insights.domain.imports.filerows import (
     Readable,
     Record,
@@ -31,8 +32,6 @@ from insights.domain.imports.filerows import (
 from insights.domain.imports.files import (
     FileError,
     Plan,
-    Rejection,
-    Row,
     check_csv_row,
     check_row,
     parse_mapping,
@@ -263,12 +262,10 @@ def _apply(job: Job, budget: Budget) -> dict[str, Any]:
     last = (job.offset, job.row)
     done = True
     watch = _CancelWatch(job)
-    refused: list[Rejection] = []
 
     def flush() -> int:
         # Rows the per-user caps refuse come back as rejections, not failures.
-        refused.clear()
-        apply_rows(job.account_id, good, job.source, rejected=refused)
+        refused = apply_rows(job.account_id, good, job.source).refused
         lines.extend(refused[: max(0, room - len(lines))])
         return len(good) - len(refused)
 

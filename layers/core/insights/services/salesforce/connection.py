@@ -293,9 +293,9 @@ def start(found: Integration, now: int) -> Job | None:
 
 def queue(job: Job, *, delay_seconds: int = 0) -> None:
     """One message per slice, like file imports: it names the checkpoint it continues."""
-    import boto3
+    from insights.storage import aws
 
-    boto3.client("sqs").send_message(
+    aws.client("sqs").send_message(
         QueueUrl=os.environ["SALESFORCE_QUEUE_URL"],
         MessageBody=json.dumps(
             {"account_id": job.account_id, "import_id": job.import_id, "offset": job.offset},

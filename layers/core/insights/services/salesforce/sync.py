@@ -41,9 +41,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from insights import clock
+from insights.domain.core.attributes import Rejection, Row
 from insights.domain.core.sessions import Retraction
 from insights.domain.core.timefmt import MINUTE_MS, format_time
-from insights.domain.imports.files import Plan, Rejection, Row, status_of
+from insights.domain.imports.files import Plan, status_of
 from insights.domain.salesforce import (
     Connection,
     Cursor,
@@ -187,6 +188,7 @@ class Progress:
         self.committed = replace(self.staged, lines=[])
         self.room = max(0, MAX_REPORT_LINES - job.report_lines)
         self.rows: list[Row] = []
+        self.record_ids: dict[int, str] = {}  # row number -> Id, for the pending rows
 
     def add(self, record: dict[str, Any]) -> None:
         staged = self.staged
@@ -206,6 +208,7 @@ class Progress:
                 staged.lines.append(verdict)
         else:
             self.rows.append(verdict)
+            self.record_ids[verdict.number] = str(record.get("Id") or "")
         if cursor is not None:
             staged.cursor = cursor
             if cursor.after(staged.top):
@@ -215,9 +218,22 @@ class Progress:
 
     def flush(self) -> None:
         if self.rows:
-            write_attributes(self.account, self.rows, SOURCE)
-            self.staged.imported += sum(1 for row in self.rows if not _withdraws(row))
+            # Records the per-user caps refuse are rejected in the sync report, like file rows.
+            refused = write_attributes(self.account, self.rows, SOURCE).refused
+            staged = self.staged
+            gone = {line.row for line in refused}
+            staged.imported += sum(
+                1 for row in self.rows if not _withdraws(row) and row.number not in gone
+            )
+            staged.rejected += len(refused)
+            for line in refused:
+                if len(staged.lines) < self.room:
+                    record = self.record_ids.get(line.row, "")
+                    staged.lines.append(replace(line, reason=f"record {record}: {line.reason}"))
+            if refused:
+                staged.lines.sort(key=lambda line: line.row)
             self.rows = []
+            self.record_ids = {}
 
     def commit(self, **checkpoint: Any) -> None:
         self.flush()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -13,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from insights import clock
 from insights.domain.core.limits import whole_number
 from insights.domain.core.profile import Profile
 from insights.domain.segments import cursor as cursors
@@ -71,14 +71,15 @@ def forget(account_id: str) -> None:
 
 
 def _definitions(account_id: str) -> tuple[tuple[str, Node, bool], ...]:
+    now = clock.now_ms() / 1000  # the clock of record, as services/core/auth.py's cache
     cached = _cache.get(account_id)
-    if cached is not None and cached[0] > time.monotonic():
+    if cached is not None and cached[0] > now:
         return cached[1]
     found = seg_store.load_segments(account_id, consistent=False)
     parsed = tuple((s.id, s.parsed(), s.targeting) for s in found.segments)
     if len(_cache) >= 1024:
         _cache.clear()
-    _cache[account_id] = (time.monotonic() + CACHE_SECONDS, parsed)
+    _cache[account_id] = (now + CACHE_SECONDS, parsed)
     return parsed
 
 

@@ -7,8 +7,9 @@ A cookie-authenticated request must also carry ``X-Insights-Console: 1``
 which the API refuses) and, when the browser sends an ``Origin``, come from
 the console's own origin; the cookie itself is ``SameSite=Strict``.
 
-Sessions are cached per container for CACHE_SECONDS like keys
-(``services/core/auth.py``), but their end is checked on every request. A
+Sessions are cached per container for CACHE_SECONDS like keys, on the same
+clock, and their account comes from the keys' account cache
+(``services/core/auth.py``); a session's end is checked on every request. A
 session ended elsewhere (sign-out, a role changed or taken away) can live on
 for up to CACHE_SECONDS in a container that read it just before: the same
 known limit as a rotated key.
@@ -16,21 +17,21 @@ known limit as a rotated key.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from insights import clock
 from insights.domain.team import flow
 from insights.domain.team.audit import SECRET_KEY_ACTOR
+from insights.services.core import auth
 from insights.services.core.auth import AuthError
 from insights.storage import team as store
-from insights.storage.core import accounts as account_store
 from insights.storage.core.accounts import Account
 
 CACHE_SECONDS = 30.0
 _MAX_CACHED = 1024
-_cache: dict[str, tuple[float, store.StoredSession, Account]] = {}
+# token digest -> (expires, session); the account comes from the key cache's
+_cache: dict[str, tuple[float, store.StoredSession]] = {}
 
 
 @dataclass(frozen=True)
@@ -81,19 +82,22 @@ def by_cookie(name: str, value: str, headers: dict[str, str], *, csrf: bool = Tr
         raise AuthError("invalid_session", "the console session cookie is not valid: sign in")
     account_id, token = parts
     digest = flow.digest(token)
-    now = time.monotonic()
+    now = clock.now_ms() / 1000  # the clock of record, as the key cache (services/core/auth.py)
     cached = _cache.get(digest)
     if cached is not None and cached[0] > now and cached[1].account_id == account_id:
-        _, session, account = cached
+        session = cached[1]
     else:
         found = store.get_session(account_id, digest)
-        loaded = account_store.get_account(account_id) if found is not None else None
-        if found is None or loaded is None:
+        if found is None:
             raise AuthError("session_ended", "this console session has ended: sign in again")
-        session, account = found, loaded
+        session = found
         if len(_cache) >= _MAX_CACHED:
             _cache.clear()
-        _cache[digest] = (now + CACHE_SECONDS, session, account)
+        _cache[digest] = (now + CACHE_SECONDS, session)
+    try:
+        account = auth.account(account_id)  # cached with the keys' accounts
+    except AuthError:
+        raise AuthError("session_ended", "this console session's account is gone") from None
     if session.ends_ms <= clock.now_ms():
         _cache.pop(digest, None)
         raise AuthError("session_expired", "your console session has expired: sign in again")

@@ -32,9 +32,9 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
-from pynamodb.connection import Connection
 
 from insights.config import load
+from insights.storage import aws
 
 USERS_SK = "users"
 ROLLED_SK = "rolled"
@@ -285,11 +285,5 @@ def _chunks(items: list[Update], size: int) -> Iterable[list[Update]]:
         yield items[start : start + size]
 
 
-_conn: Connection | None = None
-
-
 def _client() -> Any:
-    global _conn
-    if _conn is None:
-        _conn = Connection(region=load().region)
-    return _conn.client
+    return aws.dynamodb()  # the container's one (storage/aws.py)

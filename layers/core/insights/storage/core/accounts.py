@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from insights.config import load
 from insights.domain.core.accounts import AccountSettings, KeyKind, hash_key
+from insights.domain.core.identity import IdentitySettings
+from insights.storage.aws import SharedConnection
 from insights.storage.core.models import AccountItem, KeyItem
 
 
@@ -68,9 +68,7 @@ def create_account(account: Account, keys: dict[KeyKind, str]) -> None:
     ]
     token = hashlib.sha256(f"{account.account_id}:{account.created_at}".encode()).hexdigest()
     try:
-        with TransactWrite(
-            connection=Connection(region=load().region), client_request_token=token[:36]
-        ) as tx:
+        with TransactWrite(connection=SharedConnection(), client_request_token=token[:36]) as tx:
             tx.save(item, condition=AccountItem.pk.does_not_exist())
             for key_item in key_items:
                 tx.save(key_item, condition=KeyItem.pk.does_not_exist())
@@ -104,6 +102,35 @@ def get_account(account_id: str) -> Account | None:
         return None
 
 
+def load_with_identity(account_id: str) -> tuple[Account | None, IdentitySettings]:
+    """The account and its identity settings in one read request (BatchGetItem of both
+    items): what authenticating a request needs once the key's account is known."""
+    from insights.storage import aws
+    from insights.storage.core import identity as identity_store
+
+    table = AccountItem.Meta.table_name
+    keys = [{"pk": {"S": f"acct#{account_id}"}}, {"pk": {"S": identity_store._pk(account_id)}}]
+    found: dict[str, dict] = {}
+    request: dict = {table: {"Keys": keys}}
+    for _attempt in range(5):  # unprocessed keys (throttling) are asked again
+        answer = aws.dynamodb().batch_get_item(RequestItems=request)
+        for item in answer.get("Responses", {}).get(table, []):
+            found[item["pk"]["S"]] = item
+        request = answer.get("UnprocessedKeys") or {}
+        if not request:
+            break
+    else:
+        raise RuntimeError(f"account {account_id}: keys left unprocessed after 5 attempts")
+    account = found.get(f"acct#{account_id}")
+    identity = found.get(identity_store._pk(account_id))
+    return (
+        _from_item(AccountItem.from_raw_data(account)) if account else None,
+        identity_store.settings_of(
+            identity_store.IdentityItem.from_raw_data(identity) if identity else None
+        ),
+    )
+
+
 def find_key(key: str) -> tuple[str, KeyKind] | None:
     """(account id, kind) of a presented key, or None if unknown."""
     try:
@@ -118,7 +145,7 @@ def replace_key(account_id: str, old: str, new: str, kind: KeyKind, now_ms: int)
     key is no longer the account's (another rotation won)."""
     fresh = KeyItem(f"key#{hash_key(new)}", account_id=account_id, kind=kind, created_at=now_ms)
     try:
-        with TransactWrite(connection=Connection(region=load().region)) as tx:
+        with TransactWrite(connection=SharedConnection()) as tx:
             tx.save(fresh, condition=KeyItem.pk.does_not_exist())
             tx.delete(
                 KeyItem(f"key#{hash_key(old)}"),

@@ -21,6 +21,7 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
 from insights.domain.core.identity import IdentitySettings
+from insights.storage.aws import share
 from insights.storage.core.models import _Meta, _settings
 
 
@@ -44,6 +45,12 @@ def load(account_id: str, *, consistent: bool = False) -> IdentitySettings:
     try:
         item = IdentityItem.get(_pk(account_id), consistent_read=consistent)
     except IdentityItem.DoesNotExist:
+        return IdentitySettings()
+    return settings_of(item)
+
+
+def settings_of(item: IdentityItem | None) -> IdentitySettings:
+    if item is None:
         return IdentitySettings()
     return IdentitySettings(
         verification=bool(item.verification),
@@ -102,3 +109,7 @@ def set_verification(account_id: str, on: bool) -> None:
 
 def _set_or_remove(attribute: Any, value: Any) -> Any:
     return attribute.remove() if value is None else attribute.set(value)
+
+
+# One botocore client per container for every model (storage/aws.py).
+share(IdentityItem)

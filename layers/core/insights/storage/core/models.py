@@ -18,6 +18,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyPr
 from pynamodb.models import Model
 
 from insights.config import load
+from insights.storage.aws import share
 
 _settings = load()
 
@@ -240,3 +241,7 @@ class IndexCatalogueItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     indexes = UnicodeAttribute()  # JSON list (domain.segments.catalogue)
     version = VersionAttribute()
+
+
+# One botocore client per container for every model (storage/aws.py).
+share(AccountItem, KeyItem, SessionItem, UserItem, IndexEntryItem, SegmentsItem, IndexCatalogueItem)

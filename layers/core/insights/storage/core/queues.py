@@ -10,9 +10,9 @@ from typing import Any
 
 @cache
 def _sqs() -> Any:
-    import boto3
+    from insights.storage import aws
 
-    return boto3.client("sqs")
+    return aws.client("sqs")
 
 
 def send_backfill(message: dict[str, Any]) -> None:

@@ -27,9 +27,9 @@ def name_for(integration: str, account_id: str) -> str:
 
 @cache
 def _client() -> Any:
-    import boto3
+    from insights.storage import aws
 
-    return boto3.client("secretsmanager")
+    return aws.client("secretsmanager")
 
 
 class SecretBusy(Exception):

@@ -9,9 +9,9 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from insights.config import load
 from insights.domain.core.profile import Profile
 from insights.domain.core.sessions import Window
+from insights.storage.aws import SharedConnection
 from insights.storage.core.models import SessionItem, UserItem
 from insights.storage.core.records import (
     PROFILE_SK,
@@ -208,7 +208,8 @@ _conn: Connection | None = None
 
 
 def _connection() -> Connection:
+    """For transactions: a pynamodb Connection on the container's client (storage/aws.py)."""
     global _conn
     if _conn is None:
-        _conn = Connection(region=load().region)
+        _conn = SharedConnection()
     return _conn

@@ -29,6 +29,7 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from insights.storage.aws import share
 from insights.storage.core.models import _Meta
 from insights.storage.core.store import _connection
 
@@ -356,3 +357,7 @@ def claim_assertion(account_id: str, assertion_id: str, expires_at_s: int, now_s
 def release_assertion(account_id: str, assertion_id: str) -> None:
     """Forget a claimed assertion whose attributes could not be written, so a retry can succeed."""
     SamlReplayItem(*_replay_key(account_id, assertion_id)).delete()
+
+
+# One botocore client per container for every model (storage/aws.py).
+share(ScimUserItem, ScimKeyItem, ScimTokenItem, IdpConfigItem, SamlReplayItem)

@@ -19,6 +19,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from insights.storage.aws import share
 from insights.storage.core.models import _Meta
 from insights.storage.core.store import _connection
 
@@ -306,3 +307,7 @@ def cancel(account_id: str, import_id: str, now_ms: int, reason: str) -> bool:
             return False
         raise
     return True
+
+
+# One botocore client per container for every model (storage/aws.py).
+share(ImportJobItem, ObjectMarkerItem)

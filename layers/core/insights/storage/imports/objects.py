@@ -12,7 +12,6 @@ import os
 from functools import cache
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from insights.domain.imports.files import FileError
@@ -26,17 +25,17 @@ def bucket_name() -> str:
 
 @cache
 def _s3() -> Any:
-    import boto3
+    from insights.storage import aws
 
     # SigV4 for presigned POSTs and GETs: SigV2 is refused by newer regions.
-    return boto3.client("s3", config=Config(signature_version="s3v4", retries={"mode": "standard"}))
+    return aws.client("s3", signature_version="s3v4", retries={"mode": "standard"})
 
 
 @cache
 def _sqs() -> Any:
-    import boto3
+    from insights.storage import aws
 
-    return boto3.client("sqs")
+    return aws.client("sqs")
 
 
 def open_object(bucket: str, key: str, etag: str, *, start: int = 0) -> Any:

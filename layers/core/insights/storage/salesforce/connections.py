@@ -19,6 +19,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from insights.storage.aws import share
 from insights.storage.core.models import _Meta
 from insights.storage.core.store import _connection
 
@@ -303,3 +304,7 @@ def record_error(account_id: str, error: str, now: int) -> None:
         [IntegrationItem.last_error.set(error), IntegrationItem.last_error_at.set(now)],
         IntegrationItem.pk.exists(),
     )
+
+
+# One botocore client per container for every model (storage/aws.py).
+share(IntegrationItem)

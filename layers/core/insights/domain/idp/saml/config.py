@@ -24,9 +24,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from insights.domain.core.events import MAX_PROPERTY_NAME_CHARS, MAX_UUID_CHARS, Scalar
+from insights.domain.core.admission import (
+    Scalar,
+    ValueType,
+    idp_value,
+    parse_target,
+    uuid_problem,
+)
 from insights.domain.idp.saml.xml import NS, UnsafeXml, parse_xml, text_of
-from insights.domain.imports.files import VALUE_TYPES, ValueType, parse_value
 
 FIELDS = frozenset(
     {
@@ -234,16 +239,10 @@ def parse_config(raw: Any, now_ms: int) -> SamlConfig:
         where = f"attributes[{attribute!r}]"
         if not 0 < len(attribute) <= MAX_ID_CHARS:
             raise SamlConfigError(where, f"a SAML attribute Name is 1-{MAX_ID_CHARS} characters")
-        name, kind = target, "string"
-        if isinstance(target, dict):
-            name, kind = target.get("name"), target.get("type", "string")
-        if not isinstance(name, str) or not 1 <= len(name) <= MAX_PROPERTY_NAME_CHARS:
-            raise SamlConfigError(
-                where, f"the attribute name must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
-            )
-        if kind not in VALUE_TYPES:
-            raise SamlConfigError(where, f"type must be one of {', '.join(VALUE_TYPES)}")
-        attributes[attribute] = (name, kind)
+        try:
+            attributes[attribute] = parse_target(target)
+        except ValueError as exc:
+            raise SamlConfigError(where, str(exc)) from None
     return SamlConfig(
         entity_id=entity_id,
         certificates=certificates,
@@ -274,8 +273,9 @@ def attribute_values(
                 f"(it holds {len(values)})"
             )
         uuid = values[0]
-    if len(uuid) > MAX_UUID_CHARS:
-        raise AssertionUnusable(f"the uuid is longer than {MAX_UUID_CHARS} characters")
+    problem = uuid_problem(uuid)  # the rules every uuid follows (1-256 characters)
+    if problem is not None:
+        raise AssertionUnusable(f"the uuid cannot be used: {problem}")
     out: dict[str, Scalar] = {}
     for attribute, (name, kind) in config.attributes.items():
         if attribute not in attributes:
@@ -284,16 +284,8 @@ def attribute_values(
         if not present:
             out[name] = None  # asserted empty or nil: the IdP says there is no value
             continue
-        if kind == "string":
-            value: Any = ",".join(present)  # e.g. groups: "admins,sales"
-        elif len(present) == 1:
-            value = present[0]
-        else:
-            raise AssertionUnusable(
-                f"attribute {attribute}: {len(present)} values, but type {kind} takes one"
-            )
         try:
-            out[name] = parse_value(value, kind)
+            out[name] = idp_value(present, kind)
         except ValueError as exc:
             raise AssertionUnusable(
                 f"attribute {attribute}: {exc} (kept as {name}, type {kind})"

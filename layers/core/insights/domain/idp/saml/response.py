@@ -48,12 +48,17 @@ _NIL = f"{{{NS['xsi']}}}nil"
 
 
 class ResponseRejected(ValueError):
-    """The SAML Response does not verify (401), or cannot be read (400)."""
+    """The SAML Response does not verify (401), cannot be read (400), or cannot be used.
 
-    def __init__(self, message: str, status: int = 401) -> None:
+    `code`: the answer's error code when the status alone does not say it
+    (a verified Response that cannot be used is ``saml_response_not_used``).
+    """
+
+    def __init__(self, message: str, status: int = 401, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.code = code
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from insights.domain.core.limits import lone_surrogate
 from insights.domain.idp.scim import ScimError
 from insights.domain.idp.scim.schema import CORE, CORE_ATTR, ENTERPRISE, SCHEMAS, Attr
 
@@ -229,7 +230,13 @@ class _Parser:
 
     def literal(self, kind: str, raw: str) -> Any:
         if kind == "string":
-            return json.loads(raw)
+            try:
+                text = json.loads(raw)
+            except ValueError:  # an escape JSON does not have: "\x", "\u12"
+                raise self.error(f"{raw[:40]!r} is not a valid JSON string") from None
+            if lone_surrogate(text):
+                raise self.error(f"{raw[:40]!r} holds a lone UTF-16 surrogate (not valid Unicode)")
+            return text
         lower = raw.lower()
         if lower in ("true", "false"):
             return lower == "true"

@@ -16,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from insights.domain.core.events import MAX_PROPERTY_NAME_CHARS, Scalar
+from insights.domain.core.admission import Scalar, ValueType, idp_value, parse_target
 from insights.domain.idp.scim import ScimError
 from insights.domain.idp.scim.filter import PatchPath, matches, parse_path
 from insights.domain.idp.scim.schema import ENTERPRISE
-from insights.domain.imports.files import VALUE_TYPES, ValueType, parse_value
 
 UUID_CHOICES = ("userName", "externalId", "email")
 ACTIVE = "active"
@@ -106,19 +105,10 @@ def parse_mapping(raw: Any) -> ScimMapping:
         for path, target in given.items():
             where = f"attributes[{path!r}]"
             _check_path(path, where)
-            name, kind = target, "string"
-            if isinstance(target, dict):
-                extra = sorted(set(target) - {"name", "type"})
-                if extra:
-                    raise ConfigError(where, f"unknown field {extra[0]!r}; known: name, type")
-                name, kind = target.get("name"), target.get("type", "string")
-            if not isinstance(name, str) or not 1 <= len(name) <= MAX_PROPERTY_NAME_CHARS:
-                raise ConfigError(
-                    where, f"the attribute name must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
-                )
-            if kind not in VALUE_TYPES:
-                raise ConfigError(where, f"type must be one of {', '.join(VALUE_TYPES)}")
-            attributes[path] = (name, kind)
+            try:
+                attributes[path] = parse_target(target)
+            except ValueError as exc:
+                raise ConfigError(where, str(exc)) from None
     names = [name for name, _ in attributes.values()]
     if len(set(names)) != len(names):
         raise ConfigError("attributes", "two SCIM paths are kept under the same name")
@@ -170,7 +160,7 @@ def kept_values(user: dict[str, Any], mapping: ScimMapping) -> dict[str, Scalar]
         if value is None:
             continue
         try:
-            out[name] = parse_value(value, kind)
+            out[name] = idp_value(value, kind)
         except ValueError as exc:
             raise ScimError(
                 400,

@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from insights.domain.core.admission import string_problem
+from insights.domain.core.limits import lone_surrogate
 from insights.domain.idp.scim import ScimError
 from insights.domain.idp.scim.filter import (
     Compare,
@@ -32,7 +34,7 @@ from insights.domain.idp.scim.schema import (
     Attr,
 )
 
-MAX_VALUE_CHARS = 1024
+MAX_VALUE_CHARS = 1024  # limits.MAX_STRING_VALUE_CHARS: every kept string is an attribute value
 MAX_VALUES = 50  # per multi-valued attribute
 MAX_OPERATIONS = 100
 # Read-only attributes a client may echo (ignored, RFC 7643 section 2.2), and the
@@ -91,9 +93,28 @@ def _single(attr: Attr, value: Any, where: str) -> Any:
         raise _bad(f"{where}: must be true or false")
     if not isinstance(value, str):
         raise _bad(f"{where}: must be a string")
-    if len(value) > MAX_VALUE_CHARS:
-        raise _bad(f"{where}: longer than {MAX_VALUE_CHARS} characters")
+    problem = string_problem(value)  # admission's rule: at most 1,024 characters, valid Unicode
+    if problem is not None:
+        raise _bad(f"{where}: {problem}")
     return value
+
+
+def repaired(user: Any) -> Any:
+    """A stored user as today's checks take it (the stored item is not changed).
+
+    Older versions stored strings holding a lone UTF-16 surrogate (then every
+    update of that User failed, deprovisioning included); read back, each
+    becomes U+FFFD, so the User can be updated and its values kept.
+    """
+    if isinstance(user, str):
+        if lone_surrogate(user):
+            return user.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return user
+    if isinstance(user, dict):
+        return {repaired(key): repaired(value) for key, value in user.items()}
+    if isinstance(user, list):
+        return [repaired(item) for item in user]
+    return user
 
 
 def normalize_user(body: Any) -> dict[str, Any]:
