@@ -78,7 +78,13 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def start(tmp_path: Path, *extra: str) -> Server:
+def ignore_sigint() -> None:
+    # What a shell does to a background job (`make run &`) when job control is
+    # off: SIGINT ignored, and an ignored signal stays ignored across exec.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start(tmp_path: Path, *extra: str, background: bool = False) -> Server:
     env = cli_env(tmp_path)
     data_dir = tmp_path / "data"
     port = str(free_port())
@@ -89,6 +95,7 @@ def start(tmp_path: Path, *extra: str) -> Server:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=ignore_sigint if background else None,
     )
     state_file = data_dir / "local.json"
     for _ in range(600):
@@ -179,6 +186,23 @@ def test_data_survives_a_sigterm_and_a_restart_and_fresh_starts_empty(
         assert fresh.call("GET", "/v1/users/u1", key="secret")[0] == 404
     finally:
         fresh.stop()
+
+
+def test_ctrl_c_stops_a_stack_started_as_a_background_job(tmp_path: Path) -> None:
+    server = start(tmp_path, background=True)
+    try:
+        session(server, "u1", plan="VIP")
+        try:
+            out = server.stop(signal.SIGINT)  # Ctrl-C, or `kill -INT`
+        except subprocess.TimeoutExpired:
+            raise AssertionError("SIGINT did not stop the stack within 60 s") from None
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.communicate()
+    assert server.process.returncode == 0, out
+    assert "stopping" in out and "data saved" in out, out
+    assert not (server.data_dir / "local.json").exists()
 
 
 def test_commands_find_the_stack_from_any_directory_and_say_when_it_is_gone(

@@ -382,6 +382,10 @@ def serve(options: ServeOptions) -> None:
     # closed) stop the stack as Ctrl-C does: data saved, state file removed.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop_like_ctrl_c)
+    # A shell starts background jobs (`make run &`, `make test &`) with SIGINT
+    # ignored, and Python then leaves it ignored: Ctrl-C and `kill -INT` would
+    # do nothing. This server is meant to be stopped that way wherever it runs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print_banner(info)
     try:
         # Short sleeps: Linux may deliver Ctrl-C's SIGINT to any thread, and
