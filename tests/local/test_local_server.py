@@ -254,6 +254,21 @@ def test_http_edges_answer_as_api_gateway_does(shared: Server) -> None:
     assert status == 400 and body["error"] == "invalid_advance"
 
 
+def test_the_clock_is_read_with_get_and_moved_with_post(shared: Server) -> None:
+    status, read = shared.call("GET", "/_local/clock")
+    assert status == 200, read
+    status, moved = shared.call("POST", "/_local/clock?advance=60")
+    assert status == 200
+    assert moved["now_ms"] - read["now_ms"] >= 60_000
+    assert moved["offset_seconds"] - read["offset_seconds"] == 60
+    status, again = shared.call("GET", "/_local/clock")
+    assert status == 200 and again["now_ms"] >= moved["now_ms"]
+    assert again["offset_seconds"] == moved["offset_seconds"]  # reading moves nothing
+    assert again["now"].endswith("Z") and again["now"][:4].isdigit()  # ISO-8601, UTC
+    status, refused = shared.call("PUT", "/_local/clock")
+    assert status == 405 and refused["error"] == "method_not_allowed"
+
+
 def test_many_concurrent_clients_are_all_answered(shared: Server) -> None:
     def one(n: int) -> int:
         return shared.call("GET", "/_local/health")[0]

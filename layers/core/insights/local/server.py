@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from insights import clock
+from insights.domain.core.timefmt import format_time
 from insights.local import pages, snapshot, state
 
 # The default data directory and its state file (see state.py for how
@@ -277,10 +278,11 @@ class LocalStack:
                     self._reply(*page)
                     return
                 if url.path.startswith("/_local/"):
-                    status, payload = stack._local_endpoint(
+                    status, extra, payload = stack._local_endpoint(
                         self.command, url.path, dict(parse_qsl(url.query))
                     )
-                    self._reply(status, {"content-type": "application/json"}, json.dumps(payload))
+                    headers = {"content-type": "application/json", **extra}
+                    self._reply(status, headers, json.dumps(payload))
                     return
                 source_ip = self.headers.get("x-forwarded-for") or self.client_address[0]
                 # Repeated header lines are one comma-separated list, as API Gateway passes
@@ -352,23 +354,44 @@ class LocalStack:
 
         return Handler
 
-    def _local_endpoint(self, method: str, path: str, query: dict[str, str]) -> tuple[int, Any]:
-        """Local-only controls: not part of the deployed API."""
-        if path == "/_local/health":
-            return 200, {"ok": True, "errors": len(self.errors)}
-        if path == "/_local/clock" and method == "POST":
-            try:
-                seconds = float(query.get("advance", "0"))
-            except ValueError:
-                seconds = float("nan")
-            if not seconds >= 0:  # also NaN
-                message = "advance is a number of seconds, 0 or more (the clock only moves on)"
-                return 400, {"error": "invalid_advance", "message": message}
-            clock.advance(seconds)
-            return 200, {"now_ms": clock.now_ms()}
-        if path == "/_local/tick" and method == "POST":
-            return 200, self.tick()
-        return 404, {"error": "not_found", "message": f"no local endpoint {method} {path}"}
+    def _local_endpoint(
+        self, method: str, path: str, query: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any]:
+        """Local-only controls: not part of the deployed API. (status, headers, body)"""
+        routes: dict[str, dict[str, Any]] = {
+            "/_local/health": {"GET": lambda: {"ok": True, "errors": len(self.errors)}},
+            "/_local/clock": {"GET": self._clock, "POST": lambda: self._advance(query)},
+            "/_local/tick": {"POST": self.tick},
+        }
+        methods = routes.get(path)
+        if methods is None:
+            return 404, {}, {"error": "not_found", "message": f"no local endpoint {path}"}
+        if method not in methods:
+            allow = ", ".join(methods)
+            message = f"{path} answers {allow}, not {method}"
+            return 405, {"allow": allow}, {"error": "method_not_allowed", "message": message}
+        answer = methods[method]()
+        return (answer[0], {}, answer[1]) if isinstance(answer, tuple) else (200, {}, answer)
+
+    @staticmethod
+    def _clock() -> dict[str, Any]:
+        now = clock.now_ms()
+        return {
+            "now_ms": now,
+            "now": format_time(now),
+            "offset_seconds": clock.offset_ms() / 1000,
+        }
+
+    def _advance(self, query: dict[str, str]) -> Any:
+        try:
+            seconds = float(query.get("advance", "0"))
+        except ValueError:
+            seconds = float("nan")
+        if not seconds >= 0:  # also NaN
+            message = "advance is a number of seconds, 0 or more (the clock only moves on)"
+            return 400, {"error": "invalid_advance", "message": message}
+        clock.advance(seconds)
+        return self._clock()
 
 
 def _stop_like_ctrl_c(signum: int, frame: Any) -> None:
