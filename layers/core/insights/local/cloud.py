@@ -39,7 +39,12 @@ from insights.local.aws import ACCOUNT_ID, BASE_ENV, PSEUDO_PARAMETERS, REGION
 from insights.local.files import FileDelivery, S3Subscription, SqsSubscription
 from insights.local.gateway import HttpGateway, Route, route_of
 from insights.local.iam import PolicyChecker
-from insights.local.lambdas import DEFAULT_CONCURRENCY, LambdaRuntime, install_policy_check
+from insights.local.lambdas import (
+    DEFAULT_CONCURRENCY,
+    LambdaRuntime,
+    install_invocation_logging,
+    install_policy_check,
+)
 from insights.local.streams import StreamDelivery, StreamSubscription
 from insights.local.template import CONDITION, FunctionSpec, Template, resolve
 
@@ -132,6 +137,7 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery):
             lambda value: resolve(value, self._lookup),
         )
         install_policy_check()
+        install_invocation_logging()
         self._observe_closes()
         for name in self.functions:
             props = self.template.resources[name].get("Properties", {})
