@@ -136,8 +136,9 @@ def test_real_answers_match_the_description(stack: Stack, monkeypatch: pytest.Mo
         {
             "context": {"ip": "81.2.69.160", "user_agent": "Mozilla/5.0 Firefox/128.0"},
             "events": [
-                {"uuid": "u1", "properties": {"plan": "VIP", "seats": 3}},
-                {"uuid": "u2", "properties": {"plan": "free"}},
+                {"uuid": "u1", "user_properties": {"plan": "VIP", "seats": 3}}
+                | {"properties": {"button": "buy"}},
+                {"uuid": "u2", "user_properties": {"plan": "free"}},
                 {"uuid": "u3", "properties": {"n": 1e300}},
             ],
         },

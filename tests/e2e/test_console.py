@@ -96,7 +96,11 @@ def seed(stack: RunningStack) -> None:
     assert status == 200
     now = datetime.now(UTC)
     events = [
-        {"uuid": uuid, "timestamp": (now - days * DAY).isoformat(), "properties": {"plan": plan}}
+        {
+            "uuid": uuid,
+            "timestamp": (now - days * DAY).isoformat(),
+            "user_properties": {"plan": plan},
+        }
         for uuid, sessions in SEEDED.items()
         for days, plan in sessions
     ]

@@ -135,7 +135,7 @@ def run_cli(server: Server, *args: str, cwd: Path) -> subprocess.CompletedProces
 
 def session(server: Server, uuid: str, **props: Any) -> None:
     status, _ = server.call(
-        "POST", "/v1/events", {"events": [{"uuid": uuid, "properties": props}]}, key="write"
+        "POST", "/v1/events", {"events": [{"uuid": uuid, "user_properties": props}]}, key="write"
     )
     assert status == 200
     assert server.call("POST", "/_local/clock?advance=1860")[0] == 200

@@ -129,7 +129,7 @@ def plan_users(count: int, now_ms: int, seed: int = 42) -> list[DemoUser]:
                         "type": "heartbeat" if empty else rng.choice(EVENT_TYPES),
                         "timestamp": format_time(t),
                         "interactive": not empty,
-                        **({"properties": props} if props else {}),
+                        **({"user_properties": props} if props else {}),
                     }
                 )
                 t += rng.randint(5_000, 4 * MINUTE_MS)

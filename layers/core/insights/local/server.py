@@ -450,7 +450,7 @@ def print_banner(info: dict[str, Any]) -> None:
             f"  curl -s -X POST '{track_url}' -H 'X-Insights-Key: {account['write_key']}' "
             "-H 'content-type: application/json' "
             '-d \'{"context": {"ip": "81.2.69.160"}, "events": [{"uuid": "user-42", '
-            '"properties": {"role": "admin"}}]}\'',
+            '"user_properties": {"role": "admin"}}]}\'',
             "Read the user (after the session closes; `curl -X POST "
             f"'{api}/_local/clock?advance=1860'` then `curl -X POST '{api}/_local/tick'` "
             "skips the 30 minutes):",

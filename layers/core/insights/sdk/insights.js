@@ -156,15 +156,25 @@
     }
 
     // ------------------------------------------------------------- capture
-    function enqueue(type, properties, interactive) {
-      var event = { type: String(type).slice(0, 128), timestamp: now(), interactive: interactive !== false };
-      queuedAt.set(event, event.timestamp);
-      // Properties become the user's custom attributes (most recent wins).
-      if (properties && typeof properties === "object") {
-        for (var name in properties) if (Object.prototype.hasOwnProperty.call(properties, name)) {
-          (event.properties = event.properties || {})[name] = properties[name];
+    function copied(values) {
+      var out = null;
+      if (values && typeof values === "object") {
+        for (var name in values) if (Object.prototype.hasOwnProperty.call(values, name)) {
+          (out = out || {})[name] = values[name];
         }
       }
+      return out;
+    }
+    // properties describe the event (kept as attributes only for the names the
+    // account lists); userProperties are the user's custom attributes, most
+    // recent wins (docs/event-properties.md).
+    function enqueue(type, properties, interactive, userProperties) {
+      var event = { type: String(type).slice(0, 128), timestamp: now(), interactive: interactive !== false };
+      queuedAt.set(event, event.timestamp);
+      var props = copied(properties);
+      var user = copied(userProperties);
+      if (props) event.properties = props;
+      if (user) event.user_properties = user;
       held.push(event);
       if (held.length > opts.maxStored) held.shift();
       adopt();
@@ -318,7 +328,7 @@
           return api;
         }
         explicit = { uuid: String(uuid), hash: (options && options.userHash) || null };
-        if (traits && typeof traits === "object") enqueue("identify", traits, false);
+        if (traits && typeof traits === "object") enqueue("identify", null, false, traits);
         else {
           adopt();
           plan();

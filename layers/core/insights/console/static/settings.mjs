@@ -18,8 +18,8 @@ function AccountSettings() {
       session_timeout_minutes: Number(draft.session_timeout_minutes),
       backfill_days: Number(draft.backfill_days),
     };
-    if ("segment_event_properties" in account.settings) {
-      body.segment_event_properties = draft.segment_event_properties.split(",").map((s) => s.trim()).filter(Boolean);
+    if ("event_properties_as_attributes" in account.settings) {
+      body.event_properties_as_attributes = draft.event_properties_as_attributes.split(",").map((s) => s.trim()).filter(Boolean);
     }
     try {
       const saved = await patch("/v1/account", body);
@@ -38,9 +38,9 @@ function AccountSettings() {
       <input id="set-timeout" type="number" min="1" max="240" required value=${draft.session_timeout_minutes} onInput=${set("session_timeout_minutes")} />
       <label for="set-backfill">Backfill window (days, 0–365): how old an event may be</label>
       <input id="set-backfill" type="number" min="0" max="365" required value=${draft.backfill_days} onInput=${set("backfill_days")} />
-      ${"segment_event_properties" in account.settings && html`
-        <label for="set-segment-props">Segment track properties kept as attributes (comma-separated)</label>
-        <input id="set-segment-props" value=${draft.segment_event_properties} onInput=${set("segment_event_properties")} />`}
+      ${"event_properties_as_attributes" in account.settings && html`
+        <label for="set-kept-props">Event properties kept as user attributes, on every door (comma-separated names; user properties and identify traits always are)</label>
+        <input id="set-kept-props" value=${draft.event_properties_as_attributes} onInput=${set("event_properties_as_attributes")} />`}
       <button type="submit">Save settings</button>
       <div aria-live="polite">
         ${result?.ok && html`<p class="ok">${result.ok}</p>`}
@@ -50,7 +50,7 @@ function AccountSettings() {
 }
 
 function toDraft(settings) {
-  return { ...settings, segment_event_properties: (settings.segment_event_properties || []).join(", ") };
+  return { ...settings, event_properties_as_attributes: (settings.event_properties_as_attributes || []).join(", ") };
 }
 
 function Keys({ account }) {

@@ -42,7 +42,11 @@ class AccountItem(Model):
     unique_user_ids = BooleanAttribute(default=True)
     session_timeout_minutes = NumberAttribute(default=30)
     backfill_days = NumberAttribute(default=7)
-    segment_event_properties = ListAttribute(of=UnicodeAttribute, null=True)
+    # Stored under its first name (a Segment-only setting then): accounts that
+    # opted in before it covered every door keep their list, with no migration.
+    event_properties_as_attributes = ListAttribute(
+        of=UnicodeAttribute, null=True, attr_name="segment_event_properties"
+    )
     version = VersionAttribute()
 
 
