@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -301,11 +302,47 @@ def test_make_demo_says_what_it_changed_and_sends_the_readmes_plan(shared: Serve
         assert result.returncode == 0, result.stderr
         return dict(json.loads(result.stdout))
 
+    def profiles() -> list[dict[str, Any]]:
+        status, body = shared.call("GET", "/v1/users?prefix=demo-&limit=100", key="secret")
+        assert status == 200, body
+        return list(body["users"])
+
+    _, clock_before = shared.call("GET", "/_local/clock")
     first = demo()
     assert first["settings_changed"] == {"backfill_days": {"from": 7, "to": 30}}
     assert first["rejected"] == 0
     assert any("plan" in user["custom"] for user in first["shown"])
-    assert demo()["settings_changed"] == {}  # nothing to change the second time
+    # What the summary says will be recorded is what the API shows once the
+    # sessions closed: empty sessions, and users who had only those, record nothing.
+    recorded = first["recorded"]
+    users = profiles()
+    assert recorded["users"] == len(users) <= first["users"]
+    assert recorded["sessions"] == sum(u["standard"]["total_sessions"] for u in users)
+    assert recorded["empty_sessions"] > 0
+    assert recorded["sessions"] + recorded["empty_sessions"] == first["sessions_sent"]
+    # ...and it says it moved the stack's clock, which stays moved.
+    _, clock_after = shared.call("GET", "/_local/clock")
+    assert first["clock_advanced_seconds"] == 31 * 60
+    assert clock_after["offset_seconds"] - clock_before["offset_seconds"] == 31 * 60
+    # Run again for the same users (as printed for a person): their older
+    # events are late and change no session, and the summary counts only what
+    # is recorded.
+    before = sum(u["standard"]["total_sessions"] for u in profiles())
+    printed = run_cli(shared, "demo", "--users", "20", "--show", "0", cwd=Path("/"))
+    assert printed.returncode == 0, printed.stderr
+    match = re.search(r"Recorded: (\d+) sessions of (\d+) users", printed.stdout)
+    assert match, printed.stdout
+    assert "events were late" in printed.stdout
+    assert "Moved the local stack's clock 31 minutes on" in printed.stdout
+    after = sum(u["standard"]["total_sessions"] for u in profiles())
+    assert after - before == int(match[1])
+    again = demo()
+    assert again["settings_changed"] == {}  # nothing to change the second time
+    assert again["late"] > 0
+    assert (
+        sum(u["standard"]["total_sessions"] for u in profiles()) - after
+        == (again["recorded"]["sessions"])
+    )
     # The README's segment example is valid against the demo data.
     rules = {"attribute": "custom.plan", "op": "changed_within", "value": "7d", "to": "VIP"}
     status, _ = shared.call("POST", "/v1/segments", {"name": "vip", "rules": rules}, key="secret")
