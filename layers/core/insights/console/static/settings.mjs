@@ -39,7 +39,7 @@ function AccountSettings() {
       <label for="set-backfill">Backfill window (days, 0–365): how old an event may be</label>
       <input id="set-backfill" type="number" min="0" max="365" required value=${draft.backfill_days} onInput=${set("backfill_days")} />
       ${"event_properties_as_attributes" in account.settings && html`
-        <label for="set-kept-props">Event properties kept as user attributes, on every door (comma-separated names; user properties and identify traits always are)</label>
+        <label for="set-kept-props">Event properties kept as user attributes (comma-separated names, every door)</label>
         <input id="set-kept-props" value=${draft.event_properties_as_attributes} onInput=${set("event_properties_as_attributes")} />`}
       <button type="submit">Save settings</button>
       <div aria-live="polite">
