@@ -67,7 +67,7 @@ def test_the_stack_serves_the_script_cacheable_and_versioned(stack: Stack, via: 
     assert response.body == SCRIPT.read_text()
     assert response.headers["content-type"] == "text/javascript; charset=utf-8"
     assert "max-age=300" in response.headers["cache-control"]
-    assert response.headers["x-insights-sdk-version"] == "1.0.0"
+    assert response.headers["x-insights-sdk-version"] == "1.1.0"
     etag = response.headers["etag"]
     again = get({"If-None-Match": etag})
     assert (again.status, again.body) == (304, "")
@@ -96,7 +96,7 @@ def test_the_script_honours_weak_and_listed_tags_and_answers_head(stack: Stack, 
     assert {k: head.headers[k] for k in ("content-type", "etag", "cache-control")} == {
         k: full.headers[k] for k in ("content-type", "etag", "cache-control")
     }
-    assert head.headers["x-insights-sdk-version"] == "1.0.0"
+    assert head.headers["x-insights-sdk-version"] == "1.1.0"
     assert send("HEAD", {"If-None-Match": f"W/{etag}"}).status == 304
 
 

@@ -4,7 +4,7 @@
  */
 (function (root) {
   "use strict";
-  var VERSION = "1.0.0";
+  var VERSION = "1.1.0";
   var STUB_METHODS = ["identify", "track", "page", "segments", "flush", "reset", "ready", "debug"];
   var DEFAULTS = {
     endpoint: "", // base URL; the tag's own origin + path when loaded from the stack
