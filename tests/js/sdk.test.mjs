@@ -178,6 +178,20 @@ test("undelivered events persist in localStorage, bounded, and come back", async
   assert.deepEqual(next.requests[0].body.events.map((e) => e.type), ["e3", "e4", "e5", "e6", "e7"]);
 });
 
+test("identify traits stored by an SDK before 1.1.0 go out as user properties", async () => {
+  const win = fakeWindow();
+  const old = [
+    { type: "identify", timestamp: Date.now() - 1000, interactive: false, uuid: "u", properties: { role: "admin" } },
+    { type: "exported report", timestamp: Date.now() - 500, interactive: true, uuid: "u", properties: { format: "pdf" } },
+  ];
+  win.stored.set("insights:wk_test", JSON.stringify(old));
+  await create(base, win).flush();
+  const [identify, exported] = win.requests[0].body.events;
+  assert.deepEqual(identify.user_properties, { role: "admin" });
+  assert.equal(identify.properties, undefined);
+  assert.deepEqual(exported.properties, { format: "pdf" });
+});
+
 test("uuid from a variable path, a cookie or a function", async () => {
   const byPath = fakeWindow();
   byPath.app = { user: { id: 42 } };

@@ -86,7 +86,16 @@
       try {
         var saved = JSON.parse(s.getItem(storeKey) || "[]");
         var oldest = now() - MAX_AGE_MS;
-        for (var i = 0; i < saved.length; i++) if (saved[i] && saved[i].timestamp > oldest) queue.push(saved[i]);
+        for (var i = 0; i < saved.length; i++) {
+          var e = saved[i];
+          if (!e || !(e.timestamp > oldest)) continue;
+          // Stored by an SDK before 1.1.0, which sent identify's traits as properties.
+          if (e.type === "identify" && e.properties && !e.user_properties) {
+            e.user_properties = e.properties;
+            delete e.properties;
+          }
+          queue.push(e);
+        }
       } catch (e) { log("warn", ["ignoring unreadable stored events"]); }
     }
 
