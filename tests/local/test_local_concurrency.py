@@ -223,7 +223,10 @@ def test_each_invocation_logs_its_own_function_name(
     collect = Collect()
     shared = logging.getLogger(module.logger.service)
     shared.addHandler(collect)
-    monkeypatch.setattr(shared, "level", logging.INFO)  # "sweep done" is an INFO line
+    level = shared.level
+    # "sweep done" is an INFO line; setLevel (not the attribute) also clears
+    # logging's cache of isEnabledFor answers from earlier tests.
+    shared.setLevel(logging.INFO)
     try:
         sweeper = threading.Thread(target=stack.cloud.run_schedules)
         sweeper.start()
@@ -236,6 +239,7 @@ def test_each_invocation_logs_its_own_function_name(
     finally:
         release.set()
         shared.removeHandler(collect)
+        shared.setLevel(level)
     done = [line for line in lines if line["message"] == "sweep done"]
     assert len(done) == 1, lines
     assert done[0]["function_name"] == "SweeperFunction", done[0]
