@@ -16,7 +16,7 @@ CHECKOV_VERSION ?= 3.3.30
 SAM := $(TOOLS)/sam/bin/sam
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 
-.PHONY: run test lint install demo bench clean clean-tools sam build deploy console console-update
+.PHONY: run test lint install demo bench clean clean-tools sam build deploy console console-update idp
 
 $(BIN)/insights: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ console: install  ## check the console's vendored modules against the lock
 # newly locked versions, check them against the lock, rewrite the modules.
 console-update: install  ## vendor the versions console/package-lock.json pins (needs npm)
 	$(BIN)/python -m tools.console_vendor --update
+
+# The console's sign-in through a real OIDC provider on this machine
+# (oidc-provider-mock, the dev extra): docs/console.md, "Team".
+idp: install  ## an OIDC provider for the console's team sign-in (`make run` first)
+	$(BIN)/insights team local-idp
 
 demo: install  ## realistic traffic against the running stack (`make run` first)
 	$(BIN)/insights demo

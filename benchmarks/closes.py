@@ -102,7 +102,7 @@ def measure(with_segments: bool, notify: bool = False) -> tuple[dict[str, Usage]
                 clock.freeze(at)
                 event: dict[str, Any] = {"uuid": "u1", "type": "click"}
                 if properties:
-                    event["properties"] = properties
+                    event["user_properties"] = properties
                 body = {
                     "sent_at": format_time(at),
                     "context": {"ip": "81.2.69.160", "user_agent": CHROME},

@@ -64,7 +64,7 @@ def measure(users: int) -> dict[str, Any]:
             clock.freeze(at)
             for start in range(0, users, 500):
                 events = [
-                    {"uuid": u, "timestamp": format_time(at), "properties": props}
+                    {"uuid": u, "timestamp": format_time(at), "user_properties": props}
                     for u in uuids[start : start + 500]
                 ]
                 body = {"sent_at": format_time(at), "events": events}

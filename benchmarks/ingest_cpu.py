@@ -177,7 +177,7 @@ def cpu_worker(batch: int, calls: int, repeats: int) -> dict[str, Any]:
                 "uuid": uuid,
                 "type": "click",
                 "timestamp": format_time(received - (batch - j) * 5),
-                **({"properties": {"plan": "pro", "role": "admin"}} if j == 0 else {}),
+                **({"user_properties": {"plan": "pro", "role": "admin"}} if j == 0 else {}),
             }
             for j in range(batch)
         ]

@@ -203,7 +203,7 @@ def _user_requests(
                 "interactive": not empty,
             }
             if props:
-                event["properties"] = props
+                event["user_properties"] = props
             events.append((t, event))
         if model.sdk_policy is not None:
             # The user leaves (the page is hidden) some time after the last event.

@@ -121,7 +121,8 @@ def stack(geo_db: Path) -> Iterator[Stack]:
         cloud = LocalCloud().deploy()
         os.environ["GEOIP_DATABASE_PATH"] = str(geo_db)
         enrich.geo.cache_clear()
-        auth._cache.clear()
+        auth._cache.clear()  # a new stack is a new container: no key remembered
+        auth._unknown.clear()
         yield Stack(cloud)
     clock.reset()
 

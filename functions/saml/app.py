@@ -23,6 +23,7 @@ from insights.http import SECRET_ONLY, Response, bearer_account, error, json_bod
 from insights.metrics import published
 from insights.services.core.auth import authenticate
 from insights.services.idp import saml
+from insights.services.team import sessions
 
 logger = Logger()
 metrics = Metrics()
@@ -86,8 +87,11 @@ def _saml_response() -> Any:
 
 @app.post("/v1/idp/saml/response")
 def sign_in() -> Response:
+    key = _server_key()
+    if not key and sessions.cookie_value(app.current_event.raw_event, app.current_event.headers):
+        bearer_account(app)  # a console session: refused by the role table (secret key only)
     account = authenticate(
-        _server_key(),
+        key,
         allowed=SECRET_ONLY,
         where="in the X-Insights-Key header or as 'Authorization: Bearer <secret key>'",
     )

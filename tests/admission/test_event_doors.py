@@ -46,8 +46,8 @@ def test_events_and_the_sdk_door(shared: Stack) -> None:
     @given(name=names, value=values, ip=ips, via=st.sampled_from(["api", "sdk"]))
     def send(name: str, value: Any, ip: Any, via: str) -> None:
         uuid = fresh()
-        properties = {name: value, "ok": 1}
-        body = {"events": [{"uuid": uuid, "properties": properties}], "context": {"ip": ip}}
+        properties = {name: value, "ok": 1}  # user properties: each is an attribute
+        body = {"events": [{"uuid": uuid, "user_properties": properties}], "context": {"ip": ip}}
         if via == "api":
             headers = {"X-Insights-Key": account.write_key}
             answer = shared.cloud.http("POST", "/v1/events", headers=headers, body=body)

@@ -34,7 +34,7 @@ def close_sessions(stack: Stack) -> None:
 
 def visit(stack: Stack, account: Any, uuids: list[str], props: dict | None = None) -> None:
     """One session per user (two events a minute apart), closed."""
-    events = [{"uuid": uuid, "properties": props or {}} for uuid in uuids]
+    events = [{"uuid": uuid, "user_properties": props or {}} for uuid in uuids]
     assert stack.send(account, events).status == 200
     close_sessions(stack)
 

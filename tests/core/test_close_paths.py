@@ -14,7 +14,7 @@ from tests.conftest import MINUTE, Stack
 
 
 def open_session(stack: Stack, account, uuid: str = "u1"):
-    assert stack.send(account, [{"uuid": uuid, "properties": {"role": "admin"}}]).status == 200
+    assert stack.send(account, [{"uuid": uuid, "user_properties": {"role": "admin"}}]).status == 200
     stack.advance(10 * MINUTE)
     assert stack.send(account, [{"uuid": uuid}]).status == 200
     return user_pk(account.account_id, uuid)
@@ -171,7 +171,7 @@ def test_event_extending_the_session_beats_a_slow_sweeper(stack: Stack) -> None:
 
 def test_empty_session_records_nothing(stack: Stack) -> None:
     acme = stack.account()
-    stack.send(acme, [{"uuid": "ghost", "interactive": False, "properties": {"role": "x"}}])
+    stack.send(acme, [{"uuid": "ghost", "interactive": False, "user_properties": {"role": "x"}}])
     stack.advance(31 * MINUTE)
     assert stack.sweep()["closed"] == 1
     assert stack.user(acme, "ghost").status == 404

@@ -11,6 +11,7 @@ from insights.domain.core.events import (
     Context,
     RequestError,
     parse_batch,
+    user_values,
 )
 from insights.domain.core.timefmt import DAY_MS, HOUR_MS, format_time, parse_time
 
@@ -104,12 +105,37 @@ def test_event_over_32_kb_is_rejected() -> None:
 
 
 def test_defaults_and_value_types() -> None:
-    batch = parse(
-        {"events": [{"uuid": "a", "properties": {"s": "x", "n": 1.5, "b": False, "z": None}}]}
-    )
+    values = {"s": "x", "n": 1.5, "b": False, "z": None}
+    batch = parse({"events": [{"uuid": "a", "user_properties": values}]})
     event = batch.events[0]
     assert event.ts == NOW and event.interactive is True
-    assert event.properties == {"s": "x", "n": 1.5, "b": False, "z": None}
+    assert event.properties == values
+
+
+def test_an_event_sets_its_user_properties_and_only_the_kept_event_properties() -> None:
+    body = json.dumps(
+        {
+            "events": [
+                {"uuid": "a", "properties": {"format": "pdf", "plan": "pro"}},
+                {"uuid": "a", "properties": {"plan": "free"}, "user_properties": {"plan": "VIP"}},
+                {"uuid": "a", "user_properties": {"role": "admin"}},
+            ]
+        }
+    )
+
+    def values(kept: frozenset[str]) -> list[dict[str, object]]:
+        batch = parse_batch(
+            body,
+            received_ms=NOW,
+            backfill_days=7,
+            default_context=NO_CONTEXT,
+            kept_properties=kept,
+        )
+        return [event.properties for event in batch.events]
+
+    assert values(frozenset()) == [{}, {"plan": "VIP"}, {"role": "admin"}]
+    assert values(frozenset({"plan"})) == [{"plan": "pro"}, {"plan": "VIP"}, {"role": "admin"}]
+    assert user_values({"format": "pdf"}, {}, frozenset({"plan"})) == {}
 
 
 def test_clock_skew_is_corrected_with_sent_at() -> None:

@@ -130,7 +130,7 @@ def test_a_long_uuid_in_the_path_is_refused_before_anything_is_read_or_erased(
     stack: Stack,
 ) -> None:
     acme = stack.account()
-    stack.send(acme, [{"uuid": "kept", "properties": {"plan": "pro"}}])
+    stack.send(acme, [{"uuid": "kept", "user_properties": {"plan": "pro"}}])
     stack.advance(31 * MINUTE)
     stack.sweep()
     stack.cloud.settle()

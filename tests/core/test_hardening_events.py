@@ -45,9 +45,9 @@ def test_a_number_dynamodb_cannot_keep_is_refused_and_the_other_users_are_kept(
 ) -> None:
     acme = stack.account()
     body = (
-        '{"events": [{"uuid": "bad", "properties": {"n": ' + value + "}}, "
-        '{"uuid": "bad", "properties": {"ok": 1}}, '
-        '{"uuid": "good", "properties": {"n": 12345678901234567890123456789012345678, '
+        '{"events": [{"uuid": "bad", "user_properties": {"n": ' + value + "}}, "
+        '{"uuid": "bad", "user_properties": {"ok": 1}}, '
+        '{"uuid": "good", "user_properties": {"n": 12345678901234567890123456789012345678, '
         '"f": 1.5e125, "tiny": 1e-130}}]}'
     )
     response = post_raw(stack, acme, body)
@@ -55,7 +55,7 @@ def test_a_number_dynamodb_cannot_keep_is_refused_and_the_other_users_are_kept(
     answer = response.json()
     assert answer["accepted"] == 2
     [rejected] = answer["rejected"]
-    assert rejected["index"] == 0 and rejected["field"] == "events[0].properties.n"
+    assert rejected["index"] == 0 and rejected["field"] == "events[0].user_properties.n"
     assert why in rejected["error"] and "set_int_max_str_digits" not in response.body
     close_sessions(stack)
     good = stack.user(acme, "good").json()["custom"]
@@ -74,12 +74,15 @@ def test_a_number_dynamodb_cannot_keep_is_refused_and_the_other_users_are_kept(
         ('{"uuid": "x", "type": "\\udc00"}', "events[0].type"),
         ('{"uuid": "x", "properties": {"p": "a\\ud800b"}}', "events[0].properties.p"),
         ('{"uuid": "x", "properties": {"\\ud800": 1}}', "events[0].properties.<key>"),
+        ('{"uuid": "x", "user_properties": {"p": "\\ud800"}}', "events[0].user_properties.p"),
     ],
 )
 def test_a_lone_surrogate_refuses_its_event_only(stack: Stack, event: str, field: str) -> None:
     acme = stack.account()
     # A valid pair (an emoji) beside it is fine.
-    body = '{"events": [' + event + ', {"uuid": "good", "properties": {"e": "\\ud83d\\ude00"}}]}'
+    body = (
+        '{"events": [' + event + ', {"uuid": "good", "user_properties": {"e": "\\ud83d\\ude00"}}]}'
+    )
     response = post_raw(stack, acme, body)
     assert response.status == 200, response.body
     answer = response.json()
@@ -142,15 +145,15 @@ def big_props(prefix: str, count: int, size: int = 1000) -> dict[str, str]:
 
 def test_one_oversized_user_never_affects_another(stack: Stack) -> None:
     acme = stack.account()
-    events = [{"uuid": "huge", "properties": big_props(f"e{j}-", 30)} for j in range(15)]
-    events.insert(3, {"uuid": "small", "properties": {"plan": "pro"}})
-    events.append({"uuid": "after", "properties": {"plan": "free"}})
+    events = [{"uuid": "huge", "user_properties": big_props(f"e{j}-", 30)} for j in range(15)]
+    events.insert(3, {"uuid": "small", "user_properties": {"plan": "pro"}})
+    events.append({"uuid": "after", "user_properties": {"plan": "free"}})
     response = stack.send(acme, events)
     assert response.status == 200, response.body
     answer = response.json()
     refused = answer["rejected"]
     assert refused and all("at most" in r["error"] for r in refused)
-    assert {r["field"] for r in refused} == {f"events[{r['index']}].properties" for r in refused}
+    assert {r["field"] for r in refused} == {f"events[{r['index']}]" for r in refused}
     assert answer["accepted"] == len(events) - len(refused)
     # Sent again (a retry): the same verdicts, nothing breaks.
     again = stack.send(acme, events).json()
@@ -159,9 +162,9 @@ def test_one_oversized_user_never_affects_another(stack: Stack) -> None:
     assert stack.user(acme, "small").json()["custom"]["plan"]["value"] == "pro"
     assert stack.user(acme, "after").json()["custom"]["plan"]["value"] == "free"
     huge = stack.user(acme, "huge").json()["custom"]
-    kept = sum(len(e["properties"]) for i, e in enumerate(events) if e["uuid"] == "huge") - sum(
-        len(events[r["index"]]["properties"]) for r in refused
-    )
+    kept = sum(
+        len(e["user_properties"]) for i, e in enumerate(events) if e["uuid"] == "huge"
+    ) - sum(len(events[r["index"]]["user_properties"]) for r in refused)
     assert len(huge) == kept > 0
 
 
@@ -173,9 +176,9 @@ def test_a_profile_grown_across_sessions_still_closes_within_the_caps(
     monkeypatch.setattr(profile, "report_dropped", dropped.append)
     acme = stack.account()
     for session in range(2):
-        events = [{"uuid": "grower", "properties": big_props(f"s{session}e-", 50, 10)}]
-        events += [{"uuid": "grower", "properties": big_props(f"s{session}f-", 50, 10)}]
-        events += [{"uuid": "other", "properties": {"n": session}}]
+        events = [{"uuid": "grower", "user_properties": big_props(f"s{session}e-", 50, 10)}]
+        events += [{"uuid": "grower", "user_properties": big_props(f"s{session}f-", 50, 10)}]
+        events += [{"uuid": "other", "user_properties": {"n": session}}]
         assert stack.send(acme, events).json()["accepted"] == 3
         close_sessions(stack)
     grower = stack.user(acme, "grower").json()
@@ -262,8 +265,8 @@ def test_a_user_dynamodb_refuses_fails_alone_the_others_are_stored(
     monkeypatch.setattr(limits, "MAX_SESSION_PROPERTIES", 10_000)
     monkeypatch.setattr(limits, "MAX_SESSION_PROPERTY_BYTES", 10**9)
     acme = stack.account()
-    events = [{"uuid": "huge", "properties": big_props(f"e{j}-", 30)} for j in range(15)]
-    events += [{"uuid": "small", "properties": {"plan": "pro"}}]
+    events = [{"uuid": "huge", "user_properties": big_props(f"e{j}-", 30)} for j in range(15)]
+    events += [{"uuid": "small", "user_properties": {"plan": "pro"}}]
     response = stack.send(acme, events)
     assert response.status == 200, response.body
     answer = response.json()

@@ -41,7 +41,7 @@ class Ev:
         if not self.interactive:
             event["interactive"] = False
         if self.props:
-            event["properties"] = self.props
+            event["user_properties"] = self.props
         return event
 
 

@@ -43,7 +43,7 @@ def offline_queue(uuid: str) -> list[dict[str, Any]]:
             "uuid": uuid,
             "type": "screen",
             "timestamp": iso(start + n * 19 * MINUTE_MS),
-            "properties": {"status": f"step-{n}"},
+            "user_properties": {"status": f"step-{n}"},
         }
         for n in range(40)
     ]
@@ -133,11 +133,11 @@ def test_a_retry_after_its_session_closed_is_late_and_changes_no_metric(stack: S
     acme = stack.account()
     t0 = clock.now_ms() - 3 * 60 * MINUTE_MS
     first = [
-        {"uuid": "u", "timestamp": iso(t0), "properties": {"role": "admin", "plan": "free"}},
+        {"uuid": "u", "timestamp": iso(t0), "user_properties": {"role": "admin", "plan": "free"}},
         {"uuid": "u", "timestamp": iso(t0 + 10 * MINUTE_MS)},
     ]
     later = iso(t0 + 90 * MINUTE_MS)
-    second = [{"uuid": "u", "timestamp": later, "properties": {"role": "viewer"}}]
+    second = [{"uuid": "u", "timestamp": later, "user_properties": {"role": "viewer"}}]
     stack.send(acme, first)
     stack.send(acme, second)
     close_everything(stack)
@@ -151,7 +151,7 @@ def test_a_retry_after_its_session_closed_is_late_and_changes_no_metric(stack: S
     assert attributes(stack, acme, "u") == before
     assert before["custom"]["role"]["value"] == "viewer"  # the retry's older role loses
     # A late event still competes by event time: newer than the stored plan, it wins.
-    late = [{"uuid": "u", "timestamp": iso(t0 + 5 * MINUTE_MS), "properties": {"plan": "vip"}}]
+    late = [{"uuid": "u", "timestamp": iso(t0 + 5 * MINUTE_MS), "user_properties": {"plan": "vip"}}]
     assert stack.send(acme, late).json()["late"] == 1
     close_everything(stack)
     after = attributes(stack, acme, "u")
@@ -167,7 +167,7 @@ def retried_body(t_sent: int) -> dict[str, Any]:
         "sent_at": iso(t_sent + skew),
         "events": [
             {"uuid": "u", "timestamp": iso(t_sent + skew - 60 * SECOND_MS)},
-            {"uuid": "u", "timestamp": iso(t_sent + skew), "properties": {"role": "admin"}},
+            {"uuid": "u", "timestamp": iso(t_sent + skew), "user_properties": {"role": "admin"}},
         ],
     }
 

@@ -94,7 +94,7 @@ def test_account_settings_read_and_patch(stack: Stack) -> None:
         "unique_user_ids": True,
         "session_timeout_minutes": 30,
         "backfill_days": 7,
-        "segment_event_properties": [],
+        "event_properties_as_attributes": [],
     }
     patched = stack.patch_account(acme, {"session_timeout_minutes": 45, "backfill_days": 365})
     assert patched.status == 200

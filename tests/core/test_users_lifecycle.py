@@ -29,15 +29,15 @@ def test_standard_and_custom_attributes_after_two_sessions(stack: Stack) -> None
     stack.send(
         acme,
         [
-            {"uuid": "u", "timestamp": at(0), "properties": {"role": "admin"}},
-            {"uuid": "u", "timestamp": at(4), "properties": {"plan": "free"}},
+            {"uuid": "u", "timestamp": at(0), "user_properties": {"role": "admin"}},
+            {"uuid": "u", "timestamp": at(4), "user_properties": {"plan": "free"}},
         ],
     )
     stack.advance(60 * MINUTE)
     stack.send(
         acme,
         [
-            {"uuid": "u", "timestamp": at(60), "properties": {"plan": "vip"}},
+            {"uuid": "u", "timestamp": at(60), "user_properties": {"plan": "vip"}},
             {"uuid": "u", "timestamp": at(66)},
         ],
         ip="89.160.20.112",
@@ -76,7 +76,7 @@ def run_traffic(stack: Stack, account, requests: list[list[dict]]) -> dict:
 
 def test_reordered_and_duplicated_events_give_the_same_user(stack: Stack) -> None:
     events = [
-        {"uuid": "u", "timestamp": at(m), "properties": {"status": f"s{m}"}}
+        {"uuid": "u", "timestamp": at(m), "user_properties": {"status": f"s{m}"}}
         for m in (0, 3, 7, 12, 50, 55, 58)
     ]
     in_order = run_traffic(stack, stack.account("A"), [[e] for e in events])
@@ -96,7 +96,9 @@ def test_late_event_is_counted_and_only_its_properties_apply(stack: Stack) -> No
     stack.advance(40 * MINUTE)
     stack.sweep()
     before = stack.standard(acme, "u")
-    response = stack.send(acme, [{"uuid": "u", "timestamp": at(2), "properties": {"tier": "gold"}}])
+    response = stack.send(
+        acme, [{"uuid": "u", "timestamp": at(2), "user_properties": {"tier": "gold"}}]
+    )
     assert response.json() == {"accepted": 1, "late": 1, "rejected": []}
     stack.advance(40 * MINUTE)
     stack.sweep()
@@ -158,7 +160,7 @@ def test_two_concurrent_requests_straddling_a_gap(stack: Stack, monkeypatch) -> 
 
 def test_user_returning_after_181_days_starts_a_fresh_record(stack: Stack) -> None:
     acme = stack.account()
-    stack.send(acme, [{"uuid": "u", "properties": {"role": "admin"}}])
+    stack.send(acme, [{"uuid": "u", "user_properties": {"role": "admin"}}])
     stack.advance(31 * MINUTE)
     stack.sweep()
     assert stack.standard(acme, "u")["total_sessions"] == 1
@@ -190,7 +192,7 @@ def test_expired_profile_is_removed_with_its_items_by_ttl_and_the_cascade(stack:
 
 def test_deleted_user_is_erased_and_can_start_again(stack: Stack) -> None:
     acme = stack.account()
-    stack.send(acme, [{"uuid": "u", "properties": {"email": "x@example.com"}}])
+    stack.send(acme, [{"uuid": "u", "user_properties": {"email": "x@example.com"}}])
     stack.advance(31 * MINUTE)
     stack.sweep()
     stack.send(acme, [{"uuid": "u"}])  # an open session too
@@ -199,11 +201,11 @@ def test_deleted_user_is_erased_and_can_start_again(stack: Stack) -> None:
     assert stack.user(acme, "u").status == 404
     assert stack.cloud.items("SessionsTable") == []
     # A delayed event from before the erasure brings nothing back.
-    stack.send(acme, [{"uuid": "u", "timestamp": iso(T0_MS), "properties": {"email": "old"}}])
+    stack.send(acme, [{"uuid": "u", "timestamp": iso(T0_MS), "user_properties": {"email": "old"}}])
     stack.advance(31 * MINUTE)
     stack.sweep()
     assert stack.user(acme, "u").status == 404
-    stack.send(acme, [{"uuid": "u", "properties": {"role": "new"}}])
+    stack.send(acme, [{"uuid": "u", "user_properties": {"role": "new"}}])
     stack.advance(31 * MINUTE)
     stack.sweep()
     body = stack.user(acme, "u").json()
@@ -223,8 +225,10 @@ def test_account_without_unique_user_ids_keeps_no_user_records(stack: Stack) -> 
 
 def test_same_uuid_in_two_accounts_never_leaks(stack: Stack) -> None:
     a, b = stack.account("A"), stack.account("B")
-    stack.send(a, [{"uuid": "same", "properties": {"role": "a-admin"}}])
-    stack.send(b, [{"uuid": "same", "properties": {"role": "b-viewer"}}], user_agent=SAFARI_IPHONE)
+    stack.send(a, [{"uuid": "same", "user_properties": {"role": "a-admin"}}])
+    stack.send(
+        b, [{"uuid": "same", "user_properties": {"role": "b-viewer"}}], user_agent=SAFARI_IPHONE
+    )
     stack.advance(31 * MINUTE)
     stack.sweep()
     assert stack.user(a, "same").json()["custom"]["role"]["value"] == "a-admin"
@@ -294,7 +298,7 @@ def test_common_ingest_path_costs_one_read_and_one_write_per_user(
     stack: Stack, dynamodb_calls: Counter
 ) -> None:
     acme = stack.account()
-    stack.send(acme, [{"uuid": "u", "properties": {"role": "admin"}}])  # warms the key cache
+    stack.send(acme, [{"uuid": "u", "user_properties": {"role": "admin"}}])  # warms the key cache
     # Requests 5 s apart: within the key and identity caches' 30 s (on the stack's clock).
     stack.advance(5)
     dynamodb_calls.clear()
@@ -309,7 +313,7 @@ def test_common_ingest_path_costs_one_read_and_one_write_per_user(
 
 def test_a_pure_duplicate_request_writes_nothing(stack: Stack, dynamodb_calls: Counter) -> None:
     acme = stack.account()
-    events = [{"uuid": "u", "timestamp": at(0), "properties": {"role": "admin"}}]
+    events = [{"uuid": "u", "timestamp": at(0), "user_properties": {"role": "admin"}}]
     stack.send(acme, events)
     dynamodb_calls.clear()
     stack.send(acme, events)
@@ -326,7 +330,7 @@ def test_property_value_types_survive_storage(stack: Stack) -> None:
         "note": None,
         "name": "Zoë ✓",
     }
-    stack.send(acme, [{"uuid": "u", "properties": values}])
+    stack.send(acme, [{"uuid": "u", "user_properties": values}])
     stack.advance(31 * MINUTE)
     stack.sweep()
     custom = stack.user(acme, "u").json()["custom"]

@@ -84,7 +84,7 @@ def test_meter_bills_a_filtered_scan_for_every_item_it_reads(stack: Stack) -> No
     from benchmarks.meter import Meter
 
     acme = stack.account()
-    events = [{"uuid": f"user-{n:02d}", "properties": {"name": "x" * 300}} for n in range(30)]
+    events = [{"uuid": f"user-{n:02d}", "user_properties": {"name": "x" * 300}} for n in range(30)]
     assert stack.send(acme, events).status == 200
     raw = stack.cloud.dynamodb.scan(TableName="SessionsTable")["Items"]
     scanned = sum(item_size(item) for item in raw)

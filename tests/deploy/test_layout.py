@@ -29,6 +29,7 @@ FAMILY_IMPORTS = {
     "salesforce": {"core", "imports"},
     "segment_api": {"core"},
     "idp": {"core"},
+    "team": {"core", "idp"},  # the console's sign-in reuses OIDC discovery and ID-token checks
     # Membership events judge profiles with the segments' evaluator and rules.
     "notify": {"core", "segments"},
     "exports": {"core"},

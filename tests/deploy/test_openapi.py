@@ -136,8 +136,9 @@ def test_real_answers_match_the_description(stack: Stack, monkeypatch: pytest.Mo
         {
             "context": {"ip": "81.2.69.160", "user_agent": "Mozilla/5.0 Firefox/128.0"},
             "events": [
-                {"uuid": "u1", "properties": {"plan": "VIP", "seats": 3}},
-                {"uuid": "u2", "properties": {"plan": "free"}},
+                {"uuid": "u1", "user_properties": {"plan": "VIP", "seats": 3}}
+                | {"properties": {"button": "buy"}},
+                {"uuid": "u2", "user_properties": {"plan": "free"}},
                 {"uuid": "u3", "properties": {"n": 1e300}},
             ],
         },
@@ -213,6 +214,7 @@ def test_real_answers_match_the_description(stack: Stack, monkeypatch: pytest.Mo
     segment_api(call)
     scim_and_its_management(call)
     oidc(call)
+    team(call)
     salesforce(call, monkeypatch)
     # saml (tests/idp/test_saml.py covers the refusals one by one)
     saml_answers_match_the_description(call)
@@ -343,6 +345,45 @@ def oidc(call: Checked) -> None:
     call("POST", "/v1/idp/oidc/token", {"id_token": "not-a-jwt"}, auth="write")
     call("POST", "/v1/idp/oidc/token", {"token": "x"}, auth="write")
     call("POST", "/v1/idp/oidc/token", {"id_token": "x"}, auth=None)
+
+
+def team(call: Checked) -> None:
+    """The console's sign-in and team routes (tests/team/ signs in through a real provider)."""
+    account = call.account.account_id
+    assert call("GET", "/v1/team/me").json()["via"] == "secret_key"
+    assert call("GET", "/v1/team/me", auth=None).json() == {"signed_in": False, "reason": None}
+    ended = {"cookie": "insights_session=acc_x." + "A" * 43, "X-Insights-Console": "1"}
+    assert call("GET", "/v1/team/me", auth=None, headers=ended).json()["reason"] == "session_ended"
+    call("GET", "/v1/team/me", auth="write")
+    assert call("GET", "/v1/team/provider").json() == {"configured": False}
+    assert call("GET", f"/v1/team/signin?account={account}", auth=None).status == 302
+    call("PUT", "/v1/team/provider", {"issuer": "http://idp.example.com"})
+    provider = {
+        "issuer": "https://idp.example.com",
+        "client_id": "app",
+        "client_secret": "s3cr3t",
+        "redirect_uri": "https://api.example.com/v1/team/callback",
+        "allowed_domains": ["acme.com"],
+        "default_role": "viewer",
+    }
+    assert call("PUT", "/v1/team/provider", provider).json()["provider"]["has_client_secret"]
+    call("GET", "/v1/team/provider")
+    call("GET", "/v1/team/callback?state=x&code=y", auth=None)
+    call("PUT", "/v1/team/members/ann%40acme.com", {"role": "editor"})
+    call("PUT", "/v1/team/members/nobody", {"role": "editor"})
+    assert call("GET", "/v1/team/members").json()["members"][0]["email"] == "ann@acme.com"
+    call("DELETE", "/v1/team/members/ann%40acme.com")
+    call("DELETE", "/v1/team/members/ann%40acme.com")
+    call("DELETE", "/v1/team/members/nobody")
+    assert call("POST", "/v1/team/signout").json() == {"signed_out": False}
+    call("POST", "/v1/team/signout", auth=None)
+    call("POST", "/v1/team/signout", auth="write")
+    assert call("GET", "/v1/audit?limit=2").json()["next_cursor"] is not None
+    call("GET", "/v1/audit?limit=0")
+    call("GET", "/v1/audit", auth=None)
+    call("GET", "/v1/audit", auth="write")
+    call("DELETE", "/v1/team/provider")
+    call("DELETE", "/v1/team/provider")
 
 
 def salesforce(call: Checked, monkeypatch: pytest.MonkeyPatch) -> None:

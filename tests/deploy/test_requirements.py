@@ -19,6 +19,7 @@ ARTIFACTS = {
     "layers/core/requirements.txt": None,
     "layers/salesforce/requirements.txt": "salesforce",
     "functions/oidc/requirements.txt": "idp",
+    "functions/team/requirements.txt": "idp",
     "functions/saml/requirements.txt": "saml",
 }
 

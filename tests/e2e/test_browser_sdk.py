@@ -169,8 +169,36 @@ def test_identify_and_clicks_make_a_user_with_its_properties(stack: RunningStack
     assert status == 200, user
     assert user["standard"]["total_sessions"] == 1
     assert "Chrom" in user["standard"]["browser_name"]
+    # identify's traits are user properties; track's {format: "pdf"} describes
+    # the event and stays off the profile (docs/event-properties.md).
     custom = {name: v["value"] for name, v in user["custom"].items()}
-    assert custom == {"role": "admin", "status": "VIP", "name": "Ada", "format": "pdf"}
+    assert custom == {"role": "admin", "status": "VIP", "name": "Ada"}
+    sent = {e["type"]: e for e in tab.events()}
+    assert sent["identify"]["user_properties"] == {"role": "admin", "status": "VIP", "name": "Ada"}
+    assert sent["exported report"]["properties"] == {"format": "pdf"}
+    assert "user_properties" not in sent["exported report"]
+
+
+def test_an_account_keeps_the_event_properties_it_names(stack: RunningStack, tab: Tab) -> None:
+    account = new_account(stack)
+    status, body = stack.request(
+        "PATCH",
+        "/v1/account",
+        {"event_properties_as_attributes": ["format"]},
+        {"Authorization": f"Bearer {account['secret_key']}"},
+    )
+    assert status == 200, body
+    open_page(tab, stack, key=account["write_key"])
+    tab.page.evaluate('insights.identify("sdk-keeper", {role: "admin"})')
+    tab.page.evaluate('insights.track("exported report", {format: "pdf", pages: 3})')
+    tab.page.click("#buy")
+    tab.delivered()
+    close_sessions(stack)
+    status, user = read_user(stack, "sdk-keeper", account["secret_key"])
+    assert status == 200, user
+    custom = {name: v["value"] for name, v in user["custom"].items()}
+    assert custom == {"role": "admin", "format": "pdf"}  # pages is not named: not kept
+    assert user["custom"]["format"]["source"] == "event"
 
 
 def test_nothing_is_sent_before_an_id_is_known(stack: RunningStack, tab: Tab) -> None:
@@ -388,7 +416,8 @@ def test_demo_page_screenshot(stack: RunningStack, tab: Tab) -> None:
     page.click("#close")
     page.wait_for_selector("#profile table")
     profile = page.inner_text("#profile")
-    assert "demo-screenshot" in profile and "VIP" in profile and "pdf" in profile
+    assert "demo-screenshot" in profile and "VIP" in profile
+    assert "pdf" not in profile  # track's {format: "pdf"} describes the event
     OUTPUT.mkdir(parents=True, exist_ok=True)
     shot = OUTPUT / "demo.png"
     page.screenshot(path=str(shot), full_page=True)

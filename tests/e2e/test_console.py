@@ -96,7 +96,11 @@ def seed(stack: RunningStack) -> None:
     assert status == 200
     now = datetime.now(UTC)
     events = [
-        {"uuid": uuid, "timestamp": (now - days * DAY).isoformat(), "properties": {"plan": plan}}
+        {
+            "uuid": uuid,
+            "timestamp": (now - days * DAY).isoformat(),
+            "user_properties": {"plan": plan},
+        }
         for uuid, sessions in SEEDED.items()
         for days, plan in sessions
     ]
@@ -667,6 +671,7 @@ def test_every_screen_at_a_laptops_and_a_phones_size(
         ("imports", "imports"),
         ("imports-mapping", None),
         ("settings", "settings"),
+        ("team", "team"),  # the secret key acts as admin: the Team page (docs/console.md)
     ]
     problems: list[str] = []
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):

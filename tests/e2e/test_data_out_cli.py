@@ -51,7 +51,7 @@ def test_sql_and_events_tail_on_the_local_stack(running: RunningStack) -> None:
     status, _ = running.request(
         "POST",
         "/v1/events",
-        {"events": [{"uuid": "cli-user", "type": "click", "properties": {"plan": "VIP"}}]},
+        {"events": [{"uuid": "cli-user", "type": "click", "user_properties": {"plan": "VIP"}}]},
         {"X-Insights-Key": account["write_key"]},
     )
     assert status == 200

@@ -195,7 +195,7 @@ def test_sessions_close_by_themselves_and_the_user_appears(running: RunningStack
                 "user_agent": "Mozilla/5.0 (X11; Linux x86_64; "
                 "rv:128.0) Gecko/20100101 Firefox/128.0",
             },
-            "events": [{"uuid": "e2e", "properties": {"status": "VIP"}}],
+            "events": [{"uuid": "e2e", "user_properties": {"status": "VIP"}}],
         },
         headers,
     )

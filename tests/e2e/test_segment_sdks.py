@@ -55,7 +55,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     status, body = running.request(
         "PATCH",
         "/v1/account",
-        {"segment_event_properties": ["plan"]},
+        {"event_properties_as_attributes": ["plan"]},
         {"Authorization": f"Bearer {account['secret_key']}"},
     )
     assert status == 200, body

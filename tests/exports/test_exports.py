@@ -79,7 +79,7 @@ def test_a_partition_holds_one_export_and_the_daily_run_covers_every_account(
 ) -> None:
     acme, rival = stack.account("Acme"), stack.account("Rival")
     for account in (acme, rival):
-        stack.send(account, [{"uuid": "u1", "type": "click", "properties": {"plan": "free"}}])
+        stack.send(account, [{"uuid": "u1", "type": "click", "user_properties": {"plan": "free"}}])
     stack.advance(31 * MINUTE)
     stack.sweep()
     first = export(stack, acme)
@@ -125,12 +125,14 @@ def test_the_exports_fast_decoding_reads_profiles_as_the_model_does(stack: Stack
 
     acme = stack.account()
     properties = {"plan": "VIP", "seats": 12, "ratio": 0.25, "trial": True, "big": 2**60}
-    stack.send(acme, [{"uuid": "u1", "type": "click", "properties": properties}])
+    stack.send(acme, [{"uuid": "u1", "type": "click", "user_properties": properties}])
     stack.send(acme, [{"uuid": "u2", "type": "click"}])
     stack.advance(31 * MINUTE)
     stack.sweep()
     # seats resent unchanged: it keeps the time it changed ("c")
-    stack.send(acme, [{"uuid": "u1", "type": "click", "properties": {"plan": "free", "seats": 12}}])
+    stack.send(
+        acme, [{"uuid": "u1", "type": "click", "user_properties": {"plan": "free", "seats": 12}}]
+    )
     stack.advance(31 * MINUTE)
     stack.sweep()
     assert stack.cloud.http("DELETE", "/v1/users/u2", headers=stack.auth(acme)).status == 204

@@ -82,7 +82,7 @@ def stored(account: Any, uuid: str) -> dict[str, tuple[Any, str]]:
 
 def seen(stack: Stack, account: Any, *uuids: str, props: dict | None = None) -> None:
     """Give users a closed session, so their attributes are visible."""
-    response = stack.send(account, [{"uuid": u, "properties": props or {}} for u in uuids])
+    response = stack.send(account, [{"uuid": u, "user_properties": props or {}} for u in uuids])
     assert response.status == 200, response.body
     stack.advance(31 * MINUTE)
     stack.sweep()
@@ -478,7 +478,7 @@ def test_an_import_racing_a_session_close_keeps_the_most_recent_value(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, row_is_newer: bool
 ) -> None:
     acme = stack.account()
-    sent = stack.send(acme, [{"uuid": "u1", "properties": {"role": "from-event"}}])
+    sent = stack.send(acme, [{"uuid": "u1", "user_properties": {"role": "from-event"}}])
     assert sent.status == 200
     stack.advance(31 * MINUTE)  # the session is due; the sweeper has not run yet
     from insights import clock

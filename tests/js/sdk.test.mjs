@@ -116,9 +116,24 @@ test("nothing is sent before an id is known, then everything with it", async () 
     ["opened", "u-1", true],
     ["identify", "u-1", false],
   ]);
-  assert.deepEqual(events[1].properties, { role: "admin" });
+  assert.deepEqual(events[1].user_properties, { role: "admin" });
   assert.ok(win.requests[0].body.sent_at.endsWith("Z"));
   assert.equal(win.requests[0].url, "https://t.example/v1/events?key=wk_test");
+});
+
+test("identify traits are user properties, track properties describe the event", async () => {
+  const win = fakeWindow();
+  const sdk = create(base, win);
+  sdk.identify("u-1", { role: "admin", status: "VIP" });
+  sdk.track("exported report", { format: "pdf" });
+  sdk.track("opened");
+  await sdk.flush();
+  const [identify, exported, opened] = win.requests.flatMap((r) => r.body.events);
+  assert.deepEqual(identify.user_properties, { role: "admin", status: "VIP" });
+  assert.equal(identify.properties, undefined);
+  assert.deepEqual(exported.properties, { format: "pdf" });
+  assert.equal(exported.user_properties, undefined);
+  assert.equal("properties" in opened || "user_properties" in opened, false);
 });
 
 test("flushes at flushAt events without waiting for the timer", async () => {
@@ -161,6 +176,20 @@ test("undelivered events persist in localStorage, bounded, and come back", async
   create(base, next);
   await until(() => next.requests.length > 0);
   assert.deepEqual(next.requests[0].body.events.map((e) => e.type), ["e3", "e4", "e5", "e6", "e7"]);
+});
+
+test("identify traits stored by an SDK before 1.1.0 go out as user properties", async () => {
+  const win = fakeWindow();
+  const old = [
+    { type: "identify", timestamp: Date.now() - 1000, interactive: false, uuid: "u", properties: { role: "admin" } },
+    { type: "exported report", timestamp: Date.now() - 500, interactive: true, uuid: "u", properties: { format: "pdf" } },
+  ];
+  win.stored.set("insights:wk_test", JSON.stringify(old));
+  await create(base, win).flush();
+  const [identify, exported] = win.requests[0].body.events;
+  assert.deepEqual(identify.user_properties, { role: "admin" });
+  assert.equal(identify.properties, undefined);
+  assert.deepEqual(exported.properties, { format: "pdf" });
 });
 
 test("uuid from a variable path, a cookie or a function", async () => {

@@ -5,6 +5,8 @@ These assert on order and completion (who waited for whom), never on timings.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -189,3 +191,57 @@ def test_concurrent_ticks_deliver_each_stream_record_once(
     assert len(delivered) == 20 and delivered == sorted(delivered, key=int)
     for n in range(20):
         assert stack.standard(acme, f"u{n}")["total_sessions"] == 1
+
+
+def test_each_invocation_logs_its_own_function_name(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every function shares one Powertools logger in this process (one service
+    name); an invocation that runs while another is inside its own must not
+    change the other's function_name, request id or cold start."""
+    acme = stack.account()
+    stack.cloud.handler("SweeperFunction")
+    module = stack.cloud._modules["SweeperFunction"]
+    original_sweep = module.sweep
+    inside, release = threading.Event(), threading.Event()
+
+    def held_sweep(*args: Any, **kwargs: Any) -> Any:
+        # Inside the sweeper's invocation, after Powertools took its context.
+        summary = original_sweep(*args, **kwargs)
+        inside.set()
+        assert release.wait(WAIT)
+        return summary
+
+    monkeypatch.setattr(module, "sweep", held_sweep)
+    formatter = module.logger.registered_formatter
+    lines: list[dict[str, Any]] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(formatter.format(record)))
+
+    collect = Collect()
+    shared = logging.getLogger(module.logger.service)
+    shared.addHandler(collect)
+    level = shared.level
+    # "sweep done" is an INFO line; setLevel (not the attribute) also clears
+    # logging's cache of isEnabledFor answers from earlier tests.
+    shared.setLevel(logging.INFO)
+    try:
+        sweeper = threading.Thread(target=stack.cloud.run_schedules)
+        sweeper.start()
+        assert inside.wait(WAIT)
+        # Whole invocations of other functions while the sweeper is inside its own.
+        assert stack.cloud.http("GET", "/v1/account", headers=stack.auth(acme)).status == 200
+        assert stack.send(acme, [{"uuid": "u1"}]).status == 200
+        release.set()
+        sweeper.join(WAIT)
+    finally:
+        release.set()
+        shared.removeHandler(collect)
+        shared.setLevel(level)
+    done = [line for line in lines if line["message"] == "sweep done"]
+    assert len(done) == 1, lines
+    assert done[0]["function_name"] == "SweeperFunction", done[0]
+    assert done[0]["function_arn"].endswith(":function:SweeperFunction")
+    assert "account_id" not in done[0]  # appended by TrackFunction's invocation, not this one

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -78,7 +79,13 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def start(tmp_path: Path, *extra: str) -> Server:
+def ignore_sigint() -> None:
+    # What a shell does to a background job (`make run &`) when job control is
+    # off: SIGINT ignored, and an ignored signal stays ignored across exec.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start(tmp_path: Path, *extra: str, background: bool = False) -> Server:
     env = cli_env(tmp_path)
     data_dir = tmp_path / "data"
     port = str(free_port())
@@ -89,6 +96,7 @@ def start(tmp_path: Path, *extra: str) -> Server:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=ignore_sigint if background else None,
     )
     state_file = data_dir / "local.json"
     for _ in range(600):
@@ -128,7 +136,7 @@ def run_cli(server: Server, *args: str, cwd: Path) -> subprocess.CompletedProces
 
 def session(server: Server, uuid: str, **props: Any) -> None:
     status, _ = server.call(
-        "POST", "/v1/events", {"events": [{"uuid": uuid, "properties": props}]}, key="write"
+        "POST", "/v1/events", {"events": [{"uuid": uuid, "user_properties": props}]}, key="write"
     )
     assert status == 200
     assert server.call("POST", "/_local/clock?advance=1860")[0] == 200
@@ -181,6 +189,23 @@ def test_data_survives_a_sigterm_and_a_restart_and_fresh_starts_empty(
         fresh.stop()
 
 
+def test_ctrl_c_stops_a_stack_started_as_a_background_job(tmp_path: Path) -> None:
+    server = start(tmp_path, background=True)
+    try:
+        session(server, "u1", plan="VIP")
+        try:
+            out = server.stop(signal.SIGINT)  # Ctrl-C, or `kill -INT`
+        except subprocess.TimeoutExpired:
+            raise AssertionError("SIGINT did not stop the stack within 60 s") from None
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.communicate()
+    assert server.process.returncode == 0, out
+    assert "stopping" in out and "data saved" in out, out
+    assert not (server.data_dir / "local.json").exists()
+
+
 def test_commands_find_the_stack_from_any_directory_and_say_when_it_is_gone(
     server: Server, tmp_path: Path
 ) -> None:
@@ -230,6 +255,21 @@ def test_http_edges_answer_as_api_gateway_does(shared: Server) -> None:
     assert status == 400 and body["error"] == "invalid_advance"
 
 
+def test_the_clock_is_read_with_get_and_moved_with_post(shared: Server) -> None:
+    status, read = shared.call("GET", "/_local/clock")
+    assert status == 200, read
+    status, moved = shared.call("POST", "/_local/clock?advance=60")
+    assert status == 200
+    assert moved["now_ms"] - read["now_ms"] >= 60_000
+    assert moved["offset_seconds"] - read["offset_seconds"] == 60
+    status, again = shared.call("GET", "/_local/clock")
+    assert status == 200 and again["now_ms"] >= moved["now_ms"]
+    assert again["offset_seconds"] == moved["offset_seconds"]  # reading moves nothing
+    assert again["now"].endswith("Z") and again["now"][:4].isdigit()  # ISO-8601, UTC
+    status, refused = shared.call("PUT", "/_local/clock")
+    assert status == 405 and refused["error"] == "method_not_allowed"
+
+
 def test_many_concurrent_clients_are_all_answered(shared: Server) -> None:
     def one(n: int) -> int:
         return shared.call("GET", "/_local/health")[0]
@@ -262,11 +302,47 @@ def test_make_demo_says_what_it_changed_and_sends_the_readmes_plan(shared: Serve
         assert result.returncode == 0, result.stderr
         return dict(json.loads(result.stdout))
 
+    def profiles() -> list[dict[str, Any]]:
+        status, body = shared.call("GET", "/v1/users?prefix=demo-&limit=100", key="secret")
+        assert status == 200, body
+        return list(body["users"])
+
+    _, clock_before = shared.call("GET", "/_local/clock")
     first = demo()
     assert first["settings_changed"] == {"backfill_days": {"from": 7, "to": 30}}
     assert first["rejected"] == 0
     assert any("plan" in user["custom"] for user in first["shown"])
-    assert demo()["settings_changed"] == {}  # nothing to change the second time
+    # What the summary says will be recorded is what the API shows once the
+    # sessions closed: empty sessions, and users who had only those, record nothing.
+    recorded = first["recorded"]
+    users = profiles()
+    assert recorded["users"] == len(users) <= first["users"]
+    assert recorded["sessions"] == sum(u["standard"]["total_sessions"] for u in users)
+    assert recorded["empty_sessions"] > 0
+    assert recorded["sessions"] + recorded["empty_sessions"] == first["sessions_sent"]
+    # ...and it says it moved the stack's clock, which stays moved.
+    _, clock_after = shared.call("GET", "/_local/clock")
+    assert first["clock_advanced_seconds"] == 31 * 60
+    assert clock_after["offset_seconds"] - clock_before["offset_seconds"] == 31 * 60
+    # Run again for the same users (as printed for a person): their older
+    # events are late and change no session, and the summary counts only what
+    # is recorded.
+    before = sum(u["standard"]["total_sessions"] for u in profiles())
+    printed = run_cli(shared, "demo", "--users", "20", "--show", "0", cwd=Path("/"))
+    assert printed.returncode == 0, printed.stderr
+    match = re.search(r"Recorded: (\d+) sessions of (\d+) users", printed.stdout)
+    assert match, printed.stdout
+    assert "events were late" in printed.stdout
+    assert "Moved the local stack's clock 31 minutes on" in printed.stdout
+    after = sum(u["standard"]["total_sessions"] for u in profiles())
+    assert after - before == int(match[1])
+    again = demo()
+    assert again["settings_changed"] == {}  # nothing to change the second time
+    assert again["late"] > 0
+    assert (
+        sum(u["standard"]["total_sessions"] for u in profiles()) - after
+        == (again["recorded"]["sessions"])
+    )
     # The README's segment example is valid against the demo data.
     rules = {"attribute": "custom.plan", "op": "changed_within", "value": "7d", "to": "VIP"}
     status, _ = shared.call("POST", "/v1/segments", {"name": "vip", "rules": rules}, key="secret")

@@ -27,7 +27,7 @@ def test_tables_files_queued_work_and_clock_come_back_without_rerunning(
 ) -> None:
     cloud = stack.cloud
     acme = stack.account()
-    assert stack.send(acme, [{"uuid": "u", "properties": {"plan": "VIP"}}]).status == 200
+    assert stack.send(acme, [{"uuid": "u", "user_properties": {"plan": "VIP"}}]).status == 200
     stack.advance(31 * MINUTE)
     stack.sweep()
     key = f"imports/{acme.account.account_id}/crm.csv"

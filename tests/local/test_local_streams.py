@@ -50,7 +50,7 @@ def test_streams_keep_delivering_after_a_cancelled_transaction(stack: Stack) -> 
     conflicting_close(stack, acme)
 
     # TTL close: the session expiry function gets the TTL REMOVE record.
-    assert stack.send(acme, [{"uuid": "u", "properties": {"plan": "VIP"}}]).status == 200
+    assert stack.send(acme, [{"uuid": "u", "user_properties": {"plan": "VIP"}}]).status == 200
     stack.advance(31 * MINUTE)
     assert stack.ttl() >= 1
     assert stack.standard(acme, "u")["total_sessions"] == 1

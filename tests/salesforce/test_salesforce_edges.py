@@ -133,7 +133,7 @@ def test_a_stored_unreadable_key_is_bad_credentials_not_a_crash(
     stack: Stack, salesforce: FakeSalesforce
 ) -> None:
     """A key stored before the check (older deployments) fails sign-in with a reason."""
-    from insights.storage.salesforce import secrets
+    from insights.storage.core import secrets
 
     pem, public = _rsa()
     salesforce.apps["key-jwt"] = App("key-jwt", public_key=public, username="sync@acme.example")

@@ -67,7 +67,7 @@ def test_the_stack_serves_the_script_cacheable_and_versioned(stack: Stack, via: 
     assert response.body == SCRIPT.read_text()
     assert response.headers["content-type"] == "text/javascript; charset=utf-8"
     assert "max-age=300" in response.headers["cache-control"]
-    assert response.headers["x-insights-sdk-version"] == "1.0.0"
+    assert response.headers["x-insights-sdk-version"] == "1.1.0"
     etag = response.headers["etag"]
     again = get({"If-None-Match": etag})
     assert (again.status, again.body) == (304, "")
@@ -96,7 +96,7 @@ def test_the_script_honours_weak_and_listed_tags_and_answers_head(stack: Stack, 
     assert {k: head.headers[k] for k in ("content-type", "etag", "cache-control")} == {
         k: full.headers[k] for k in ("content-type", "etag", "cache-control")
     }
-    assert head.headers["x-insights-sdk-version"] == "1.0.0"
+    assert head.headers["x-insights-sdk-version"] == "1.1.0"
     assert send("HEAD", {"If-None-Match": f"W/{etag}"}).status == 304
 
 
@@ -168,10 +168,10 @@ def test_unverified_events_are_rejected_one_by_one(stack: Stack, caplog: Any, ca
     caplog.set_level(logging.DEBUG, logger="insights")
     account = stack.account()
     secret = rotate(stack, account)["identity_secret"]
-    good = {"uuid": "ada", "user_hash": sign(secret, "ada"), "properties": {"role": "admin"}}
+    good = {"uuid": "ada", "user_hash": sign(secret, "ada"), "user_properties": {"role": "admin"}}
     events = [
         good,
-        {"uuid": "victim", "properties": {"role": "admin"}},  # no hash
+        {"uuid": "victim", "user_properties": {"role": "admin"}},  # no hash
         {"uuid": "victim", "user_hash": sign(secret, "ada")},  # someone else's hash
         {"uuid": "ada", "user_hash": "xyz"},  # not a hash at all
     ]
@@ -191,7 +191,7 @@ def test_unverified_events_are_rejected_one_by_one(stack: Stack, caplog: Any, ca
         "POST",
         "/v1/events",
         headers={"X-Insights-Key": account.secret_key},
-        body={"events": [{"uuid": "victim", "properties": {"role": "viewer"}}]},
+        body={"events": [{"uuid": "victim", "user_properties": {"role": "viewer"}}]},
     )
     assert trusted.json() == {"accepted": 1, "late": 0, "rejected": []}
     assert secret not in caplog.text + capsys.readouterr().out
@@ -265,7 +265,7 @@ def test_browser_segments_only_for_a_verified_user_and_only_targeting(stack: Sta
     wanted = _segment(stack, account, "admins", "admin", targeting=True)["id"]
     _segment(stack, account, "admins, internal", "admin")
     _segment(stack, account, "viewers", "viewer", targeting=True)
-    stack.send(account, [{"uuid": "ada", "properties": {"role": "admin"}}])
+    stack.send(account, [{"uuid": "ada", "user_properties": {"role": "admin"}}])
     stack.advance(31 * 60)
     stack.sweep()
     stack.cloud.settle()

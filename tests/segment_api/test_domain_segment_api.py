@@ -37,7 +37,7 @@ def run(body: Any, route: str | None = None, **options: Any) -> Translation:
         route,
         received_ms=NOW,
         backfill_days=options.get("backfill_days", 7),
-        event_properties=frozenset(options.get("properties", ())),
+        kept_properties=frozenset(options.get("properties", ())),
         default_context=DEFAULT,
     )
 

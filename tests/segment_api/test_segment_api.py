@@ -174,7 +174,7 @@ def test_track_page_and_screen_are_interactive_events(stack: Stack, kind: str) -
 
 
 def test_event_properties_are_attributes_only_when_the_account_opts_in(stack: Stack) -> None:
-    acme = stack.account(segment_event_properties=["plan", "score"])
+    acme = stack.account(event_properties_as_attributes=["plan", "score"])
     props = {"plan": "team", "score": 7, "revenue": 30, "path": "/pricing", "tags": ["a"]}
     batch = [
         {"type": "track", "userId": "u1", "event": "Upgraded", "properties": props},
@@ -194,7 +194,7 @@ def test_event_properties_are_attributes_only_when_the_account_opts_in(stack: St
 
 
 def test_an_opted_in_property_with_a_bad_value_is_refused_alone(stack: Stack) -> None:
-    acme = stack.account(segment_event_properties=["plan"])
+    acme = stack.account(event_properties_as_attributes=["plan"])
     message = {"userId": "u1", "event": "Upgraded", "properties": {"plan": {"id": 1}}}
     body = post(stack, "/v1/track", message, key=acme.write_key).json()
     assert body["accepted"] == 1
@@ -204,14 +204,14 @@ def test_an_opted_in_property_with_a_bad_value_is_refused_alone(stack: Stack) ->
     assert stack.standard(acme, "u1")["total_sessions"] == 1
 
 
-def test_segment_event_properties_setting_is_validated(stack: Stack) -> None:
+def test_event_properties_as_attributes_setting_is_validated(stack: Stack) -> None:
     acme = stack.account()
     for bad in ("plan", ["plan", "plan"], [""], ["x" * 129], [1], ["p"] * 101):
-        answer = stack.patch_account(acme, {"segment_event_properties": bad})
+        answer = stack.patch_account(acme, {"event_properties_as_attributes": bad})
         assert answer.status == 400, bad
-        assert answer.json()["field"] == "segment_event_properties"
-    ok = stack.patch_account(acme, {"segment_event_properties": ["plan"]})
-    assert ok.json()["settings"]["segment_event_properties"] == ["plan"]
+        assert answer.json()["field"] == "event_properties_as_attributes"
+    ok = stack.patch_account(acme, {"event_properties_as_attributes": ["plan"]})
+    assert ok.json()["settings"]["event_properties_as_attributes"] == ["plan"]
 
 
 def test_anonymous_only_alias_and_group_are_accepted_and_ignored(stack: Stack) -> None:
@@ -554,7 +554,7 @@ def test_a_segment_batch_costs_what_the_same_events_cost_on_v1_events(stack: Sta
     from benchmarks.meter import Meter, Usage
     from insights import clock
 
-    acme = stack.account(segment_event_properties=["plan"])
+    acme = stack.account(event_properties_as_attributes=["plan"])
     stack.send(acme, [{"uuid": "warm-up"}])  # the write key's lookup is cached for good
     offsets_s = [0, 60, 120, 40 * 60, 41 * 60]  # the fourth request closes the first session
 

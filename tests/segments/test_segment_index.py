@@ -42,7 +42,7 @@ def entries_of(stack: Stack, account: Any, uuid: str) -> set[str]:
 
 
 def session(stack: Stack, account: Any, uuid: str, **props: Any) -> None:
-    assert stack.send(account, [{"uuid": uuid, "properties": props}]).status == 200
+    assert stack.send(account, [{"uuid": uuid, "user_properties": props}]).status == 200
     stack.advance(31 * MINUTE)
     stack.sweep()
     stack.cloud.settle()
@@ -127,7 +127,7 @@ def test_entries_wait_for_the_first_closed_session(stack: Stack) -> None:
     acme = stack.account()
     create(stack, acme, {"attribute": "custom.plan", "op": "is_set"})
     stack.cloud.settle()
-    assert stack.send(acme, [{"uuid": "u", "properties": {"plan": "VIP"}}]).status == 200
+    assert stack.send(acme, [{"uuid": "u", "user_properties": {"plan": "VIP"}}]).status == 200
     stack.cloud.settle()
     assert entries_of(stack, acme, "u") == set()
     stack.advance(31 * MINUTE)

@@ -73,7 +73,7 @@ def build(stack: Stack) -> tuple[Any, Any]:
         stack.advance((start + day * DAY * 1000 - clock.now_ms()) / 1000)
         for account, people in ((acme, {u: s for u, (s, _) in POPULATION.items()}), (rival, RIVAL)):
             events = [
-                {"uuid": uuid, "properties": sessions[day]}
+                {"uuid": uuid, "user_properties": sessions[day]}
                 for uuid, sessions in people.items()
                 if day in sessions
             ]

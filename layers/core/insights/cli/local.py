@@ -102,8 +102,11 @@ def add_parsers(commands: Any) -> None:
         "demo",
         help="send realistic traffic to a running stack",
         description="Send two weeks of realistic traffic (sessions, browsers, countries, "
-        "plan upgrades) to a stack, then print a few users. If the account's backfill_days "
-        "is under 15 it is raised to 30 so the older events are accepted, and the demo says so.",
+        "plan upgrades) to a stack, say what will be recorded (empty sessions record "
+        "nothing), then print a few users. If the account's backfill_days is under 15 it is "
+        "raised to 30 so the older events are accepted, and the demo says so. On the local "
+        "stack it moves the stack's clock past the session timeout (for good) so the "
+        "sessions close at once.",
         formatter_class=DEFAULTS,
     )
     demo.add_argument("--api", help="API base URL (default: the running local stack)")

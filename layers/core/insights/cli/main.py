@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from insights.cli import accounts, data, identity, idp, imports, integrations, local, segments
+from insights.cli import (
+    accounts,
+    data,
+    identity,
+    idp,
+    imports,
+    integrations,
+    local,
+    segments,
+    team,
+)
 from insights.cli.stack import DEFAULTS, unreachable
 from insights.local import state as local_state
 
@@ -30,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     integrations.add_parser(commands, local_state.state_file_of_running)
     idp.add_parser(commands)
     identity.add_parser(commands)
+    team.add_parser(commands)
     data.add_parsers(commands)
     return parser
 

@@ -192,7 +192,7 @@ def translate(
     *,
     received_ms: int,
     backfill_days: int,
-    event_properties: frozenset[str],
+    kept_properties: frozenset[str],
     default_context: Context,
 ) -> Translation:
     """Each message's verdict; the whole request is refused only for a bad batch sentAt."""
@@ -203,7 +203,7 @@ def translate(
         except TimeFormatError as exc:
             raise RequestError(400, "invalid_sent_at", f"sentAt: {exc}") from None
     out = Translation()
-    message = _Message(received_ms, backfill_days, event_properties, default_context, batch_skew)
+    message = _Message(received_ms, backfill_days, kept_properties, default_context, batch_skew)
     for index, raw in enumerate(envelope.messages):
         at = envelope.path(index)
         try:
@@ -238,7 +238,7 @@ def _check_whole(at: str, raw: Any, surrogates: bool) -> None:
 class _Message:
     received_ms: int
     backfill_days: int
-    event_properties: frozenset[str]
+    kept_properties: frozenset[str]
     default_context: Context
     batch_skew: int | None
 
@@ -269,7 +269,7 @@ class _Message:
             name = raw.get("event")
             if not isinstance(name, str) or not name.strip():
                 raise _Refused(_join(at, "event"), "track needs an event name (a string)")
-        properties = _chosen_properties(index, at, raw.get("properties"), self.event_properties)
+        properties = _kept_properties(index, at, raw.get("properties"), self.kept_properties)
         event = {"uuid": uuid, "type": kind, "timestamp": ts, "properties": properties.ok}
         out.events[context].append((index, event))
         out.rejected.extend(properties.refused)
@@ -452,20 +452,27 @@ def _flatten(
 
 
 @dataclass(slots=True)
-class _Chosen:
+class _Kept:
     ok: dict[str, Scalar] = field(default_factory=dict)
     refused: list[Rejection] = field(default_factory=list)
 
 
-def _chosen_properties(index: int, at: str, raw: Any, chosen: frozenset[str]) -> _Chosen:
-    """The event properties the account opted in to as attributes; the rest describe the event."""
-    out = _Chosen()
+def _kept_properties(index: int, at: str, raw: Any, kept: frozenset[str]) -> _Kept:
+    """The properties that the account keeps as attributes, for the ingest event.
+
+    The rule is every door's (events.user_values, applied again at ingest):
+    only the names in event_properties_as_attributes become attributes, the
+    rest describe the event and are left out here, since Segment lets them
+    nest and an event of /v1/events may not. A kept one is checked here so
+    that a bad value is refused alone and the event still counts.
+    """
+    out = _Kept()
     if raw is None:
         return out
     where = _join(at, "properties")
     if not isinstance(raw, dict):
         raise _Refused(where, "properties must be an object")
-    for name in chosen & raw.keys():
+    for name in kept & raw.keys():
         value = raw[name]
         error = value_problem(value)  # the admission rules every door's values follow
         if isinstance(value, dict | list):

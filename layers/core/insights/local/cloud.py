@@ -40,7 +40,12 @@ from insights.local.events import EventDelivery
 from insights.local.files import FileDelivery, S3Subscription, SqsSubscription
 from insights.local.gateway import HttpGateway, Route, route_of
 from insights.local.iam import PolicyChecker
-from insights.local.lambdas import DEFAULT_CONCURRENCY, LambdaRuntime, install_policy_check
+from insights.local.lambdas import (
+    DEFAULT_CONCURRENCY,
+    LambdaRuntime,
+    install_invocation_logging,
+    install_policy_check,
+)
 from insights.local.streams import StreamDelivery, StreamSubscription
 from insights.local.template import CONDITION, FunctionSpec, Template, rate_minutes, resolve
 
@@ -147,6 +152,7 @@ class LocalCloud(LambdaRuntime, HttpGateway, StreamDelivery, FileDelivery, Event
             lambda value: resolve(value, self._lookup),
         )
         install_policy_check()
+        install_invocation_logging()
         self._observe_closes()
         for name in self.functions:
             props = self.template.resources[name].get("Properties", {})

@@ -14,7 +14,7 @@ import time
 import traceback
 import uuid as uuidlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
@@ -26,6 +26,7 @@ class HttpResponse:
     status: int
     headers: dict[str, str]
     body: str
+    cookies: list[str] = field(default_factory=list)  # one Set-Cookie header each
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -146,12 +147,16 @@ class HttpGateway:
             except UnicodeDecodeError:
                 body, encoded = base64.b64encode(body).decode(), True
         now = time.time()
+        # Payload 2.0: Cookie headers become the `cookies` list, split on ";".
+        cookie = headers.pop("cookie", None)
+        cookies = [c.strip() for c in cookie.split(";") if c.strip()] if cookie else None
         return {
             "version": "2.0",
             "routeKey": route_key,
             "rawPath": raw_path,
             "rawQueryString": urlencode(params),
             "headers": headers,
+            **({"cookies": cookies} if cookies else {}),
             "queryStringParameters": params or None,
             "pathParameters": path_params or None,
             "requestContext": {
@@ -209,7 +214,8 @@ def _http_result(result: Any, cors: dict[str, Any] | None) -> HttpResponse:
     body = result.get("body") or ""
     if result.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()
-    return HttpResponse(int(result["statusCode"]), headers, body)
+    cookies = [str(c) for c in result.get("cookies") or []]
+    return HttpResponse(int(result["statusCode"]), headers, body, cookies)
 
 
 def _cors_headers(cors: dict[str, Any] | None, *, preflight: bool) -> dict[str, str]:

@@ -78,6 +78,50 @@ def install_policy_check() -> None:
     _patched = True
 
 
+# Powertools' logger keys (function_name, request id, cold_start, what a handler
+# appends) live on the formatter, one dict per service name. On AWS a process
+# runs one invocation at a time; here every function shares one process and one
+# service name ("insights"), so side-by-side invocations wrote over each other's
+# keys and one function's lines carried another's name. Each invocation keeps
+# its own keys instead (install_invocation_logging).
+_invocation_keys: contextvars.ContextVar[dict[Any, dict[str, Any]] | None] = contextvars.ContextVar(
+    "insights_local_log_keys", default=None
+)
+
+
+class _KeysPerInvocation:
+    """LambdaPowertoolsFormatter.log_format: the invocation's own copy while one runs.
+
+    Outside invocations (module imports, Logger() at load time) it is the
+    formatter's own dict, which each invocation starts from.
+    """
+
+    def __get__(self, formatter: Any, owner: Any = None) -> Any:
+        if formatter is None:
+            return self
+        shared = formatter.__dict__.setdefault("log_format", {})
+        mine = _invocation_keys.get()
+        if mine is None:
+            return shared
+        if formatter not in mine:
+            mine[formatter] = dict(shared)
+        return mine[formatter]
+
+    def __set__(self, formatter: Any, value: dict[str, Any]) -> None:
+        mine = _invocation_keys.get()
+        if mine is None:
+            formatter.__dict__["log_format"] = value
+        else:
+            mine[formatter] = value
+
+
+def install_invocation_logging() -> None:
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    if not isinstance(LambdaPowertoolsFormatter.__dict__.get("log_format"), _KeysPerInvocation):
+        LambdaPowertoolsFormatter.log_format = _KeysPerInvocation()  # type: ignore[assignment]
+
+
 class FakeLambdaContext:
     def __init__(self, spec: FunctionSpec) -> None:
         self.function_name = spec.logical_id
@@ -174,11 +218,13 @@ class LambdaRuntime:
             slot.acquire()
         running.add(function)
         token = _current.set((self, function))
+        keys = _invocation_keys.set({})  # threads the handler starts share them (submit)
         try:
             with self._count_lock:
                 self.invocations[function] = self.invocations.get(function, 0) + 1
             return handler(event, FakeLambdaContext(self.functions[function]))
         finally:
+            _invocation_keys.reset(keys)
             _current.reset(token)  # a nested invoke restores the caller
             if not nested:
                 running.discard(function)

@@ -4,7 +4,7 @@
  */
 (function (root) {
   "use strict";
-  var VERSION = "1.0.0";
+  var VERSION = "1.1.0";
   var STUB_METHODS = ["identify", "track", "page", "segments", "flush", "reset", "ready", "debug"];
   var DEFAULTS = {
     endpoint: "", // base URL; the tag's own origin + path when loaded from the stack
@@ -86,7 +86,16 @@
       try {
         var saved = JSON.parse(s.getItem(storeKey) || "[]");
         var oldest = now() - MAX_AGE_MS;
-        for (var i = 0; i < saved.length; i++) if (saved[i] && saved[i].timestamp > oldest) queue.push(saved[i]);
+        for (var i = 0; i < saved.length; i++) {
+          var e = saved[i];
+          if (!e || !(e.timestamp > oldest)) continue;
+          // Stored by an SDK before 1.1.0, which sent identify's traits as properties.
+          if (e.type === "identify" && e.properties && !e.user_properties) {
+            e.user_properties = e.properties;
+            delete e.properties;
+          }
+          queue.push(e);
+        }
       } catch (e) { log("warn", ["ignoring unreadable stored events"]); }
     }
 
@@ -156,15 +165,25 @@
     }
 
     // ------------------------------------------------------------- capture
-    function enqueue(type, properties, interactive) {
-      var event = { type: String(type).slice(0, 128), timestamp: now(), interactive: interactive !== false };
-      queuedAt.set(event, event.timestamp);
-      // Properties become the user's custom attributes (most recent wins).
-      if (properties && typeof properties === "object") {
-        for (var name in properties) if (Object.prototype.hasOwnProperty.call(properties, name)) {
-          (event.properties = event.properties || {})[name] = properties[name];
+    function copied(values) {
+      var out = null;
+      if (values && typeof values === "object") {
+        for (var name in values) if (Object.prototype.hasOwnProperty.call(values, name)) {
+          (out = out || {})[name] = values[name];
         }
       }
+      return out;
+    }
+    // properties describe the event (kept as attributes only for the names the
+    // account lists); userProperties are the user's custom attributes, most
+    // recent wins (docs/event-properties.md).
+    function enqueue(type, properties, interactive, userProperties) {
+      var event = { type: String(type).slice(0, 128), timestamp: now(), interactive: interactive !== false };
+      queuedAt.set(event, event.timestamp);
+      var props = copied(properties);
+      var user = copied(userProperties);
+      if (props) event.properties = props;
+      if (user) event.user_properties = user;
       held.push(event);
       if (held.length > opts.maxStored) held.shift();
       adopt();
@@ -318,7 +337,7 @@
           return api;
         }
         explicit = { uuid: String(uuid), hash: (options && options.userHash) || null };
-        if (traits && typeof traits === "object") enqueue("identify", traits, false);
+        if (traits && typeof traits === "object") enqueue("identify", null, false, traits);
         else {
           adopt();
           plan();

@@ -86,7 +86,7 @@ def handle(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
             message_type,
             received_ms=received_ms,
             backfill_days=account.settings.backfill_days,
-            event_properties=frozenset(account.settings.segment_event_properties),
+            kept_properties=frozenset(account.settings.event_properties_as_attributes),
             default_context=default_context,
         )
         return 200, _apply(account, envelope, translation, received_ms, trusted=trusted)

@@ -35,11 +35,14 @@ _dynamodb: Any = None
 _clients: dict[tuple[str, str], Any] = {}
 _boto3: Any = None  # the boto3 Session over _session
 
-# What the models' Meta asks of a connection (storage/core/models.py): fewer retries
-# and short timeouts, so the stream's or the client's own retry takes over.
+ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+# What the models' Meta asks of a connection (storage/core/models.py): fewer
+# retries and, on Lambda, short timeouts, so the stream's or the client's own
+# retry takes over. Elsewhere (the CLI, the local stack on a busy laptop) a
+# slow answer is waited for: a timed-out write retried is a second write.
 MAX_RETRY_ATTEMPTS = 3
-CONNECT_TIMEOUT_SECONDS = 2
-READ_TIMEOUT_SECONDS = 5
+CONNECT_TIMEOUT_SECONDS = 2 if ON_LAMBDA else 10
+READ_TIMEOUT_SECONDS = 5 if ON_LAMBDA else 60
 
 
 def session() -> botocore.session.Session:
@@ -124,5 +127,5 @@ def share(*models: type[Model]) -> None:
         table.connection = shared
 
 
-if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+if ON_LAMBDA:
     dynamodb()  # in INIT, with the handler's import

@@ -1,7 +1,7 @@
 // Imports: pick a CSV or JSON Lines file, map its columns (built from the
 // file's own header), upload it with the presigned form from POST /v1/imports
 // straight to the imports bucket, follow the job, read its error report.
-import { enc, get, post } from "./api.mjs";
+import { can, enc, get, post } from "./api.mjs";
 import { html, useEffect, useState } from "./html.mjs";
 import { Scroll, When } from "./widgets.mjs";
 
@@ -278,7 +278,7 @@ export function Imports() {
   const [version, setVersion] = useState(0);
   return html`
     <h1>Imports</h1>
-    <section aria-labelledby="new-import"><h2 id="new-import">Upload a file</h2>
-      <${NewImport} onDone=${() => setVersion(version + 1)} /></section>
+    ${can("editor") && html`<section aria-labelledby="new-import"><h2 id="new-import">Upload a file</h2>
+      <${NewImport} onDone=${() => setVersion(version + 1)} /></section>`}
     <section aria-labelledby="jobs"><h2 id="jobs">Recent imports</h2><${JobList} version=${version} /></section>`;
 }

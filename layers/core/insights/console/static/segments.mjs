@@ -1,6 +1,6 @@
 // Segments: the list, and the builder (live count, first members and plan
 // from POST /v1/segments/preview; save, edit, delete; CSV export).
-import { del, enc, get, post, put, when } from "./api.mjs";
+import { can, del, enc, get, post, put, when } from "./api.mjs";
 import { html, useEffect, useMemo, useRef, useState } from "./html.mjs";
 import {
   LIST_OPS, NO_VALUE_OPS, OPS, RELATIVE_OPS, TEXT_OPS, UNITS,
@@ -29,7 +29,8 @@ export function Segments() {
   return html`
     <div class="section-head">
       <h1>Segments</h1>
-      <a class="button" href="#/segments/new">New segment</a>
+      ${can("editor") ? html`<a class="button" href="#/segments/new">New segment</a>`
+        : html`<a class="button secondary" href="#/segments/new">Try rules</a>`}
     </div>
     ${state.loading && html`<p role="status">Loading segments…</p>`}
     ${state.error && html`<p class="error" role="alert">${state.error.message}</p>`}
@@ -42,7 +43,7 @@ export function Segments() {
             <td>${s.description || ""}</td>
             <td class="num" data-count=${s.id}>${counts[s.id] ?? "…"}</td>
             <td><${When} iso=${s.updated_at} /></td></tr>`)}</tbody>
-      </table><//>` : html`<p>No segment yet. <a href="#/segments/new">Build the first one.</a></p>`)}`;
+      </table><//>` : html`<p>No segment yet.${can("editor") ? html` <a href="#/segments/new">Build the first one.</a>` : ""}</p>`)}`;
 }
 
 // ------------------------------------------------------------- the builder
@@ -280,8 +281,10 @@ export function SegmentEditor({ id }) {
   const problem = useMemo(() => (root ? firstProblem(root) : null), [root]);
   if (loadError) return html`<p><a href="#/segments">← Segments</a></p><p class="error" role="alert">${loadError.message}</p>`;
   if (!root) return html`<p role="status">Loading the segment…</p>`;
+  const editor = can("editor"); // a viewer may try rules (the preview is a read), not save them
   const save = async (event) => {
     event.preventDefault();
+    if (!editor) return;
     if (problem) {
       setSaving({ error: { message: `Not saved: ${problem.message}.` } });
       return;
@@ -326,11 +329,12 @@ export function SegmentEditor({ id }) {
   };
   return html`
     <p><a href="#/segments">← Segments</a></p>
-    <h1>${isNew ? "New segment" : segment.name}</h1>
+    <h1>${isNew ? (editor ? "New segment" : "Try rules") : segment.name}</h1>
+    ${!editor && html`<p class="muted" data-read-only>Viewers can try rules and see who matches; saving segments needs the editor role.</p>`}
     <datalist id="custom-names">${names.map((n) => html`<option value=${n} />`)}</datalist>
     <div class="builder">
       <form class="rules" onSubmit=${save} aria-label="Segment">
-        <div class="fields">
+        ${editor && html`<div class="fields">
           <label for="segment-name">Name</label>
           <input id="segment-name" required maxlength="200" value=${segment.name}
             onInput=${(e) => setSegment({ ...segment, name: e.target.value })} />
@@ -340,15 +344,15 @@ export function SegmentEditor({ id }) {
           <label class="check notify"><input type="checkbox" checked=${Boolean(segment.notify)}
             onChange=${(e) => setSegment({ ...segment, notify: e.target.checked })} />
             Announce users entering and leaving it (membership events on the event bus)</label>
-        </div>
+        </div>`}
         <${GroupEditor} node=${root} onChange=${setRoot} path="0" depth=${0} problem=${problem} />
         <p class="hint">${countConditions(root)} of 50 conditions. Times count back from now: “within the last 7 days”.</p>
         <details class="json"><summary>Rules as JSON</summary><pre>${JSON.stringify(rules, null, 2)}</pre></details>
         <div class="actions">
-          <button type="submit" disabled=${saving?.busy}>${isNew ? "Save segment" : "Save changes"}</button>
+          ${editor && html`<button type="submit" disabled=${saving?.busy}>${isNew ? "Save segment" : "Save changes"}</button>`}
           ${!isNew && html`
             <button type="button" class="secondary" onClick=${download} disabled=${exported?.busy}>Export members (CSV)</button>
-            ${confirmDelete
+            ${!editor ? "" : confirmDelete
               ? html`<button type="button" class="danger" onClick=${remove}>Really delete “${segment.name}”</button>
                   <button type="button" class="secondary" onClick=${() => setConfirmDelete(false)}>Keep it</button>`
               : html`<button type="button" class="danger secondary" onClick=${() => setConfirmDelete(true)}>Delete…</button>`}`}

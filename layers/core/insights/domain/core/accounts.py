@@ -26,8 +26,9 @@ class AccountSettings:
     unique_user_ids: bool = True
     session_timeout_minutes: int = 30
     backfill_days: int = 7
-    # Segment track/page/screen properties that become custom attributes (opt-in by name).
-    segment_event_properties: tuple[str, ...] = ()
+    # Event properties kept as custom attributes, by name, on every door
+    # (/v1/events, the SDK, Segment's track/page/screen): events.user_values.
+    event_properties_as_attributes: tuple[str, ...] = ()
 
     @property
     def session_timeout_ms(self) -> int:
@@ -35,11 +36,19 @@ class AccountSettings:
 
     def as_dict(self) -> dict[str, Any]:
         body = asdict(self)
-        body["segment_event_properties"] = list(self.segment_event_properties)
+        body["event_properties_as_attributes"] = list(self.event_properties_as_attributes)
         return body
 
 
 _BOUNDS = {"session_timeout_minutes": (1, 240), "backfill_days": (0, 365)}
+# Settings that were renamed: a PATCH with the old name says what it is now.
+_RENAMED = {
+    "segment_event_properties": (
+        "renamed event_properties_as_attributes: one setting now names the event properties "
+        "kept as attributes on every door, Segment's and /v1/events alike "
+        "(docs/event-properties.md)"
+    )
+}
 
 
 def patch_settings(current: AccountSettings, patch: Any) -> AccountSettings:
@@ -48,6 +57,8 @@ def patch_settings(current: AccountSettings, patch: Any) -> AccountSettings:
         raise SettingsError("body", "send an object with the settings to change")
     allowed = AccountSettings.__dataclass_fields__.keys()
     for name in patch:
+        if name in _RENAMED:
+            raise SettingsError(name, _RENAMED[name])
         if name not in allowed:
             raise SettingsError(name, f"unknown setting; known: {', '.join(sorted(allowed))}")
     changes: dict[str, Any] = {}
@@ -61,19 +72,21 @@ def patch_settings(current: AccountSettings, patch: Any) -> AccountSettings:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise SettingsError(name, f"must be a whole number from {low} to {high}")
             changes[name] = value
-    if "segment_event_properties" in patch:
-        changes["segment_event_properties"] = _property_names(patch["segment_event_properties"])
+    if "event_properties_as_attributes" in patch:
+        changes["event_properties_as_attributes"] = _property_names(
+            patch["event_properties_as_attributes"]
+        )
     return replace(current, **changes)
 
 
-MAX_SEGMENT_EVENT_PROPERTIES = 100
+MAX_KEPT_EVENT_PROPERTIES = 100
 
 
 def _property_names(value: Any) -> tuple[str, ...]:
-    field = "segment_event_properties"
-    if not isinstance(value, list) or len(value) > MAX_SEGMENT_EVENT_PROPERTIES:
+    field = "event_properties_as_attributes"
+    if not isinstance(value, list) or len(value) > MAX_KEPT_EVENT_PROPERTIES:
         raise SettingsError(
-            field, f"must be a list of at most {MAX_SEGMENT_EVENT_PROPERTIES} property names"
+            field, f"must be a list of at most {MAX_KEPT_EVENT_PROPERTIES} property names"
         )
     for name in value:
         if not isinstance(name, str) or not 1 <= len(name) <= MAX_PROPERTY_NAME_CHARS:

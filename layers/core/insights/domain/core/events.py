@@ -35,7 +35,9 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_PROPERTIES = 100
 MAX_TYPE_CHARS = 128
 MAX_FUTURE_MS = HOUR_MS
-EVENT_FIELDS = frozenset({"uuid", "type", "timestamp", "interactive", "properties", "user_hash"})
+EVENT_FIELDS = frozenset(
+    {"uuid", "type", "timestamp", "interactive", "properties", "user_properties", "user_hash"}
+)
 # A misspelt top-level field ("contxt") would otherwise be ignored silently.
 BODY_FIELDS = frozenset({"events", "sent_at", "context"})
 
@@ -52,6 +54,9 @@ class Event:
     uuid: str
     ts: int
     interactive: bool
+    # What the event sets on its user (user_values): its user_properties, and
+    # those of its properties the account keeps as attributes. The rest of its
+    # properties describe the event, and Insights keeps no event log.
     properties: dict[str, Scalar]
     # HMAC of the uuid, checked when the account verifies identities.
     user_hash: str | None = None
@@ -168,7 +173,9 @@ def parse_batch(
     received_ms: int,
     backfill_days: int,
     default_context: Context,
+    kept_properties: frozenset[str] = frozenset(),
 ) -> Batch:
+    """kept_properties: the account's event_properties_as_attributes (user_values)."""
     raw = body.encode() if isinstance(body, str) else (body or b"")
     if len(raw) > MAX_BODY_BYTES:
         raise RequestError(
@@ -213,7 +220,15 @@ def parse_batch(
     for index, raw_event in enumerate(events):
         try:
             batch.events.append(
-                _parse_event(index, raw_event, received_ms, skew_ms, oldest_ms, backfill_days)
+                _parse_event(
+                    index,
+                    raw_event,
+                    received_ms,
+                    skew_ms,
+                    oldest_ms,
+                    backfill_days,
+                    kept_properties,
+                )
             )
         except _EventError as exc:
             batch.rejected.append(Rejection(index, exc.field_path, exc.error))
@@ -263,7 +278,13 @@ def _parse_context(raw: Any, default: Context) -> Context:
 
 
 def _parse_event(
-    index: int, raw: Any, received_ms: int, skew_ms: int, oldest_ms: int, backfill_days: int
+    index: int,
+    raw: Any,
+    received_ms: int,
+    skew_ms: int,
+    oldest_ms: int,
+    backfill_days: int,
+    kept_properties: frozenset[str],
 ) -> Event:
     at = f"events[{index}]"
     if not isinstance(raw, dict):
@@ -322,28 +343,47 @@ def _parse_event(
     if user_hash is not None and (problem := hash_problem(user_hash)) is not None:
         raise _EventError(f"{at}.user_hash", problem)
     properties = _parse_properties(at, raw.get("properties"))
-    return Event(index, uuid, ts, interactive, properties, user_hash)
+    user_properties = _parse_properties(at, raw.get("user_properties"), "user_properties")
+    values = user_values(properties, user_properties, kept_properties)
+    return Event(index, uuid, ts, interactive, values, user_hash)
 
 
-def _parse_properties(at: str, raw: Any) -> dict[str, Scalar]:
+def user_values(
+    properties: dict[str, Scalar], user_properties: dict[str, Scalar], kept: frozenset[str]
+) -> dict[str, Scalar]:
+    """What one event sets on its user: the rule of every door (docs/event-properties.md).
+
+    User properties (the spec's analytics properties: name, role, type,
+    status, info, or any other) always; an event property only when the
+    account names it in event_properties_as_attributes, so a property that
+    describes the event (format: "pdf") never silently becomes an attribute.
+    Named both ways in one event, the user property wins.
+    """
+    if not properties or not kept:
+        return user_properties
+    values = {name: value for name, value in properties.items() if name in kept}
+    values.update(user_properties)
+    return values
+
+
+def _parse_properties(at: str, raw: Any, field_name: str = "properties") -> dict[str, Scalar]:
     if raw is None:
         return {}
+    where = f"{at}.{field_name}"
     if not isinstance(raw, dict):
-        raise _EventError(f"{at}.properties", "properties must be an object")
+        raise _EventError(where, f"{field_name} must be an object")
     if len(raw) > MAX_PROPERTIES:
-        raise _EventError(
-            f"{at}.properties", f"{len(raw)} properties; at most {MAX_PROPERTIES} per event"
-        )
+        raise _EventError(where, f"{len(raw)} {field_name}; at most {MAX_PROPERTIES} per event")
     for name, value in raw.items():
         if name_problem(name) is not None:
             raise _EventError(
-                f"{at}.properties", f"property names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
+                where, f"property names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
             )
         problem = value_problem(value)
         if problem is not None:
             if isinstance(value, dict | list):
                 problem = "value must be a string, number, boolean or null"
-            raise _EventError(f"{at}.properties.{_name(name)}", problem)
+            raise _EventError(f"{where}.{_name(name)}", problem)
     return dict(raw)
 
 

@@ -107,6 +107,18 @@ def parse_config(raw: Any) -> OidcConfig:
             claims[claim] = parse_target(target)
         except ValueError as exc:
             raise OidcConfigError(f"claims[{claim!r}]", str(exc)) from None
+    return OidcConfig(
+        issuer=issuer,
+        audiences=audiences,
+        uuid_claim=uuid_claim,
+        claims=claims,
+        algorithms=parse_algorithms(raw),
+        discovery_url=discovery_url(raw, issuer),
+    )
+
+
+def parse_algorithms(raw: dict[str, Any]) -> tuple[str, ...]:
+    """The accepted signature algorithms (asymmetric only); every one by default."""
     algorithms = raw.get("algorithms", list(ALLOWED_ALGORITHMS))
     if (
         not isinstance(algorithms, list)
@@ -116,15 +128,13 @@ def parse_config(raw: Any) -> OidcConfig:
         raise OidcConfigError(
             "algorithms", f"must be a list from {', '.join(ALLOWED_ALGORITHMS)} (never none or HS*)"
         )
-    discovery = raw.get("discovery_url") or issuer.rstrip("/") + "/.well-known/openid-configuration"
-    return OidcConfig(
-        issuer=issuer,
-        audiences=audiences,
-        uuid_claim=uuid_claim,
-        claims=claims,
-        algorithms=tuple(algorithms),
-        discovery_url=check_url(discovery, "discovery_url"),
-    )
+    return tuple(algorithms)
+
+
+def discovery_url(raw: dict[str, Any], issuer: str) -> str:
+    """The discovery document's URL: given, or the issuer's well-known one."""
+    url = raw.get("discovery_url") or issuer.rstrip("/") + "/.well-known/openid-configuration"
+    return check_url(url, "discovery_url")
 
 
 class ClaimError(ValueError):

@@ -98,6 +98,11 @@ def authenticate(key: str | None, *, allowed: frozenset[KeyKind], where: str) ->
     return account
 
 
+def account(account_id: str) -> Account:
+    """An account by id through the same cache (a console session names its account)."""
+    return _account(account_id, _now())
+
+
 def _account(account_id: str, now: float) -> Account:
     cached = _accounts.get(account_id)
     if cached is not None and cached[0] > now:

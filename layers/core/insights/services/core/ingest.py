@@ -119,6 +119,7 @@ def _screened(
         received_ms=received_ms,
         backfill_days=account.settings.backfill_days,
         default_context=default_context,
+        kept_properties=frozenset(account.settings.event_properties_as_attributes),
     )
     unverified = identity.screen(account.account_id, batch, trusted=trusted, now_ms=received_ms)
     if unverified:
@@ -205,7 +206,9 @@ def _admit(
         for run in session.window.runs:
             held = merge_props(held, run.props)
     kept, refused = admit_to_session(held, events)
-    out.extend(Rejection(e.index, f"events[{e.index}].properties", why) for e, why in refused)
+    # The whole event: what overflows are the values it sets on the user, which
+    # may come from its user_properties, its kept properties or both.
+    out.extend(Rejection(e.index, f"events[{e.index}]", why) for e, why in refused)
     return kept
 
 

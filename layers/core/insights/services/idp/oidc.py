@@ -69,6 +69,9 @@ ISSUER_UNREACHABLE = "the issuer could not be reached or did not answer as an OI
 _lock = threading.Lock()
 # discovery URL -> (cached until, last refetch for an unknown kid or None, key set)
 _keys: dict[str, tuple[float, float | None, KeySet]] = {}
+# discovery URL -> (cached until, the document), for the console's sign-in
+_documents: dict[str, tuple[float, dict[str, Any]]] = {}
+MAX_DOCUMENTS = 256
 
 
 class TokenRejected(Exception):
@@ -141,6 +144,27 @@ def _fetch_keys(config: OidcConfig) -> KeySet:
         return KeySet.import_key_set(jwks)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise _unreachable(f"the JWKS cannot be read: {type(exc).__name__}") from None
+
+
+def discovery(config: OidcConfig) -> dict[str, Any]:
+    """The issuer's discovery document (its endpoints), checked and cached as its keys are.
+
+    The console's sign-in (services/team/signin.py) reads the authorization
+    and token endpoints from it; ID tokens are verified with verify_id_token.
+    """
+    now = time.monotonic()
+    with _lock:
+        cached = _documents.get(config.discovery_url)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+    document = _fetch_json(config.discovery_url)
+    if not isinstance(document, dict) or document.get("issuer") != config.issuer:
+        raise _unreachable("the discovery document's issuer is not the registered issuer")
+    with _lock:
+        if len(_documents) >= MAX_DOCUMENTS:
+            _documents.clear()
+        _documents[config.discovery_url] = (now + CACHE_SECONDS, document)
+    return document
 
 
 def _key_set(config: OidcConfig, kid: str | None) -> KeySet:

@@ -28,11 +28,11 @@ from insights.domain.salesforce import (
 )
 from insights.services.core.attributes import NO_USER_RECORDS
 from insights.services.imports import jobs as import_jobs
+from insights.storage.core import secrets
 from insights.storage.core.accounts import Account
 from insights.storage.imports import jobs, objects
 from insights.storage.imports.jobs import Job
 from insights.storage.salesforce import connections as integrations
-from insights.storage.salesforce import secrets
 from insights.storage.salesforce.connections import Integration
 
 SOURCE = "salesforce"

@@ -32,7 +32,7 @@ def _from_item(item: AccountItem) -> Account:
             unique_user_ids=bool(item.unique_user_ids),
             session_timeout_minutes=int(item.session_timeout_minutes),
             backfill_days=int(item.backfill_days),
-            segment_event_properties=tuple(item.segment_event_properties or ()),
+            event_properties_as_attributes=tuple(item.event_properties_as_attributes or ()),
         ),
         version=item.version,
     )
@@ -55,7 +55,7 @@ def create_account(account: Account, keys: dict[KeyKind, str]) -> None:
         unique_user_ids=account.settings.unique_user_ids,
         session_timeout_minutes=account.settings.session_timeout_minutes,
         backfill_days=account.settings.backfill_days,
-        segment_event_properties=list(account.settings.segment_event_properties),
+        event_properties_as_attributes=list(account.settings.event_properties_as_attributes),
     )
     key_items = [
         KeyItem(
@@ -168,7 +168,9 @@ def save_settings(account: Account, settings: AccountSettings) -> Account:
             AccountItem.unique_user_ids.set(settings.unique_user_ids),
             AccountItem.session_timeout_minutes.set(settings.session_timeout_minutes),
             AccountItem.backfill_days.set(settings.backfill_days),
-            AccountItem.segment_event_properties.set(list(settings.segment_event_properties)),
+            AccountItem.event_properties_as_attributes.set(
+                list(settings.event_properties_as_attributes)
+            ),
         ]
     )
     return _from_item(item)

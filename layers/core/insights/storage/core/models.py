@@ -18,18 +18,22 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyPr
 from pynamodb.models import Model
 
 from insights.config import load
-from insights.storage.aws import share
+from insights.storage.aws import (
+    CONNECT_TIMEOUT_SECONDS,
+    MAX_RETRY_ATTEMPTS,
+    READ_TIMEOUT_SECONDS,
+    share,
+)
 
 _settings = load()
 
 
 class _Meta:
     region = _settings.region
-    # Lambda talks to DynamoDB over many short requests; fewer retries with
-    # a short timeout fail fast and let the stream/OCC retry take over.
-    max_retry_attempts = 3
-    connect_timeout_seconds = 2
-    read_timeout_seconds = 5
+    # The shared connection's settings (storage/aws.py: short timeouts on Lambda).
+    max_retry_attempts = MAX_RETRY_ATTEMPTS
+    connect_timeout_seconds = CONNECT_TIMEOUT_SECONDS
+    read_timeout_seconds = READ_TIMEOUT_SECONDS
 
 
 class AccountItem(Model):
@@ -42,7 +46,11 @@ class AccountItem(Model):
     unique_user_ids = BooleanAttribute(default=True)
     session_timeout_minutes = NumberAttribute(default=30)
     backfill_days = NumberAttribute(default=7)
-    segment_event_properties = ListAttribute(of=UnicodeAttribute, null=True)
+    # Stored under its first name (a Segment-only setting then): accounts that
+    # opted in before it covered every door keep their list, with no migration.
+    event_properties_as_attributes = ListAttribute(
+        of=UnicodeAttribute, null=True, attr_name="segment_event_properties"
+    )
     version = VersionAttribute()
 
 

@@ -1,9 +1,10 @@
-"""Integration credentials in AWS Secrets Manager: one secret per account and integration.
+"""Credentials in AWS Secrets Manager: one secret per account and use.
 
-Names are scoped by stack and account (``<SECRETS_PREFIX>/salesforce/<account
-id>``, the prefix being ``insights/<stack name>``), and each function's
-policy allows that prefix only. Values are read by the functions that sign
-in to Salesforce and are never returned by the API or logged.
+Names are scoped by stack, use and account (``<SECRETS_PREFIX>/salesforce/<account
+id>`` for Salesforce's credentials, ``.../team/<account id>`` for the console
+sign-in's client secret; the prefix is ``insights/<stack name>``), and each
+function's policy allows its own use's names only. Values are read by the
+functions that need them and are never returned by the API or logged.
 """
 
 from __future__ import annotations
