@@ -3,10 +3,12 @@
 A timer is one small item per user (NotifyTimersTable, `pk` = the user's
 key, `due` = epoch ms of the next moment time alone changes a watched
 segment's membership), kept only for users of accounts with `notify`
-segments whose rules move with time. Due timers are found by a scan, as the
-sweeper finds due sessions: the table holds nothing else, a timer moves with
-one write (a GSI on the due time would add a delete and a put per move), and
-a scan has no hot partition (docs/events.md, "Cost").
+segments: members always have one (they leave at expiry, 180 days after
+their last activity), others when a relative bound will let them in. Due
+timers are found by a scan, as the sweeper finds due sessions: the table
+holds nothing else, a timer is written with one write (a GSI on the due
+time would add a delete and a put), and a scan has no hot partition
+(docs/events.md, "Cost").
 """
 
 from __future__ import annotations
