@@ -133,7 +133,7 @@ def read_user(stack: RunningStack, uuid: str, secret: str | None = None) -> tupl
 
 
 def new_account(stack: RunningStack) -> dict[str, Any]:
-    env = {**os.environ, "INSIGHTS_HOME": str(stack.home)}
+    env = stack.env
     done = subprocess.run(
         [sys.executable, "-m", "insights.cli", "accounts", "create", "--name", "B", "--json"],
         cwd=stack.home,

@@ -82,7 +82,7 @@ def browser() -> Iterator[Browser]:
 
 def seed(stack: RunningStack) -> None:
     """`insights demo` (two weeks of traffic) plus a few users from weeks before."""
-    env = {**os.environ, "INSIGHTS_HOME": str(stack.home)}
+    env = stack.env
     subprocess.run(
         [sys.executable, "-m", "insights.cli", "demo", "--users", str(DEMO_USERS), "--json"],
         cwd=stack.home,

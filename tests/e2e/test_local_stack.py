@@ -32,9 +32,16 @@ class RunningStack:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "INSIGHTS_HOME": str(home), "POWERTOOLS_LOG_LEVEL": "WARNING"}
+        # Its own per-user state file too: other tests' stacks start and stop meanwhile.
+        env = {
+            **os.environ,
+            "INSIGHTS_HOME": str(home),
+            "XDG_STATE_HOME": str(home / "user-state"),
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
         for key in ("AWS_ENDPOINT_URL", "GEOIP_DATABASE_PATH", "INSIGHTS_GEOIP_DATABASE"):
             env.pop(key, None)
+        self.env = env
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -211,7 +218,7 @@ def test_sessions_close_by_themselves_and_the_user_appears(running: RunningStack
 
 
 def test_demo_traffic_gives_plausible_users(running: RunningStack) -> None:
-    env = {**os.environ, "INSIGHTS_HOME": str(running.home)}
+    env = running.env
     result = subprocess.run(
         [sys.executable, "-m", "insights.cli", "demo", "--users", "40", "--show", "40", "--json"],
         cwd=running.home,
