@@ -39,7 +39,15 @@ class RunningStack:
             "XDG_STATE_HOME": str(home / "user-state"),
             "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
-        for key in ("AWS_ENDPOINT_URL", "GEOIP_DATABASE_PATH", "INSIGHTS_GEOIP_DATABASE"):
+        # What an in-process stack of an earlier test left in this worker's
+        # environment: with ACCOUNTS_TABLE set, the CLI would skip looking for
+        # the running stack and talk to no endpoint at all.
+        for key in (
+            "AWS_ENDPOINT_URL",
+            "ACCOUNTS_TABLE",
+            "GEOIP_DATABASE_PATH",
+            "INSIGHTS_GEOIP_DATABASE",
+        ):
             env.pop(key, None)
         self.env = env
         self.process = subprocess.Popen(
