@@ -314,7 +314,10 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert not (tmp_path / "RESULTS.md").exists()  # smoke figures never replace the real ones
 
 
-@pytest.mark.parametrize("argv", [["--runs", "0"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--runs", "0"], ["--jobs", "0"], ["--shape", "reference"], ["--shape", "sdk_30s"]],
+)
 def test_cli_rejects_bad_arguments(argv: list[str]) -> None:
     from benchmarks.run import main
 
