@@ -12,6 +12,10 @@ class Config:
     smoke: bool = False
     runs: int = 5  # repetitions behind each figure (parts may use fewer for long replays)
     cost_users: int | None = None  # the cost replays' users, when not the model's 1,000
+    # The cost part's shapes besides the reference (None: all of them), and
+    # how many processes replay them (None: one per core).
+    cost_shapes: tuple[str, ...] | None = None
+    jobs: int | None = None
 
 
 @dataclass

@@ -525,9 +525,10 @@ def run(config: Config) -> PartResult:
         model, seeds = with_changes(reference, **SMOKE), [1]
     else:
         model, seeds = reference, list(range(1, min(config.runs, 3) + 1))
+    chosen = [n for n in SHAPES if config.cost_shapes is None or n in config.cost_shapes]
     shapes = {
-        name: with_changes(shape, **SMOKE) if config.smoke else shape
-        for name, shape in SHAPES.items()
+        name: with_changes(SHAPES[name], **SMOKE) if config.smoke else SHAPES[name]
+        for name in chosen
         if name != "reference"
     }
     if config.cost_users is not None and not config.smoke:
@@ -538,6 +539,7 @@ def run(config: Config) -> PartResult:
             shape, **(SMOKE | SMOKE_LARGE) if config.smoke else {"users": LARGE_USERS}
         )
         for name, shape in SHAPES.items()
+        if name == "reference" or name in chosen
     }
     window = SMOKE_LARGE_WINDOW if config.smoke else LARGE_WINDOW
     jobs: list[tuple[TrafficModel, int, tuple[int, int] | None, str]] = [
@@ -548,7 +550,7 @@ def run(config: Config) -> PartResult:
     # Each replay owns a process: moto's backend is process-wide state, and the
     # replays are independent, so they run side by side on a multi-core machine.
     # The largest first, so the pool does not end on one long replay.
-    workers = min(len(jobs), os.cpu_count() or 1)
+    workers = min(len(jobs), config.jobs or os.cpu_count() or 1)
     # The SDK-batched shapes send 8-9 times the requests of the others: they go
     # first, so no worker is left with one of them at the end.
     order = sorted(

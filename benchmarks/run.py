@@ -201,6 +201,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "fewer closes an hour: quicker, and per-account costs weigh more)",
     )
     parser.add_argument(
+        "--shape",
+        action="append",
+        dest="shapes",
+        help="cost part: replay only this shape besides the reference (product, bounce, "
+        "sdk_5s, sdk, saas_month); repeatable. Results are partial: use --out",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help="processes for the cost replays (default: one per core; 1 runs them in this one)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="directory for results.json (and RESULTS.md when not --smoke)"
     )
     args = parser.parse_args(argv)
@@ -211,7 +223,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     if args.cost_users is not None and args.cost_users < 1:
         parser.error("--cost-users must be at least 1")
-    config = Config(smoke=args.smoke, runs=args.runs, cost_users=args.cost_users)
+    if args.jobs is not None and args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    if args.shapes:
+        from benchmarks.traffic import SHAPES
+
+        others = [name for name in SHAPES if name != "reference"]  # the reference always runs
+        unknown = [name for name in args.shapes if name not in others]
+        if unknown:
+            parser.error(f"--shape {unknown[0]}: not one of {', '.join(others)}")
+    config = Config(
+        smoke=args.smoke,
+        runs=args.runs,
+        cost_users=args.cost_users,
+        cost_shapes=tuple(args.shapes) if args.shapes else None,
+        jobs=args.jobs,
+    )
     info = machine()
     results = run_parts(config, args.only)
     command = " ".join(["python -m benchmarks", *argv])

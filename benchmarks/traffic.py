@@ -63,19 +63,42 @@ class FlushPolicy(NamedTuple):
     """When the browser SDK sends what it queued."""
 
     flush_at: int  # events queued: send now
-    flush_interval_ms: int  # after the first event queued, send what is there
+    flush_interval_ms: int  # longest wait of an event (after it was captured)
     batch_max: int  # events per request; the rest goes in the next one
+    # Heartbeats alone wait this long instead (None: like any other event).
+    heartbeat_flush_ms: int | None = None
+    # The session-timeout guard (docs/sdk.md, "Waiting and the session
+    # timeout"): no event waits past SAFE_SHARE of the timeout after the one
+    # before it, and one that follows a gap near the timeout goes at once.
+    guard: bool = False
+
+
+# insights.js (plan(), SAFE, NEAR): an event waits at most until 4/5 of the
+# account's session timeout after the previous event of its user in this
+# browser; one whose gap from that event is above 4/5 and up to 6/5 of the
+# timeout goes at once; the first event a browser knows nothing before, too.
+SAFE_SHARE = (4, 5)
+NEAR_SHARE = (6, 5)
+SESSION_TIMEOUT_MS = 30 * MINUTE_MS  # the replay's account: the default
 
 
 # The browser SDK's delivery (layers/core/insights/sdk/insights.js: DEFAULTS,
-# enqueue(), flush(), beacon(), the visibilitychange listener): a request when
-# flush_at events are queued or flush_interval_ms after the first queued event,
-# and, when the page is hidden, a "page_hidden" event and a flush of everything
-# queued (sendBeacon on pagehide takes anything left, in chunks of flush_at).
-# Edit here to replay another policy.
+# plan(), flush(), beacon(), the visibilitychange listener): a request when
+# flush_at events are queued or when the earliest due of the queued events
+# comes (flush_interval_ms after it was captured, heartbeat_flush_ms for a
+# heartbeat, less under the guard), and, when the page is hidden, a
+# "page_hidden" event and a flush of everything queued (sendBeacon on pagehide
+# takes anything left). Edit here to replay another policy.
 SDK_POLICIES = {
     "sdk_5s": FlushPolicy(flush_at=20, flush_interval_ms=5_000, batch_max=100),  # SDK 1.0.0
-    "sdk": FlushPolicy(flush_at=20, flush_interval_ms=30_000, batch_max=100),  # issue 26's
+    # SDK 1.1.0: 20 events or 4 minutes, heartbeats 5 minutes, the guard.
+    "sdk": FlushPolicy(
+        flush_at=20,
+        flush_interval_ms=4 * MINUTE_MS,
+        batch_max=100,
+        heartbeat_flush_ms=5 * MINUTE_MS,
+        guard=True,
+    ),
 }
 TRAIT_VALUES: dict[str, list[Any]] = {
     "status": ["free", "pro", "VIP"],
@@ -110,7 +133,7 @@ SHAPES: dict[str, TrafficModel] = {
 
 @dataclass
 class Request:
-    at_ms: int  # when the SDK sends it: the time of its last event
+    at_ms: int  # when it is sent (sent_at): its last event's time, or later for the SDK's
     uuid: str
     ip: str
     user_agent: str
@@ -152,6 +175,9 @@ def _user_requests(
     prelude: list[Request] | None = None,
 ) -> list[Request]:
     traits: dict[str, Any] = {}
+    # The user's last event this browser knows of (the SDK keeps it in
+    # localStorage): none for a new visitor, the prelude's for a returning one.
+    previous_ms: int | None = None
     if model.traits:
         names = list(TRAIT_VALUES)[: model.traits]
         traits = {name: rng.choice(TRAIT_VALUES[name]) for name in names}
@@ -162,6 +188,7 @@ def _user_requests(
             event = {"uuid": uuid, "type": "page_view", "timestamp": format_time(at)}
             event |= {"interactive": True, "properties": dict(traits)}
             prelude.append(Request(at, uuid, make_ip(rng), rng.choice(USER_AGENTS), [event]))
+            previous_ms = at
     bounce = rng.random() < model.bounce_share
     single = bounce or rng.random() < model.single_session_share
     count = 1 if single else rng.randint(2, model.max_sessions)
@@ -208,9 +235,10 @@ def _user_requests(
         if model.sdk_policy is not None:
             # The user leaves (the page is hidden) some time after the last event.
             hidden = t + rng.randint(model.min_event_gap_ms, model.max_event_gap_ms)
-            sent = sdk_requests(SDK_POLICIES[model.sdk_policy], events, hidden, uuid)
+            policy = SDK_POLICIES[model.sdk_policy]
+            sent = sdk_requests(policy, events, hidden, uuid, previous_ms=previous_ms)
             requests.extend(Request(at, uuid, ip, user_agent, chunk) for at, chunk in sent)
-            t = hidden
+            t = previous_ms = hidden
         else:
             for i in range(0, len(events), model.batch_size):
                 chunk = events[i : i + model.batch_size]
@@ -221,50 +249,83 @@ def _user_requests(
     return requests
 
 
+def event_due(
+    policy: FlushPolicy,
+    at_ms: int,
+    previous_ms: int | None,
+    timeout_ms: int,
+    *,
+    heartbeat: bool = False,
+) -> int:
+    """When the SDK sends an event captured at at_ms (insights.js: dueOf()).
+
+    previous_ms is the capture time of the user's previous event in this
+    browser (None: unknown, a new browser), timeout_ms the account's session
+    timeout as the SDK knows it.
+    """
+    hold = policy.flush_interval_ms
+    if heartbeat and policy.heartbeat_flush_ms is not None:
+        hold = policy.heartbeat_flush_ms
+    if not policy.guard:
+        return at_ms + hold
+    safe = timeout_ms * SAFE_SHARE[0] // SAFE_SHARE[1]
+    near = timeout_ms * NEAR_SHARE[0] // NEAR_SHARE[1]
+    hold = min(hold, safe)
+    if previous_ms is None:
+        return at_ms
+    gap = at_ms - previous_ms
+    if gap <= safe:
+        return min(at_ms + hold, previous_ms + safe)
+    if gap <= near:
+        return at_ms
+    return at_ms + hold
+
+
 def sdk_requests(
-    policy: FlushPolicy, events: list[tuple[int, dict[str, Any]]], hidden_ms: int, uuid: str
+    policy: FlushPolicy,
+    events: list[tuple[int, dict[str, Any]]],
+    hidden_ms: int,
+    uuid: str,
+    *,
+    previous_ms: int | None = None,
+    timeout_ms: int = SESSION_TIMEOUT_MS,
 ) -> list[tuple[int, list[dict[str, Any]]]]:
     """(time sent, events) of each request the SDK makes for one page's events.
 
-    enqueue(): a flush at once when flush_at events are queued, else a timer
-    flush_interval_ms after the first queued event (not restarted by later
-    ones); a flush sends up to batch_max and re-arms for the rest. When the
+    Each event gets a due time (event_due; previous_ms is the user's last
+    event before this page, None when the browser has none). A flush sends up
+    to batch_max events when the earliest due comes or at once when flush_at
+    are queued, and goes on while the rest is due or flush_at wait. When the
     page is hidden, a non-interactive "page_hidden" event is queued and
-    everything is flushed (sendBeacon on pagehide takes what batch_max left).
+    everything is flushed (sendBeacon on pagehide takes what is left).
+    The answer to the first request tells the SDK the timeout; the replay's
+    events are seconds apart, so every event after the first knows it.
     """
     sent: list[tuple[int, list[dict[str, Any]]]] = []
-    queue: list[dict[str, Any]] = []
-    timer: int | None = None
+    queue: list[tuple[int, dict[str, Any]]] = []  # (due, event)
 
-    def flush(at: int) -> None:
-        nonlocal queue, timer
-        timer = None
+    def flush_due(now: int) -> None:
+        """Every request the SDK sends up to `now`, each at its time."""
+        nonlocal queue
         while queue:
-            sent.append((at, queue[: policy.batch_max]))
-            queue = queue[policy.batch_max :]
-            if len(queue) < policy.flush_at:
-                timer = at + policy.flush_interval_ms if queue else None
+            at = now if len(queue) >= policy.flush_at else min(d for d, _ in queue)
+            if at > now:
                 return
+            sent.append((at, [e for _, e in queue[: policy.batch_max]]))
+            queue = queue[policy.batch_max :]
 
     for at, event in events:
-        while timer is not None and timer <= at:
-            flush(timer)
-        queue.append(event)
-        if len(queue) >= policy.flush_at:
-            flush(at)
-        elif timer is None:
-            timer = at + policy.flush_interval_ms
-    while timer is not None and timer <= hidden_ms:
-        flush(timer)
-    queue.append(
-        {
-            "uuid": uuid,
-            "type": "page_hidden",
-            "timestamp": format_time(hidden_ms),
-            "interactive": False,
-        }
-    )
+        flush_due(at - 1)  # timers due before this event fire first
+        due = event_due(
+            policy, at, previous_ms, timeout_ms, heartbeat=event.get("type") == "heartbeat"
+        )
+        queue.append((due, event))
+        previous_ms = at
+        flush_due(at)
+    flush_due(hidden_ms - 1)
+    hidden = {"uuid": uuid, "type": "page_hidden", "timestamp": format_time(hidden_ms)}
+    queue.append((hidden_ms, hidden | {"interactive": False}))
     while queue:  # visibilitychange's flush, then the beacon for any rest
-        sent.append((hidden_ms, queue[: policy.batch_max]))
+        sent.append((hidden_ms, [e for _, e in queue[: policy.batch_max]]))
         queue = queue[policy.batch_max :]
     return sent

@@ -39,12 +39,16 @@ metrics = Metrics()
 ANY_KEY = frozenset({"write", "secret"})
 WRITE_ONLY = frozenset({"write"})
 KEY_WHERE = "in the X-Insights-Key header or the 'key' query parameter"
+# The account's session timeout, in minutes, on every accepted batch: the
+# browser SDK holds events no longer than the timeout allows (docs/sdk.md).
+# Both CORS configurations in template.yaml expose it to scripts.
+TIMEOUT_HEADER = "X-Insights-Session-Timeout"
 
 
-def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
+def _answer(status: int, body: dict[str, Any], **headers: str) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
+        "headers": {"Content-Type": "application/json", **headers},
         "body": json.dumps(body),
         "isBase64Encoded": False,
     }
@@ -83,7 +87,8 @@ def track(event: dict[str, Any]) -> dict[str, Any]:
         )
     except (RequestError, AuthError) as exc:
         return _answer(exc.status, {"error": exc.code, "message": exc.message})
-    return _answer(200, result.as_dict())
+    timeout = str(account.settings.session_timeout_minutes)
+    return _answer(200, result.as_dict(), **{TIMEOUT_HEADER: timeout})
 
 
 def segment(event: dict[str, Any]) -> dict[str, Any]:

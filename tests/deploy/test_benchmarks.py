@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,6 +121,69 @@ def test_the_sdk_shape_replays_the_flush_policy() -> None:
     ]
     burst = sent(new, list(range(25)), 60)
     assert [(at, len(chunk)) for at, chunk in burst] == [(19, 20), (50, 5), (60, 1)]
+
+
+def test_the_sdk_replay_keeps_events_inside_the_session_timeout() -> None:
+    """SDK 1.1's guard (docs/sdk.md), as the replay applies it: 30-minute timeout."""
+    from benchmarks.traffic import SDK_POLICIES, event_due
+
+    sdk, minute = SDK_POLICIES["sdk"], 60_000
+    t = 100 * minute
+
+    def due(gap_min: float | None, heartbeat: bool = False) -> float:
+        previous = None if gap_min is None else t - round(gap_min * minute)
+        return (event_due(sdk, t, previous, 30 * minute, heartbeat=heartbeat) - t) / minute
+
+    assert due(None) == 0  # nothing known before it: at once
+    assert due(1) == 4 and due(1, heartbeat=True) == 5  # a burst waits
+    assert due(22) == 2  # never past 24 minutes (4/5) after the previous event
+    assert due(24.5) == due(29.9) == due(36) == 0  # a gap near the timeout: at once
+    assert due(37) == 4  # past 6/5 of it: a new session whatever it waits
+
+
+def _sessions_on_the_stack(
+    stack: Stack, policy: Any, minutes: list[float], hidden: float, start: int = T0_MS
+) -> Any:
+    """One user's events (minutes after start) sent as the replay's SDK sends them,
+    each request when it leaves, the sweeper run every minute in between; the profile."""
+    from benchmarks.traffic import sdk_requests
+    from insights import clock
+
+    acme = stack.account()  # the default 30-minute timeout
+    events = [
+        (ms, {"uuid": "u", "type": "click", "timestamp": iso(ms), "interactive": True})
+        for ms in (start + round(m * 60_000) for m in minutes)
+    ]
+    now = start
+    clock.freeze(now)
+    for at, chunk in sdk_requests(policy, events, start + round(hidden * 60_000), "u"):
+        while now + 60_000 <= at:  # a window due meanwhile closes before the request
+            now += 60_000
+            clock.freeze(now)
+            stack.sweep()
+        clock.freeze(now := at)
+        assert stack.send(acme, chunk, sent_at=iso(at)).status == 200
+    stack.advance(31 * MINUTE)
+    stack.sweep()
+    return stack.standard(acme, "u")
+
+
+def test_the_replayed_sdk_never_splits_a_session_at_gaps_just_under_the_timeout(
+    stack: Stack,
+) -> None:
+    """Gaps of 29:50, 25 and 22 minutes, and bursts between: one session, with the
+    events held as the replay's SDK holds them; without the guard, the same holds split it."""
+    from benchmarks.traffic import SDK_POLICIES
+
+    minutes = [0, 1, 2, 31 + 50 / 60, 32.5, 33, 58, 80]
+    guarded = SDK_POLICIES["sdk"]
+    profile = _sessions_on_the_stack(stack, guarded, minutes, hidden=83)
+    assert profile["total_sessions"] == 1
+    assert profile["total_session_duration"] == 83 * 60  # first event to page_hidden
+    unguarded = guarded._replace(guard=False)
+    later = T0_MS + 24 * 60 * 60_000
+    split = _sessions_on_the_stack(stack, unguarded, minutes, hidden=83, start=later)
+    assert split["total_sessions"] > 1
 
 
 def test_containers_stay_warm_while_used_and_overlapping_calls_start_more() -> None:
@@ -314,7 +378,10 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert not (tmp_path / "RESULTS.md").exists()  # smoke figures never replace the real ones
 
 
-@pytest.mark.parametrize("argv", [["--runs", "0"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--runs", "0"], ["--jobs", "0"], ["--shape", "reference"], ["--shape", "sdk_30s"]],
+)
 def test_cli_rejects_bad_arguments(argv: list[str]) -> None:
     from benchmarks.run import main
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -117,6 +118,14 @@ def open_page(
     query = {"key": key or stack.state["account"]["write_key"], **base, **options}
     tab.page.goto(f"{stack.url}/_local/page?{urlencode(query)}")
     tab.page.wait_for_function("window.insights && !Array.isArray(window.insights)")
+
+
+def stored_queue(tab: Tab) -> Any:
+    """The SDK's stored queue (localStorage `insights:<write key>`), None when empty."""
+    return tab.page.evaluate(
+        "Object.keys(localStorage).filter(k => /^insights:[^:]+$/.test(k))"
+        ".map(k => localStorage.getItem(k))[0] || null"
+    )
 
 
 def close_sessions(stack: RunningStack) -> None:
@@ -224,7 +233,7 @@ def test_uuid_from_a_cookie_hashed_in_the_browser(stack: RunningStack, tab: Tab)
 
 
 def test_a_page_left_idle_produces_nothing(stack: RunningStack, tab: Tab) -> None:
-    open_page(tab, stack, heartbeat="0.3")
+    open_page(tab, stack, heartbeat="0.3", **{"heartbeat-flush": "300"})
     tab.page.evaluate('insights.identify("sdk-idle")')
     tab.wait_until(lambda: tab.accepted() >= 4)  # a page view and heartbeats arrived
     assert not any(e["interactive"] for e in tab.events())
@@ -256,7 +265,7 @@ def test_offline_then_online_delivers_everything_once(stack: RunningStack, tab: 
     captured = [(e["type"], e["timestamp"]) for e in tab.events()]
     assert len(captured) == len(set(captured)) == tab.accepted()  # each event once
     assert sum(t == "click" for t, _ in captured) == 3
-    assert tab.page.evaluate("localStorage.length") == 0
+    assert stored_queue(tab) is None
     close_sessions(stack)
     status, user = read_user(stack, "sdk-offline")
     assert status == 200 and user["standard"]["total_sessions"] == 1
@@ -294,11 +303,14 @@ def test_pagehide_delivers_the_last_batch_by_beacon(stack: RunningStack, tab: Ta
     )
     open_page(tab, stack, **{"flush-interval": "600000"})  # no timed flush
     tab.page.evaluate('insights.identify("sdk-beacon", {role: "leaver"})')
+    # A new browser's first events go at once (their answer tells the timeout).
+    tab.wait_until(lambda: tab.accepted() == 2)
     tab.page.click("#buy")
-    assert tab.page.evaluate("insights.pending().queued") >= 3
+    tab.page.evaluate('insights.track("left", {step: "by beacon"})')
+    assert tab.page.evaluate("insights.pending().queued") == 2
     tab.page.click("#away")  # navigate: pagehide
     tab.page.wait_for_url("**/_local/health")
-    assert tab.sent == []  # nothing went out by fetch
+    assert len(tab.sent) == 1  # nothing more went out by fetch
     assert int(tab.page.evaluate("sessionStorage.getItem('beacons')") or 0) >= 1
     deadline = time.monotonic() + 60  # a loaded machine may take a while
     while True:  # the beacon arrives a moment after the navigation
@@ -308,7 +320,7 @@ def test_pagehide_delivers_the_last_batch_by_beacon(stack: RunningStack, tab: Ta
             break
         time.sleep(0.3)
     assert status == 200, user
-    assert user["custom"]["role"]["value"] == "leaver"
+    assert user["custom"]["step"]["value"] == "by beacon"
 
 
 def test_a_retried_batch_does_not_double_count(stack: RunningStack, tab: Tab) -> None:
@@ -425,45 +437,71 @@ def test_demo_page_screenshot(stack: RunningStack, tab: Tab) -> None:
 
 
 # ------------------------------------------------------------ flush policy
-# The SDK's defaults (docs/sdk.md): a request when 20 events wait or 30 s after
-# the first, at once when the page is hidden, by beacon on pagehide. The page's
-# clock is Playwright's, paused from the start: only run_for moves it.
-def paused_clock(tab: Tab, stack: RunningStack, **options: str) -> None:
+# The SDK's defaults (docs/sdk.md): a request when 20 events wait or 4 minutes
+# after the first, never later than 4/5 of the session timeout after the
+# user's previous event, at once after a gap near the timeout (and for a new
+# browser's first event), at once when the page is hidden, by beacon on
+# pagehide. The page's clock is Playwright's, paused from the start: only
+# run_for moves it.
+MINUTE_MS = 60_000
+
+
+def paused_clock(tab: Tab, stack: RunningStack, key: str | None = None, **options: str) -> None:
     start = time.time()
     tab.page.clock.install(time=start)
     tab.page.clock.pause_at(start + 1)
-    open_page(tab, stack, policy=True, **options)
+    open_page(tab, stack, key, policy=True, **options)
 
 
-def test_a_request_thirty_seconds_after_the_first_event(stack: RunningStack, tab: Tab) -> None:
+def first_request(tab: Tab, uuid: str, *also: str) -> None:
+    """identify() (and `also` tracked with it): a new browser's first events go
+    at once, and their answer tells the SDK the account's session timeout."""
+    tab.page.evaluate(f'insights.identify("{uuid}")' + "".join(f'.track("{t}")' for t in also))
+    tab.page.clock.run_for(1)  # the flush is due now
+    tab.wait_until(lambda: tab.accepted() == 1 + len(also))
+    tab.wait_until(lambda: remembered(tab).get("timeout") is not None)
+    assert [e["type"] for e in tab.events()] == ["page_view", *also]
+
+
+def remembered(tab: Tab) -> dict[str, Any]:
+    """What the SDK keeps of the user's last event and the timeout (docs/sdk.md)."""
+    found = tab.page.evaluate(
+        "Object.keys(localStorage).filter(k => k.endsWith(':session'))"
+        ".map(k => localStorage.getItem(k))[0] || '{}'"
+    )
+    return json.loads(found)
+
+
+def test_a_request_four_minutes_after_the_first_event(stack: RunningStack, tab: Tab) -> None:
     paused_clock(tab, stack)
-    tab.page.evaluate('insights.identify("sdk-thirty")')
+    first_request(tab, "sdk-four")
+    assert remembered(tab)["timeout"] == 30
     tab.page.click("#buy")
-    tab.page.clock.run_for(10_000)
-    tab.page.fill("#name", "typed 10 s later")
-    tab.page.clock.run_for(19_000)  # 29 s after the first event
+    tab.page.clock.run_for(60_000)
+    tab.page.fill("#name", "typed a minute later")
+    tab.page.clock.run_for(3 * MINUTE_MS - 1_000)  # 3:59 after the click
     tab.page.wait_for_timeout(500)  # real time: nothing is on its way either
-    assert tab.sent == []
-    assert tab.page.evaluate("insights.pending().queued") == 3
+    assert len(tab.sent) == 1
+    assert tab.page.evaluate("insights.pending().queued") == 2
     tab.page.clock.run_for(1_000)
     tab.wait_until(lambda: tab.accepted() == 3)
-    assert len(tab.sent) == 1  # one request, every event since the first
-    assert [e["type"] for e in tab.events()] == ["page_view", "click", "input"]
+    assert len(tab.sent) == 2  # one request, every event since the click
+    assert [e["type"] for e in tab.sent[1]["events"]] == ["click", "input"]
     assert tab.page.evaluate("insights.pending().queued") == 0
 
 
 def test_twenty_events_go_at_once_in_one_request(stack: RunningStack, tab: Tab) -> None:
     paused_clock(tab, stack)
-    tab.page.evaluate('insights.identify("sdk-twenty")')  # the page view waits with it
-    tab.page.evaluate('for (let i = 1; i < 19; i++) insights.track("step " + i)')
+    first_request(tab, "sdk-twenty")
+    tab.page.evaluate('for (let i = 1; i < 20; i++) insights.track("step " + i)')
     tab.page.clock.run_for(100)
     tab.page.wait_for_timeout(500)
-    assert tab.sent == []
+    assert len(tab.sent) == 1
     assert tab.page.evaluate("insights.pending().queued") == 19
-    tab.page.evaluate('insights.track("step 19")')  # the 20th event
+    tab.page.evaluate('insights.track("step 20")')  # the 20th event
     tab.page.clock.run_for(1)  # no waiting: the flush is due now
-    tab.wait_until(lambda: tab.accepted() == 20)
-    assert len(tab.sent) == 1 and len(tab.events()) == 20
+    tab.wait_until(lambda: tab.accepted() == 21)
+    assert len(tab.sent) == 2 and len(tab.sent[1]["events"]) == 20
 
 
 def hide(page: Page, state: str = "hidden") -> None:
@@ -484,9 +522,10 @@ def test_a_hidden_page_sends_everything_at_once(stack: RunningStack, tab: Tab) -
     hide(tab.page)  # the user switched tabs or apps: the page may never run again
     tab.wait_until(lambda: tab.accepted() == 4)  # the clock has not moved
     assert [e["type"] for e in tab.events()] == ["page_view", "identify", "click", "page_hidden"]
-    assert tab.page.evaluate("localStorage.length") == 0  # answered, so not kept
-    hide(tab.page, "visible")  # back: the 30 s policy again
-    tab.page.clock.run_for(29_000)
+    assert stored_queue(tab) is None  # answered, so not kept
+    assert remembered(tab)["timeout"] == 30  # the answer said so
+    hide(tab.page, "visible")  # back: events wait again (4 minutes)
+    tab.page.clock.run_for(4 * MINUTE_MS - 1_000)
     tab.page.wait_for_timeout(500)
     assert len(tab.sent) == 1
     tab.page.clock.run_for(1_000)
@@ -509,20 +548,94 @@ def test_closing_the_tab_sends_the_rest_once(stack: RunningStack, browser: Brows
         page.goto(f"{stack.url}/_local/page?{urlencode(query)}")
         page.wait_for_function("window.insights && !Array.isArray(window.insights)")
         page.evaluate('insights.identify("sdk-closed", {role: "closer"})')
+
+        def posts_after(count: int) -> list[Any]:
+            deadline = time.monotonic() + 30
+            while len(hop.requests("POST")) < count and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1)  # anything else the page sent has arrived by now
+            return hop.requests("POST")
+
+        # A new browser's first events go at once; the click then waits.
+        assert len(posts_after(1)) == 1
+        page.wait_for_function("insights.pending().queued === 0")  # answered
         page.click("#buy")
         page.close()  # pagehide, then (in Chromium) visibilitychange to hidden
-        deadline = time.monotonic() + 30
-        while not hop.requests("POST") and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1)  # anything else the closing page sent has arrived by now
-        posts = hop.requests("POST")
+        posts = posts_after(2)
         assert all(s.status == 200 for s in posts)
-        assert len(posts) == 1, [s.body for s in posts]  # one beacon, no second request
-        sent = [e["type"] for e in json.loads(posts[0].body or "{}")["events"]]
-        assert sent == ["page_view", "identify", "click"]
+        assert len(posts) == 2, [s.body for s in posts]  # one beacon, no third request
+        sent = [[e["type"] for e in json.loads(s.body or "{}")["events"]] for s in posts]
+        assert sent == [["page_view", "identify"], ["click"]]
     finally:
         context.close()
         hop.close()
     close_sessions(stack)
-    status, user = read_user(stack, "sdk-closed")
+    status, user = read_user(stack, "sdk-closed")  # the beaconed click made the session
     assert status == 200 and user["custom"]["role"]["value"] == "closer"
+
+
+# ------------------------------------------- the session timeout (no split)
+def test_gaps_just_under_the_timeout_keep_one_session(stack: RunningStack, tab: Tab) -> None:
+    """An account with a 10-minute timeout: the SDK holds a burst for minutes,
+    yet an event after 9:30 of quiet, and one 7:30 after the page was hidden
+    (its events sent at once), arrive while the server holds the session
+    open. The page's clock and the stack's move together, the sweeper runs
+    every half minute, and the user has one session."""
+    account = new_account(stack)
+    secret = {"Authorization": f"Bearer {account['secret_key']}"}
+    status, _ = stack.request("PATCH", "/v1/account", {"session_timeout_minutes": 10}, secret)
+    assert status == 200
+    tab.page.add_init_script(  # counts the SDK's requests under way
+        "window.__inflight = 0; const f = window.fetch.bind(window);"
+        "window.fetch = (...a) => { window.__inflight++;"
+        " return f(...a).finally(() => window.__inflight--); };"
+    )
+    paused_clock(tab, stack, account["write_key"])
+
+    def elapse(seconds: int) -> None:
+        """Both clocks on by `seconds`, at most half a minute at a time (the
+        stack's first: a request sent in a step arrives up to a step late, so
+        the steps right after an event are 1 s); every request answered before
+        the stack's clock moves on, and the sweeper run after each step."""
+        for step in [30] * (seconds // 30) + [seconds % 30] * bool(seconds % 30):
+            assert stack.request("POST", f"/_local/clock?advance={step}")[0] == 200
+            tab.page.clock.run_for(step * 1000)
+            tab.wait_until(lambda: tab.page.evaluate("window.__inflight === 0"))
+            assert stack.request("POST", "/_local/tick")[0] == 200
+
+    def types(n: int) -> list[str]:
+        return [e["type"] for e in tab.sent[n]["events"]]
+
+    first_request(tab, "sdk-gaps", "signed in")  # 0:00: at once (a new browser)
+    assert remembered(tab)["timeout"] == 10
+    elapse(9 * 60 + 30)
+    tab.page.click("#buy")  # 9:30, after 9:30 of quiet: at once
+    elapse(1)
+    assert len(tab.sent) == 2 and types(1) == ["click"]
+    tab.page.fill("#name", "a burst")  # 9:31 and 9:50: these wait 4 minutes
+    elapse(19)
+    tab.page.click("#buy")
+    elapse(1 + 219)
+    assert len(tab.sent) == 2
+    elapse(1)  # 13:31
+    assert len(tab.sent) == 3 and types(2) == ["input", "input", "click"]  # typed, changed
+    hide(tab.page)  # 13:31: page_hidden, everything at once
+    tab.wait_until(lambda: len(tab.sent) == 4)
+    elapse(7 * 60 + 30)
+    hide(tab.page, "visible")  # 21:01, 7:30 after page_hidden
+    tab.page.click("#buy")  # both wait until 21:31 (8 minutes after it), not 25:01
+    elapse(29)
+    assert len(tab.sent) == 4
+    elapse(1)
+    assert len(tab.sent) == 5 and types(4) == ["page_visible", "click"]
+    hide(tab.page)  # 21:31
+    tab.wait_until(lambda: len(tab.sent) == 6)
+    for body in tab.sent:  # no event waited past 8 minutes (4/5 of the timeout)
+        sent_at = datetime.fromisoformat(body["sent_at"]).timestamp() * 1000
+        assert all(sent_at - e["timestamp"] <= 8 * MINUTE_MS for e in body["events"])
+    close_sessions(stack)
+    status, user = read_user(stack, "sdk-gaps", account["secret_key"])
+    assert status == 200, user
+    assert user["standard"]["total_sessions"] == 1
+    # 0:00 to the last page_hidden, 21:31 (the stack's clock also runs in real time)
+    assert 1291 <= user["standard"]["total_session_duration"] <= 1291 + 60

@@ -49,8 +49,8 @@ function fakeClock(start = Date.UTC(2026, 10, 28, 12)) {
 }
 const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => new Promise((r) => setImmediate(r)));
 
-function fakeWindow({ statuses = [], cookie = "", clock = null } = {}) {
-  const stored = new Map();
+// Tracking answers carry the account's session timeout (minutes; null: none).
+function fakeWindow({ statuses = [], cookie = "", clock = null, timeout = 30, stored = new Map() } = {}) {
   const listeners = {};
   const docListeners = {};
   const win = {
@@ -87,15 +87,32 @@ function fakeWindow({ statuses = [], cookie = "", clock = null } = {}) {
       const status = statuses.length ? statuses.shift() : 200;
       if (status === 0) throw new TypeError("Failed to fetch");
       const events = init.body ? JSON.parse(init.body).events : [];
+      const headers = new Map(timeout === null ? [] : [["x-insights-session-timeout", String(timeout)]]);
       return {
         status,
         ok: status < 300,
+        headers: { get: (name) => headers.get(name.toLowerCase()) ?? null },
         json: async () => ({ accepted: events.length, late: 0, rejected: [] }),
       };
     },
   };
   return win;
 }
+
+// What the SDK keeps of the user's last event (insights.js: remember()): a
+// checksum of the uuid (FNV-1a), never the uuid.
+const QUEUE = "insights:wk_test";
+const SESSION = "insights:wk_test:session";
+function checksum(text) {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619) >>> 0;
+  return h.toString(36);
+}
+// A browser that saw the user's last event at `at` and knows the timeout.
+function returning(win, uuid, at, timeout = 30) {
+  win.stored.set(SESSION, JSON.stringify({ at, of: checksum(uuid), timeout }));
+}
+const HOUR = 3_600_000;
 
 const base = { key: "wk_test", endpoint: "https://t.example/", autocapture: false, flushInterval: 20, retryBase: 20 };
 
@@ -138,6 +155,7 @@ test("identify traits are user properties, track properties describe the event",
 
 test("flushes at flushAt events without waiting for the timer", async () => {
   const win = fakeWindow();
+  returning(win, "u", Date.now() - HOUR);
   const sdk = create({ ...base, flushAt: 3, flushInterval: 60000 }, win);
   sdk.identify("u");
   sdk.track("a");
@@ -169,10 +187,10 @@ test("undelivered events persist in localStorage, bounded, and come back", async
   const sdk = create({ ...base, maxStored: 5, retryBase: 10000 }, win);
   sdk.identify("u");
   for (let i = 0; i < 8; i++) sdk.track("e" + i);
-  const saved = JSON.parse(win.stored.get("insights:wk_test"));
+  const saved = JSON.parse(win.stored.get(QUEUE));
   assert.deepEqual(saved.map((e) => e.type), ["e3", "e4", "e5", "e6", "e7"]);
   const next = fakeWindow();
-  next.stored.set("insights:wk_test", JSON.stringify(saved));
+  next.stored.set(QUEUE, JSON.stringify(saved));
   create(base, next);
   await until(() => next.requests.length > 0);
   assert.deepEqual(next.requests[0].body.events.map((e) => e.type), ["e3", "e4", "e5", "e6", "e7"]);
@@ -249,34 +267,126 @@ test("pagehide hands the queue to sendBeacon", () => {
 });
 
 // ------------------------------------------------------------ flush policy
-// Defaults: 20 events, or 30 s after the first; at once when the page is hidden.
+// Defaults: 20 events, or 4 minutes after the first; never past 4/5 of the
+// session timeout after the user's previous event, at once after a gap near
+// it; at once when the page is hidden (docs/sdk.md).
 const policy = { key: "wk_test", endpoint: "https://t.example", autocapture: false, retryBase: 1000 };
+const MIN = 60_000;
 const sent = (win) => win.requests.map((r) => r.body.events.map((e) => e.type));
+// How long each event of request n waited in the browser (sent_at - timestamp).
+const waited = (win, n) => win.requests[n].body.events.map((e) => Date.parse(win.requests[n].body.sent_at) - e.timestamp);
 
-test("a request 30 s after the first queued event, carrying every event since", async () => {
+test("a new browser's first event goes at once, and the answer tells the timeout", async () => {
   const clock = fakeClock();
-  const win = fakeWindow({ clock });
+  const win = fakeWindow({ clock, timeout: 30 });
   const sdk = create(policy, win);
   sdk.identify("u").track("a");
-  await clock.advance(10_000);
+  await clock.advance(0);
+  assert.deepEqual(sent(win), [["a"]]);
+  assert.deepEqual(JSON.parse(win.stored.get(SESSION)), { at: clock.now(), of: checksum("u"), timeout: 30 });
+  assert.ok(!win.stored.get(SESSION).includes('"u"')); // the uuid itself is not kept
+  sdk.track("b"); // the timeout is known now: b waits
+  await clock.advance(4 * MIN - 1);
+  assert.equal(win.requests.length, 1);
+  await clock.advance(1);
+  assert.deepEqual(sent(win), [["a"], ["b"]]);
+});
+
+test("a request 4 minutes after the first queued event, carrying every event since", async () => {
+  const clock = fakeClock();
+  const win = fakeWindow({ clock });
+  returning(win, "u", clock.now() - 2 * HOUR); // a session long closed: a new one starts
+  const sdk = create(policy, win);
+  sdk.identify("u").track("a");
+  await clock.advance(1 * MIN);
   sdk.track("b");
-  await clock.advance(19_999);
+  await clock.advance(3 * MIN - 1);
   assert.equal(win.requests.length, 0);
   await clock.advance(1);
   assert.deepEqual(sent(win), [["a", "b"]]);
-  // The next request waits 30 s from the next first event, not from the last request.
-  await clock.advance(40_000);
+  // The next request waits 4 minutes from the next first event, not from the last request.
+  await clock.advance(5 * MIN);
   sdk.track("c");
-  await clock.advance(29_999);
+  await clock.advance(4 * MIN - 1);
   assert.equal(win.requests.length, 1);
   await clock.advance(1);
   assert.deepEqual(sent(win), [["a", "b"], ["c"]]);
   assert.equal(sdk.pending().queued, 0);
 });
 
+test("no event waits past 4/5 of the timeout after the one before it; one near the timeout goes at once", async () => {
+  // A 10-minute account: an event may wait until 8 minutes after the user's
+  // previous one; after a gap of 8 to 12 minutes it goes at once; past 12 the
+  // server starts a new session whatever it waits.
+  const clock = fakeClock();
+  const win = fakeWindow({ clock, timeout: 10 });
+  returning(win, "u", clock.now() - HOUR, 10);
+  const sdk = create(policy, win);
+  sdk.identify("u").track("a"); // t = 0: a new session, the usual 4 minutes
+  await clock.advance(4 * MIN);
+  assert.deepEqual(sent(win), [["a"]]);
+  await clock.advance(3 * MIN);
+  sdk.track("b"); // t = 7: 7 minutes after a, so it leaves by t = 8
+  await clock.advance(1 * MIN - 1);
+  assert.equal(win.requests.length, 1);
+  await clock.advance(1);
+  assert.deepEqual(sent(win)[1], ["b"]);
+  assert.deepEqual(waited(win, 1), [1 * MIN]);
+  await clock.advance(8 * MIN);
+  sdk.track("c"); // t = 16: 9 minutes after b, within 6/5 of the timeout: at once
+  await clock.advance(0);
+  assert.deepEqual(sent(win)[2], ["c"]);
+  assert.deepEqual(waited(win, 2), [0]);
+  await clock.advance(13 * MIN);
+  sdk.track("d"); // t = 29: 13 minutes after c, a new session: the usual wait
+  await clock.advance(4 * MIN - 1);
+  assert.equal(win.requests.length, 3);
+  await clock.advance(1);
+  assert.deepEqual(sent(win)[3], ["d"]);
+});
+
+test("the tabs of a browser share the user's last event", async () => {
+  const clock = fakeClock();
+  const stored = new Map();
+  const first = fakeWindow({ clock, stored });
+  returning(first, "u", clock.now() - 2 * HOUR);
+  create(policy, first).identify("u").track("a");
+  await clock.advance(27 * MIN);
+  assert.deepEqual(sent(first), [["a"]]);
+  const second = fakeWindow({ clock, stored }); // another tab, 27 minutes after a
+  create(policy, second).identify("u").track("b");
+  await clock.advance(0);
+  assert.deepEqual(sent(second), [["b"]]); // near the 30-minute timeout: at once
+});
+
+test("another user's last event says nothing about this one's", async () => {
+  const clock = fakeClock();
+  const win = fakeWindow({ clock });
+  returning(win, "someone else", clock.now() - 1 * MIN);
+  create(policy, win).identify("u").track("a");
+  await clock.advance(0);
+  assert.deepEqual(sent(win), [["a"]]);
+  assert.equal(JSON.parse(win.stored.get(SESSION)).of, checksum("u"));
+});
+
+test("with no timeout in the answers, events wait as for the shortest one (1 minute)", async () => {
+  const clock = fakeClock();
+  const win = fakeWindow({ clock, timeout: null });
+  const sdk = create(policy, win);
+  sdk.identify("u").track("a");
+  await clock.advance(0);
+  assert.deepEqual(sent(win), [["a"]]);
+  sdk.track("b");
+  await clock.advance(48_000 - 1); // 4/5 of a minute
+  assert.equal(win.requests.length, 1);
+  await clock.advance(1);
+  assert.deepEqual(sent(win)[1], ["b"]);
+});
+
 test("20 queued events go at once, in one request", async () => {
   const clock = fakeClock();
   const win = fakeWindow({ clock });
+  returning(win, "u", clock.now() - 2 * HOUR);
   const sdk = create(policy, win);
   sdk.identify("u");
   for (let i = 0; i < 19; i++) sdk.track("e" + i);
@@ -298,36 +408,52 @@ test("hidden sends everything at once with keepalive; back to visible waits agai
   await clock.advance(0);
   assert.deepEqual(sent(win), [["page_view", "a", "page_hidden"]]);
   assert.equal(win.requests[0].keepalive, true);
-  assert.equal(win.stored.size, 0); // answered: nothing left to store
+  assert.ok(!win.stored.has(QUEUE)); // answered: nothing left to store
   win.setVisibility("visible");
-  await clock.advance(29_999);
+  await clock.advance(4 * MIN - 1);
   assert.equal(win.requests.length, 1);
   await clock.advance(1);
   assert.deepEqual(sent(win)[1], ["page_visible"]);
 });
 
+test("an event captured while the page is hidden goes at once", async () => {
+  const clock = fakeClock();
+  const win = fakeWindow({ clock });
+  returning(win, "u", clock.now() - 2 * HOUR);
+  const sdk = create({ ...policy, autocapture: true }, win);
+  sdk.identify("u");
+  win.setVisibility("hidden");
+  await clock.advance(0);
+  assert.deepEqual(sent(win), [["page_view", "page_hidden"]]);
+  sdk.track("pushed"); // e.g. from a websocket: a hidden page may be frozen any moment
+  await clock.advance(0);
+  assert.deepEqual(sent(win)[1], ["pushed"]);
+});
+
 test("hidden while backing off keeps the backoff; the events stay stored", async () => {
   const clock = fakeClock();
   const win = fakeWindow({ clock, statuses: [503, 200] });
+  returning(win, "u", clock.now() - 2 * HOUR);
   const sdk = create({ ...policy, autocapture: true, retryBase: 10_000 }, win);
   sdk.identify("u").track("a");
-  await clock.advance(30_000);
+  await clock.advance(4 * MIN);
   assert.equal(win.requests.length, 1); // failed: retry in about 10 s
   win.setVisibility("hidden");
   await clock.advance(0);
   assert.equal(win.requests.length, 1);
-  assert.deepEqual(JSON.parse(win.stored.get("insights:wk_test")).map((e) => e.type), ["page_view", "a", "page_hidden"]);
+  assert.deepEqual(JSON.parse(win.stored.get(QUEUE)).map((e) => e.type), ["page_view", "a", "page_hidden"]);
   await clock.advance(13_000);
   assert.deepEqual(sent(win)[1], ["page_view", "a", "page_hidden"]);
-  assert.equal(win.stored.size, 0);
+  assert.ok(!win.stored.has(QUEUE));
 });
 
-test("a failed request is retried on the backoff, not 30 s later", async () => {
+test("a failed request is retried on the backoff, not 4 minutes later", async () => {
   const clock = fakeClock();
   const win = fakeWindow({ clock, statuses: [0, 503, 200] });
+  returning(win, "u", clock.now() - 2 * HOUR);
   const sdk = create(policy, win);
   sdk.identify("u").track("a");
-  await clock.advance(30_000);
+  await clock.advance(4 * MIN);
   assert.equal(win.requests.length, 1);
   await clock.advance(1_250); // first retry: 1 s ±25 %
   assert.equal(win.requests.length, 2);
@@ -343,20 +469,21 @@ test("heartbeats ride along; alone they wait heartbeatFlush", async () => {
   const win = fakeWindow({ clock });
   const sdk = create({ ...policy, autocapture: true, heartbeat: 60 }, win);
   sdk.identify("u");
-  await clock.advance(30_000); // the page view, 30 s after load
+  await clock.advance(0); // a new browser: the page view at once
   assert.deepEqual(sent(win), [["page_view"]]);
-  await clock.advance(329_999); // heartbeats at 60, 120, ... 300 s wait
+  await clock.advance(6 * MIN - 1); // heartbeats at 60, 120, ... 300 s wait
   assert.equal(win.requests.length, 1);
   await clock.advance(1); // 360 s: the first of them is 5 minutes old
-  assert.ok(sent(win)[1].length >= 5 && sent(win)[1].every((type) => type === "heartbeat"), sent(win)[1]);
-  await clock.advance(90_000);
+  assert.deepEqual(sent(win)[1], Array(5).fill("heartbeat"));
+  await clock.advance(90_000); // 450 s
   assert.equal(win.requests.length, 2); // the next ones wait again...
   sdk.track("clicked");
-  await clock.advance(29_999);
+  await clock.advance(210_000 - 1);
   assert.equal(win.requests.length, 2);
-  await clock.advance(1); // ...and go with the next event, 30 s after it
-  assert.ok(sent(win)[2].includes("clicked") && sent(win)[2][0] === "heartbeat", sent(win)[2]);
-  assert.equal(sdk.pending().queued, 0);
+  await clock.advance(1); // ...and the click rides with them: 660 s, 5 minutes after the 360 s one
+  const beat = "heartbeat";
+  assert.deepEqual(sent(win)[2], [beat, beat, "clicked", beat, beat, beat]); // 360, 420, 450, 480-600 s
+  assert.equal(sdk.pending().queued, 1); // the 660 s heartbeat, captured just after
 });
 
 test("pagehide beacons what no request carries; nothing is sent or stored twice", async () => {
@@ -381,16 +508,16 @@ test("pagehide beacons what no request carries; nothing is sent or stored twice"
   const beaconed = JSON.parse(await win.beacons[0].text()).events.map((e) => e.type);
   assert.deepEqual(beaconed, ["late"]);
   // The keepalive request outlives the page: the next page must not send it again.
-  assert.equal(win.stored.size, 0);
+  assert.ok(!win.stored.has(QUEUE));
   // Back from the back/forward cache, the page has the request in hand again,
   // and it failed after all: stored, then retried on the backoff.
   win.fire("pageshow", { persisted: true });
   answer({ status: 503, ok: false, json: async () => ({}) });
   await clock.advance(0);
-  assert.deepEqual(JSON.parse(win.stored.get("insights:wk_test")).map((e) => e.type), ["page_view", "a", "page_hidden"]);
+  assert.deepEqual(JSON.parse(win.stored.get(QUEUE)).map((e) => e.type), ["page_view", "a", "page_hidden"]);
   await clock.advance(1_250);
   assert.deepEqual(sent(win)[1], ["page_view", "a", "page_hidden"]);
-  assert.equal(win.stored.size, 0);
+  assert.ok(!win.stored.has(QUEUE));
 });
 
 test("offline at pagehide: everything stays stored for the next page", () => {
@@ -400,5 +527,5 @@ test("offline at pagehide: everything stays stored for the next page", () => {
   const sdk = create({ ...policy, flushInterval: 60000 }, win);
   sdk.identify("u").track("a").track("b");
   win.fire("pagehide");
-  assert.deepEqual(JSON.parse(win.stored.get("insights:wk_test")).map((e) => e.type), ["a", "b"]);
+  assert.deepEqual(JSON.parse(win.stored.get(QUEUE)).map((e) => e.type), ["a", "b"]);
 });

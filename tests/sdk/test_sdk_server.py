@@ -22,6 +22,8 @@ from tests.conftest import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE_LIMIT = 8 * 1024  # gzipped bytes (docs/sdk.md)
+# The version the script says it is (insights.js: VERSION) is its package's.
+PACKAGE = json.loads((ROOT / "layers/core/insights/sdk/package.json").read_text())
 
 
 def sign(secret: str, uuid: str) -> str:
@@ -67,7 +69,7 @@ def test_the_stack_serves_the_script_cacheable_and_versioned(stack: Stack, via: 
     assert response.body == SCRIPT.read_text()
     assert response.headers["content-type"] == "text/javascript; charset=utf-8"
     assert "max-age=300" in response.headers["cache-control"]
-    assert response.headers["x-insights-sdk-version"] == "1.1.0"
+    assert response.headers["x-insights-sdk-version"] == PACKAGE["version"]
     etag = response.headers["etag"]
     again = get({"If-None-Match": etag})
     assert (again.status, again.body) == (304, "")
@@ -96,7 +98,7 @@ def test_the_script_honours_weak_and_listed_tags_and_answers_head(stack: Stack, 
     assert {k: head.headers[k] for k in ("content-type", "etag", "cache-control")} == {
         k: full.headers[k] for k in ("content-type", "etag", "cache-control")
     }
-    assert head.headers["x-insights-sdk-version"] == "1.1.0"
+    assert head.headers["x-insights-sdk-version"] == PACKAGE["version"]
     assert send("HEAD", {"If-None-Match": f"W/{etag}"}).status == 304
 
 
@@ -127,6 +129,31 @@ def test_cors_preflights_allow_every_header_a_segment_library_sends(stack: Stack
     allowed = {h.strip().lower() for h in answer.headers["access-control-allow-headers"].split(",")}
     assert set(SEGMENT_HEADERS) | {"x-insights-key"} <= allowed
     assert "POST" in answer.headers["access-control-allow-methods"]
+
+
+@pytest.mark.parametrize("via", ["function_url", "api"])
+def test_the_tracking_answer_tells_scripts_the_session_timeout(stack: Stack, via: str) -> None:
+    """The SDK holds events no longer than the account's timeout allows (docs/sdk.md)."""
+    account = stack.account(session_timeout_minutes=7)
+    body = {"events": [{"uuid": "u"}]}
+
+    def send(key: str) -> Any:
+        path = f"/?key={key}" if via == "function_url" else f"/v1/events?key={key}"
+        headers = {"Origin": "https://app.example"}
+        if via == "api":
+            return stack.cloud.http("POST", path, headers=headers, body=body)
+        return stack.cloud.function_url("TrackFunction", "POST", path, headers=headers, body=body)
+
+    answer = send(account.write_key)
+    assert answer.status == 200
+    assert answer.headers["x-insights-session-timeout"] == "7"
+    exposed = answer.headers["access-control-expose-headers"].split(",")
+    assert "x-insights-session-timeout" in exposed  # else a script cannot read it
+    assert stack.patch_account(account, {"session_timeout_minutes": 45}).status == 200
+    stack.advance(31)  # the key cache's 30 s (services/core/auth.py)
+    assert send(account.write_key).headers["x-insights-session-timeout"] == "45"
+    refused = send("wk_" + "x" * 32)
+    assert refused.status == 401 and "x-insights-session-timeout" not in refused.headers
 
 
 def test_other_methods_and_paths_still_reach_the_events_route(stack: Stack) -> None:

@@ -222,6 +222,8 @@ def _cors_headers(cors: dict[str, Any] | None, *, preflight: bool) -> dict[str, 
     if not cors:
         return {}
     headers = {"access-control-allow-origin": ",".join(cors.get("AllowOrigins", ["*"]))}
+    if not preflight and cors.get("ExposeHeaders"):
+        headers["access-control-expose-headers"] = ",".join(cors["ExposeHeaders"])
     if preflight:
         headers["access-control-allow-methods"] = ",".join(cors.get("AllowMethods", []))
         headers["access-control-allow-headers"] = ",".join(cors.get("AllowHeaders", []))

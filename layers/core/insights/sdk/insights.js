@@ -9,7 +9,7 @@
   var DEFAULTS = {
     endpoint: "", // base URL; the tag's own origin + path when loaded from the stack
     flushAt: 20, // events: send at once when this many wait
-    flushInterval: 30000, // ms: ...else this long after the first one was queued
+    flushInterval: 240000, // ms: ...else this long after the first one was captured
     heartbeatFlush: 300000, // ms: ...or this long when only heartbeats wait
     batchMax: 100, // events per request (the API takes 500)
     maxStored: 500, // events kept in localStorage while undelivered
@@ -27,6 +27,10 @@
   };
   // The API keeps at most this much history (the default backfill window).
   var MAX_AGE_MS = 7 * 864e5;
+  // The account's session timeout comes with each answer (this header, in
+  // minutes); until one has, the shortest an account can set.
+  var TIMEOUT_HEADER = "x-insights-session-timeout";
+  var MIN_TIMEOUT_MINUTES = 1;
 
   function create(options, env) {
     var opts = {};
@@ -51,8 +55,12 @@
     var inflightBatch = [];
     var inflightKeepalive = false;
     var queuedAt = new WeakMap(); // event -> capture time (neither sent nor stored)
+    var previousOf = new WeakMap(); // event -> capture time of the user's event before it
+    // This browser's last event (any tab: kept in localStorage) and whose it
+    // was (a checksum of the uuid, not the uuid), and the account's timeout.
+    var metaKey = storeKey + ":session";
+    var meta = {}; // {at, of, timeout}
     var timer = null;
-    var timerAt = 0;
     var unloading = false; // from pagehide until the page is shown again
     var failures = 0;
     var retryAt = 0;
@@ -97,6 +105,23 @@
           queue.push(e);
         }
       } catch (e) { log("warn", ["ignoring unreadable stored events"]); }
+    }
+
+    function remembered() {
+      var s = storage();
+      try {
+        var saved = s && JSON.parse(s.getItem(metaKey));
+        if (saved && typeof saved === "object") meta = saved;
+      } catch (e) { /* unreadable: keep what this page knows */ }
+      return meta;
+    }
+    function remember() {
+      var s = storage();
+      try { if (s) s.setItem(metaKey, JSON.stringify(meta)); } catch (e) { /* memory only */ }
+    }
+    function checksum(text) { // FNV-1a: tells users apart without storing their id
+      for (var h = 2166136261, i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619) >>> 0;
+      return h.toString(36);
     }
 
     // ------------------------------------------------------------ identity
@@ -155,12 +180,19 @@
       if (!held.length) return;
       var id = identity();
       if (!id) return;
+      var of = checksum(id.uuid);
+      var previous = remembered().of === of && meta.at > 0 ? +meta.at : undefined;
       for (var i = 0; i < held.length; i++) {
         held[i].uuid = id.uuid;
         if (id.hash) held[i].user_hash = id.hash;
         queue.push(held[i]);
+        previousOf.set(held[i], previous);
+        previous = Math.max(previous || 0, held[i].timestamp);
       }
       held = [];
+      meta.at = previous;
+      meta.of = of;
+      remember();
       persist();
     }
 
@@ -208,27 +240,38 @@
     function schedule(delay) {
       if (timer) cancel(timer);
       var wait = Math.max(delay, retryAt - now(), 0);
-      timerAt = now() + wait;
       timer = later(function () { timer = null; flush(); }, wait);
     }
     function waiting() {
       return queue.filter(function (e) { return inflightBatch.indexOf(e) < 0; });
     }
-    // The flush policy (docs/sdk.md): at once when flushAt events wait, else
-    // flushInterval after the first was captured; heartbeats only stretch a
-    // session, so they ride along or wait heartbeatFlush. Events restored from
-    // an earlier page are due at once.
+    // When an event must leave (docs/sdk.md, "Waiting and the session
+    // timeout"): flushInterval after its capture (heartbeats, which only
+    // stretch a session, heartbeatFlush), never later than 4/5 of the session
+    // timeout after the user's event before it, so it arrives while the
+    // server still holds that session open; one that follows a gap near the
+    // timeout, or nothing this browser knows of, goes at once. Events restored
+    // from an earlier page, or captured while the page is hidden (it may be
+    // frozen any moment), are due at once.
+    function dueOf(event) {
+      var at = queuedAt.get(event);
+      if (at === undefined || (doc && doc.visibilityState === "hidden")) return now();
+      var timeout = (meta.timeout >= 1 && meta.timeout <= 240 ? meta.timeout : MIN_TIMEOUT_MINUTES) * 6e4;
+      var safe = timeout * 0.8;
+      var hold = Math.min(event.type === "heartbeat" ? opts.heartbeatFlush : opts.flushInterval, safe);
+      var previous = previousOf.get(event);
+      if (previous === undefined) return at;
+      var gap = at - previous;
+      if (gap <= safe) return Math.min(at + hold, previous + safe);
+      return gap <= timeout * 1.2 ? at : at + hold; // past 6/5 of it: a new session anyway
+    }
+    // The flush policy: at once when flushAt events wait, else when the
+    // earliest of them is due (later, once an answer has told the timeout).
     function plan() {
       var list = waiting();
       if (!list.length) return;
-      var due = Infinity;
-      if (list.length >= opts.flushAt) due = now();
-      for (var i = 0; i < list.length && due > now(); i++) {
-        var at = queuedAt.get(list[i]);
-        var hold = list[i].type === "heartbeat" ? opts.heartbeatFlush : opts.flushInterval;
-        due = Math.min(due, at === undefined ? now() : at + hold);
-      }
-      if (timer && timerAt <= due) return; // an earlier flush is set already
+      var due = list.length >= opts.flushAt ? now() : Infinity;
+      for (var i = 0; i < list.length && due > now(); i++) due = Math.min(due, dueOf(list[i]));
       schedule(due - now());
     }
     function report(answer, events) {
@@ -269,6 +312,11 @@
         credentials: "omit"
       }).then(function (response) {
         if (retryable(response.status)) throw new Error("HTTP " + response.status);
+        var minutes = Number(response.headers && response.headers.get(TIMEOUT_HEADER));
+        if (minutes >= 1 && minutes <= 240) {
+          remembered().timeout = minutes;
+          remember();
+        }
         failures = 0;
         retryAt = 0;
         drop(batch);
@@ -399,6 +447,7 @@
     };
 
     restore();
+    remembered();
     plan();
     if (opts.autocapture && doc && doc.addEventListener) {
       var listen = { capture: true, passive: true };
