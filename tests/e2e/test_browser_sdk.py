@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -24,25 +22,14 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 
 from tests.e2e.relay import Relay
-from tests.e2e.test_local_stack import RunningStack
+from tests.e2e.served import RunningStack
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "tests" / "output"
-CHROMIUM = os.environ.get("INSIGHTS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 FAST = {"flush-interval": "300", "retry-base": "200", "debug": "true"}
 
 
@@ -51,15 +38,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     running = RunningStack(tmp_path_factory.mktemp("browser-stack"))
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM}: apt-get install chromium"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 class Tab:
@@ -306,7 +284,8 @@ def test_pagehide_delivers_the_last_batch_by_beacon(stack: RunningStack, tab: Ta
     # A new browser's first events go at once (their answer tells the timeout).
     tab.wait_until(lambda: tab.accepted() == 2)
     tab.page.click("#buy")
-    tab.page.evaluate('insights.track("left", {step: "by beacon"})')
+    # A trait (a user property): a track's properties stay off the profile.
+    tab.page.evaluate('insights.identify("sdk-beacon", {step: "by beacon"})')
     assert tab.page.evaluate("insights.pending().queued") == 2
     tab.page.click("#away")  # navigate: pagehide
     tab.page.wait_for_url("**/_local/health")

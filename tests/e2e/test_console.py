@@ -31,10 +31,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
-from tests.e2e.test_browser_sdk import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.test_local_stack import RunningStack
+from tests.e2e.served import RunningStack
 from tests.segments.test_segments_spec_questions import QUESTIONS
 
 pytestmark = pytest.mark.e2e
@@ -69,15 +68,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         output = running.stop()
     problem = output.find("Traceback")
     assert problem < 0, output[problem : problem + 5000]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM}: apt-get install chromium"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def seed(stack: RunningStack) -> None:

@@ -22,11 +22,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.test_browser_sdk import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.served import RunningStack
 from tests.e2e.test_console import set_condition
-from tests.e2e.test_local_stack import RunningStack
 from tests.team import provider as provider_mock
 
 pytestmark = pytest.mark.e2e
@@ -89,15 +88,6 @@ def stack(
         output = running.stop()
     problem = output.find("Traceback")
     assert problem < 0, output[problem : problem + 5000]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM}: apt-get install chromium"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def admin_api(stack: RunningStack, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_local_stack import RunningStack, wait_for_user
+from tests.e2e.served import RunningStack, wait_for_user
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.openapi_check import operations, spec
-from tests.e2e.test_local_stack import ROOT, RunningStack
+from tests.e2e.served import ROOT, RunningStack
 from tests.salesforce.salesforce_fake import App, FakeSalesforce
 
 # The credentials of the description's example connection (the fake accepts them).

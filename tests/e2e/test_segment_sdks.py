@@ -31,11 +31,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.e2e.relay import Relay, Seen
-from tests.e2e.test_browser_sdk import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.test_local_stack import RunningStack, wait_for_user
+from tests.e2e.served import RunningStack, wait_for_user
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,15 +200,6 @@ DELIVERY = {
     # Sent when 3 events wait, so the one batch holds all of them.
     "batching": {"strategy": "batching", "config": {"size": 3, "timeout": 300}},
 }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM}: apt-get install chromium"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def messages(seen: Seen) -> int:
