@@ -32,6 +32,20 @@ def test_a_session_expires(team: Team) -> None:
     assert cookie_pairs(me)["insights_session"] == ""  # cleared
 
 
+def test_an_expired_session_still_says_expired_after_ttl_sweeps(team: Team) -> None:
+    # DynamoDB's TTL deletes whenever it gets to it; the tab's message must not
+    # depend on whether it has yet (it said "ended" when the sweep came first).
+    session = team.session("ed@acme.com")
+    team.stack.advance(15 * 60 + 1)
+    team.stack.ttl()
+    expired = team.call(session, "GET", "/v1/segments")
+    assert (expired.status, expired.json()["error"]) == (401, "session_expired")
+    team.stack.advance(86_400)
+    team.stack.ttl()
+    gone = team.call(session, "GET", "/v1/segments")
+    assert (gone.status, gone.json()["error"]) == (401, "session_ended")
+
+
 def test_sign_out_ends_the_session(team: Team) -> None:
     session = team.session("vi@acme.com")
     out = team.call(session, "POST", "/v1/team/signout")

@@ -235,6 +235,9 @@ class StoredSession:
     ends_ms: int
 
 
+EXPIRED_SESSION_KEPT_S = 86_400
+
+
 def put_session(session: StoredSession) -> None:
     SessionItem(
         f"{session.account_id}#session",
@@ -245,7 +248,9 @@ def put_session(session: StoredSession) -> None:
         origin=session.origin,
         created_ms=session.created_ms,
         ends_ms=session.ends_ms,
-        expires_at=session.ends_ms // 1000 + 1,
+        # Kept a day past its end: a tab coming back after the end is told its
+        # session *expired* rather than *ended* (the item still says when).
+        expires_at=session.ends_ms // 1000 + EXPIRED_SESSION_KEPT_S,
     ).save()
 
 
