@@ -13,4 +13,5 @@ PARTS = (
     "benchmarks.imports",  # 5: imports
     "benchmarks.closes",  # 6: write units per session close
     "benchmarks.console",  # 7: console read units per page view, write units per close
+    "benchmarks.scale",  # 8: scale: capacity model from measured stage throughputs
 )
