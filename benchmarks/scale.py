@@ -789,6 +789,9 @@ def report(
         "assumptions": asdict(Assumptions()),
         "workload": asdict(next(iter(models.values())).workload),
         "stages": stages_to_json(stages),
+        # Every figure above comes from these: `python -m benchmarks.scale --write`
+        # re-runs the model from them without measuring again.
+        "measured": measured or [],
         "costs": asdict(costs) if costs else None,
     }
     result.summary = {
@@ -884,8 +887,10 @@ def write_doc(result: PartResult, path: Path = DOC) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The model alone, from the stages in results.json: python -m benchmarks.scale."""
+    """The model again from the measurements in results.json (no measuring):
+    python -m benchmarks.scale [--set NAME=VALUE ...] [--write]."""
     from benchmarks.core import render
+    from benchmarks.run import markdown, write_results_md
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=main.__doc__)
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -894,34 +899,60 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a Design or Workload field, e.g. shards=64 or peak_factor=3",
+        help="a Design or Workload field, e.g. shards=64, sweep_close_concurrency=16, "
+        "flush_interval_s=30",
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="put the re-run model into results.json, RESULTS.md and docs/SCALE.md "
+        "(without --set: after a change to the model's code)",
     )
     args = parser.parse_args(argv)
-    part = json.loads(args.results.read_text())["parts"].get(NAME)
+    document = json.loads(args.results.read_text())
+    part = document["parts"].get(NAME)
     if part is None:
         parser.error(
             f"{args.results} has no '{NAME}' part: run `make bench BENCH_ARGS=\"--only scale\"`"
         )
-    stages = stages_from_json(part["parameters"]["stages"])
+    measured = [with_int_keys(m) for m in part["parameters"].get("measured") or []]
+    stages = stages_from(measured) if measured else stages_from_json(part["parameters"]["stages"])
     design = Design.from_code()
     base = workloads()["10k"]
     for item in args.set:
         name, _, value = item.partition("=")
         if name in Design.__dataclass_fields__:
-            design = replace(design, **{name: type(getattr(design, name))(float(value))})
+            design = replace(design, **{name: coerce(getattr(design, name), value)})
         elif name in Workload.__dataclass_fields__:
-            base = replace(base, **{name: type(getattr(base, name))(float(value))})
+            base = replace(base, **{name: coerce(getattr(base, name), value)})
         else:
             parser.error(f"{name}: not a Design or Workload field")
-    result = report(
-        summarize(design, stages, costs_from(args.results), base=base),
-        stages,
-        design,
-        costs_from(args.results),
-    )
+    costs = costs_from(args.results)
+    summary = summarize(design, stages, costs, base=base)
+    result = report(summary, stages, design, costs, measured or None)
     for table in result.tables:
         print(render(table), end="\n\n")
     print("\n".join(f"- {n}" for n in result.notes))
+    if args.write:
+        if args.set:
+            parser.error("--write keeps the code's own constants: drop --set")
+        kept = {k: part["parameters"][k] for k in ("machine", "command", "seconds")}
+        result.parameters.update(kept)
+        document["parts"][NAME] = result.as_dict()
+        args.results.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        write_results_md(args.results.parent / "RESULTS.md", markdown(document))
+        write_doc(result)
+
+
+def coerce(current: Any, value: str) -> Any:
+    """A --set value in the type of the field it replaces (None fields take a number)."""
+    number = float(value)
+    return int(number) if isinstance(current, int) else number
+
+
+def with_int_keys(measured: dict[str, Any]) -> dict[str, Any]:
+    """A world's measurements read back from JSON (its track sizes were int keys)."""
+    return {**measured, "track": {int(k): v for k, v in measured["track"].items()}}
 
 
 if __name__ == "__main__":

@@ -393,7 +393,9 @@ def closes(w: World) -> dict[str, Any]:
         "expiry_records": run["closed"],
         "index_ms": index,
         "index_records": profile_puts,
-        "wru": dict(meter.usage.wru),
+        "wru": {
+            f"{function} {table}": units for (function, table), units in meter.usage.wru.items()
+        },
     }
 
 
