@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.core import Config, Figure, PartResult, Table, fmt
+from benchmarks.meter import LATENCY_MS
 from benchmarks.scale_model import (
     Assumptions,
     Costs,
@@ -57,72 +58,157 @@ WORKLOAD_TITLE = "Workload (inputs, then derived)"
 FIRST_TITLE = "First ceiling at each size (AWS limits on the steady path and on one request)"
 CEILINGS_TITLE = "Where each limit binds (this workload's shape, monthly users grown until it does)"
 COST_TITLE = "Cost per million events (traffic per request and session, monitored stack, storage)"
+VARIANTS_TITLE = (
+    "What changing a design constant does (modelled from the same measurements; 10M = the "
+    "10M-monthly-user workload, its largest account)"
+)
+KEYS_TITLE = (
+    "Write rate per partition key, the largest account (WCU/s; limit 1,000 writes, 3,000 reads)"
+)
+QUESTIONS_TITLE = (
+    "The spec's four questions, counted on the largest account (limit: 30 s, the function's memory)"
+)
+STAGES_TITLE = (
+    "Stage throughputs measured (per invocation, AWS time modelled; stream batches: "
+    "median [min-max] of the invocations)"
+)
+# Design changes issue 27 part 3 proposes (docs/SCALE.md), modelled one by one and together.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "today": {},
+    "SweepSchedule rate(1 minute) (a parameter today)": {"sweep_interval_s": 60},
+    "sweeper: 16 closes in flight": {"sweep_close_concurrency": 16},
+    "sweeper: 16 in flight in each of 2 invocations": {
+        "sweep_close_concurrency": 16,
+        "sweep_workers": 2,
+    },
+    "imports: 8 writes in flight, 4 slice chains a file": {
+        "import_write_concurrency": 8,
+        "import_chains_per_file": 4,
+    },
+    "... and 64 shards an account": {
+        "import_write_concurrency": 8,
+        "import_chains_per_file": 4,
+        "shards": 64,
+    },
+    "counts that only count, split over 64 workers (64 shards)": {
+        "count_workers": 64,
+        "shards": 64,
+        "count_holds_members": False,
+    },
+    "all of the above but the schedule, backfills 64 chains, ParallelizationFactor 10": {
+        "sweep_close_concurrency": 16,
+        "sweep_workers": 2,
+        "import_write_concurrency": 8,
+        "import_chains_per_file": 4,
+        "shards": 64,
+        "count_workers": 64,
+        "count_holds_members": False,
+        "backfill_chains_per_index": 64,
+        "parallelization_factor": 10,
+    },
+}
 
 
 # ------------------------------------------------------------------ stages
+def condense(raw: dict[str, Any]) -> dict[str, Any]:
+    """One world's measurements as results.json keeps them: per-invocation durations
+    become the counts, sums and per-invocation rates the model and tables use."""
+    from benchmarks.stages import per_invocation_rates
+
+    if raw.get("condensed"):
+        return raw
+
+    def spread(values: list[float]) -> dict[str, float]:
+        return {
+            "median": statistics.median(values) if values else 0.0,
+            "min": min(values, default=0.0),
+            "max": max(values, default=0.0),
+            "n": len(values),
+        }
+
+    def batches(records: int, durations_ms: list[float]) -> dict[str, Any]:
+        return {
+            "records": records,
+            "invocations": len(durations_ms),
+            "total_ms": sum(durations_ms),
+            "rates": spread(per_invocation_rates(records, durations_ms, 100)),
+        }
+
+    closes, imported = raw["closes"], raw["import"]
+    return {
+        **raw,
+        "condensed": True,
+        "closes": {
+            **{k: closes[k] for k in ("idle", "run", "closed", "scan_ms", "run_ms")},
+            "expiry": batches(closes["expiry_records"], closes["expiry_ms"]),
+            "index": batches(closes["index_records"], closes["index_ms"]),
+        },
+        "import": {
+            "rows": imported["rows"],
+            "slices": len(imported["slices_ms"]),
+            "slices_total_ms": sum(imported["slices_ms"]),
+            "index": batches(imported["index_records"], imported["index_ms"]),
+        },
+        "track": {str(size): spread(list(ms)) for size, ms in raw["track"].items()},
+    }
+
+
+def sweeper_rate(m: dict[str, Any]) -> float:
+    """Closes per second of the closing run, its scan (the run with nothing due) left out."""
+    c = m["closes"]
+    return c["closed"] / ((c["run_ms"] - c["scan_ms"]) / 1000)
+
+
+def import_rate(m: dict[str, Any]) -> float:
+    return m["import"]["rows"] / (m["import"]["slices_total_ms"] / 1000)
+
+
+def backfill_rate(m: dict[str, Any]) -> float:
+    return m["backfill"]["users"] / (m["backfill"]["ms"] / 1000)
+
+
 def stages_from(measured: list[dict[str, Any]]) -> Stages:
     """The model's throughputs from the largest measured world (the smaller ones show
     whether a rate depends on the account's size: tables and figures list them all)."""
     from benchmarks.segments import QUESTIONS
-    from benchmarks.stages import per_invocation_rates, rate
 
-    def med(values: list[float]) -> float:
-        return statistics.median(values)
-
-    largest = max(measured, key=lambda m: m["users"])
-    measured = [largest]
-
-    def each(f: Any) -> float:
-        return f(largest)
-
-    def track_fit(m: dict[str, Any]) -> tuple[float, float]:
-        one, ten = statistics.median(m["track"][1]), statistics.median(m["track"][10])
-        per_event = max(0.0, (ten - one) / 9)
-        return one - per_event, per_event
-
-    def stream_rate(m: dict[str, Any], part: str, ms: str, records: str) -> float:
-        rates = per_invocation_rates(m[part][records], m[part][ms], 100)
-        return med(rates) if rates else 0.0
-
+    m = max(measured, key=lambda world: world["users"])
+    one, ten = m["track"]["1"]["median"], m["track"]["10"]["median"]
+    per_event = max(0.0, (ten - one) / 9)
     questions = []
     for key, (label, _) in QUESTIONS.items():
-        rows = [(m["counts"][key], m["visible"]) for m in measured]
+        c = m["counts"][key]
+        members = max(1, c["members"])
         questions.append(
             Question(
                 key=key,
                 label=label,
-                member_share=med([c["members"] / v for c, v in rows]),
-                items_per_member=med([c["items_read"] / max(1, c["members"]) for c, _ in rows]),
-                rru_per_member=med([c["rru"] / max(1, c["members"]) for c, _ in rows]),
-                members_per_s=med([c["members"] / c["seconds"] for c, _ in rows]),
-                bytes_per_member=med([c["bytes_per_member"] for c, _ in rows]),
+                member_share=c["members"] / m["visible"],
+                items_per_member=c["items_read"] / members,
+                rru_per_member=c["rru"] / members,
+                members_per_s=c["members"] / c["seconds"],
+                cpu_us_per_member=c["cpu_ms"] * 1000 / members,
+                latency_ms_per_member=c["latency_ms"] / members,
+                bytes_per_member=c["bytes_per_member"],
             )
         )
     return Stages(
-        track_ms_base=each(lambda m: track_fit(m)[0]),
-        track_ms_per_event=each(lambda m: track_fit(m)[1]),
-        session_bytes=each(lambda m: m["sessions"]["bytes"]),
-        profile_bytes_base=each(lambda m: m["profile_bytes"]["base"]),
-        profile_bytes_per_attribute=each(lambda m: m["profile_bytes"]["per_attribute"]),
-        entry_bytes=each(lambda m: m["profile_bytes"]["entry"]),
-        sweeper_closes_per_s=each(
-            lambda m: (
-                m["closes"]["closed"] / ((m["closes"]["run_ms"] - m["closes"]["scan_ms"]) / 1000)
-            )
-        ),
-        close_apply_records_per_s=each(
-            lambda m: stream_rate(m, "closes", "expiry_ms", "expiry_records")
-        ),
-        segment_index_records_per_s=each(
-            lambda m: stream_rate(m, "closes", "index_ms", "index_records")
-        ),
-        segment_index_import_records_per_s=each(
-            lambda m: stream_rate(m, "import", "index_ms", "index_records")
-        ),
-        backfill_users_per_s=each(lambda m: m["backfill"]["users"] / (m["backfill"]["ms"] / 1000)),
-        import_rows_per_s=each(lambda m: rate(m["import"]["rows"], m["import"]["slices_ms"])),
-        pending_us_per_item=each(lambda m: m["pending"]["us_per_item"]),
-        pending_item_bytes=each(lambda m: m["pending"]["bytes_per_item"]),
+        track_ms_base=one - per_event,
+        track_ms_per_event=per_event,
+        session_bytes=m["sessions"]["bytes"],
+        profile_bytes_base=m["profile_bytes"]["base"],
+        profile_bytes_per_attribute=m["profile_bytes"]["per_attribute"],
+        entry_bytes=m["profile_bytes"]["entry"],
+        sweeper_closes_per_s=sweeper_rate(m),
+        sweeper_close_latency_ms=SWEEP_CLOSE_LATENCY_MS,
+        close_apply_records_per_s=m["closes"]["expiry"]["rates"]["median"],
+        segment_index_records_per_s=m["closes"]["index"]["rates"]["median"],
+        segment_index_import_records_per_s=m["import"]["index"]["rates"]["median"],
+        backfill_users_per_s=backfill_rate(m),
+        import_rows_per_s=import_rate(m),
+        import_row_latency_ms=import_row_latency_ms(),
+        pending_us_per_item=m["pending"]["us_per_item"],
+        pending_item_bytes=m["pending"]["bytes_per_item"],
         questions=tuple(questions),
     )
 
@@ -134,6 +220,18 @@ def stages_to_json(stages: Stages) -> dict[str, Any]:
 def stages_from_json(raw: dict[str, Any]) -> Stages:
     questions = tuple(Question(**q) for q in raw["questions"])
     return Stages(**{**raw, "questions": questions})
+
+
+# The round trips of one sweeper close: its DeleteItem and a hundredth of the
+# consistent BatchGetItem that re-read it (services/sweep.py, closing.py).
+SWEEP_CLOSE_LATENCY_MS = LATENCY_MS["DeleteItem"] + LATENCY_MS["BatchGetItem"] / 100
+
+
+def import_row_latency_ms() -> float:
+    """The round trips of one imported row: its conditional PutItem and its share of the
+    batch's consistent BatchGetItem (services/attributes.apply_rows)."""
+    rows = Design.from_code().import_batch_rows
+    return LATENCY_MS["PutItem"] + LATENCY_MS["BatchGetItem"] / rows
 
 
 # ------------------------------------------------------------------ costs
@@ -394,8 +492,7 @@ def tables(summary: dict[str, Any]) -> list[Table]:
     )
     out.append(
         Table(
-            "Write rate per partition key, the largest account "
-            "(WCU/s; limit 1,000 writes, 3,000 reads)",
+            KEYS_TITLE,
             [
                 "key",
                 "table/index",
@@ -470,8 +567,7 @@ def tables(summary: dict[str, Any]) -> list[Table]:
             )
     out.append(
         Table(
-            "The spec's four questions, counted on the largest account "
-            "(limit: 30 s, the function's memory)",
+            QUESTIONS_TITLE,
             ["question", "", *labels],
             q_rows,
         )
@@ -510,9 +606,48 @@ def tables(summary: dict[str, Any]) -> list[Table]:
     return out
 
 
-def stage_table(measured: list[dict[str, Any]], stages: Stages) -> Table:
-    from benchmarks.stages import per_invocation_rates, rate
+def variants_table(design: Design, stages: Stages, costs: Costs | None) -> Table:
+    """Each VARIANTS entry: the stack's sessions-a-day ceiling and the 10M workload's worst."""
+    rows = []
+    base = workloads()["10k"]
+    for name, changes in VARIANTS.items():
+        changed = replace(design, **changes)
+        run = build(changed, stages, costs, Quotas(), Assumptions())
+        mau, binding = ceiling(base, run, kinds=("throughput",))
+        at = run(replace(base, monthly_users=mau))
+        big = run(workloads()["10M"])
+        worst_count = max(big.questions, key=lambda q: q["seconds"])
+        hottest = max(big.keys, key=lambda k: max(k["peak_wcu"], k["import_wcu"]))
+        over = [c for c in big.checks if c.binds]
+        rows.append(
+            [
+                name,
+                _n(at.traffic["sessions_per_day"]) if binding else "-",
+                binding.label if binding else "-",
+                f"{_n(worst_count['seconds'])} ({worst_count['label']})",
+                _n(big.batch["import_hours"]),
+                f"{_n(max(hottest['peak_wcu'], hottest['import_wcu']))} ({hottest['key']})",
+                _n(big.batch["backfill_hours"]),
+                len(over),
+            ]
+        )
+    return Table(
+        VARIANTS_TITLE,
+        [
+            "change",
+            "sessions/day ceiling",
+            "what binds then",
+            "10M: longest count s",
+            "10M: import h",
+            "10M: hottest key WCU/s (peak or import)",
+            "10M: backfill h",
+            "10M: checks over",
+        ],
+        rows,
+    )
 
+
+def stage_table(measured: list[dict[str, Any]]) -> Table:
     rows = []
     for m in measured:
         c = m["closes"]
@@ -520,31 +655,25 @@ def stage_table(measured: list[dict[str, Any]], stages: Stages) -> Table:
             [
                 f"{m['users']:,}",
                 f"{c['closed']:,} closed of {m['sessions']['open']:,} open",
-                fmt(c["closed"] / ((c["run_ms"] - c["scan_ms"]) / 1000)),
-                fmt(
-                    statistics.median(
-                        per_invocation_rates(c["expiry_records"], c["expiry_ms"], 100) or [0]
-                    )
-                ),
-                fmt(
-                    statistics.median(
-                        per_invocation_rates(c["index_records"], c["index_ms"], 100) or [0]
-                    )
-                ),
-                fmt(rate(m["import"]["rows"], m["import"]["slices_ms"])),
-                fmt(m["backfill"]["users"] / (m["backfill"]["ms"] / 1000)),
-                fmt(statistics.median(m["track"][1])),
-                fmt(statistics.median(m["track"][10])),
+                fmt(sweeper_rate(m)),
+                _spread(c["expiry"]["rates"]),
+                _spread(c["index"]["rates"]),
+                _spread(m["import"]["index"]["rates"]),
+                fmt(import_rate(m)),
+                fmt(backfill_rate(m)),
+                fmt(m["track"]["1"]["median"]),
+                fmt(m["track"]["10"]["median"]),
             ]
         )
     return Table(
-        "Stage throughputs measured (per invocation, AWS time modelled)",
+        STAGES_TITLE,
         [
             "users",
             "sweeper run",
             "sweeper closes/s",
             "close-apply records/s",
-            "segment-index records/s",
+            "segment-index records/s (closes)",
+            "segment-index records/s (import)",
             "import rows/s",
             "backfill users/s",
             "track ms (1 event)",
@@ -552,6 +681,10 @@ def stage_table(measured: list[dict[str, Any]], stages: Stages) -> Table:
         ],
         rows,
     )
+
+
+def _spread(rates: dict[str, float]) -> str:
+    return f"{fmt(rates['median'])} [{fmt(rates['min'])}-{fmt(rates['max'])}]"
 
 
 def count_table(measured: list[dict[str, Any]]) -> Table:
@@ -602,7 +735,7 @@ def run(config: Config) -> PartResult:
     from benchmarks.stages import measure
 
     sizes = SMOKE_SIZES if config.smoke else FULL_SIZES
-    measured = [measure(n, smoke=config.smoke) for n in sizes]
+    measured = [condense(measure(n, smoke=config.smoke)) for n in sizes]
     stages = stages_from(measured)
     design = Design.from_code()
     costs = costs_from()
@@ -620,8 +753,6 @@ def report(
     costs: Costs | None,
     measured: list[dict[str, Any]] | None = None,
 ) -> PartResult:
-    from benchmarks.stages import per_invocation_rates
-
     models: dict[str, Model] = summary["models"]
     ceiling_ = summary["sessions_per_day_ceiling"]
     figures: list[Figure] = []
@@ -629,69 +760,49 @@ def report(
     def stage(key: str, label: str, unit: str, samples: list[float]) -> None:
         figures.append(Figure(f"scale.stage.{key}", label, unit, samples or [0.0]))
 
+    # One sample per size measured (the model uses the largest's).
     if measured:
         stage(
             "sweeper_closes_per_s",
             "Sweeper: closes/s of one invocation (its close loop)",
             "closes/s",
-            [
-                m["closes"]["closed"] / ((m["closes"]["run_ms"] - m["closes"]["scan_ms"]) / 1000)
-                for m in measured
-            ],
+            [sweeper_rate(m) for m in measured],
         )
         stage(
             "close_apply_records_per_s",
-            "SessionExpiryFunction: records/s of one invocation (batches of 100)",
+            "SessionExpiryFunction: records/s of one invocation (median of batches of 100)",
             "records/s",
-            [
-                r
-                for m in measured
-                for r in per_invocation_rates(
-                    m["closes"]["expiry_records"], m["closes"]["expiry_ms"], 100
-                )
-            ],
+            [m["closes"]["expiry"]["rates"]["median"] for m in measured],
         )
         stage(
             "segment_index_records_per_s",
-            "SegmentIndexFunction: close records/s of one invocation",
+            "SegmentIndexFunction: close records/s of one invocation (median batch)",
             "records/s",
-            [
-                r
-                for m in measured
-                for r in per_invocation_rates(
-                    m["closes"]["index_records"], m["closes"]["index_ms"], 100
-                )
-            ],
+            [m["closes"]["index"]["rates"]["median"] for m in measured],
         )
         stage(
             "segment_index_import_records_per_s",
-            "SegmentIndexFunction: import records/s of one invocation",
+            "SegmentIndexFunction: import records/s of one invocation (median batch)",
             "records/s",
-            [
-                r
-                for m in measured
-                for r in per_invocation_rates(
-                    m["import"]["index_records"], m["import"]["index_ms"], 100
-                )
-            ],
+            [m["import"]["index"]["rates"]["median"] for m in measured],
         )
         stage(
             "import_rows_per_s",
             "Import: rows/s into DynamoDB of one file (its slices in series)",
             "rows/s",
-            [stages.import_rows_per_s],
+            [import_rate(m) for m in measured],
         )
         stage(
             "backfill_users_per_s",
             "Segment index backfill: users/s of one slice",
             "users/s",
-            [m["backfill"]["users"] / (m["backfill"]["ms"] / 1000) for m in measured],
+            [backfill_rate(m) for m in measured],
         )
         stage(
             "track_ms_per_request",
-            "TrackFunction on AWS per request (1 event)",
+            "TrackFunction on AWS per request (1 event, median)",
             "ms",
-            [x for m in measured for x in m["track"][1]],
+            [m["track"]["1"]["median"] for m in measured],
         )
         for q in stages.questions:
             stage(
@@ -780,8 +891,9 @@ def report(
             )
     result = PartResult(NAME, TITLE, figures)
     result.tables = tables(summary)
+    result.tables.append(variants_table(design, stages, costs))
     if measured:
-        result.tables += [stage_table(measured, stages), count_table(measured)]
+        result.tables += [stage_table(measured), count_table(measured)]
     result.parameters = {
         "sizes": [m["users"] for m in measured] if measured else [],
         "design": asdict(design),
@@ -794,10 +906,21 @@ def report(
         "measured": measured or [],
         "costs": asdict(costs) if costs else None,
     }
+    near = [
+        c
+        for c in summary["ceilings"]
+        if c["monthly_users"] is not None and c["monthly_users"] <= FAR
+    ]
     result.summary = {
         "sessions_per_day_ceiling": ceiling_,
         "workloads": summary["workloads"],
-        "ceilings": summary["ceilings"],
+        # Every limit that binds below FAR monthly users, in the order it does (the
+        # alarm and what sets it: the "Where each limit binds" table).
+        "ceilings": [
+            {k: c[k] for k in ("check", "label", "kind", "monthly_users", "sessions_per_day")}
+            for c in near
+        ],
+        "beyond": [c["label"] for c in summary["ceilings"] if c not in near],
     }
     result.notes = notes(summary, design, stages, costs, measured)
     return result
@@ -866,7 +989,16 @@ def notes(
 
 def write_doc(result: PartResult, path: Path = DOC) -> None:
     """The generated tables of docs/SCALE.md, between its markers."""
-    wanted = {WORKLOAD_TITLE, FIRST_TITLE, CEILINGS_TITLE, COST_TITLE}
+    wanted = {
+        WORKLOAD_TITLE,
+        FIRST_TITLE,
+        CEILINGS_TITLE,
+        VARIANTS_TITLE,
+        KEYS_TITLE,
+        QUESTIONS_TITLE,
+        STAGES_TITLE,
+        COST_TITLE,
+    }
     lines = [START, ""]
     for table in result.tables:
         if table.title not in wanted:
@@ -915,7 +1047,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(
             f"{args.results} has no '{NAME}' part: run `make bench BENCH_ARGS=\"--only scale\"`"
         )
-    measured = [with_int_keys(m) for m in part["parameters"].get("measured") or []]
+    measured = [condense(m) for m in part["parameters"].get("measured") or []]
     stages = stages_from(measured) if measured else stages_from_json(part["parameters"]["stages"])
     design = Design.from_code()
     base = workloads()["10k"]
@@ -948,11 +1080,6 @@ def coerce(current: Any, value: str) -> Any:
     """A --set value in the type of the field it replaces (None fields take a number)."""
     number = float(value)
     return int(number) if isinstance(current, int) else number
-
-
-def with_int_keys(measured: dict[str, Any]) -> dict[str, Any]:
-    """A world's measurements read back from JSON (its track sizes were int keys)."""
-    return {**measured, "track": {int(k): v for k, v in measured["track"].items()}}
 
 
 if __name__ == "__main__":

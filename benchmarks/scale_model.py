@@ -75,7 +75,8 @@ class Design:
     sweep_budget_s: float  # the sweeper's Timeout minus the 5 s its handler keeps back
     sweep_items_per_segment: int  # services/sweep.py: one scan segment per this many items
     sweep_max_segments: int
-    sweep_close_concurrency: int  # closes in flight at once (today one after another)
+    sweep_close_concurrency: int  # closes in flight at once in a run (today one after another)
+    sweep_workers: int  # invocations closing one run's due sessions side by side (today 1)
     session_timeout_s: int  # the account default
     retention_days: int
     stream_batch: dict[str, int]  # per stream consumer: BatchSize
@@ -88,6 +89,11 @@ class Design:
     import_batch_rows: int
     import_max_rows: int
     import_chains_per_file: int  # an import's slices run one after another
+    import_write_concurrency: int  # profile writes in flight in a slice (today one at a time)
+    count_workers: int  # invocations a count is split over (today one request walks it all)
+    # A count keeps every member it found until it answers (services/segments.Walk
+    # appends each to `members`); a count that only counts holds a number.
+    count_holds_members: bool
     backfill_chains_per_index: int  # so does a segment index backfill's
     rollup_lag_s: float  # console aggregates: pending sums are folded once this old...
     rollup_every_s: float  # ...at most this often per account
@@ -128,6 +134,7 @@ class Design:
             "sweep_items_per_segment": sweep.ITEMS_PER_SEGMENT,
             "sweep_max_segments": sweep.MAX_SEGMENTS,
             "sweep_close_concurrency": 1,
+            "sweep_workers": 1,
             "session_timeout_s": int(AccountItem.session_timeout_minutes.default) * 60,
             "retention_days": RETENTION_MS // (DAY_S * 1000),
             "stream_batch": batch,
@@ -140,6 +147,9 @@ class Design:
             "import_batch_rows": int(specs["ImportFunction"].environment["IMPORT_BATCH_ROWS"]),
             "import_max_rows": import_service.MAX_FILE_ROWS,
             "import_chains_per_file": 1,
+            "import_write_concurrency": 1,
+            "count_workers": 1,
+            "count_holds_members": True,
             "backfill_chains_per_index": 1,
             "rollup_lag_s": console_aggregates.ROLL_UP_LAG_MS / 1000,
             "rollup_every_s": console_aggregates.ROLL_UP_EVERY_MS / 1000,
@@ -211,6 +221,8 @@ class Question:
     items_per_member: float  # index items + profiles read per member counted
     rru_per_member: float
     members_per_s: float  # counted per second of SegmentsFunction on AWS (modelled)
+    cpu_us_per_member: float  # the handler's own CPU per member, at one full vCPU
+    latency_ms_per_member: float  # modelled round trips per member
     bytes_per_member: float  # memory a count holds per member
 
 
@@ -225,11 +237,13 @@ class Stages:
     profile_bytes_per_attribute: float
     entry_bytes: float  # one segment index entry item
     sweeper_closes_per_s: float  # one sweeper invocation's close loop
+    sweeper_close_latency_ms: float  # of which round trips per close (meter.LATENCY_MS)
     close_apply_records_per_s: float  # SessionExpiryFunction, one invocation
     segment_index_records_per_s: float  # SegmentIndexFunction on closes, one invocation
     segment_index_import_records_per_s: float  # ... on an import's profile writes
     backfill_users_per_s: float  # one backfill slice
     import_rows_per_s: float  # one import's slices (validate and apply)
+    import_row_latency_ms: float  # of which round trips per row (meter.LATENCY_MS)
     pending_us_per_item: float  # console: CPU to read one pending sums item (at 1 vCPU)
     pending_item_bytes: float
     questions: tuple[Question, ...]
@@ -399,7 +413,11 @@ def evaluate(
     import_rows = w.import_rows
     if import_rows is None:
         import_rows = min(int(kept_users * big), d.import_max_rows)
-    import_rate = s.import_rows_per_s * d.import_chains_per_file * w.concurrent_imports
+    import_rate = (
+        in_flight(s.import_rows_per_s, s.import_row_latency_ms, d.import_write_concurrency)
+        * d.import_chains_per_file
+        * w.concurrent_imports
+    )
     backfill_rate = s.backfill_users_per_s * d.backfill_chains_per_index
 
     # --- the sweeper
@@ -711,8 +729,15 @@ def evaluate(
                 "members": members,
                 "items_read": members * question.items_per_member,
                 "rru": members * question.rru_per_member,
-                "seconds": members / question.members_per_s,
-                "memory_mb": members * question.bytes_per_member / 1e6,
+                "seconds": members
+                * (
+                    question.cpu_us_per_member / 1e6 * cpu_factor(d.memory_mb["SegmentsFunction"])
+                    + question.latency_ms_per_member / 1e3
+                )
+                / d.count_workers,
+                "memory_mb": members * question.bytes_per_member / 1e6 / d.count_workers
+                if d.count_holds_members
+                else 0.0,
                 "limit_s": counts_limit_s,
                 "memory_limit_mb": d.memory_mb["SegmentsFunction"],
             }
@@ -745,7 +770,8 @@ def evaluate(
             sweep["closes_capacity"],
             "closes/run",
             f"one run of {d.sweep_budget_s:g} s every {d.sweep_interval_s // 60} min, "
-            f"{d.sweep_close_concurrency} close(s) at a time; scan {sweep['scan_s']:.1f} s",
+            f"{d.sweep_close_concurrency} close(s) at a time in {d.sweep_workers} invocation(s); "
+            f"scan {sweep['scan_s']:.1f} s",
             ALARMS["sweeper"],
         ),
         Check(
@@ -911,7 +937,9 @@ def sweeper(
     scan_bytes = open_sessions * s.session_bytes
     scan_s = scan_bytes / (segments * a.scan_mb_per_s_per_segment * 1e6)
     scan_rru = scan_bytes / (4 * KB) * 0.5
-    close_rate = s.sweeper_closes_per_s * d.sweep_close_concurrency
+    close_rate = d.sweep_workers * in_flight(
+        s.sweeper_closes_per_s, s.sweeper_close_latency_ms, d.sweep_close_concurrency
+    )
     return {
         "open_sessions": open_sessions,
         "segments": segments,
@@ -923,6 +951,14 @@ def sweeper(
         "close_rate": close_rate,
         "closes_capacity": close_rate * max(0.0, d.sweep_budget_s - scan_s),
     }
+
+
+def in_flight(rate: float, latency_ms: float, concurrency: int) -> float:
+    """Items/s of one invocation doing `concurrency` at a time: each waits its round trips
+    side by side, but the handler's own CPU (what is left of 1/rate) runs one at a time."""
+    per_item_ms = 1000 / rate
+    cpu_ms = max(per_item_ms - latency_ms, 1e-3)
+    return min(concurrency * 1000 / per_item_ms, 1000 / cpu_ms)
 
 
 def stream_row(
