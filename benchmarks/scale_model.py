@@ -559,7 +559,7 @@ def evaluate(
     import_entry = import_rate  # each row changes its user's entry (the first import of a value)
     keys = [
         key_row(
-            "<account>#<uuid>",
+            "{account}#{uuid}",
             "SessionsTable",
             "TrackFunction, sweeper",
             requests_per_session / (w.session_minutes * 60 + 1),
@@ -569,7 +569,7 @@ def evaluate(
             "one user's own requests",
         ),
         key_row(
-            "<account>#<uuid>",
+            "{account}#{uuid}",
             "UsersTable (profile, entries)",
             "closes, imports",
             1 / (w.session_minutes * 60 + d.session_timeout_s),
@@ -579,7 +579,7 @@ def evaluate(
             "one user's own closes",
         ),
         key_row(
-            "<account>#<shard>",
+            "{account}#{shard}",
             "by_first_seen",
             "a user's first close, removal",
             (bf + bexp) / shards,
@@ -589,7 +589,7 @@ def evaluate(
             f"new users / {shards} shards",
         ),
         key_row(
-            "<account>#<shard>#1",
+            "{account}#{shard}#1",
             "by_last_seen",
             "first closes (put), second closes (delete)",
             (2 * bf + bexp) / shards,
@@ -599,7 +599,7 @@ def evaluate(
             "new users x 2 (at most) / shards",
         ),
         key_row(
-            "<account>#<shard>#2+",
+            "{account}#{shard}#2+",
             "by_last_seen",
             "every returning close (delete + put)",
             2 * bi / shards,
@@ -609,7 +609,7 @@ def evaluate(
             f"returning closes x 2 / {shards} shards",
         ),
         key_row(
-            "<account>#<shard>",
+            "{account}#{shard}",
             "by_uuid",
             "a user's first close, removal",
             (bf + bexp) / shards,
@@ -619,7 +619,7 @@ def evaluate(
             f"new users / {shards} shards",
         ),
         key_row(
-            "<account>#<shard>#<attr>#<top value>",
+            "{account}#{shard}#{attr}#{top value}",
             "by_value",
             "SegmentIndexFunction (entries)",
             (bf + bchange) * top / shards,
@@ -629,7 +629,7 @@ def evaluate(
             f"commonest value ({top:.0%}) / {shards} shards",
         ),
         key_row(
-            "<account>#<shard>#<attr>",
+            "{account}#{shard}#{attr}",
             "by_change",
             "SegmentIndexFunction (entries)",
             (bf + 2 * bchange) / shards,
@@ -639,7 +639,7 @@ def evaluate(
             f"every holder of the attribute / {shards} shards",
         ),
         key_row(
-            "<account>#pending",
+            "{account}#pending",
             "AggregatesTable",
             "SegmentIndexFunction, each batch",
             pending_puts,
@@ -655,7 +655,7 @@ def evaluate(
             "one put per stream batch holding the account",
         ),
         key_row(
-            "<account>#day, #attr, #rolled",
+            "{account}#day, #attr, #rolled",
             "AggregatesTable",
             "hourly roll-up",
             (2 * rollup_items + 2) / d.rollup_every_s,
@@ -665,7 +665,7 @@ def evaluate(
             "reads: the marker, per batch",
         ),
         key_row(
-            "segidx#<account>",
+            "segidx#{account}",
             "AccountsTable",
             "segment saves; read per batch",
             0,
@@ -675,7 +675,7 @@ def evaluate(
             "catalogue read (consistent) per batch",
         ),
         key_row(
-            "seg#<account>",
+            "seg#{account}",
             "AccountsTable",
             "segment saves; read per container",
             0,
@@ -685,7 +685,7 @@ def evaluate(
             f"{w.segments_per_account} definitions, cached {d.segments_cache_s:g} s per container",
         ),
         key_row(
-            "key#<digest>, acct#<account>, ident#<account>",
+            "key#{digest}, acct#{account}, ident#{account}",
             "AccountsTable",
             "key rotation, settings; read per container",
             0,
@@ -695,7 +695,7 @@ def evaluate(
             f"cached {d.auth_cache_s:g} s per container",
         ),
         key_row(
-            "<account>#scim",
+            "{account}#scim",
             "IdpTable",
             "SCIM writes of the account",
             0,
@@ -705,7 +705,7 @@ def evaluate(
             "every SCIM user of an account: not modelled (IdP push rate)",
         ),
         key_row(
-            "<account> (job#<id>)",
+            "{account} (job#{id})",
             "ImportsTable",
             "import checkpoints",
             w.concurrent_imports / 60,
@@ -1041,7 +1041,7 @@ ALARMS = {
     "missing: SweeperFunction Duration > 80% of its budget (fires before)",
     "stream": "exists: SessionExpiryFunctionIteratorAgeAlarm, SegmentIndexFunctionIteratorAgeAlarm "
     "(> 5 min behind); missing: IteratorAge > 60 s (early)",
-    "lambda_concurrency": "exists: <Function>ThrottlesAlarm (fires at the ceiling); "
+    "lambda_concurrency": "exists: {Function}ThrottlesAlarm (fires at the ceiling); "
     "missing: account ConcurrentExecutions > 80% of the quota",
     "lambda_rate": "exists: TrackFunctionThrottlesAlarm (fires at the ceiling); "
     "missing: TrackFunction Invocations > 80% of 10 x the quota",
@@ -1067,7 +1067,7 @@ def alarm_names() -> list[str]:
         head = text.split(";")[0]
         if head.startswith("exists:"):
             body = head.removeprefix("exists:").split("(")[0]
-            names += [n.strip() for n in body.split(",") if n.strip() and "<" not in n]
+            names += [n.strip() for n in body.split(",") if n.strip() and "{" not in n]
     return names
 
 
