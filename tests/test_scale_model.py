@@ -128,12 +128,12 @@ def test_per_key_write_rates_divide_by_the_shard_count(design: Design) -> None:
 
     def returning_key(shards: int) -> float:
         model = evaluate(w, replace(design, shards=shards), stages())
-        (row,) = [k for k in model.keys if k["key"] == "<account>#<shard>#2+"]
+        (row,) = [k for k in model.keys if k["key"] == "{account}#{shard}#2+"]
         return row["peak_wcu"]
 
     assert returning_key(8) == pytest.approx(8 * returning_key(64))
     model = evaluate(w, design, stages())
-    (row,) = [k for k in model.keys if k["key"] == "<account>#<shard>#2+"]
+    (row,) = [k for k in model.keys if k["key"] == "{account}#{shard}#2+"]
     traffic = model.traffic
     returning = traffic["peak_sessions_per_s"] * 0.9 - traffic["peak_first_closes_per_s"]
     # The largest account's returning closes move their by_last_seen entry: 2 writes.
