@@ -364,7 +364,6 @@ def tables(summary: dict[str, Any]) -> list[Table]:
     models: dict[str, Model] = summary["models"]
     labels = list(models)
     first = models[labels[0]]
-    w0 = first.workload
     workload_rows = [
         [name, *[_n(getattr(m.workload, name)) for m in models.values()]]
         for name in ("monthly_users",)
@@ -401,7 +400,6 @@ def tables(summary: dict[str, Any]) -> list[Table]:
         "largest_account_users",
     ):
         workload_rows.append([name, *[_n(m.traffic[name]) for m in models.values()]])
-    del w0
     out = [Table(WORKLOAD_TITLE, ["", *labels], workload_rows)]
 
     out.append(

@@ -526,7 +526,6 @@ def evaluate(
     track_containers = functions[0]["concurrency"]
 
     # --- tables
-    first_wru_gsi = first_closes * 3  # by_first_seen, by_last_seen ("1"), by_uuid: a put each
     returning_wru_gsi = returning * 2  # by_last_seen: its key moves (delete + put)
     pending_puts = index_inv  # one pending item per account per batch (the largest is in each)
     rollup_items = 2 + w.custom_attributes  # day, users count, the attributes touched
@@ -548,7 +547,6 @@ def evaluate(
         table("AggregatesTable", aggregates_wcu, aggregates_rcu, 0.0, q),
         table("AccountsTable", 0.0, accounts_rcu, 0.0, q),
     ]
-    del first_wru_gsi
 
     # --- partition keys (the largest account)
     bf, bi = big * first_closes, big * returning
