@@ -16,7 +16,7 @@ CHECKOV_VERSION ?= 3.3.30
 SAM := $(TOOLS)/sam/bin/sam
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 
-.PHONY: run test lint install demo bench clean clean-tools sam build deploy console
+.PHONY: run test lint install demo bench clean clean-tools sam build deploy console console-update idp
 
 $(BIN)/insights: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,21 @@ run: install console  ## the whole service on http://127.0.0.1:$(PORT)
 test: install console  ## unit, integration (moto) and end-to-end tests
 	$(BIN)/pytest -n auto
 
-# The console's Preact and htm, from console/package-lock.json (npm ci, once per
-# lock) into layers/core/insights/console/static/ (git-ignored): docs/console.md.
-console: install  ## the console's vendored modules (needs npm)
+# The console's Preact and htm are committed (static/vendor-*.mjs, and their
+# npm tarballs in console/packages/): this checks them against the hashes
+# console/package-lock.json pins, with Python alone. docs/console.md.
+console: install  ## check the console's vendored modules against the lock
 	$(BIN)/python -m tools.console_vendor
+
+# After `npm install preact@x --package-lock-only` in console/: npm pack the
+# newly locked versions, check them against the lock, rewrite the modules.
+console-update: install  ## vendor the versions console/package-lock.json pins (needs npm)
+	$(BIN)/python -m tools.console_vendor --update
+
+# The console's sign-in through a real OIDC provider on this machine
+# (oidc-provider-mock, the dev extra): docs/console.md, "Team".
+idp: install  ## an OIDC provider for the console's team sign-in (`make run` first)
+	$(BIN)/insights team local-idp
 
 demo: install  ## realistic traffic against the running stack (`make run` first)
 	$(BIN)/insights demo

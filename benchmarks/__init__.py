@@ -28,5 +28,6 @@ PARTS = (
     "benchmarks.imports",  # 5: imports
     "benchmarks.closes",  # 6: write units per session close
     "benchmarks.console",  # 7: console read units per page view, write units per close
-    "benchmarks.scale",  # 8: scale: capacity model from measured stage throughputs
+    "benchmarks.exports",  # 8: profiles for SQL: export cost and size, insights sql time
+    "benchmarks.scale",  # 9: scale: capacity model from measured stage throughputs
 )

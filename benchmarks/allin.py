@@ -11,12 +11,18 @@ Measured during a cost replay, not assumed:
   publishes, and the simulated hours in which it was published. CloudWatch
   prorates a custom metric by the hour: one published in h of a month's 730
   hours costs h/730 of the monthly price.
-- **INIT**: a cold start when an invocation finds the function idle for
-  RECLAIM_MINUTES or more (Lambda reclaims idle environments after minutes;
-  it does not say how many: 10 is a middle estimate) or already busy
-  (overlapping invocations: the replay runs one at a time, so none here),
-  billed since August 2025 like duration, at the handler's measured import
-  time (part 2's method) and the function's memory.
+- **Cold starts** (issue 26): which invocations start a new container comes
+  from each function's invocation timeline (``cold_flags``): a container
+  serves one invocation at a time, stays warm IDLE_MINUTES after its last
+  one and is then reclaimed (Lambda does not document how long; see there);
+  an invocation that finds no warm idle container starts one. Stream and
+  schedule consumers run one batch at a time (one shard, one schedule), the
+  tracking function as requests overlap. Each cold start bills, since
+  August 2025 as duration: the runtime's start (first_call.RUNTIME_START_MS),
+  the handler's import (INIT) and the extra CPU of the container's first
+  invocation (clients, parsers and caches built lazily), both measured per
+  function in fresh interpreters (benchmarks/first_call.py) and slowed by
+  the memory's CPU share like any CPU.
 - **Duration as AWS bills it**: the handler's time outside AWS calls (its
   CPU on this machine) slowed by the CPU share its memory buys (one vCPU at
   1,769 MB, proportionally less below), plus a modeled round trip for each
@@ -41,7 +47,11 @@ from typing import Any
 
 FULL_VCPU_MB = 1769  # Lambda's memory size with one full vCPU
 PLATFORM_LOG_BYTES = 360  # START + END + REPORT lines of one invocation, ARM64, as AWS prints them
-RECLAIM_MINUTES = 10
+# How long an idle container stays warm. AWS does not say; published
+# observations range from about 5 to 15 minutes and more, and a 5-minute
+# schedule is commonly kept warm by its own runs, so it must be more than 5.
+# 10 is a middle estimate; part 1 prints the cold share it gives per function.
+IDLE_MINUTES = 10
 MONTH_HOURS = 730
 HOUR_MS = 3_600_000
 
@@ -131,15 +141,57 @@ def aws_durations_ms(used: Any, memory_mb: int) -> list[int]:
     ]
 
 
-def cold_starts(started_ms: list[int]) -> int:
-    """Invocations that found the function idle for RECLAIM_MINUTES or more."""
-    gap = RECLAIM_MINUTES * 60_000
-    starts, last = 0, None
-    for at in sorted(started_ms):
-        if last is None or at - last >= gap:
-            starts += 1
-        last = at
-    return starts
+def log_settings(template: Any) -> tuple[str, int]:
+    """(the functions' log level, platform bytes per invocation) with the template's defaults.
+
+    Lambda writes START, END and REPORT for every invocation only when the
+    system log level (Globals' LoggingConfig, the SystemLogLevel parameter) is
+    INFO or DEBUG; the functions' own logs are filtered at LogLevel.
+    """
+    params = template.parameter_defaults()
+    system = params.get("SystemLogLevel", "INFO")
+    platform = PLATFORM_LOG_BYTES if system in ("INFO", "DEBUG") else 0
+    return str(params.get("LogLevel", "INFO")), platform
+
+
+def slowdown(memory_mb: int) -> float:
+    """How much slower CPU runs at this memory than on one full vCPU."""
+    return max(1.0, FULL_VCPU_MB / memory_mb)
+
+
+def cold_flags(
+    started_ms: list[int],
+    durations_ms: list[int],
+    *,
+    serial: bool,
+    warm_at_start: bool = False,
+    idle_minutes: float = IDLE_MINUTES,
+) -> list[bool]:
+    """For each invocation (in time order), whether it started a new container.
+
+    A container runs one invocation at a time and is reclaimed after
+    idle_minutes without one; an invocation takes the most recently freed
+    warm container, else starts a new one. `serial`: the function's
+    invocations never overlap (a stream shard's batches, a schedule), each
+    starts when the one before has ended. `warm_at_start`: a container is
+    already warm when the timeline starts (a slice of steady traffic).
+    """
+    idle_ms = idle_minutes * 60_000
+    free: list[float] = []  # when each live container last became free
+    flags: list[bool] = []
+    last_end = float("-inf")
+    for at, took in zip(started_ms, durations_ms, strict=True):
+        begin = max(float(at), last_end) if serial else float(at)
+        free = [f for f in free if begin - f < idle_ms]
+        ready = [f for f in free if f <= begin]
+        if ready:
+            free.remove(max(ready))
+            flags.append(False)
+        else:
+            flags.append(not (warm_at_start and not flags))
+        last_end = begin + took
+        free.append(last_end)
+    return flags
 
 
 # Lambda polls an SQS queue it is triggered by with long polls (20 s) from

@@ -10,10 +10,15 @@ LocalCloud, each metered on its own (benchmarks/meter.py):
 - a returning close that changes no custom attribute;
 - a returning close that upgrades `plan` to VIP (a changed custom value).
 
-Twice: for an account with no segment, and for one whose segments are the
+Three times: for an account with no segment, for one whose segments are the
 spec's four questions (benchmarks/segments.py), whose "recently upgraded to
 VIP" needs the value index of `custom.plan`: index entries are written only
-for what an account's segments read (domain/segments/catalogue.py).
+for what an account's segments read (domain/segments/catalogue.py), and for
+one whose four questions are marked `notify` (membership events,
+docs/events.md): the stream consumer sends their changes and keeps the
+user's timer at the next change time brings. Accounts without notify
+segments write nothing more for events (the profile's write time, kept for
+them, adds bytes, not units).
 
 Each close is the sweeper's (the usual path: a user rarely returns within
 the minute between the deadline and the next sweep); the segment index
@@ -70,15 +75,15 @@ CLOSES = (
 )
 
 
-SEGMENT_SETS = ("no segments", "the four spec questions")
+SEGMENT_SETS = ("no segments", "the four spec questions", "the four spec questions, notify")
 
 
-def measure(with_segments: bool) -> tuple[dict[str, Usage], dict[str, Usage]]:
+def measure(with_segments: bool, notify: bool = False) -> tuple[dict[str, Usage], dict[str, Usage]]:
     """Each close's metered usage, in order, on one user; and the roll-up of its sums."""
     from benchmarks.segments import QUESTIONS
     from insights import clock
-    from insights.domain.timefmt import format_time
-    from insights.services import console_aggregates
+    from insights.domain.core.timefmt import format_time
+    from insights.services.console import aggregates as console_aggregates
 
     used: dict[str, Usage] = {}
     rolled: dict[str, Usage] = {}
@@ -86,7 +91,7 @@ def measure(with_segments: bool) -> tuple[dict[str, Usage], dict[str, Usage]]:
         if with_segments:
             secret = {"Authorization": f"Bearer {account.secret_key}"}
             for label, rules in QUESTIONS.values():
-                body = {"name": label, "rules": rules}
+                body = {"name": label, "rules": rules, "notify": notify}
                 created = cloud.http("POST", "/v1/segments", headers=secret, body=body)
                 assert created.status == 201, created.body
             cloud.settle()
@@ -97,7 +102,7 @@ def measure(with_segments: bool) -> tuple[dict[str, Usage], dict[str, Usage]]:
                 clock.freeze(at)
                 event: dict[str, Any] = {"uuid": "u1", "type": "click"}
                 if properties:
-                    event["properties"] = properties
+                    event["user_properties"] = properties
                 body = {
                     "sent_at": format_time(at),
                     "context": {"ip": "81.2.69.160", "user_agent": CHROME},
@@ -110,7 +115,7 @@ def measure(with_segments: bool) -> tuple[dict[str, Usage], dict[str, Usage]]:
             cloud.settle()
             clock.freeze(T0_MS + close.close_at_minutes * MINUTE_MS)
             with Meter(cloud).installed() as meter:
-                closed = cloud.run_schedules()
+                closed = cloud.run_schedules(["SweeperFunction"])
                 cloud.settle()
             assert not cloud.items("SessionsTable"), f"{close.key}: not closed ({closed})"
             used[close.key] = meter.usage
@@ -136,7 +141,10 @@ def by_target(usage: Usage) -> Counter:
 
 
 def run(config: Config) -> PartResult:
-    both = {name: measure(name != SEGMENT_SETS[0]) for name in SEGMENT_SETS}
+    both = {
+        name: measure(name != SEGMENT_SETS[0], notify=name == SEGMENT_SETS[2])
+        for name in SEGMENT_SETS
+    }
     measured = {name: used for name, (used, _rolled) in both.items()}
     figures = []
     _used, rolled = both[SEGMENT_SETS[1]]
@@ -152,7 +160,8 @@ def run(config: Config) -> PartResult:
     for name, used in measured.items():
         for close in CLOSES:
             goal = close.goal if name == SEGMENT_SETS[1] else None
-            key = close.key if goal is not None or name == SEGMENT_SETS[1] else f"{close.key}_bare"
+            suffix = {SEGMENT_SETS[0]: "_bare", SEGMENT_SETS[1]: "", SEGMENT_SETS[2]: "_notify"}
+            key = close.key + suffix[name]
             figures.append(
                 Figure(
                     f"closes.wru_{key}",
@@ -192,5 +201,10 @@ def run(config: Config) -> PartResult:
         "one transaction (2 WRU per item, plus the marker). The 'roll-up' figures are that "
         "transaction for one close's sums alone, the worst case (an account with one "
         "close in the hour); part 7 measures it shared by a batch of closes.",
+        "NotifyTimersTable (membership events, docs/events.md): the user's timer is the "
+        "earliest moment time alone changes a notify segment's membership; the stream "
+        "consumer writes it (1 WRU) only when a close brings that moment sooner (an early "
+        "timer is safe: it fires, finds nothing, moves on). Sending the "
+        "events costs EventBridge's $1.00 per million, not write units.",
     ]
     return result

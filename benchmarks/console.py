@@ -51,8 +51,8 @@ def _units(usage: Usage, counter: str, table: str | None = None) -> float:
 
 def measure(users: int) -> dict[str, Any]:
     from insights import clock
-    from insights.domain.timefmt import format_time
-    from insights.services import console_aggregates
+    from insights.domain.core.timefmt import format_time
+    from insights.services.console import aggregates as console_aggregates
 
     found: dict[str, Any] = {}
     with benchmark_stack() as (cloud, account):
@@ -64,7 +64,7 @@ def measure(users: int) -> dict[str, Any]:
             clock.freeze(at)
             for start in range(0, users, 500):
                 events = [
-                    {"uuid": u, "timestamp": format_time(at), "properties": props}
+                    {"uuid": u, "timestamp": format_time(at), "user_properties": props}
                     for u in uuids[start : start + 500]
                 ]
                 body = {"sent_at": format_time(at), "events": events}

@@ -31,19 +31,23 @@ from typing import Any
 
 from benchmarks.allin import (
     FULL_VCPU_MB,
+    IDLE_MINUTES,
     PLATFORM_LOG_BYTES,
     Extras,
     aws_durations_ms,
-    cold_starts,
+    cold_flags,
     counted,
+    log_settings,
     metrics_usd,
+    slowdown,
     template_fixed_monthly,
 )
 from benchmarks.core import Config, Figure, PartResult, Table, fmt
 from benchmarks.fastmoto import light_transaction_backups
+from benchmarks.first_call import RUNTIME_START_MS
 from benchmarks.meter import HARNESS, Meter, Usage
 from benchmarks.pricing import load_prices
-from benchmarks.traffic import SHAPES, Request, TrafficModel, generate
+from benchmarks.traffic import SHAPES, Request, TrafficModel, generate_with_prelude
 
 NAME = "cost"
 TITLE = "Part 1: cost per million events (reference traffic model, real handlers on moto)"
@@ -77,6 +81,14 @@ class Replay:
     statuses: Counter = field(default_factory=Counter)
     extras: Extras = field(default_factory=Extras)  # logs and metrics (benchmarks/allin.py)
     idle_extras: Extras = field(default_factory=Extras)
+    # A slice of steady traffic (the 10,000-user figures): containers are warm
+    # when it starts; `label` names the replay in the tables.
+    warm_at_start: bool = False
+    label: str = ""
+    prelude_requests: int = 0  # sent before the window, unmetered (saas_month)
+    segments_saved: int = 0
+    # Lambda's START/END/REPORT bytes per invocation at the template's SystemLogLevel.
+    platform_log_bytes: int = PLATFORM_LOG_BYTES
 
 
 def geo_database() -> Path:
@@ -95,26 +107,44 @@ def memory_mb(template: Any, function: str) -> int:
     return int(props.get("MemorySize", default))
 
 
-def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
-    """One replay of the model; returns the metered run and each function's memory."""
+def replay(
+    model: TrafficModel, seed: int, window: tuple[int, int] | None = None, label: str = ""
+) -> tuple[Replay, dict[str, int]]:
+    """One replay of the model; returns the metered run and each function's memory.
+
+    `window` (offset from the model's start, length; ms) replays only the
+    requests sent in that slice, with containers warm when it opens: the
+    steady state of a large account (the 10,000-user figures).
+    """
     from moto import mock_aws
 
-    from insights import clock, enrich
+    from benchmarks.first_call import SEGMENTS
+    from insights import clock
     from insights.local.cloud import LocalCloud
     from insights.local.template import rate_minutes, resolve
-    from insights.services import auth
-    from insights.services.accounts import create_account
+    from insights.services.core import auth, enrich
+    from insights.services.core.accounts import create_account
 
-    requests = generate(model, T0_MS, seed)
-    run = Replay(seed, model)
+    prelude, requests = generate_with_prelude(model, T0_MS, seed)
+    start_ms = T0_MS
+    if window is not None:
+        start_ms = T0_MS + window[0]
+        requests = [r for r in requests if start_ms <= r.at_ms < start_ms + window[1]]
+        prelude = []  # a slice's returning users are new to it (see RESULTS' method)
+    run = Replay(seed, model, warm_at_start=window is not None, label=label)
+    run.prelude_requests = len(prelude)
     run.requests = len(requests)
     run.events = sum(len(r.events) for r in requests)
     run.request_users = sum(len({e["uuid"] for e in r.events}) for r in requests)
     sessions = _sessions(requests)
     run.sessions = len(sessions)
     run.empty_sessions = sum(1 for interactive in sessions.values() if not interactive)
-    run.first_closes = len({uuid for (uuid, _i), interactive in sessions.items() if interactive})
-    clock.freeze(T0_MS)
+    seen_before = {r.uuid for r in prelude}  # their first close was before the window
+    run.first_closes = len(
+        {u for (u, _i), interactive in sessions.items() if interactive and u not in seen_before}
+    )
+    # The account exists before anything it is sent (the prelude is up to 30 days old).
+    clock.freeze(start_ms - 31 * 24 * 60 * MINUTE_MS)
     saved_env: dict[str, str | None] = {}
     try:
         with mock_aws(), light_transaction_backups():
@@ -138,11 +168,37 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
                 cloud.handler(name)
             account = create_account("Benchmark")
             headers = {"X-Insights-Key": account.write_key}
+            # A segmentation product's account has segments: the spec's four questions.
+            secret = {"Authorization": f"Bearer {account.secret_key}"}
+            for name, rules in SEGMENTS.items():
+                saved = cloud.http(
+                    "POST", "/v1/segments", headers=secret, body={"name": name, "rules": rules}
+                )
+                if saved.status != 201:
+                    raise RuntimeError(f"saving segment {name!r}: {saved.status} {saved.body}")
+                run.segments_saved += 1
+            cloud.settle()
+            # Users seen before the window (unmetered): their sessions close before it opens.
+            for request in prelude:
+                clock.freeze(request.at_ms)
+                cloud.function_url(
+                    "TrackFunction",
+                    "POST",
+                    "/",
+                    headers=headers,
+                    body=request.body(),
+                    source_ip=request.ip,
+                )
+            clock.freeze(start_ms)
+            while prelude and _moto_table(cloud, "SessionsTable").all_items():
+                cloud.run_schedules({"SweeperFunction"})
+                cloud.settle()
 
             run.schedule_rates = {
                 schedule.function: rate_minutes(schedule.expression) for schedule in cloud.schedules
             }
-            with Meter(cloud).installed() as idle_meter, counted(idle_meter) as idle_extras:
+            level, run.platform_log_bytes = log_settings(cloud.template)
+            with Meter(cloud).installed() as idle_meter, counted(idle_meter, level) as idle_extras:
                 for _ in range(IDLE_PROBES):
                     cloud.run_schedules()
             run.idle, run.idle_extras = idle_meter.usage, idle_extras
@@ -150,8 +206,9 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
             def sessions_open() -> bool:
                 return bool(_moto_table(cloud, "SessionsTable").items)
 
-            now = T0_MS
-            with Meter(cloud).installed() as meter, counted(meter) as extras:
+            now = start_ms
+            level, run.platform_log_bytes = log_settings(cloud.template)
+            with Meter(cloud).installed() as meter, counted(meter, level) as extras:
 
                 def tick_until(until_ms: int) -> None:
                     nonlocal now
@@ -211,14 +268,14 @@ def replay(model: TrafficModel, seed: int) -> tuple[Replay, dict[str, int]]:
 def _moto_table(cloud: Any, name: str) -> Any:
     from moto.dynamodb.models import dynamodb_backends
 
-    from insights.local.cloud import ACCOUNT_ID, REGION
+    from insights.local.aws import ACCOUNT_ID, REGION
 
     return dynamodb_backends[ACCOUNT_ID][REGION].get_table(cloud.deployment.tables[name])
 
 
 def _sessions(requests: list[Request]) -> dict[tuple[str, int], bool]:
     """Planned sessions (user, index) and whether each has an interactive event."""
-    from insights.domain.timefmt import parse_time
+    from insights.domain.core.timefmt import parse_time
 
     found: dict[tuple[str, int], bool] = {}
     last: dict[str, tuple[int, int]] = {}
@@ -250,20 +307,56 @@ class Priced:
     # What custom metrics (prorated by hour) and their EMF log lines cost or
     # would cost with monitoring on; in total only if the template turns them on.
     monitoring_usd: float = 0.0
+    cold: dict[str, tuple[int, int]] = field(default_factory=dict)  # (cold starts, invocations)
 
     @property
     def traffic_usd(self) -> float:
         return self.total - self.idle_window_usd
 
 
+# The replays' only function invoked over HTTP, whose invocations may overlap;
+# the others take stream batches or schedules one at a time.
+HTTP_FUNCTIONS = frozenset({"TrackFunction"})
+
+
+def cold_of(
+    run: Replay, function: str, memory_mb: int, idle_minutes: float = IDLE_MINUTES
+) -> list[bool]:
+    used = run.usage.functions[function]
+    return cold_flags(
+        used.started_ms,
+        aws_durations_ms(used, memory_mb),
+        serial=function not in HTTP_FUNCTIONS,
+        warm_at_start=run.warm_at_start,
+        idle_minutes=idle_minutes,
+    )
+
+
+def cold_start_ms(
+    function: str, memory_mb: int, first_call: dict[str, dict[str, float]]
+) -> dict[str, float]:
+    """What one cold start of the function bills, ms: INIT (runtime start and import) and
+    the first invocation's extra CPU, both slowed by the memory's CPU share."""
+    measured = first_call.get(function)
+    if measured is None:  # not measured: the slowest measured function's figures
+        measured = max(first_call.values(), key=lambda m: m["init_ms"] + m["extra_ms"])
+    slower = slowdown(memory_mb)
+    return {
+        "Lambda INIT": RUNTIME_START_MS + measured["init_ms"] * slower,
+        "Lambda first call": measured["extra_ms"] * slower,
+    }
+
+
 def price(
     run: Replay,
     memory: dict[str, int],
     prices: dict[str, Any],
-    init_s: dict[str, float] | None = None,
+    first_call: dict[str, dict[str, float]] | None = None,
     fixed_monthly: dict[str, float] | None = None,
+    idle_minutes: float = IDLE_MINUTES,
 ) -> Priced:
-    """The replay's bill. init_s: each handler's cold import; fixed_monthly: alarms, dashboards."""
+    """The replay's bill. first_call: each function's cold-start figures
+    (benchmarks/first_call.py); fixed_monthly: alarms, dashboards."""
     ddb, lam = prices["dynamodb"], prices["lambda"]
     wru_usd = ddb["write_request_unit_per_million"] / 1e6
     rru_usd = ddb["read_request_unit_per_million"] / 1e6
@@ -303,7 +396,7 @@ def price(
         probe = run.idle.functions.get(function)
         probes = probe.invocations if probe else 1
         idle_ms = statistics.median(aws_durations_ms(probe, memory[function])) if probe else 1
-        logs = run.idle_extras.log_bytes.get(function, 0) / probes + PLATFORM_LOG_BYTES
+        logs = run.idle_extras.log_bytes.get(function, 0) / probes + run.platform_log_bytes
         return {
             "DynamoDB reads": sum(u for (f, _t), u in run.idle.rru.items() if f == function)
             / probes
@@ -325,14 +418,17 @@ def price(
     idle_run = idle_runs.get("SweeperFunction", {})
 
     # What a real bill adds (benchmarks/allin.py).
+    cold: dict[str, tuple[int, int]] = {}
     for function, used in run.usage.functions.items():
-        written = run.extras.log_bytes.get(function, 0) + PLATFORM_LOG_BYTES * used.invocations
+        written = run.extras.log_bytes.get(function, 0) + run.platform_log_bytes * used.invocations
         if run.metrics_on:
             written += run.extras.emf_bytes.get(function, 0)
         add(function, "CloudWatch Logs", written * log_usd)
-        if init_s is not None:
-            seconds = cold_starts(used.started_ms) * init_s.get(function, 0.0)
-            add(function, "Lambda INIT", seconds * memory[function] / 1024 * gb_s_usd)
+        if first_call:
+            starts = sum(cold_of(run, function, memory[function], idle_minutes))
+            cold[function] = (starts, used.invocations)
+            for component, ms in cold_start_ms(function, memory[function], first_call).items():
+                add(function, component, starts * ms / 1000 * memory[function] / 1024 * gb_s_usd)
     monitoring = metrics_usd(run.extras, cloudwatch) + sum(run.extras.emf_bytes.values()) * log_usd
     if run.metrics_on:
         add("(CloudWatch)", "Custom metrics", metrics_usd(run.extras, cloudwatch))
@@ -370,6 +466,7 @@ def price(
         idle_month_usd=idle_month,
         idle_window_usd=sum(idle_month.values()) * window,
         monitoring_usd=monitoring,
+        cold=cold,
     )
 
 
@@ -396,22 +493,30 @@ def first_close_share(run: Replay) -> float:
 
 # --------------------------------------------------------------------- part
 SMOKE = {"users": 6, "days": 1, "max_sessions": 3, "max_events": 12}
-# Goals of issue 18, $ per million events all-in, by shape.
-SHAPE_GOALS = {"product": 0.80, "bounce": 3.0}
+# Goals of issue 26, $ per million events all-in (on top of an idle stack), at 250 users.
+SHAPE_GOALS = {"reference": 0.40, "product": 0.80, "bounce": 1.50, "sdk": 0.80, "saas_month": 0.80}
+# A new container's first request, beyond its import (issue 26): ms of CPU.
+FIRST_CALL_GOALS = {"TrackFunction": 150.0, "TrackFunction sdk/segments": 150.0}
+# The large account: an hour of steady traffic of 10,000 users (a week into the
+# window), replayed with containers warm, its stream batches as large as that
+# traffic makes them. Smoke: a smaller slice of a small model.
+LARGE_USERS = 10_000
+HOUR_MS = 60 * MINUTE_MS
+LARGE_WINDOW = (7 * 24 * HOUR_MS, HOUR_MS)
+SMOKE_LARGE = {"users": 30}
+SMOKE_LARGE_WINDOW = (6 * HOUR_MS, 2 * HOUR_MS)
 
 
-def init_seconds() -> dict[str, float]:
-    """Each handler's cold import (CPU s), measured as part 2 does: what INIT bills."""
-    from benchmarks.ingest_cpu import _import_seconds, compile_project, handler_files, lambda_env
-
-    compile_project()
-    env = lambda_env()
-    return {name: _import_seconds(str(path), env) for name, path in handler_files().items()}
+def _job(
+    args: tuple[TrafficModel, int, tuple[int, int] | None, str],
+) -> tuple[Replay, dict[str, int]]:
+    return replay(*args)
 
 
 def run(config: Config) -> PartResult:
     from dataclasses import replace as with_changes
 
+    from benchmarks import first_call as first_call_part
     from insights.local.template import Template
 
     prices = load_prices()
@@ -428,24 +533,50 @@ def run(config: Config) -> PartResult:
     if config.cost_users is not None and not config.smoke:
         model = with_changes(model, users=config.cost_users)
         shapes = {n: with_changes(s, users=config.cost_users) for n, s in shapes.items()}
-    jobs = [(model, seed) for seed in seeds] + [(shape, 1) for shape in shapes.values()]
+    large = {
+        name: with_changes(
+            shape, **(SMOKE | SMOKE_LARGE) if config.smoke else {"users": LARGE_USERS}
+        )
+        for name, shape in SHAPES.items()
+    }
+    window = SMOKE_LARGE_WINDOW if config.smoke else LARGE_WINDOW
+    jobs: list[tuple[TrafficModel, int, tuple[int, int] | None, str]] = [
+        (model, seed, None, "reference") for seed in seeds
+    ]
+    jobs += [(shape, 1, None, name) for name, shape in shapes.items()]
+    jobs += [(shape, 1, window, name) for name, shape in large.items()]
     # Each replay owns a process: moto's backend is process-wide state, and the
     # replays are independent, so they run side by side on a multi-core machine.
+    # The largest first, so the pool does not end on one long replay.
     workers = min(len(jobs), os.cpu_count() or 1)
+    # The SDK-batched shapes send 8-9 times the requests of the others: they go
+    # first, so no worker is left with one of them at the end.
+    order = sorted(
+        range(len(jobs)), key=lambda i: (jobs[i][2] is not None, not jobs[i][0].sdk_policy)
+    )
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            done = list(pool.map(replay, *zip(*jobs, strict=True)))
+            ran = list(pool.map(_job, [jobs[i] for i in order]))
     else:
-        done = [replay(m, seed) for m, seed in jobs]
-    replays, by_shape = done[: len(seeds)], dict(zip(shapes, done[len(seeds) :], strict=True))
-    init_s = init_seconds()
+        ran = [_job(jobs[i]) for i in order]
+    done = [ran[order.index(i)] for i in range(len(jobs))]
+    replays = done[: len(seeds)]
+    by_shape = dict(zip(shapes, done[len(seeds) : len(seeds) + len(shapes)], strict=True))
+    by_large = dict(zip(large, done[len(seeds) + len(shapes) :], strict=True))
+    first_call = first_call_part.measure(1 if config.smoke else 3)
+    by_function = {kind: m for kind, m in first_call.items() if " " not in kind}
     template = Template.load(Path(__file__).resolve().parents[1] / "template.yaml")
     fixed = template_fixed_monthly(template, prices)
     monitored = template_fixed_monthly(template, prices, monitored=True)
     runs = list(zip(replays, seeds, strict=True))
-    priced = [price(r, memory, prices, init_s, fixed) for (r, memory), _ in runs]
+    priced = [price(r, memory, prices, by_function, fixed) for (r, memory), _ in runs]
     shape_priced = {
-        name: (r, price(r, memory, prices, init_s, fixed)) for name, (r, memory) in by_shape.items()
+        name: (r, price(r, memory, prices, by_function, fixed))
+        for name, (r, memory) in by_shape.items()
+    }
+    large_priced = {
+        name: (r, price(r, memory, prices, by_function, fixed))
+        for name, (r, memory) in by_large.items()
     }
 
     def figure(key: str, label: str, unit: str, values: list[float], **kw: Any) -> Figure:
@@ -458,7 +589,7 @@ def run(config: Config) -> PartResult:
             "All-in cost per million events (what the traffic adds to an idle stack)",
             "$",
             [p.traffic_usd / r.events * 1e6 for p, r in zip(priced, reps, strict=True)],
-            goal=0.50,
+            goal=SHAPE_GOALS["reference"],
         ),
         figure(
             "usd_per_million_events_with_idle_stack",
@@ -523,9 +654,9 @@ def run(config: Config) -> PartResult:
         ),
         figure(
             "track_ms_per_invocation",
-            "Track handler wall time per request (on moto)",
+            "Track handler CPU per request (process CPU, moto's side excluded)",
             "ms",
-            [statistics.median(r.usage.functions["TrackFunction"].durations_ms) for r in reps],
+            [statistics.median(r.usage.functions["TrackFunction"].cpu_ms) for r in reps],
         ),
         figure(
             "close_wru",
@@ -570,8 +701,35 @@ def run(config: Config) -> PartResult:
                 for p in priced
             ],
         ),
+        figure(
+            "large.usd_per_million_events",
+            f"Reference at {large['reference'].users:,} users (an hour, warm): all-in per "
+            "million events",
+            "$",
+            [large_priced["reference"][1].traffic_usd / large_priced["reference"][0].events * 1e6],
+        ),
     ]
+    for kind, measured in first_call.items():
+        key = kind.replace(" ", "_").replace("/", "_")
+        figures.append(
+            figure(
+                f"first_call.{key}",
+                f"New container, {kind}: first invocation's CPU beyond a warm one (here)",
+                "ms",
+                [measured["extra_ms"]],
+                goal=FIRST_CALL_GOALS.get(kind),
+            )
+        )
+        figures.append(
+            figure(
+                f"first_call.{key}_init",
+                f"New container, {kind}: the handler's import (INIT, CPU here)",
+                "ms",
+                [measured["init_ms"]],
+            )
+        )
     for name, (shape_run, shape_cost) in shape_priced.items():
+        large_run, large_cost = large_priced[name]
         figures += [
             figure(
                 f"{name}.usd_per_million_events",
@@ -579,6 +737,13 @@ def run(config: Config) -> PartResult:
                 "$",
                 [shape_cost.traffic_usd / shape_run.events * 1e6],
                 goal=SHAPE_GOALS.get(name),
+            ),
+            figure(
+                f"{name}.usd_per_million_events_large",
+                f"Shape '{name}' at {large_run.model.users:,} users (an hour, warm): per "
+                "million events",
+                "$",
+                [large_cost.traffic_usd / large_run.events * 1e6],
             ),
             figure(
                 f"{name}.usd_per_million_events_with_idle_stack",
@@ -591,12 +756,6 @@ def run(config: Config) -> PartResult:
                 f"Shape '{name}': all-in cost per million tracking requests",
                 "$",
                 [shape_cost.traffic_usd / shape_run.requests * 1e6],
-            ),
-            figure(
-                f"{name}.usd_per_million_events_monitoring",
-                f"Shape '{name}': monitoring on adds (custom metrics, their log lines)",
-                "$",
-                [shape_cost.monitoring_usd * (not shape_run.metrics_on) / shape_run.events * 1e6],
             ),
             figure(
                 f"{name}.events_per_request",
@@ -626,13 +785,220 @@ def run(config: Config) -> PartResult:
         "seeds": seeds,
         "prices_date": prices["date"],
         "breakdown_seed": rep.seed,
+        "large_users": large["reference"].users,
+        "large_window_ms": list(window),
+        "idle_minutes": IDLE_MINUTES,
+        "runtime_start_ms": RUNTIME_START_MS,
+        "first_call": first_call,
     }
-    result.tables = _tables(rep, cost, runs[pick][0][1])
-    result.tables += _shape_tables(
-        {"reference": (rep, cost), **{n: (r, c) for n, (r, c) in shape_priced.items()}}
-    )
+    memory = runs[pick][0][1]
+    all_small = {"reference": (rep, cost), **shape_priced}
+    result.tables = [_summary_table(all_small, large_priced, config.smoke)]
+    result.tables += [_first_call_table(first_call, memory)]
+    result.tables += [_cold_table(all_small, large_priced)]
+    curve_run, curve_memory = by_shape.get("sdk", (rep, memory))
+    result.tables += [
+        _memory_table(curve_run, memory_curve(curve_run, curve_memory, prices, first_call))
+    ]
+    result.tables += _tables(rep, cost, memory)
+    result.tables += _shape_tables(all_small)
+    result.tables += _shape_tables(large_priced, f" at {large['reference'].users:,} users")
     result.notes = _notes(rep, cost)
     return result
+
+
+# Lambda Power Tuning's method on the replay's own invocations: the same
+# invocations at each memory size, billed duration (CPU slowed by the memory's
+# share, plus the modeled AWS round trips) times the price, cold starts
+# included. Below one vCPU the CPU part costs the same at any size (half the
+# CPU for twice the time), so the curve falls with memory until the waits and
+# the 1 ms rounding dominate; the floor is the memory the function needs.
+POWER_TUNING_MB = (128, 256, 512, 768, 1024, 1536, 1769)
+# Headroom over the peak RSS measured in a fresh interpreter (first_call):
+# larger stream batches, the runtime's own memory.
+RSS_HEADROOM = 1.5
+# Work the replays do not show, which sets a floor of its own: the segment
+# index's backfill slices (a queue of 100 profiles at a time) and Salesforce
+# syncs (simple-salesforce, pages of records) run in these functions too.
+MEMORY_FLOOR_MB = {"SegmentIndexFunction": 256, "SalesforceSyncFunction": 512}
+# HTTP functions answer people: the smallest size whose warm median and cold
+# start stay under these (in-app targeting waits on GET /v1/sdk/segments).
+HTTP_WARM_MEDIAN_MS = 100.0
+HTTP_COLD_START_MS = 1_500.0
+
+
+@dataclass
+class MemoryChoice:
+    function: str
+    usd_by_mb: dict[int, float]  # the replay's invocations of the function at each size
+    warm_median_ms: dict[int, float]
+    cold_start_ms: dict[int, float]
+    floor_mb: float
+    chosen_mb: int
+    current_mb: int
+
+
+def memory_curve(
+    run: Replay,
+    memory: dict[str, int],
+    prices: dict[str, Any],
+    first_call: dict[str, dict[str, float]],
+) -> list[MemoryChoice]:
+    gb_s_usd = prices["lambda"]["arm64_gb_second"]
+    choices = []
+    for function, used in sorted(run.usage.functions.items()):
+        measured = first_call.get(function, {})
+        floor = max(
+            128.0,
+            measured.get("rss_mb", 0.0) * RSS_HEADROOM,
+            float(MEMORY_FLOOR_MB.get(function, 0)),
+        )
+        usd, warm, cold = {}, {}, {}
+        for mb in POWER_TUNING_MB:
+            billed = aws_durations_ms(used, mb)
+            starts = sum(
+                cold_flags(
+                    used.started_ms,
+                    billed,
+                    serial=function not in HTTP_FUNCTIONS,
+                    warm_at_start=run.warm_at_start,
+                )
+            )
+            per_cold = sum(cold_start_ms(function, mb, first_call).values()) if first_call else 0.0
+            usd[mb] = (sum(billed) + starts * per_cold) / 1000 * mb / 1024 * gb_s_usd
+            warm[mb] = statistics.median(billed)
+            cold[mb] = per_cold
+        allowed = [mb for mb in POWER_TUNING_MB if mb >= floor]
+        if function in HTTP_FUNCTIONS:
+            fast = [
+                mb
+                for mb in allowed
+                if warm[mb] <= HTTP_WARM_MEDIAN_MS and cold[mb] <= HTTP_COLD_START_MS
+            ]
+            allowed = fast or allowed[-1:]
+        chosen = min(allowed, key=lambda mb: (usd[mb], mb))
+        choices.append(
+            MemoryChoice(function, usd, warm, cold, floor, chosen, memory.get(function, 0))
+        )
+    return choices
+
+
+def _memory_table(run: Replay, choices: list[MemoryChoice]) -> Table:
+    per_m = 1e6 / run.events
+    return Table(
+        f"Memory per function: Lambda cost of the '{run.label or 'reference'}' replay's "
+        "invocations at each size ($ per million events; cold starts included)",
+        ["function", *(f"{mb} MB" for mb in POWER_TUNING_MB), "floor MB", "chosen", "template"],
+        [
+            [
+                c.function,
+                *(
+                    fmt(c.usd_by_mb[mb] * per_m) + ("" if mb >= c.floor_mb else " (too small)")
+                    for mb in POWER_TUNING_MB
+                ),
+                fmt(c.floor_mb),
+                c.chosen_mb,
+                c.current_mb,
+            ]
+            for c in choices
+        ],
+    )
+
+
+def _summary_table(
+    small: dict[str, tuple[Replay, Priced]],
+    large: dict[str, tuple[Replay, Priced]],
+    smoke: bool = False,
+) -> Table:
+    rows = []
+    for name, (run, cost) in small.items():
+        big_run, big_cost = large[name]
+        goal = SHAPE_GOALS.get(name)
+        usd = cost.traffic_usd / run.events * 1e6
+        verdict = ""
+        if goal is not None:
+            verdict = " (full sizes only)" if smoke else (" met" if usd <= goal else " missed")
+        rows.append(
+            [
+                name,
+                run.model.users,
+                fmt(usd),
+                f"<= {goal}{verdict}" if goal else "",
+                fmt(big_cost.traffic_usd / big_run.events * 1e6),
+                fmt(run.events / run.requests),
+                fmt(close_wru(run)),
+                f"{first_close_share(run):.1f}%",
+            ]
+        )
+    return Table(
+        "Summary: all-in $ per million events by shape (what the traffic adds to an idle stack)",
+        [
+            "shape",
+            "users",
+            "$/M events",
+            "goal",
+            f"$/M at {next(iter(large.values()))[0].model.users:,} users",
+            "events/request",
+            "close WRU",
+            "first closes",
+        ],
+        rows,
+    )
+
+
+def _first_call_table(first_call: dict[str, dict[str, float]], memory: dict[str, int]) -> Table:
+    rows = []
+    for kind, m in first_call.items():
+        function = kind.split(" ")[0]
+        mb = memory.get(function, 0)
+        billed = cold_start_ms(function, mb, {function: m}) if mb else {}
+        rows.append(
+            [
+                kind,
+                fmt(m["init_ms"]),
+                fmt(m["first_ms"]),
+                fmt(m["warm_ms"]),
+                fmt(m["extra_ms"]),
+                mb or "-",
+                fmt(sum(billed.values())) if billed else "-",
+                fmt(m["rss_mb"]),
+            ]
+        )
+    return Table(
+        "New containers: import and first invocation, process CPU in a fresh interpreter "
+        f"(median of {next(iter(first_call.values()))['runs']})",
+        [
+            "function, first event",
+            "import ms",
+            "first call ms",
+            "warm call ms",
+            "first-call extra ms",
+            "MB",
+            f"billed per cold start ms (+{RUNTIME_START_MS:.0f} runtime, at MB's CPU share)",
+            "peak RSS MB",
+        ],
+        rows,
+    )
+
+
+def _cold_table(
+    small: dict[str, tuple[Replay, Priced]], large: dict[str, tuple[Replay, Priced]]
+) -> Table:
+    functions = sorted({f for _r, c in small.values() for f in c.cold})
+    rows = []
+    for function in functions:
+        row: list[Any] = [function]
+        for table in (small, large):
+            for _name, (_run, cost) in table.items():
+                starts, invocations = cost.cold.get(function, (0, 0))
+                row.append(f"{starts}/{invocations}" if invocations else "-")
+        rows.append(row)
+    users = next(iter(large.values()))[0].model.users
+    return Table(
+        f"Cold starts / invocations by function (containers warm {IDLE_MINUTES} idle minutes)",
+        ["function", *small, *(f"{n} ({users:,})" for n in large)],
+        rows,
+    )
 
 
 def _percentile(values: list[int], pct: float) -> float:
@@ -640,7 +1006,7 @@ def _percentile(values: list[int], pct: float) -> float:
     return float(ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))])
 
 
-def _shape_tables(shapes: dict[str, tuple[Replay, Priced]]) -> list[Table]:
+def _shape_tables(shapes: dict[str, tuple[Replay, Priced]], suffix: str = "") -> list[Table]:
     """What each shape's dollar is made of: by component, by function, by table."""
     names = list(shapes)
 
@@ -662,17 +1028,17 @@ def _shape_tables(shapes: dict[str, tuple[Replay, Priced]]) -> list[Table]:
         tables[name] = wru
     return [
         Table(
-            "Cost by component and shape ($ per million events)",
+            f"Cost by component and shape{suffix} ($ per million events)",
             ["component", *names],
             [r for r in per_m(components) if any(v != "0" for v in r[1:])],
         ),
         Table(
-            "Cost by function and shape ($ per million events)",
+            f"Cost by function and shape{suffix} ($ per million events)",
             ["function", *names],
             [r for r in per_m(functions) if any(v != "0" for v in r[1:])],
         ),
         Table(
-            "DynamoDB write units per event, by table and index and shape",
+            f"DynamoDB write units per event, by table and index and shape{suffix}",
             ["table/index", *names],
             per_m(tables),
         ),
@@ -753,7 +1119,18 @@ def _tables(run: Replay, cost: Priced, memory: dict[str, int]) -> list[Table]:
 
 def _notes(run: Replay, cost: Priced) -> list[str]:
     harness = sum(n for (f, _s, _o), n in run.usage.other_calls.items() if f == HARNESS)
+    aggregates = {
+        op: units
+        for (_f, table, op), units in run.usage.wru_by_op.items()
+        if table == "AggregatesTable"
+    }
+    rolled = aggregates.get("TransactWriteItems", 0)
     return [
+        "Console aggregates (AggregatesTable): "
+        + ", ".join(f"{op} {units / run.events:.4f}" for op, units in sorted(aggregates.items()))
+        + " WRU per event; the transactions are the hourly roll-ups and late batches. A daily "
+        f"fold would save at most {rolled * 23 / 24 / run.events:.4f} WRU per event "
+        f"(${rolled * 23 / 24 / run.events * 0.625:.3f} per million events at list price).",
         f"Replay: {run.events:,} events in {run.requests:,} requests, {run.sessions:,} sessions "
         f"({run.empty_sessions:,} empty); HTTP statuses {dict(run.statuses)}.",
         f"Sweeper: {run.sweeper_minutes:,} minutes in the window, a run every "
@@ -761,18 +1138,25 @@ def _notes(run: Replay, cost: Priced) -> list[str]:
         f"runs simulated (a session open), the other "
         f"{sweeper_runs(run) - run.schedule_runs['SweeperFunction']:,} priced "
         f"analytically at the measured idle-run cost (${cost.idle_run_usd:.8f} each).",
-        "Lambda duration is billed as AWS would: the handler's time outside AWS calls (its "
-        "CPU here, 'median ms' minus 'moto ms/inv') slowed by the CPU share of its memory "
-        f"(one vCPU at {FULL_VCPU_MB:,} MB), plus a modeled round trip per AWS call "
-        "(benchmarks/meter.py, LATENCY_MS), rounded up to 1 ms per invocation. Free tiers "
-        "are ignored.",
+        "Lambda duration is billed as AWS would: each invocation's process CPU less moto's "
+        "side of its calls and the harness's (benchmarks/meter.py), slowed by the CPU share "
+        f"of its memory (one vCPU at {FULL_VCPU_MB:,} MB), plus a modeled round trip per AWS "
+        "call (meter.LATENCY_MS), rounded up to 1 ms per invocation. Free tiers are ignored.",
+        "Cold starts (benchmarks/allin.py, cold_flags): containers stay warm "
+        f"{IDLE_MINUTES} idle minutes; each cold start bills the runtime's start "
+        f"({RUNTIME_START_MS:.0f} ms), the handler's import and its first invocation's extra "
+        "CPU, measured per function in fresh interpreters (benchmarks/first_call.py), at the "
+        "memory's CPU share. The 10,000-user figures replay an hour of steady traffic with "
+        "containers warm when it opens.",
         "All-in also counts (benchmarks/allin.py): CloudWatch Logs ingestion of the bytes the "
         f"handlers wrote ({sum(run.extras.log_bytes.values()):,}) plus "
-        f"{PLATFORM_LOG_BYTES} bytes of platform lines per invocation; Lambda INIT for each "
-        "invocation that found its function idle 10 minutes or more, at the handler's measured "
-        f"import time; {len(run.extras.metric_hours)} custom metrics prorated by the hours "
-        "they were published in; the template's alarms and dashboard for the window's share "
-        "of a month.",
+        f"{run.platform_log_bytes} bytes of platform lines per invocation (Lambda's START, END "
+        f"and REPORT: {PLATFORM_LOG_BYTES} at SystemLogLevel INFO, none at WARN); "
+        f"{len(run.extras.metric_hours)} custom metrics prorated by the hours they were "
+        "published in (only where the template publishes them); the template's alarms and "
+        "dashboard for the window's share of a month.",
+        f"Every replay saves the spec's four questions as segments first ({run.segments_saved} "
+        "here, unmetered), so the segment index and its reads are part of every figure.",
         "Idle month: "
         + ", ".join(f"{k} ${v:.3f}" for k, v in cost.idle_month_usd.items())
         + f" (total ${sum(cost.idle_month_usd.values()):.2f}).",

@@ -5,9 +5,9 @@ User-Agent: ua-parser 1.0 with its pure-Python resolver
 one from ua-parser-rs (``ua_parser.regex.Resolver``, what the
 ``ua-parser[regex]`` extra installs): set-up time in a fresh interpreter
 (what a cold start pays), uncached parse time (no cache in front of the
-resolver), and the cached time insights.enrich pays on a hit.
+resolver), and the cached time insights.services.core.enrich pays on a hit.
 GeoIP: ``GeoLookup`` uncached (the reader) and cached.
-Hit rates: insights.enrich's caches, empty at first, on the contexts the
+Hit rates: insights.services.core.enrich's caches, empty at first, on the contexts the
 demo (insights.local.demo.plan_users) sends: one request per session, as
 ``insights demo`` does, all through one warm container.
 """
@@ -83,16 +83,16 @@ def _setup_seconds(kind: str, user_agent: str) -> float:
 
 
 def hit_rates(users: int, seed: int) -> dict[str, float]:
-    from insights import enrich
-    from insights.domain.events import Context
+    from insights.domain.core.events import Context
     from insights.local.demo import plan_users
+    from insights.services.core import enrich
 
     enrich.parse_browser.cache_clear()
-    enrich.geo().lookup.cache_clear()
+    enrich.geo()._lookup.cache_clear()
     for user in plan_users(users, 1_795_867_200_000, seed=seed):
         for _session in user.sessions:  # the demo sends one request per session
             enrich.enrich(Context(ip=user.ip, user_agent=user.user_agent))
-    ua, geo = enrich.parse_browser.cache_info(), enrich.geo().lookup.cache_info()
+    ua, geo = enrich.parse_browser.cache_info(), enrich.geo()._lookup.cache_info()
     return {
         "ua": ua.hits / max(1, ua.hits + ua.misses),
         "geo": geo.hits / max(1, geo.hits + geo.misses),
@@ -105,8 +105,8 @@ def run(config: Config) -> PartResult:
     from ua_parser import Domain
     from ua_parser.regex import Resolver as RegexResolver
 
-    from insights import enrich
     from insights.local.demo import USER_AGENTS, make_ip
+    from insights.services.core import enrich
 
     runs = 2 if config.smoke else config.runs
     rounds = 2 if config.smoke else 30
@@ -129,7 +129,7 @@ def run(config: Config) -> PartResult:
         f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
         for _ in range(200)
     ]
-    uncached_geo = type(lookup).lookup.__wrapped__  # the reader, without the lru cache
+    uncached_geo = type(lookup)._lookup.__wrapped__  # the reader, without the lru cache
 
     samples: dict[str, list[float]] = {
         k: []
@@ -177,7 +177,7 @@ def run(config: Config) -> PartResult:
         "ua.native_setup_ms": ("UA resolver set-up + first parse, native ua-parser-rs", "ms"),
         "ua.basic_uncached_us": ("UA parse uncached, pure Python BasicResolver", "µs"),
         "ua.native_uncached_us": ("UA parse uncached, native ua-parser-rs", "µs"),
-        "ua.cached_us": ("UA parse cached (insights.enrich.parse_browser hit)", "µs"),
+        "ua.cached_us": ("UA parse cached (insights.services.core.enrich.parse_browser hit)", "µs"),
         "geo.uncached_us": ("GeoIP lookup uncached", "µs"),
         "geo.cached_us": ("GeoIP lookup cached", "µs"),
         "hit_rate.ua": ("UA cache hit rate on the demo's traffic", "%"),

@@ -75,7 +75,7 @@ def seed_items(table_name: str, items: Iterable[dict[str, Any]]) -> int:
     from moto.dynamodb.models import dynamodb_backends
     from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 
-    from insights.local.cloud import ACCOUNT_ID, REGION
+    from insights.local.aws import ACCOUNT_ID, REGION
 
     table = dynamodb_backends[ACCOUNT_ID][REGION].get_table(table_name)
     count = 0

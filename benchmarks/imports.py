@@ -2,9 +2,9 @@
 
 Rows per second: a generated CSV (uuid, typed columns, timestamps, ~2% bad
 rows) is produced as a stream, a chunk at a time, and pushed through the
-real reader (``insights.domain.filerows``), the header plan and row
-verdicts (``insights.domain.imports``) and the real write planning of
-``insights.services.attributes.apply_rows`` (rows grouped by user per batch,
+real reader (``insights.domain.imports.filerows``), the header plan and row
+verdicts (``insights.domain.imports.files``) and the real write planning of
+``insights.services.core.attributes.apply_rows`` (rows grouped by user per batch,
 merged, ``apply_import``) with storage stubbed: the profile read answers
 "no profile" and the conditional put does nothing. CPU time
 (``time.process_time``).
@@ -120,7 +120,7 @@ def write_file(path: Path, rows: int, seed: int) -> Path:
 @contextmanager
 def storage_stubbed() -> Iterator[dict[str, int]]:
     """apply_rows with the profile read answering nothing and the put doing nothing."""
-    from insights.services import attributes as service
+    from insights.services.core import attributes as service
 
     counts = {"reads": 0, "puts": 0}
 
@@ -146,9 +146,10 @@ def storage_stubbed() -> Iterator[dict[str, int]]:
 
 def pipeline(raw: Any) -> dict[str, int]:
     """Reader, header plan, row verdicts and write planning, as an apply slice does them."""
-    from insights.domain.filerows import is_blank, open_stream, records
-    from insights.domain.imports import Rejection, check_csv_row, parse_mapping, plan_csv
-    from insights.services.attributes import apply_rows
+    from insights.domain.core.attributes import Rejection
+    from insights.domain.imports.filerows import is_blank, open_stream, records
+    from insights.domain.imports.files import check_csv_row, parse_mapping, plan_csv
+    from insights.services.core.attributes import apply_rows
 
     stream, _ = open_stream(raw)
     rows = records(stream, "csv")
@@ -193,8 +194,8 @@ def metered_imports(rows: int, seed: int) -> dict[str, float]:
     from benchmarks.meter import Meter
     from insights import clock
     from insights.local.cloud import LocalCloud
-    from insights.services import auth
-    from insights.services.accounts import create_account
+    from insights.services.core import auth
+    from insights.services.core.accounts import create_account
 
     stream = CsvStream(rows, seed, users=rows * 100)  # ~1% of rows share a user
     data = b"".join(iter(lambda: stream.read(1 << 16), b""))  # small: moto holds it anyway
@@ -242,7 +243,7 @@ def metered_imports(rows: int, seed: int) -> dict[str, float]:
 PEAK_SNIPPET = """
 import json, resource, sys, time
 from benchmarks.imports import pipeline
-import insights.services.imports  # the code under test loaded: RSS before the file
+import insights.services.imports.slices  # the code under test loaded: RSS before the file
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.process_time()
 with open(sys.argv[1], "rb") as raw:

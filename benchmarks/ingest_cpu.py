@@ -110,11 +110,11 @@ class _Context:
 
 def _stub_storage() -> dict[str, Any]:
     """Replace the storage calls of the track path with an in-memory table."""
-    from insights.domain.accounts import AccountSettings
-    from insights.storage import accounts as account_store
-    from insights.storage import store
-    from insights.storage.accounts import Account
-    from insights.storage.records import SessionRecord
+    from insights.domain.core.accounts import AccountSettings
+    from insights.storage.core import accounts as account_store
+    from insights.storage.core import store
+    from insights.storage.core.accounts import Account
+    from insights.storage.core.records import SessionRecord
 
     sessions: dict[str, SessionRecord] = {}
     writes: dict[str, Any] = {"count": 0, "windows": []}
@@ -141,11 +141,12 @@ def _stub_storage() -> dict[str, Any]:
     store.commit = commit
     account_store.find_key = lambda key: ("bench", "write")
     account_store.get_account = lambda account_id: account
-    # Identity settings: one cached read per account (services/identity.py), like keys.
-    from insights.domain.identity import IdentitySettings
-    from insights.storage import identity as identity_store
+    # Identity settings: one cached read per account (services/core/identity.py), like keys.
+    from insights.domain.core.identity import IdentitySettings
+    from insights.storage.core import identity as identity_store
 
     identity_store.load = lambda account_id, consistent=False: IdentitySettings()
+    account_store.load_with_identity = lambda account_id: (account, IdentitySettings())
     return writes
 
 
@@ -154,7 +155,7 @@ def cpu_worker(batch: int, calls: int, repeats: int) -> dict[str, Any]:
     import importlib.util
 
     from insights import clock
-    from insights.domain.timefmt import format_time
+    from insights.domain.core.timefmt import format_time
     from insights.local.demo import USER_AGENTS
 
     writes = _stub_storage()
@@ -176,7 +177,7 @@ def cpu_worker(batch: int, calls: int, repeats: int) -> dict[str, Any]:
                 "uuid": uuid,
                 "type": "click",
                 "timestamp": format_time(received - (batch - j) * 5),
-                **({"properties": {"plan": "pro", "role": "admin"}} if j == 0 else {}),
+                **({"user_properties": {"plan": "pro", "role": "admin"}} if j == 0 else {}),
             }
             for j in range(batch)
         ]
@@ -216,7 +217,7 @@ def cpu_worker(batch: int, calls: int, repeats: int) -> dict[str, Any]:
 
 def _item_bytes(write: Any) -> int:
     from benchmarks.capacity import item_size
-    from insights.storage.records import session_to_item
+    from insights.storage.core.records import session_to_item
 
     item = session_to_item(write.pk, write.window, write.timeout_ms, write.expected_version)
     return item_size(item.serialize())
@@ -230,10 +231,10 @@ def window_shapes() -> dict[str, int]:
     apart, three days old: two runs); and the bound (MAX_RUNS runs, each with
     two properties, SENT_MEMORY remembered sent_at offsets).
     """
-    from insights.domain.events import Event
-    from insights.domain.sessions import MAX_RUNS, SENT_MEMORY, Enrichment, fold
-    from insights.domain.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
-    from insights.storage.store import PutSession
+    from insights.domain.core.events import Event
+    from insights.domain.core.sessions import MAX_RUNS, SENT_MEMORY, Enrichment, fold
+    from insights.domain.core.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
+    from insights.storage.core.store import PutSession
 
     place = Enrichment(0, "United Kingdom", "England", "London", "Chrome", "120.0.6099.109")
     pk = "acc_0123456789abcdef#user-0001"

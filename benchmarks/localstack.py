@@ -16,10 +16,10 @@ def benchmark_stack() -> Iterator[tuple[Any, Any]]:
     from moto import mock_aws
 
     from benchmarks.cost import geo_database
-    from insights import clock, enrich
+    from insights import clock
     from insights.local.cloud import LocalCloud
-    from insights.services import auth
-    from insights.services.accounts import create_account
+    from insights.services.core import auth, enrich
+    from insights.services.core.accounts import create_account
 
     clock.freeze(T0_MS)
     try:

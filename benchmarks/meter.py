@@ -8,6 +8,14 @@ use the larger of the two sizes as AWS does. Calls made outside a function
 invocation are the harness (table creation, the simulated TTL process, stream
 polling, account setup) and are counted apart, unbilled: AWS does not bill TTL
 deletions or the stream reads of Lambda triggers.
+
+An invocation's CPU is the process CPU time (time.process_time) it took, less
+what is not the function's on AWS: moto answering (the server's side of each
+call, timed inside moto's botocore stubber), the local stack's IAM check of
+each call, and this meter's own bookkeeping (item images, unfiltered reads,
+accounting). What stays is what the function's container spends: the
+handler, pynamodb and botocore building, signing and parsing each request.
+Process CPU, not wall time, so a busy shared machine does not inflate it.
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ import botocore.client
 import botocore.exceptions
 
 from benchmarks.capacity import gsi_writes, item_size, projected, read_units, write_units
-from insights.local.cloud import ACCOUNT_ID, REGION, LocalCloud
+from insights.local.aws import ACCOUNT_ID, REGION
+from insights.local.cloud import LocalCloud
 
 WRITE_OPS = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
@@ -58,7 +67,7 @@ class FunctionUsage:
     billed_ms: int = 0  # per-invocation wall time, rounded up to 1 ms as Lambda bills
     aws_ms: float = 0.0  # of which inside AWS SDK calls (moto here, the network on AWS)
     latency_total_ms: float = 0.0  # LATENCY_MS of those calls, summed
-    # Per invocation: the time outside AWS calls (the handler's CPU) and the
+    # Per invocation: the function's own CPU (see the module's docstring) and the
     # modeled latency of its calls; pricing turns them into AWS's duration.
     cpu_ms: list[float] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)
@@ -76,6 +85,7 @@ class Usage:
     functions: dict[str, FunctionUsage] = field(default_factory=lambda: defaultdict(FunctionUsage))
     other_calls: Counter = field(default_factory=Counter)  # (function, service, operation)
     item_bytes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    wru_by_op: Counter = field(default_factory=Counter)  # (function, table, operation)
 
     def write_requests(self, function: str) -> int:
         return sum(
@@ -94,6 +104,10 @@ class Meter:
         self.usage = Usage()
         self.current: str | None = None
         self._lock = threading.Lock()
+        # Process CPU seconds spent on what AWS would not bill the function for
+        # (moto's side of each call, the IAM check, this meter's bookkeeping).
+        self.excluded_cpu_s = 0.0
+        self._excluding = 0
         self._indexes: dict[str, list[dict[str, Any]]] = {}
         self._keys = cloud.deployment.key_schemas
         for name in cloud.deployment.tables:
@@ -116,13 +130,42 @@ class Meter:
         def metered_invoke(function: str, event: dict[str, Any]) -> Any:
             return meter._invoke(original_invoke, function, event)
 
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        original_stub = BotocoreStubber.__call__
+        original_check = self.cloud.iam.check
+
+        def server_side(stubber: Any, *args: Any, **kwargs: Any) -> Any:
+            with meter.excluded():
+                return original_stub(stubber, *args, **kwargs)
+
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            with meter.excluded():
+                return original_check(*args, **kwargs)
+
         botocore.client.BaseClient._make_api_call = metered_call
+        BotocoreStubber.__call__ = server_side  # type: ignore[method-assign]
+        self.cloud.iam.check = checked
         self.cloud.invoke = metered_invoke  # type: ignore[method-assign]
         try:
             yield self
         finally:
             botocore.client.BaseClient._make_api_call = original_call
+            BotocoreStubber.__call__ = original_stub  # type: ignore[method-assign]
+            self.cloud.iam.check = original_check
             self.cloud.invoke = original_invoke  # type: ignore[method-assign]
+
+    @contextmanager
+    def excluded(self) -> Iterator[None]:
+        """Time spent here is not the function's (moto, the IAM check, the meter)."""
+        self._excluding += 1
+        started = time.process_time()
+        try:
+            yield
+        finally:
+            self._excluding -= 1
+            if not self._excluding:  # nested exclusions count once
+                self.excluded_cpu_s += time.process_time() - started
 
     def _invoke(self, original: Any, function: str, event: dict[str, Any]) -> Any:
         from insights import clock
@@ -130,17 +173,18 @@ class Meter:
         previous, self.current = self.current, function
         usage = self.usage.functions[function]
         usage.started_ms.append(clock.now_ms())
-        aws_before, latency_before = usage.aws_ms, usage.latency_total_ms
-        started = time.perf_counter()
+        latency_before, excluded_before = usage.latency_total_ms, self.excluded_cpu_s
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             return original(function, event)
         finally:
+            cpu_s = time.process_time() - cpu_started - (self.excluded_cpu_s - excluded_before)
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.current = previous
             usage.invocations += 1
             usage.billed_ms += max(1, math.ceil(elapsed_ms))
             usage.durations_ms.append(elapsed_ms)
-            usage.cpu_ms.append(max(0.0, elapsed_ms - (usage.aws_ms - aws_before)))
+            usage.cpu_ms.append(max(0.0, cpu_s * 1000))
             usage.latency_ms.append(usage.latency_total_ms - latency_before)
 
     # ---------------------------------------------------------------- calls
@@ -153,12 +197,13 @@ class Meter:
                 return original(client, operation, params)
             finally:
                 self._count_other(function, service, operation, started)
-        before = self._images_before(operation, params)
-        evaluated = None
-        if operation in ("Query", "Scan") and "FilterExpression" in params:
-            # Billed for every item read, not for those the filter keeps: ask moto
-            # (unmetered) for the same page without the filter.
-            evaluated = original(client, operation, _without_filter(params)).get("Items", [])
+        with self.excluded():
+            before = self._images_before(operation, params)
+            evaluated = None
+            if operation in ("Query", "Scan") and "FilterExpression" in params:
+                # Billed for every item read, not for those the filter keeps: ask moto
+                # (unmetered) for the same page without the filter.
+                evaluated = original(client, operation, _without_filter(params)).get("Items", [])
         started = time.perf_counter()
         failed = False
         try:
@@ -169,7 +214,7 @@ class Meter:
             raise
         finally:
             elapsed = (time.perf_counter() - started) * 1000
-            with self._lock:
+            with self._lock, self.excluded():
                 used = self.usage.functions[function]
                 used.aws_ms += elapsed
                 used.latency_total_ms += LATENCY_MS.get(operation, OTHER_SERVICE_LATENCY_MS)
@@ -251,9 +296,9 @@ class Meter:
                 # A failed condition still costs the write (and writes no index).
                 new = (put if put is not None else old) if failed else self._item(table, key)
                 old_size, new_size = item_size(old), item_size(new)
-                usage.wru[(function, table)] += write_units(
-                    old_size, new_size, transactional=transactional
-                )
+                units = write_units(old_size, new_size, transactional=transactional)
+                usage.wru[(function, table)] += units
+                usage.wru_by_op[(function, table, operation)] += units
                 if new is not None:
                     usage.item_bytes[table].append(new_size)
                 if failed:

@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--only",
         action="append",
         help="run only this part (cost, ingest_cpu, enrichment, segments, imports, closes, "
-        "console, scale); repeatable",
+        "console, exports, scale); repeatable",
     )
     parser.add_argument(
         "--cost-users",

@@ -1,4 +1,4 @@
-"""Part 8: scale — where one stack stops (issue 27, parts 1 and 2).
+"""Part 9: scale — where one stack stops (issue 27, parts 1 and 2).
 
 Measures the stage throughputs on the real handlers (benchmarks/stages.py),
 feeds them with the code's own design constants and AWS's default quotas
@@ -40,7 +40,7 @@ from benchmarks.scale_model import (
 )
 
 NAME = "scale"
-TITLE = "Part 8: scale (capacity model from measured stage throughputs)"
+TITLE = "Part 9: scale (capacity model from measured stage throughputs)"
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results.json"
@@ -235,40 +235,55 @@ def import_row_latency_ms() -> float:
 
 
 # ------------------------------------------------------------------ costs
+# Shapes of the cost part that replay the reference model's users and sessions
+# at one event a request (the SDK's 5-second policy; older runs: per_event).
+ONE_EVENT_SHAPES = ("sdk_5s", "per_event")
+
+
 def costs_from(path: Path = RESULTS) -> Costs | None:
     """Cost per request and per session from the cost part's figures (results.json).
 
-    The reference and per_event shapes replay the same users and sessions and
-    differ only in events per request: their difference prices a request, and
-    what is left of the reference's cost per event prices its sessions.
+    The reference shape and a one-event-a-request shape replay the same users
+    and sessions and differ only in events per request: their difference
+    prices a request, and what is left of the reference's cost per event
+    prices its sessions. A large account's figures (`_large`: per-account
+    costs and cold starts spread over many users) when the part has them.
     """
     if not path.exists():
         return None
-    parts = json.loads(path.read_text()).get("parts", {})
-    cost = parts.get("cost")
+    cost = json.loads(path.read_text()).get("parts", {}).get("cost")
     if cost is None:
         return None
     figures = {k: f["median"] for k, f in cost["figures"].items()}
+    shape = next((n for n in ONE_EVENT_SHAPES if f"cost.{n}.events_per_request" in figures), None)
+    if shape is None:
+        return None
+    large = "cost.large.usd_per_million_events" in figures
     try:
-        reference = figures["cost.usd_per_million_events"] / 1e6
-        per_event = figures["cost.per_event.usd_per_million_events"] / 1e6
+        if large:
+            reference = figures["cost.large.usd_per_million_events"] / 1e6
+            one = figures[f"cost.{shape}.usd_per_million_events_large"] / 1e6
+        else:
+            reference = figures["cost.usd_per_million_events"] / 1e6
+            one = figures[f"cost.{shape}.usd_per_million_events"] / 1e6
         epr_ref = figures["cost.events_per_request"]
-        epr_one = figures["cost.per_event.events_per_request"]
+        epr_one = figures[f"cost.{shape}.events_per_request"]
         idle = figures["cost.idle_stack_usd_per_month"]
         monitored = figures["cost.idle_stack_monitored_usd_per_month"]
     except KeyError:
         return None
-    per_request = (per_event - reference) / (1 / epr_one - 1 / epr_ref)
+    per_request = (one - reference) / (1 / epr_one - 1 / epr_ref)
     sessions_per_event = reference_sessions_per_event(cost["parameters"])
     per_session = (reference - per_request / epr_ref) / sessions_per_event
     info = cost["parameters"].get("machine", {})
+    basis = "a large account's figures" if large else "its figures"
     return Costs(
         usd_per_request=per_request,
         usd_per_session=per_session,
         idle_stack_usd_month=idle,
         monitored_stack_usd_month=monitored,
-        source=f"benchmarks/results.json part 'cost', run {info.get('date', '?')} "
-        f"at commit {info.get('commit', '?')}",
+        source=f"{basis} for the reference and {shape} shapes in benchmarks/results.json "
+        f"part 'cost', run {info.get('date', '?')} at commit {info.get('commit', '?')}",
     )
 
 
@@ -974,11 +989,10 @@ def notes(
     if costs is not None:
         out.append(
             f"Cost per million events: ${costs.usd_per_request * 1e6:.3f} per million tracking "
-            f"requests and ${costs.usd_per_session * 1e6:.2f} per million sessions (split from the "
-            "cost part's reference and per_event shapes, which differ only in events per request), "
-            f"the monitored stack's ${costs.monitored_stack_usd_month:.2f} a month and DynamoDB "
-            f"storage with PITR, spread over the month's events; {costs.source}. Its cold starts "
-            "are those of a 250-user replay, so it overstates INIT at scale."
+            f"requests and ${costs.usd_per_session * 1e6:.2f} per million sessions (split from "
+            f"{costs.source}, which differ only in events per request), plus the monitored "
+            f"stack's ${costs.monitored_stack_usd_month:.2f} a month and DynamoDB storage with "
+            "PITR, spread over the month's events."
         )
     else:
         out.append("No cost part in benchmarks/results.json: cost per million events left out.")

@@ -105,14 +105,15 @@ class Design:
     @classmethod
     def from_code(cls, **overrides: Any) -> Design:
         """Today's values, read from the modules and template.yaml that set them."""
-        from insights.domain.profile import RETENTION_MS
+        from insights.domain.core.profile import RETENTION_MS
         from insights.domain.segments.definitions import MAX_SEGMENTS
         from insights.domain.segments.indexing import SHARDS
         from insights.local.template import Template, rate_minutes
-        from insights.services import auth, console_aggregates, sweep
-        from insights.services import imports as import_service
-        from insights.services import segments as segment_service
-        from insights.storage.models import AccountItem
+        from insights.services.console import aggregates as console_aggregates
+        from insights.services.core import auth, sweep
+        from insights.services.imports import slices as import_service
+        from insights.services.segments import queries as segment_service
+        from insights.storage.core.models import AccountItem
 
         template = Template.load(ROOT / "template.yaml")
         params = template.parameter_defaults()

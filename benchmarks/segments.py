@@ -2,7 +2,7 @@
 
 Items read: a synthetic account is seeded into UsersTable on moto
 (in-process) with the storage layer's own conversions: each profile goes
-through ``insights.storage.records.profile_to_item`` (which also sets
+through ``insights.storage.core.records.profile_to_item`` (which also sets
 ``ix_shard``, the key of the first_seen / last_seen GSIs) and its index
 entries are ``insights.domain.segments.indexing.changes(None, profile)``,
 written as ``IndexEntryItem``s exactly as ``storage.segments.apply_index_changes``
@@ -112,7 +112,7 @@ def population(size: int, account_id: str, seed: int) -> Iterator[Any]:
     visit, resent on later visits), and some a signup source, seats and a
     newsletter flag.
     """
-    from insights.domain.profile import CustomValue, Profile
+    from insights.domain.core.profile import CustomValue, Profile
 
     rng = random.Random(seed)
     for n in range(size):
@@ -228,7 +228,7 @@ def _stored_items(profiles: list[Any], needs: Any) -> Iterator[dict[str, Any]]:
     them once the account's segments need them.
     """
     from insights.domain.segments.indexing import changes
-    from insights.storage.records import profile_to_item
+    from insights.storage.core.records import profile_to_item
     from insights.storage.segments import entry_item
 
     for profile in profiles:
@@ -243,7 +243,7 @@ def _stored_items(profiles: list[Any], needs: Any) -> Iterator[dict[str, Any]]:
 def _count(cloud: Any, account_id: str, segment_id: str) -> dict[str, Any]:
     """count_users as SegmentsFunction runs it, with its read units metered."""
     from benchmarks.meter import Meter, Usage
-    from insights.services import segments as service
+    from insights.services.segments import queries as service
 
     meter = Meter(cloud)
     meter.usage = Usage()
@@ -291,9 +291,9 @@ def seed_and_count(size: int, seed: int, *, compare: bool = False) -> dict[str, 
             from insights.domain.segments.evaluate import is_member
             from insights.domain.segments.planner import index_needs, plan
             from insights.domain.segments.rules import parse_rules
-            from insights.services import segments as service
+            from insights.services.segments import queries as service
             from insights.storage import segments as seg_store
-            from insights.storage.models import UserItem
+            from insights.storage.core.models import UserItem
 
             account_id = f"acct_bench{seed}"
             profiles = list(population(size, account_id, seed))

@@ -137,14 +137,14 @@ def world(users: int, seed: int) -> Iterator[World]:
     from benchmarks.cost import geo_database, memory_mb
     from benchmarks.fastmoto import light_transaction_backups, seed_items
     from benchmarks.segments import EXTRA, QUESTIONS, _stored_items, population
-    from insights import clock, enrich
+    from insights import clock
     from insights.domain.segments.planner import index_needs
     from insights.domain.segments.rules import parse_rules
     from insights.local.cloud import LocalCloud
-    from insights.services import auth
-    from insights.services import segments as service
-    from insights.services.accounts import create_account
-    from insights.storage.models import UserItem
+    from insights.services.core import auth, enrich
+    from insights.services.core.accounts import create_account
+    from insights.services.segments import queries as service
+    from insights.storage.core.models import UserItem
 
     clock.freeze(NOW_MS)
     saved = {k: os.environ.get(k) for k in ("GEOIP_DATABASE_PATH", "POWERTOOLS_LOG_LEVEL")}
@@ -184,7 +184,7 @@ def counts(w: World, *, with_memory: bool) -> dict[str, dict[str, float]]:
     """Each question counted once through the real service; its reads and AWS time."""
     from benchmarks.fastmoto import indexed_gsi_queries
     from benchmarks.segments import QUESTIONS
-    from insights.services import segments as service
+    from insights.services.segments import queries as service
     from insights.storage import segments as seg_store
 
     ids = {s.name: s.id for s in seg_store.load_segments(w.account.account_id).segments}
@@ -298,7 +298,7 @@ def track(w: World, users: int) -> dict[int, list[float]]:
 
 
 def _iso(ms: int) -> str:
-    from insights.domain.timefmt import format_time
+    from insights.domain.core.timefmt import format_time
 
     return format_time(ms)
 
@@ -307,9 +307,9 @@ def _iso(ms: int) -> str:
 def seed_sessions(w: World, open_sessions: int, seed: int) -> dict[str, int]:
     """Open windows as ingest leaves them: DUE_SHARE due at CLOSE_AT_MS, none due 15 min before."""
     from benchmarks.fastmoto import seed_items
-    from insights.domain.sessions import Enrichment, Session, Stamped, Window
-    from insights.storage.models import SessionItem
-    from insights.storage.records import session_to_item
+    from insights.domain.core.sessions import Enrichment, Session, Stamped, Window
+    from insights.storage.core.models import SessionItem
+    from insights.storage.core.records import session_to_item
 
     rng = random.Random(seed)
     visible = [p for p in w.profiles if p.is_visible(NOW_MS)]
@@ -412,8 +412,8 @@ def sweeper_env(cloud: Any) -> None:
 def pending_read(w: World) -> dict[str, float]:
     """The console's read of the account's pending sums: CPU per item, bytes per item."""
     from benchmarks.capacity import item_size
-    from insights.services import console_aggregates
-    from insights.storage import aggregates
+    from insights.services.console import aggregates as console_aggregates
+    from insights.storage.console import aggregates
 
     account_id = w.account.account_id
     raw = w.cloud.dynamodb.query(
@@ -503,7 +503,7 @@ def measure(users: int, *, smoke: bool, seed: int = 1) -> dict[str, Any]:
 def run_backfill(w: World, slice_s: float) -> dict[str, float]:
     """One backfill slice through SegmentIndexFunction, stopped after slice_s of local time."""
     from benchmarks.fastmoto import indexed_gsi_queries
-    from insights.services import segments as service
+    from insights.services.segments import queries as service
 
     cloud = w.cloud
     service.create_segment(
@@ -546,9 +546,9 @@ def run_backfill(w: World, slice_s: float) -> dict[str, float]:
 def profile_sizes() -> dict[str, float]:
     """Bytes of a stored profile: without custom attributes, and per attribute added."""
     from benchmarks.capacity import item_size
-    from insights.domain.profile import CustomValue, Profile
+    from insights.domain.core.profile import CustomValue, Profile
     from insights.domain.segments.indexing import Entry
-    from insights.storage.records import profile_to_item
+    from insights.storage.core.records import profile_to_item
     from insights.storage.segments import entry_item
 
     def size(attributes: int) -> int:

@@ -21,7 +21,8 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
 from insights import clock
 from insights.local import geodb
-from insights.local.cloud import HttpResponse, LocalCloud
+from insights.local.cloud import LocalCloud
+from insights.local.gateway import HttpResponse
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -54,7 +55,7 @@ class Stack:
         self.cloud = cloud
 
     def account(self, name: str = "Acme", **settings: Any) -> Any:
-        from insights.services.accounts import create_account
+        from insights.services.core.accounts import create_account
 
         created = create_account(name)
         if settings:
@@ -113,21 +114,21 @@ class Stack:
 
 @pytest.fixture
 def stack(geo_db: Path) -> Iterator[Stack]:
-    from insights import enrich
-    from insights.services import auth
+    from insights.services.core import auth, enrich
 
     clock.freeze(T0_MS)
     with mock_aws():
         cloud = LocalCloud().deploy()
         os.environ["GEOIP_DATABASE_PATH"] = str(geo_db)
         enrich.geo.cache_clear()
-        auth._cache.clear()
+        auth._cache.clear()  # a new stack is a new container: no key remembered
+        auth._unknown.clear()
         yield Stack(cloud)
     clock.reset()
 
 
 def iso(ms: int) -> str:
-    from insights.domain.timefmt import format_time
+    from insights.domain.core.timefmt import format_time
 
     text = format_time(ms)
     assert text is not None

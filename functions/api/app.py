@@ -13,12 +13,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
-from insights.domain.accounts import SettingsError, patch_settings
-from insights.domain.events import RequestError, uuid_problem
+from insights.domain.core.accounts import SettingsError, patch_settings
+from insights.domain.core.events import RequestError, uuid_problem
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
-from insights.services import auth
-from insights.storage import accounts as account_store
+from insights.services.core import auth
+from insights.storage.core import accounts as account_store
 
 logger = Logger()
 metrics = Metrics()
@@ -63,7 +63,7 @@ def _user_id(raw: str) -> str:
 
 # ------------------------------------------------- identity verification
 def _identity_error(exc: Exception) -> Response:
-    from insights.services.identity import IdentityError
+    from insights.services.core.identity import IdentityError
 
     assert isinstance(exc, IdentityError)
     return error(exc.status, exc.code, exc.message)
@@ -71,7 +71,7 @@ def _identity_error(exc: Exception) -> Response:
 
 @app.get("/v1/account/identity")
 def get_identity() -> Response:
-    from insights.storage import identity as identity_store
+    from insights.storage.core import identity as identity_store
 
     account = bearer_account(app)
     return ok(identity_store.load(account.account_id, consistent=True).public())
@@ -79,7 +79,7 @@ def get_identity() -> Response:
 
 @app.patch("/v1/account/identity")
 def patch_identity() -> Response:
-    from insights.services.identity import IdentityError, set_verification
+    from insights.services.core.identity import IdentityError, set_verification
 
     account = bearer_account(app)
     body = json_body(app)
@@ -93,17 +93,20 @@ def patch_identity() -> Response:
 
 @app.post("/v1/account/identity/secret")
 def rotate_identity_secret() -> Response:
-    from insights.services.identity import rotate_secret
+    from insights.services.core.identity import IdentityError, rotate_secret
 
     account = bearer_account(app)
-    secret, settings = rotate_secret(account.account_id, clock.now_ms())
+    try:
+        secret, settings = rotate_secret(account.account_id, clock.now_ms())
+    except IdentityError as exc:  # another rotation won the race: 409
+        return _identity_error(exc)
     # The only time the secret is shown; it is never logged.
     return ok({"identity_secret": secret, **settings.public()}, status=201)
 
 
 @app.get("/v1/users/<uuid>")
 def get_user(uuid: str) -> Response:
-    from insights.services.users import Missing, read_user
+    from insights.services.core.users import Missing, read_user
 
     account = bearer_account(app)
     found = read_user(account.account_id, _user_id(uuid), clock.now_ms())
@@ -114,7 +117,7 @@ def get_user(uuid: str) -> Response:
 
 @app.delete("/v1/users/<uuid>")
 def delete_user(uuid: str) -> Response:
-    from insights.services.users import erase_user
+    from insights.services.core.users import erase_user
 
     account = bearer_account(app)
     erase_user(account.account_id, _user_id(uuid), clock.now_ms())
@@ -128,8 +131,8 @@ def _query(name: str) -> str | None:
 
 @app.get("/v1/users")
 def list_users() -> Response:
-    from insights.domain.user_list import ListError, parse
-    from insights.services.console import list_users as listing
+    from insights.domain.console.user_list import ListError, parse
+    from insights.services.console.reads import list_users as listing
 
     account = bearer_account(app)
     try:
@@ -141,14 +144,14 @@ def list_users() -> Response:
 
 @app.get("/v1/attributes")
 def list_attributes() -> Response:
-    from insights.services.console import attributes
+    from insights.services.console.reads import attributes
 
     return ok(attributes(bearer_account(app).account_id))
 
 
 @app.get("/v1/stats")
 def get_stats() -> Response:
-    from insights.services.console import STATS_DAYS, stats
+    from insights.services.console.reads import STATS_DAYS, stats
 
     account = bearer_account(app)
     raw = _query("days")
@@ -160,7 +163,7 @@ def get_stats() -> Response:
 
 @app.post("/v1/account/secret-key")
 def rotate_secret_key() -> Response:
-    from insights.services.console import KeyGone, rotate_secret_key
+    from insights.services.console.reads import KeyGone, rotate_secret_key
 
     account = bearer_account(app)
     header = app.current_event.headers.get("authorization") or ""

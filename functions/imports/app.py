@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.batch import Record, process_partial_response, sqs_message_id
+from insights.batch import process_slices
 from insights.metrics import published
-from insights.services.imports import Budget, ObjectEvent, give_up, register, run_message
+from insights.services.imports.jobs import Budget, ObjectEvent, register
+from insights.services.imports.slices import give_up, run_message
 
 logger = Logger()
 metrics = Metrics()
@@ -41,20 +41,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") or []
     if records and records[0].get("eventSource") == "aws:sqs":
         budget = Budget.from_context(context)
-
-        def run(record: Record) -> None:
-            message = json.loads(record["body"])
-            try:
-                outcome = run_message(message, budget)
-            except Exception:
-                attempts = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
-                if attempts < max_receives():
-                    raise  # SQS delivers the slice again
-                logger.exception("import slice failed on its last attempt")
-                give_up(message, attempts)
-                return
-            logger.info("import slice", extra={"outcome": outcome})
-
-        return process_partial_response(event, run, sqs_message_id, logger)
+        return process_slices(
+            event,
+            lambda message: run_message(message, budget),
+            give_up,
+            max_receives=max_receives(),
+            logger=logger,
+            what="import",
+        )
     _notifications(event)  # S3 (a test event without Records is ignored)
     return {}

@@ -5,11 +5,11 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.domain.imports import MappingError
-from insights.domain.limits import whole_number
+from insights.domain.core.limits import whole_number
+from insights.domain.imports.files import MappingError
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
-from insights.services.imports import (
+from insights.services.imports.jobs import (
     ImportFinished,
     cancel_import,
     create_upload,

@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from insights.domain.salesforce import ConfigError
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
-from insights.services import salesforce
-from insights.services.salesforce import Refused
+from insights.services.salesforce import connection as salesforce
+from insights.services.salesforce.connection import Refused
 
 logger = Logger()
 metrics = Metrics()
@@ -46,6 +46,12 @@ def connect() -> Response:
 @app.get(PATH)
 def read() -> Response:
     return ok(salesforce.read(bearer_account(app)))
+
+
+@app.get(PATH + "/status")
+def status() -> Response:
+    # 200 either way: "not connected" is a normal state, not an error to log
+    return ok(salesforce.status(bearer_account(app)))
 
 
 @app.delete(PATH)

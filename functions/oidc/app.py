@@ -12,11 +12,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.domain.oidc import OidcConfigError
+from insights.domain.core.attributes import refused_attributes
+from insights.domain.idp.oidc import OidcConfigError
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
-from insights.services import oidc
-from insights.services.auth import authenticate
+from insights.services.core.auth import authenticate
+from insights.services.idp import oidc
 
 logger = Logger()
 metrics = Metrics()
@@ -43,9 +44,15 @@ def sign_in() -> Response:
     body = json_body(app)
     if not isinstance(body, dict) or "id_token" not in body:
         return error(400, "invalid_request", 'send {"id_token": "<the ID token>"}')
-    identity, written = oidc.sign_in(account, body["id_token"])
+    identity, written, refused = oidc.sign_in(account, body["id_token"])
     metrics.add_metric(name="IdTokensVerified", unit=MetricUnit.Count, value=1)
-    return ok({"identity": identity.as_dict(), "attributes": written})
+    return ok(
+        {
+            "identity": identity.as_dict(),
+            "attributes": written,
+            "refused": refused_attributes(refused),
+        }
+    )
 
 
 @app.get("/v1/idp/oidc/config")
@@ -55,6 +62,15 @@ def get_config() -> Response:
     if config is None:
         return error(404, "oidc_not_configured", "this account has registered no OIDC issuer")
     return ok(config.as_dict())
+
+
+@app.get("/v1/idp/oidc/status")
+def get_status() -> Response:
+    # 200 either way: no issuer registered is a normal state, not an error to log
+    config = oidc.get_config(bearer_account(app).account_id)
+    if config is None:
+        return ok({"configured": False})
+    return ok({"configured": True, "config": config.as_dict()})
 
 
 @app.put("/v1/idp/oidc/config")

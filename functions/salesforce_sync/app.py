@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -10,10 +9,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
-from insights.batch import Record, process_partial_response, sqs_message_id
+from insights.batch import process_slices
 from insights.metrics import published
-from insights.services.imports import Budget
-from insights.services.salesforce_sync import give_up, run_message, tick
+from insights.services.imports.jobs import Budget
+from insights.services.salesforce.sync import give_up, run_message, tick
 
 logger = Logger()
 metrics = Metrics()
@@ -33,18 +32,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("salesforce tick", extra=summary)
         return summary
     budget = Budget.from_context(context)
-
-    def run(record: Record) -> None:
-        message = json.loads(record["body"])
-        try:
-            outcome = run_message(message, budget)
-        except Exception:
-            attempts = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
-            if attempts < max_receives():
-                raise  # SQS delivers the slice again, from the same checkpoint
-            logger.exception("salesforce slice failed on its last attempt")
-            give_up(message, attempts)
-            return
-        logger.info("salesforce slice", extra={"outcome": outcome})
-
-    return process_partial_response(event, run, sqs_message_id, logger)
+    return process_slices(
+        event,
+        lambda message: run_message(message, budget),
+        give_up,
+        max_receives=max_receives(),
+        logger=logger,
+        what="salesforce",
+    )

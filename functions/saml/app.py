@@ -15,13 +15,15 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.domain.events import MAX_BODY_BYTES, RequestError
-from insights.domain.saml import SamlConfigError
-from insights.domain.saml_response import ResponseRejected
+from insights.domain.core.attributes import refused_attributes
+from insights.domain.core.events import MAX_BODY_BYTES, RequestError
+from insights.domain.idp.saml.config import SamlConfigError
+from insights.domain.idp.saml.response import ResponseRejected
 from insights.http import SECRET_ONLY, Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
-from insights.services import saml
-from insights.services.auth import authenticate
+from insights.services.core.auth import authenticate
+from insights.services.idp import saml
+from insights.services.team import sessions
 
 logger = Logger()
 metrics = Metrics()
@@ -42,7 +44,7 @@ def _config_error(exc: SamlConfigError) -> Response:
 @app.exception_handler(ResponseRejected)
 def _rejected(exc: ResponseRejected) -> Response:
     metrics.add_metric(name="SamlResponsesRejected", unit=MetricUnit.Count, value=1)
-    code = {401: "saml_response_rejected", 400: "invalid_saml_response"}.get(
+    code = exc.code or {401: "saml_response_rejected", 400: "invalid_saml_response"}.get(
         exc.status, "saml_response_not_used"
     )
     return error(exc.status, code, exc.message)
@@ -85,14 +87,23 @@ def _saml_response() -> Any:
 
 @app.post("/v1/idp/saml/response")
 def sign_in() -> Response:
+    key = _server_key()
+    if not key and sessions.cookie_value(app.current_event.raw_event, app.current_event.headers):
+        bearer_account(app)  # a console session: refused by the role table (secret key only)
     account = authenticate(
-        _server_key(),
+        key,
         allowed=SECRET_ONLY,
         where="in the X-Insights-Key header or as 'Authorization: Bearer <secret key>'",
     )
-    identity, written = saml.sign_in(account, _saml_response())
+    identity, written, refused = saml.sign_in(account, _saml_response())
     metrics.add_metric(name="SamlResponsesVerified", unit=MetricUnit.Count, value=1)
-    return ok({"identity": identity.as_dict(), "attributes": written})
+    return ok(
+        {
+            "identity": identity.as_dict(),
+            "attributes": written,
+            "refused": refused_attributes(refused),
+        }
+    )
 
 
 @app.get("/v1/idp/saml/config")

@@ -13,9 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.domain.scim import ScimError
-from insights.domain.scim.mapping import ConfigError
-from insights.domain.scim.schema import (
+from insights.domain.core.events import RequestError, decode_json
+from insights.domain.idp.scim import ScimError
+from insights.domain.idp.scim.mapping import ConfigError
+from insights.domain.idp.scim.schema import (
     list_response,
     resource_type_documents,
     schema_documents,
@@ -23,7 +24,7 @@ from insights.domain.scim.schema import (
 )
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
-from insights.services import scim
+from insights.services.idp import scim
 
 logger = Logger()
 metrics = Metrics()
@@ -52,10 +53,21 @@ def _scim(body: dict[str, Any] | None, status: int = 200, etag: str | None = Non
     return response
 
 
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
 def _base_url() -> str:
+    """Where this request came in: its scheme (X-Forwarded-Proto, set by API Gateway,
+    function URLs and the local stack) and Host, for Location and meta.location."""
     headers = app.current_event.headers
-    proto = headers.get("x-forwarded-proto") or "https"
-    return f"{proto}://{headers.get('host', 'localhost')}{BASE}"
+    proto = (headers.get("x-forwarded-proto") or "https").split(",")[0].strip().lower()
+    host = (headers.get("host") or "").strip()
+    if proto not in ("http", "https"):
+        proto = "https"
+    if not _HOST.match(host):
+        context = app.current_event.raw_event.get("requestContext") or {}
+        host = str(context.get("domainName") or "localhost")
+    return f"{proto}://{host}{BASE}"
 
 
 def _account() -> Any:
@@ -63,13 +75,20 @@ def _account() -> Any:
 
 
 def _body() -> Any:
-    raw = app.current_event.decoded_body or ""
-    if len(raw.encode()) > MAX_BODY_BYTES:
-        raise ScimError(413, f"the body is over {MAX_BODY_BYTES} bytes")
+    """The JSON body, read by the one decoder (events.decode_json): not UTF-8, nested
+    past 64 levels or a lone surrogate are SCIM errors, never a Python message or a 500."""
     try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ScimError(400, f"the body is not valid JSON: {exc}", "invalidSyntax") from None
+        data = app.current_event.body_bytes or b""
+        if len(data) > MAX_BODY_BYTES:
+            raise ScimError(413, f"the body is over {MAX_BODY_BYTES} bytes")
+        if not data.strip():
+            raise ScimError(400, "the body is empty: send a JSON object", "invalidSyntax")
+        return decode_json(data)
+    except RequestError as exc:
+        kind = "invalidValue" if exc.code == "invalid_unicode" else "invalidSyntax"
+        raise ScimError(400, exc.message, kind) from None
+    except RecursionError:
+        raise ScimError(400, "the body nests too deeply", "invalidSyntax") from None
 
 
 def _query(name: str) -> str | None:
@@ -189,9 +208,9 @@ def _not_found() -> Response:
     raise ScimError(404, f"no such SCIM endpoint: {event.path}")
 
 
-# Registered after every SCIM route: any other path under /scim/v2 is a SCIM 404.
-for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-    app.route(_method, f"{BASE}/.*")(_not_found)
+# Registered after every SCIM route: any other path or method under /scim/v2 (the
+# template's route is ANY: HEAD, TRACE, ...) is a SCIM 404 or 405, never another shape.
+app.route("ANY", f"{BASE}/.*")(_not_found)
 
 
 # ------------------------------------------------------ management (secret key)
@@ -211,7 +230,7 @@ def create_token() -> Response:
 
 @app.get("/v1/idp/scim/tokens")
 def list_tokens() -> Response:
-    from insights.storage.idp import list_tokens as stored_tokens
+    from insights.storage.idp.items import list_tokens as stored_tokens
 
     account = bearer_account(app)
     return ok({"tokens": [t.as_dict() for t in stored_tokens(account.account_id)]})
@@ -219,7 +238,7 @@ def list_tokens() -> Response:
 
 @app.delete("/v1/idp/scim/tokens/<token_id>")
 def revoke_token(token_id: str) -> Response:
-    from insights.storage.idp import revoke_token as revoke
+    from insights.storage.idp.items import revoke_token as revoke
 
     account = bearer_account(app)
     if not revoke(account.account_id, token_id):

@@ -1,5 +1,9 @@
 """Segment index entries: kept in step from UsersTable stream records of profile items,
-and backfilled from SQS messages when a segment starts needing a new index."""
+and backfilled from SQS messages when a segment starts needing a new index.
+
+The same records carry membership events of `notify` segments (services/notify.py):
+a DynamoDB stream serves two readers per shard without throttling, and
+UserRetentionFunction is the other one."""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from insights import clock
 from insights.batch import Record, process_partial_response, sqs_message_id, stream_sequence_number
 from insights.metrics import published
-from insights.services import console_aggregates, segment_index
-from insights.storage import queues
+from insights.services import notify
+from insights.services.console import aggregates as console_aggregates
+from insights.services.segments import index as segment_index
+from insights.storage.core import queues
 
 logger = Logger()
 metrics = Metrics()
@@ -25,20 +31,34 @@ def index_record(record: Record) -> None:
     writes = segment_index.apply_record(record)
     if writes:
         metrics.add_metric(name="SegmentIndexWrites", unit=MetricUnit.Count, value=writes)
+    # After the entries: a failure here retries the record, whose entries are
+    # then written again unchanged and whose events keep their ids.
+    changes = notify.apply_record(record)
+    if changes:
+        metrics.add_metric(name="MembershipChanges", unit=MetricUnit.Count, value=changes)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @published(metrics)
 def handler(event: dict, context: LambdaContext) -> dict:
     segment_index.new_invocation()
+    notify.new_invocation()
     records = event.get("Records") or []
     if records and records[0].get("eventSource") == "aws:sqs":
 
         def backfill(record: Record) -> None:
-            more = segment_index.backfill(
-                json.loads(record["body"]),
-                lambda: context.get_remaining_time_in_millis() > RESERVE_MS,
-            )
+            message = json.loads(record["body"])
+
+            def time_left() -> bool:
+                return context.get_remaining_time_in_millis() > RESERVE_MS
+
+            if message.get("kind") == queues.NOTIFY_REARM:
+                # An account's notify segments changed: its users' timers follow.
+                rearmed = notify.rearm(message, time_left)
+                if rearmed is not None:
+                    queues.send_notify_rearm(rearmed)
+                return
+            more = segment_index.backfill(message, time_left)
             if more is not None:
                 queues.send_backfill(more)
 

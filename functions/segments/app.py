@@ -8,12 +8,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
-from insights.domain.events import uuid_problem
+from insights.domain.core.events import uuid_problem
 from insights.domain.segments.rules import RuleError
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
-from insights.services import segments
-from insights.services.segments import SegmentError
+from insights.services.segments import queries as segments
+from insights.services.segments.queries import SegmentError
 
 logger = Logger()
 metrics = Metrics()

@@ -13,8 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from insights import clock
 from insights.batch import Record, process_partial_response, stream_sequence_number
 from insights.metrics import published
-from insights.services.closing import close_deleted
-from insights.storage.records import session_from_stream_image
+from insights.services.core.closing import close_deleted
+from insights.storage.core.records import session_from_stream_image
 
 logger = Logger()
 metrics = Metrics()

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
 from insights.metrics import published
-from insights.services.sweep import sweep
+from insights.services.core.sweep import sweep
 
 logger = Logger()
 metrics = Metrics()

@@ -20,14 +20,15 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
-from insights.domain.accounts import KEY_PREFIX
-from insights.domain.events import Context, RequestError
+from insights.domain.core.accounts import KEY_PREFIX
+from insights.domain.core.events import Context, RequestError
 from insights.metrics import published
 from insights.sdk.routes import ROUTES as SDK_ROUTES
-from insights.services.auth import AuthError, authenticate
-from insights.services.ingest import ingest
+from insights.services.core.auth import AuthError, authenticate
+from insights.services.core.ingest import ingest
 
-SEGMENT_PATHS = (  # domain.segment_api.ROUTES; tests/test_segment_api.py keeps them in step
+# domain.segment_api.ROUTES; tests/segment_api/test_segment_api.py keeps them in step
+SEGMENT_PATHS = (
     "/v1/batch", "/v1/b", "/v1/identify", "/v1/i", "/v1/track", "/v1/t", "/v1/page", "/v1/p",
     "/v1/screen", "/v1/s", "/v1/alias", "/v1/a", "/v1/group", "/v1/g",
 )  # fmt: skip

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights.batch import Record, process_partial_response, stream_sequence_number
 from insights.metrics import published
-from insights.services.retention import cascade_expired_profile
+from insights.services.core.retention import cascade_expired_profile
 
 logger = Logger()
 metrics = Metrics()

@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
+from tests.e2e.relay import Relay
 from tests.e2e.test_local_stack import RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -108,8 +109,12 @@ def tab(browser: Browser) -> Iterator[Tab]:
     context.close()
 
 
-def open_page(tab: Tab, stack: RunningStack, key: str | None = None, **options: str) -> None:
-    query = {"key": key or stack.state["account"]["write_key"], **FAST, **options}
+def open_page(
+    tab: Tab, stack: RunningStack, key: str | None = None, *, policy: bool = False, **options: str
+) -> None:
+    """The test page with the SDK; `policy` keeps the SDK's own flush policy."""
+    base = {"debug": "true"} if policy else FAST
+    query = {"key": key or stack.state["account"]["write_key"], **base, **options}
     tab.page.goto(f"{stack.url}/_local/page?{urlencode(query)}")
     tab.page.wait_for_function("window.insights && !Array.isArray(window.insights)")
 
@@ -128,15 +133,15 @@ def read_user(stack: RunningStack, uuid: str, secret: str | None = None) -> tupl
 
 
 def new_account(stack: RunningStack) -> dict[str, Any]:
-    env = {**os.environ, "INSIGHTS_HOME": str(stack.home)}
+    env = stack.env
     done = subprocess.run(
         [sys.executable, "-m", "insights.cli", "accounts", "create", "--name", "B", "--json"],
         cwd=stack.home,
         env=env,
         capture_output=True,
         text=True,
-        check=True,
     )
+    assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
@@ -164,8 +169,36 @@ def test_identify_and_clicks_make_a_user_with_its_properties(stack: RunningStack
     assert status == 200, user
     assert user["standard"]["total_sessions"] == 1
     assert "Chrom" in user["standard"]["browser_name"]
+    # identify's traits are user properties; track's {format: "pdf"} describes
+    # the event and stays off the profile (docs/event-properties.md).
     custom = {name: v["value"] for name, v in user["custom"].items()}
-    assert custom == {"role": "admin", "status": "VIP", "name": "Ada", "format": "pdf"}
+    assert custom == {"role": "admin", "status": "VIP", "name": "Ada"}
+    sent = {e["type"]: e for e in tab.events()}
+    assert sent["identify"]["user_properties"] == {"role": "admin", "status": "VIP", "name": "Ada"}
+    assert sent["exported report"]["properties"] == {"format": "pdf"}
+    assert "user_properties" not in sent["exported report"]
+
+
+def test_an_account_keeps_the_event_properties_it_names(stack: RunningStack, tab: Tab) -> None:
+    account = new_account(stack)
+    status, body = stack.request(
+        "PATCH",
+        "/v1/account",
+        {"event_properties_as_attributes": ["format"]},
+        {"Authorization": f"Bearer {account['secret_key']}"},
+    )
+    assert status == 200, body
+    open_page(tab, stack, key=account["write_key"])
+    tab.page.evaluate('insights.identify("sdk-keeper", {role: "admin"})')
+    tab.page.evaluate('insights.track("exported report", {format: "pdf", pages: 3})')
+    tab.page.click("#buy")
+    tab.delivered()
+    close_sessions(stack)
+    status, user = read_user(stack, "sdk-keeper", account["secret_key"])
+    assert status == 200, user
+    custom = {name: v["value"] for name, v in user["custom"].items()}
+    assert custom == {"role": "admin", "format": "pdf"}  # pages is not named: not kept
+    assert user["custom"]["format"]["source"] == "event"
 
 
 def test_nothing_is_sent_before_an_id_is_known(stack: RunningStack, tab: Tab) -> None:
@@ -383,8 +416,113 @@ def test_demo_page_screenshot(stack: RunningStack, tab: Tab) -> None:
     page.click("#close")
     page.wait_for_selector("#profile table")
     profile = page.inner_text("#profile")
-    assert "demo-screenshot" in profile and "VIP" in profile and "pdf" in profile
+    assert "demo-screenshot" in profile and "VIP" in profile
+    assert "pdf" not in profile  # track's {format: "pdf"} describes the event
     OUTPUT.mkdir(parents=True, exist_ok=True)
     shot = OUTPUT / "demo.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 20_000
+
+
+# ------------------------------------------------------------ flush policy
+# The SDK's defaults (docs/sdk.md): a request when 20 events wait or 30 s after
+# the first, at once when the page is hidden, by beacon on pagehide. The page's
+# clock is Playwright's, paused from the start: only run_for moves it.
+def paused_clock(tab: Tab, stack: RunningStack, **options: str) -> None:
+    start = time.time()
+    tab.page.clock.install(time=start)
+    tab.page.clock.pause_at(start + 1)
+    open_page(tab, stack, policy=True, **options)
+
+
+def test_a_request_thirty_seconds_after_the_first_event(stack: RunningStack, tab: Tab) -> None:
+    paused_clock(tab, stack)
+    tab.page.evaluate('insights.identify("sdk-thirty")')
+    tab.page.click("#buy")
+    tab.page.clock.run_for(10_000)
+    tab.page.fill("#name", "typed 10 s later")
+    tab.page.clock.run_for(19_000)  # 29 s after the first event
+    tab.page.wait_for_timeout(500)  # real time: nothing is on its way either
+    assert tab.sent == []
+    assert tab.page.evaluate("insights.pending().queued") == 3
+    tab.page.clock.run_for(1_000)
+    tab.wait_until(lambda: tab.accepted() == 3)
+    assert len(tab.sent) == 1  # one request, every event since the first
+    assert [e["type"] for e in tab.events()] == ["page_view", "click", "input"]
+    assert tab.page.evaluate("insights.pending().queued") == 0
+
+
+def test_twenty_events_go_at_once_in_one_request(stack: RunningStack, tab: Tab) -> None:
+    paused_clock(tab, stack)
+    tab.page.evaluate('insights.identify("sdk-twenty")')  # the page view waits with it
+    tab.page.evaluate('for (let i = 1; i < 19; i++) insights.track("step " + i)')
+    tab.page.clock.run_for(100)
+    tab.page.wait_for_timeout(500)
+    assert tab.sent == []
+    assert tab.page.evaluate("insights.pending().queued") == 19
+    tab.page.evaluate('insights.track("step 19")')  # the 20th event
+    tab.page.clock.run_for(1)  # no waiting: the flush is due now
+    tab.wait_until(lambda: tab.accepted() == 20)
+    assert len(tab.sent) == 1 and len(tab.events()) == 20
+
+
+def hide(page: Page, state: str = "hidden") -> None:
+    # Headless Chromium never hides a page (another tab in front, a minimized
+    # window: still "visible"), so the test says what the browser would.
+    getter = f"{{get: () => '{state}', configurable: true}}"
+    page.evaluate(
+        f"Object.defineProperty(document, 'visibilityState', {getter});"
+        "document.dispatchEvent(new Event('visibilitychange'))"
+    )
+
+
+def test_a_hidden_page_sends_everything_at_once(stack: RunningStack, tab: Tab) -> None:
+    paused_clock(tab, stack)
+    tab.page.evaluate('insights.identify("sdk-hidden", {role: "switcher"})')
+    tab.page.click("#buy")
+    assert tab.sent == []
+    hide(tab.page)  # the user switched tabs or apps: the page may never run again
+    tab.wait_until(lambda: tab.accepted() == 4)  # the clock has not moved
+    assert [e["type"] for e in tab.events()] == ["page_view", "identify", "click", "page_hidden"]
+    assert tab.page.evaluate("localStorage.length") == 0  # answered, so not kept
+    hide(tab.page, "visible")  # back: the 30 s policy again
+    tab.page.clock.run_for(29_000)
+    tab.page.wait_for_timeout(500)
+    assert len(tab.sent) == 1
+    tab.page.clock.run_for(1_000)
+    tab.wait_until(lambda: len(tab.sent) == 2)
+    assert [e["type"] for e in tab.sent[1]["events"]] == ["page_visible"]
+    close_sessions(stack)
+    status, user = read_user(stack, "sdk-hidden")
+    assert status == 200 and user["custom"]["role"]["value"] == "switcher"
+
+
+def test_closing_the_tab_sends_the_rest_once(stack: RunningStack, browser: Browser) -> None:
+    # Chromium reports no request of a closed page to Playwright: the SDK
+    # sends through a plain hop that counts what arrives (tests/e2e/relay.py).
+    hop = Relay(upstream=stack.url)
+    endpoint = hop.url + urlsplit(stack.state["function_urls"]["TrackFunction"]).path.rstrip("/")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        query = {"key": stack.state["account"]["write_key"], "endpoint": endpoint}
+        page.goto(f"{stack.url}/_local/page?{urlencode(query)}")
+        page.wait_for_function("window.insights && !Array.isArray(window.insights)")
+        page.evaluate('insights.identify("sdk-closed", {role: "closer"})')
+        page.click("#buy")
+        page.close()  # pagehide, then (in Chromium) visibilitychange to hidden
+        deadline = time.monotonic() + 30
+        while not hop.requests("POST") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)  # anything else the closing page sent has arrived by now
+        posts = hop.requests("POST")
+        assert all(s.status == 200 for s in posts)
+        assert len(posts) == 1, [s.body for s in posts]  # one beacon, no second request
+        sent = [e["type"] for e in json.loads(posts[0].body or "{}")["events"]]
+        assert sent == ["page_view", "identify", "click"]
+    finally:
+        context.close()
+        hop.close()
+    close_sessions(stack)
+    status, user = read_user(stack, "sdk-closed")
+    assert status == 200 and user["custom"]["role"]["value"] == "closer"

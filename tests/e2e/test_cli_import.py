@@ -21,7 +21,7 @@ CLI = [sys.executable, "-m", "insights.cli"]
 @pytest.mark.e2e
 def test_insights_import_uploads_follows_and_summarises(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    env = {**os.environ, "INSIGHTS_HOME": str(home)}
+    env = {**os.environ, "INSIGHTS_HOME": str(home), "XDG_STATE_HOME": str(home / "user-state")}
     for name in ("AWS_ENDPOINT_URL", "IMPORT_BATCH_ROWS", "IMPORT_RESERVE_MS"):
         env.pop(name, None)
     port = free_port()

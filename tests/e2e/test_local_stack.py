@@ -32,14 +32,21 @@ class RunningStack:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "INSIGHTS_HOME": str(home), "POWERTOOLS_LOG_LEVEL": "WARNING"}
+        # Its own per-user state file too: other tests' stacks start and stop meanwhile.
+        env = {
+            **os.environ,
+            "INSIGHTS_HOME": str(home),
+            "XDG_STATE_HOME": str(home / "user-state"),
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
         for key in ("AWS_ENDPOINT_URL", "GEOIP_DATABASE_PATH", "INSIGHTS_GEOIP_DATABASE"):
             env.pop(key, None)
+        self.env = env
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "insights.cli",
+                "insights.cli.main",
                 "serve",
                 "--port",
                 str(self.port),
@@ -148,6 +155,41 @@ def test_quickstart_curl_lines_work_as_written(running: RunningStack) -> None:
     assert user["custom"]["role"]["value"] == "admin"
 
 
+def readme_tour() -> list[str]:
+    """The shell lines of the README's five-minute tour, in order."""
+    readme = (ROOT / "README.md").read_text()
+    tour = readme.split("## A five-minute tour", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", tour, flags=re.S)
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_the_readmes_tour_runs_as_written(running: RunningStack) -> None:
+    lines = readme_tour()
+    keys, *commands = lines
+    assert keys.startswith("WK=wk_...; SK=sk_...")
+    account = running.state["account"]
+    env = {**os.environ, "WK": account["write_key"], "SK": account["secret_key"]}
+
+    def run(command: str) -> str:
+        command = command.replace("http://127.0.0.1:3000", running.url)
+        done = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert done.returncode == 0, (command, done.stderr)
+        return done.stdout
+
+    send, clock, tick, read, question = commands
+    assert json.loads(run(send)) == {"accepted": 1, "late": 0, "rejected": []}
+    run(clock)
+    run(tick)
+    user = json.loads(run(read))
+    assert user["standard"]["total_sessions"] == 1
+    assert user["standard"]["city"] == "London"
+    assert user["custom"]["role"]["value"] == "admin"
+    answer = json.loads(run(question))
+    assert answer["count"] >= 1 and "user-42" in [u["uuid"] for u in answer["users"]]
+
+
 def test_sessions_close_by_themselves_and_the_user_appears(running: RunningStack) -> None:
     account = running.state["account"]
     headers = {"X-Insights-Key": account["write_key"]}
@@ -160,7 +202,7 @@ def test_sessions_close_by_themselves_and_the_user_appears(running: RunningStack
                 "user_agent": "Mozilla/5.0 (X11; Linux x86_64; "
                 "rv:128.0) Gecko/20100101 Firefox/128.0",
             },
-            "events": [{"uuid": "e2e", "properties": {"status": "VIP"}}],
+            "events": [{"uuid": "e2e", "user_properties": {"status": "VIP"}}],
         },
         headers,
     )
@@ -176,7 +218,7 @@ def test_sessions_close_by_themselves_and_the_user_appears(running: RunningStack
 
 
 def test_demo_traffic_gives_plausible_users(running: RunningStack) -> None:
-    env = {**os.environ, "INSIGHTS_HOME": str(running.home)}
+    env = running.env
     result = subprocess.run(
         [sys.executable, "-m", "insights.cli", "demo", "--users", "40", "--show", "40", "--json"],
         cwd=running.home,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.openapi_check import operations, spec
 from tests.e2e.test_local_stack import ROOT, RunningStack
-from tests.openapi_check import operations, spec
-from tests.salesforce_fake import App, FakeSalesforce
+from tests.salesforce.salesforce_fake import App, FakeSalesforce
 
 # The credentials of the description's example connection (the fake accepts them).
 _EXAMPLE = spec()["components"]["requestBodies"]["SalesforceConnection"]["content"]
@@ -75,6 +75,8 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_description(
         "INSIGHTS_SECRET_KEY": account["secret_key"],
         "INSIGHTS_SCIM_TOKEN": token["token"],
         "NO_COLOR": "1",
+        # schemathesis.toml's hooks (the scim_error_schema check) import from the repository.
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
     }
     st = Path(sys.executable).with_name("st")
     result = subprocess.run(

@@ -13,6 +13,7 @@ them fail the invocation fails.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -23,6 +24,10 @@ class Warns(Protocol):
     """Powertools' Logger or a logging.Logger."""
 
     def warning(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
+
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
 
 
 class BatchFailed(Exception):
@@ -60,3 +65,36 @@ def process_partial_response(
     if failures and len(failures) == len(records):
         raise BatchFailed(f"all {len(records)} records of the batch failed") from first
     return {"batchItemFailures": failures}
+
+
+def process_slices(
+    event: dict[str, Any],
+    run: Callable[[dict[str, Any]], str],
+    give_up: Callable[[dict[str, Any], int], bool],
+    *,
+    max_receives: int,
+    logger: Warns,
+    what: str,
+) -> dict[str, list[dict[str, str]]]:
+    """SQS messages that each run one checkpointed slice of a job (an import, a sync).
+
+    A failing slice is reported for retry, so SQS delivers it again from the
+    same checkpoint; on its last delivery (the queue's maxReceiveCount) the
+    job is given up, failed with a reason, instead of being left running
+    while its message goes to the dead-letter queue.
+    """
+
+    def handle(record: Record) -> None:
+        message = json.loads(record["body"])
+        try:
+            outcome = run(message)
+        except Exception:
+            attempts = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+            if attempts < max_receives:
+                raise
+            logger.exception(f"{what} slice failed on its last attempt")
+            give_up(message, attempts)
+            return
+        logger.info(f"{what} slice", extra={"outcome": outcome})
+
+    return process_partial_response(event, handle, sqs_message_id, logger)

@@ -20,12 +20,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from insights.domain.accounts import KeyKind
-from insights.domain.events import RequestError
-from insights.services.auth import AuthError, authenticate
-from insights.storage.accounts import Account
+from insights.domain.core.accounts import KeyKind
+from insights.domain.core.events import RequestError
+from insights.domain.team import roles
+from insights.services.core.auth import AuthError, authenticate
+from insights.storage.core.accounts import Account
+
+if TYPE_CHECKING:
+    from insights.services.team.sessions import Caller
 
 SECRET_ONLY: frozenset[KeyKind] = frozenset({"secret"})
 APPLICATION_JSON = "application/json"
@@ -43,6 +47,7 @@ class Response:
     content_type: str | None = None
     body: str | None = None
     headers: dict[str, str] | None = None  # besides Content-Type (e.g. SCIM's ETag)
+    cookies: list[str] | None = None  # Set-Cookie values (HTTP API v2 sends each)
 
     def as_result(self) -> dict[str, Any]:
         headers = {"Content-Type": self.content_type} if self.content_type else {}
@@ -52,7 +57,7 @@ class Response:
             "body": self.body,
             "isBase64Encoded": False,
             "headers": headers,
-            "cookies": [],
+            "cookies": list(self.cookies or []),
         }
 
 
@@ -69,6 +74,9 @@ class Request:
             k.lower(): v for k, v in (event.get("headers") or {}).items()
         }
         self.query_string_parameters: dict[str, str] | None = event.get("queryStringParameters")
+        self.source_ip: str | None = http.get("sourceIp")
+        self.route: str | None = None  # the pattern the router matched
+        self.caller: Caller | None = None  # who, once bearer_account has checked
 
     def get_query_string_value(self, name: str, default: str | None = None) -> str | None:
         return (self.query_string_parameters or {}).get(name, default)
@@ -110,7 +118,7 @@ class Router:
     """Method + path dispatch with ``<name>`` path parameters and exception handlers."""
 
     def __init__(self) -> None:
-        self._routes: list[tuple[str, re.Pattern[str], Route]] = []
+        self._routes: list[tuple[str, re.Pattern[str], Route, str]] = []
         self._handlers: dict[type[BaseException], Callable[[Any], Response]] = {}
         # Per thread: Lambda runs one request per container, but the local
         # stack runs a function's concurrent requests in threads of one module.
@@ -123,11 +131,12 @@ class Router:
         return event
 
     def route(self, method: str, pattern: str) -> Callable[[Route], Route]:
+        """`method`: an HTTP method, or ANY (every method, as API Gateway's ANY routes)."""
         # A parameter is one path segment, as in Powertools and API Gateway.
         regex = re.compile("^" + _PARAM.sub(r"(?P<\1>[^/]+)", pattern) + "$")
 
         def register(fn: Route) -> Route:
-            self._routes.append((method.upper(), regex, fn))
+            self._routes.append((method.upper(), regex, fn, pattern))
             return fn
 
         return register
@@ -159,16 +168,20 @@ class Router:
     def resolve(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         request = self._local.event = Request(event)
         try:
-            for method, regex, fn in self._routes:
+            for method, regex, fn, pattern in self._routes:
                 match = regex.match(request.path)
-                if match and method == request.method:
+                if match and method in (request.method, "ANY"):
+                    request.route = pattern
                     try:
-                        return fn(**match.groupdict()).as_result()
+                        response = fn(**match.groupdict())
                     except Exception as exc:
                         handle = self._handler_for(exc)
                         if handle is None:
+                            _audit(request, 500)
                             raise
-                        return handle(exc).as_result()
+                        response = handle(exc)
+                    _audit(request, response.status_code)
+                    return response.as_result()
             body = json.dumps({"statusCode": 404, "message": "Not found"}, separators=(",", ":"))
             return Response(404, APPLICATION_JSON, body).as_result()
         finally:
@@ -212,13 +225,77 @@ def ok(body: Any, status: int = 200) -> Response:
 
 
 def bearer_account(app: Router) -> Account:
-    header = app.current_event.headers.get("authorization") or ""
+    """The account of a management request, after the one role check (domain/team/roles.py)."""
+    return caller(app).account
+
+
+def caller(app: Router) -> Caller:
+    """Who calls (the secret key, or a console session), refused unless the route allows them.
+
+    Every management route calls this first, so the table of domain/team/roles.py
+    is enforced in one place; a route missing from the table is refused.
+    """
+    request = app.current_event
+    need = roles.need_of(request.method, request.route or request.path)
+    if need is None or need in ("public", "write_key", "scim_token"):
+        raise AuthError("route_without_role", "this route has no role in the table", status=403)
+    who = _identify(request)
+    request.caller = who
+    if need == "secret_key" and who.via != "secret_key":
+        raise AuthError(
+            "secret_key_only",
+            "only the account's secret key may do this, not a console session",
+            status=403,
+        )
+    if need != "secret_key" and not roles.allows(who.role, need):
+        raise AuthError(
+            "forbidden_role", f"this needs the {need} role; you sign in as {who.role}", status=403
+        )
+    return who
+
+
+def _identify(request: Request) -> Caller:
+    from insights.services.team import sessions
+
+    header = request.headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
     key = token.strip() if scheme.lower() == "bearer" else ""
-    return authenticate(key, allowed=SECRET_ONLY, where="as 'Authorization: Bearer <secret key>'")
+    cookie = None if key else sessions.cookie_value(request.raw_event, request.headers)
+    if cookie is not None:
+        return sessions.by_cookie(*cookie, request.headers)
+    where = "as 'Authorization: Bearer <secret key>' (or sign in to the console)"
+    return sessions.by_secret_key(authenticate(key, allowed=SECRET_ONLY, where=where))
+
+
+def _audit(request: Request, status: int) -> None:
+    """One audit entry per management write, and per refusal of a known caller."""
+    who = request.caller
+    if who is None or request.route is None:
+        return
+    if not (roles.audited(request.method, request.route) or status == 403):
+        return
+    from insights.services.team import audit
+
+    audit.record(
+        who.account.account_id,
+        actor=who.actor,
+        via=who.via,
+        role=who.role,
+        action=_route_key(request),
+        path=request.path,
+        status=status,
+        ip=request.source_ip,
+    )
+
+
+def _route_key(request: Request) -> str:
+    """The route as template.yaml names it when the table knows it, else the handler's."""
+    pattern = f"{request.method} {request.route}"
+    shape = roles.shape(pattern)
+    return next((r for r in roles.ROUTES if roles.shape(r) == shape), pattern)
 
 
 def json_body(app: Router) -> Any:
-    from insights.domain.events import decode_json
+    from insights.domain.core.events import decode_json
 
     return decode_json(app.current_event.body_bytes or b"")

@@ -4,8 +4,12 @@ Custom metrics cost $0.30 each a month, so a stack publishes them only with
 monitoring on (template.yaml sets POWERTOOLS_METRICS_DISABLED unless
 AlarmTopicArn or CreateDashboard is set). Powertools' switch stops the EMF
 output but keeps what was added: its flush clears only what it printed, so
-a warm container would grow a list per metric for its whole life. Handlers
-use `@published(metrics)` instead of `@metrics.log_metrics` for that reason.
+a warm container would grow a list per metric for its whole life. And its
+`log_metrics` warns "No application metrics to publish" after every
+invocation that added none, which for most reads (the console, the API) is
+the normal case, not a mistake: the warning filled the local stack's output
+and the functions' logs. Handlers use `@published(metrics)` instead of
+`@metrics.log_metrics` for both reasons.
 """
 
 from __future__ import annotations
@@ -20,17 +24,19 @@ Handler = Callable[[Any, Any], Any]
 
 
 def published(metrics: Metrics) -> Callable[[Handler], Handler]:
-    """Flush the invocation's metrics as `log_metrics` does, then forget them."""
+    """Flush what the invocation measured (also when it raised), then forget it."""
 
     def wrap(handler: Handler) -> Handler:
-        logged = metrics.log_metrics(handler)
-
         @functools.wraps(handler)
         def run(event: Any, context: Any) -> Any:
             try:
-                return logged(event, context)
+                return handler(event, context)
             finally:
-                metrics.clear_metrics()
+                try:
+                    if metrics.provider.metric_set:
+                        metrics.flush_metrics()  # prints nothing when metrics are off
+                finally:
+                    metrics.clear_metrics()
 
         return run
 

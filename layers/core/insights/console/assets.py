@@ -40,7 +40,8 @@ TYPES = {
 }
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
-# The page needs these, built by `make console` (tools/console_vendor.py).
+# The page needs these; the vendor-*.mjs ship in the repository and `make console`
+# checks them against console/package-lock.json (tools/console_vendor.py).
 REQUIRED = (
     "index.html",
     "app.mjs",
@@ -51,7 +52,7 @@ REQUIRED = (
 
 
 class ConsoleMissing(RuntimeError):
-    """The static files are incomplete: the package was built without `make console`."""
+    """The static files are incomplete: a package built from a partial checkout."""
 
 
 def _stamp() -> tuple[tuple[str, int, int], ...]:
@@ -86,7 +87,8 @@ def _load(
     missing = [name for name in REQUIRED if name not in found]
     if missing:
         raise ConsoleMissing(
-            f"console files missing from {STATIC}: {', '.join(missing)} (run `make console`)"
+            f"console files missing from {STATIC}: {', '.join(missing)} (they are in the "
+            "repository; `make console` checks them, `make console-update` rebuilds them)"
         )
     digest = hashlib.sha256()
     for name, (content, _) in found.items():
@@ -154,7 +156,7 @@ def serve(event: dict[str, Any]) -> dict[str, Any]:
     """The answer to GET / or GET /console/{version}/{file}."""
     try:
         return _serve(event)
-    except ConsoleMissing as exc:  # a package built without `make console`
+    except ConsoleMissing as exc:  # a package built from a partial checkout
         headers = _headers("text/plain; charset=utf-8", "no-store")
         return _reply(503, headers, f"The console is not built here: {exc}\n")
 

@@ -1,9 +1,8 @@
 """Salesforce integration, the pure part: the connection config, SOQL and record rows.
 
-A connection names a Salesforce object, the field that holds the uuid and
-the fields to import (with optional attribute names). Field types come from
-the object's describe and map onto the import types, so a record becomes a
-``Row`` through the same typing as a file row (``domain.imports.check_row``),
+A connection names a Salesforce object, the uuid field and the fields to
+import (with optional names). Describe's field types map onto admission's
+value types: a record becomes a ``Row`` as a file row does (``check_row``),
 stamped with the record's ``SystemModstamp``.
 """
 
@@ -14,9 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from insights.domain.events import MAX_PROPERTY_NAME_CHARS
-from insights.domain.imports import Plan, Rejection, Row, ValueType, check_row
-from insights.domain.timefmt import MINUTE_MS, TimeFormatError, format_time, parse_time
+from insights.domain.core.admission import ValueType
+from insights.domain.core.attributes import Rejection, Row
+from insights.domain.core.limits import MAX_PROPERTY_NAME_CHARS
+from insights.domain.core.sessions import Retraction
+from insights.domain.core.timefmt import MINUTE_MS, TimeFormatError, format_time, parse_time
+from insights.domain.imports.files import Plan, check_row
 
 Flow = Literal["client_credentials", "jwt_bearer"]
 FLOWS: tuple[Flow, ...] = ("client_credentials", "jwt_bearer")
@@ -34,6 +36,7 @@ DEFAULT_INTERVAL_MINUTES = 60
 MAX_FIELDS = 100
 MAX_FILTER_CHARS = 4000
 MODSTAMP = "SystemModstamp"
+DELETED = "IsDeleted"
 # An object's or field's API name: Contact, Plan__c, ns__Plan__c.
 _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _MY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(\.sandbox)?\.my\.salesforce\.com$")
@@ -380,8 +383,9 @@ class Cursor:
         )
 
 
-def _select(connection: Connection) -> str:
-    names = ["Id", MODSTAMP, connection.uuid_field, *connection.fields]
+def _select(connection: Connection, *, deleted: bool = False) -> str:
+    names = ["Id", MODSTAMP, *([DELETED] if deleted else []), connection.uuid_field]
+    names += connection.fields
     seen: dict[str, str] = {}
     for name in names:
         seen.setdefault(name.lower(), name)
@@ -392,8 +396,15 @@ def soql_time(ms: int) -> str:
     return format_time(ms) or ""
 
 
-def incremental_query(connection: Connection, cursor: Cursor | None) -> str:
-    """Records after the cursor, oldest first: (SystemModstamp, Id) pages without overlap."""
+def incremental_query(
+    connection: Connection, cursor: Cursor | None, *, deleted: bool = False
+) -> str:
+    """Records after the cursor, oldest first: (SystemModstamp, Id) pages without overlap.
+
+    `deleted`: select IsDeleted too, for the queryAll endpoint, which also
+    returns the records in the recycle bin (their SystemModstamp is the
+    time of the deletion, so they come in the same order).
+    """
     conditions = []
     if connection.filter:
         conditions.append(f"({connection.filter})")
@@ -405,13 +416,20 @@ def incremental_query(connection: Connection, cursor: Cursor | None) -> str:
             f"({MODSTAMP} > {at} OR ({MODSTAMP} = {at} AND Id > '{cursor.record_id}'))"
         )
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    return f"{_select(connection)}{where} ORDER BY {MODSTAMP}, Id"
+    return f"{_select(connection, deleted=deleted)}{where} ORDER BY {MODSTAMP}, Id"
 
 
-def bulk_query(connection: Connection) -> str:
+def bulk_query(connection: Connection, *, deleted: bool = False) -> str:
     """The whole object for a Bulk API 2.0 job (unordered: the cursor is the maximum seen)."""
     where = f" WHERE ({connection.filter})" if connection.filter else ""
-    return f"{_select(connection)}{where}"
+    return f"{_select(connection, deleted=deleted)}{where}"
+
+
+def follows_deletions(describe: dict[str, Any]) -> bool:
+    """Whether the object has IsDeleted (nearly all do): then syncs read with queryAll."""
+    return any(
+        str(f.get("name", "")).lower() == DELETED.lower() for f in describe.get("fields") or []
+    )
 
 
 def count_query(connection: Connection, cursor: Cursor | None) -> str:
@@ -443,6 +461,39 @@ def record_row(
         column = _field_name(verdict.column, record)
         verdict = Rejection(number, column, f"record {record_id}: {verdict.reason}")
     return verdict, cursor
+
+
+def is_deleted(record: dict[str, Any]) -> bool:
+    """IsDeleted of a queryAll record (JSON true, or "true" in a Bulk API CSV)."""
+    value = next((v for k, v in record.items() if str(k).lower() == "isdeleted"), None)
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def deletion_row(
+    number: int, record: dict[str, Any], plan: Plan, *, now_ms: int
+) -> tuple[Row | None, Cursor | None]:
+    """A deleted record: it withdraws every attribute it maps (a ``Retraction`` each).
+
+    Stamped with the deletion's SystemModstamp, a retraction clears only a
+    value Salesforce set and nothing newer (as SCIM deprovisioning makes
+    its attributes null). A deleted record without a uuid set nothing:
+    no row. A record without a readable SystemModstamp cannot be placed.
+    """
+    cells = {str(k).lower(): v for k, v in record.items()}
+    record_id = str(cells.get("id") or "")
+    try:
+        modstamp = parse_time(cells.get(MODSTAMP.lower()) or "")
+    except TimeFormatError:
+        return None, None
+    cursor = Cursor(modstamp, record_id) if record_id else None
+    uuid_only = Plan(plan.uuid, None, {})
+    verdict = check_row(
+        number, {plan.uuid: cells.get(plan.uuid)}, uuid_only, import_ts=modstamp, now_ms=now_ms
+    )
+    if isinstance(verdict, Rejection):
+        return None, cursor
+    values = {name: Retraction(None, modstamp) for name, _kind in plan.attributes.values()}
+    return Row(number, verdict.uuid, values), cursor
 
 
 def _field_name(lowered: str, record: dict[str, Any]) -> str:

@@ -19,32 +19,51 @@ fault, and the good messages beside a bad one still go through. See
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from insights.domain.events import (
+from insights.domain.core.admission import (
+    NOT_UNICODE,
+    Scalar,
+    name_problem,
+    parse_value,
+    value_problem,
+)
+from insights.domain.core.attributes import Row
+from insights.domain.core.events import (
+    MAX_EVENTS,
     MAX_FUTURE_MS,
     MAX_PROPERTIES,
-    MAX_PROPERTY_NAME_CHARS,
-    MAX_STRING_VALUE_CHARS,
-    MAX_UUID_CHARS,
     Context,
     Rejection,
     RequestError,
-    Scalar,
     decode_json,
+    may_hold_surrogate,
+    normalized_ip,
 )
-from insights.domain.imports import Row, parse_value
-from insights.domain.sessions import Stamped
-from insights.domain.timefmt import DAY_MS, SECOND_MS, TimeFormatError, parse_time
+from insights.domain.core.limits import (
+    MAX_JSON_DEPTH,
+    MAX_PROPERTY_NAME_CHARS,
+    MAX_UUID_CHARS,
+    find_lone_surrogate,
+    json_bytes,
+    lone_surrogate,
+    too_deep,
+)
+from insights.domain.core.sessions import Stamped
+from insights.domain.core.timefmt import DAY_MS, SECOND_MS, TimeFormatError, parse_time
 
 # Segment's documented limits: 32 KB per message, 500 KB per batch request.
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
+# Segment documents no count; its libraries send 10 (analytics.js), 15
+# (analytics-node), 100 (analytics-python) or 250 (analytics-go, -java) at a
+# time. 500 tiny messages fit in 500 KB ~28 times over, and each message may
+# need its own user's read and write: the cap keeps a request at the cap well
+# inside TrackFunction's 10 s timeout (benchmarks/segment_batch.py). The same
+# number as /v1/events' events per request.
+MAX_MESSAGES = MAX_EVENTS
 # A device clock this close to the server's is taken as right: correcting by
 # it would add only network delay, and would move a retried message's time
 # by however long the retry took (so a retry would change the session).
@@ -102,6 +121,8 @@ class Envelope:
     single: bool  # one message at the top level (not {"batch": [...]})
     write_key: str | None
     sent_at: Any = None
+    # The body has an escape that can make a lone surrogate: messages are searched.
+    surrogates: bool = False
 
     def path(self, index: int) -> str:
         return "" if self.single else f"batch[{index}]"
@@ -139,20 +160,30 @@ def decode(body: bytes, message_type: str | None) -> Envelope:
         )
     if not body.strip():
         raise RequestError(400, "empty_body", "body is empty; send a JSON object")
-    doc = decode_json(body)
+    # Not strict: a message nested too deep, holding a lone surrogate or a
+    # 40-digit number is refused alone (translate), as /v1/events refuses an event.
+    doc = decode_json(body, strict=False)
     if not isinstance(doc, dict):
         raise RequestError(400, "invalid_body", "body must be a JSON object")
     write_key = doc.get("writeKey")
-    if write_key is not None and not isinstance(write_key, str):
+    if write_key is not None and (not isinstance(write_key, str) or lone_surrogate(write_key)):
         raise RequestError(400, "invalid_write_key", "writeKey must be a string")
+    surrogates = may_hold_surrogate(body)
     if message_type is not None:
-        return Envelope([doc], single=True, write_key=write_key)
+        return Envelope([doc], single=True, write_key=write_key, surrogates=surrogates)
     batch = doc.get("batch")
     if not isinstance(batch, list):
         raise RequestError(400, "invalid_batch", "'batch' must be a list of messages")
     if not batch:
         raise RequestError(400, "invalid_batch", "'batch' is empty")
-    return Envelope(batch, single=False, write_key=write_key, sent_at=doc.get("sentAt"))
+    if len(batch) > MAX_MESSAGES:
+        raise RequestError(
+            400,
+            "too_many_messages",
+            f"'batch' holds {len(batch)} messages; at most {MAX_MESSAGES} per request",
+        )
+    sent_at = doc.get("sentAt")
+    return Envelope(batch, False, write_key, sent_at=sent_at, surrogates=surrogates)
 
 
 def translate(
@@ -161,7 +192,7 @@ def translate(
     *,
     received_ms: int,
     backfill_days: int,
-    event_properties: frozenset[str],
+    kept_properties: frozenset[str],
     default_context: Context,
 ) -> Translation:
     """Each message's verdict; the whole request is refused only for a bad batch sentAt."""
@@ -172,10 +203,11 @@ def translate(
         except TimeFormatError as exc:
             raise RequestError(400, "invalid_sent_at", f"sentAt: {exc}") from None
     out = Translation()
-    message = _Message(received_ms, backfill_days, event_properties, default_context, batch_skew)
+    message = _Message(received_ms, backfill_days, kept_properties, default_context, batch_skew)
     for index, raw in enumerate(envelope.messages):
         at = envelope.path(index)
         try:
+            _check_whole(at, raw, envelope.surrogates)
             message.translate(index, at, raw, message_type, out)
         except _Refused as exc:
             out.refused.add(index)
@@ -187,19 +219,32 @@ def _join(at: str, name: str) -> str:
     return f"{at}.{name}" if at else name
 
 
+def _check_whole(at: str, raw: Any, surrogates: bool) -> None:
+    """A message as a document: its size, nesting and Unicode (each refuses it alone)."""
+    if not isinstance(raw, dict):
+        raise _Refused(at or "body", "message must be an object")
+    if too_deep(raw, MAX_JSON_DEPTH - 2):  # the body's own two levels: {"batch": [...]}
+        raise _Refused(at or "body", f"nests objects or lists deeper than {MAX_JSON_DEPTH} levels")
+    if surrogates:
+        where = find_lone_surrogate(raw, at)
+        if where is not None:
+            raise _Refused(where, f"a string {NOT_UNICODE}; send valid Unicode")
+    size = json_bytes(raw)
+    if size > MAX_MESSAGE_BYTES:
+        raise _Refused(at or "body", f"message is {size} bytes; the limit is 32 KB (32768)")
+
+
 @dataclass(frozen=True, slots=True)
 class _Message:
     received_ms: int
     backfill_days: int
-    event_properties: frozenset[str]
+    kept_properties: frozenset[str]
     default_context: Context
     batch_skew: int | None
 
     def translate(
         self, index: int, at: str, raw: Any, route_type: str | None, out: Translation
     ) -> None:
-        if not isinstance(raw, dict):
-            raise _Refused(at or "body", "message must be an object")
         kind = raw.get("type", route_type)
         if route_type is not None and kind != route_type:
             raise _Refused(_join(at, "type"), f"this route takes {route_type} messages only")
@@ -207,9 +252,6 @@ class _Message:
             raise _Refused(
                 _join(at, "type"), f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}"
             )
-        size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
-        if size > MAX_MESSAGE_BYTES:
-            raise _Refused(at or "body", f"message is {size} bytes; the limit is 32 KB (32768)")
         if kind in IGNORED_TYPES:
             out.ignored.append(Ignored(index, kind, IGNORED_TYPES[kind]))
             return
@@ -227,7 +269,7 @@ class _Message:
             name = raw.get("event")
             if not isinstance(name, str) or not name.strip():
                 raise _Refused(_join(at, "event"), "track needs an event name (a string)")
-        properties = _chosen_properties(index, at, raw.get("properties"), self.event_properties)
+        properties = _kept_properties(index, at, raw.get("properties"), self.kept_properties)
         event = {"uuid": uuid, "type": kind, "timestamp": ts, "properties": properties.ok}
         out.events[context].append((index, event))
         out.rejected.extend(properties.refused)
@@ -302,11 +344,9 @@ class _Message:
             raise _Refused(_join(at, "context.ip"), "context.ip must be a string")
         else:
             try:
-                ipaddress.ip_address(ip)
-            except ValueError:
-                raise _Refused(
-                    _join(at, "context.ip"), "context.ip is not an IPv4 or IPv6 address"
-                ) from None
+                ip = normalized_ip(ip)
+            except ValueError as exc:
+                raise _Refused(_join(at, "context.ip"), f"context.ip {exc}") from None
         user_agent = raw.get("userAgent")
         if user_agent is not None and not isinstance(user_agent, str):
             raise _Refused(_join(at, "context.userAgent"), "context.userAgent must be a string")
@@ -377,7 +417,7 @@ def _traits(index: int, at: str, raw: Any, ts: int, out: Translation) -> dict[st
         try:
             values[name] = Stamped(None if value is None else parse_value(value, None), ts)
         except ValueError as exc:
-            out.rejected.append(Rejection(index, f"{where}.{name}", _alone(str(exc), "traits")))
+            out.rejected.append(Rejection(index, f"{where}.{name}", alone(str(exc), "traits")))
     return values
 
 
@@ -392,12 +432,12 @@ def _flatten(
 ) -> None:
     for key, value in raw.items():
         name = f"{prefix}{key}"
-        if not key or len(name) > MAX_PROPERTY_NAME_CHARS:
+        if not key or name_problem(name) is not None:
             out.rejected.append(
                 Rejection(
                     index,
                     f"{where}.{name[:40]}",
-                    _alone(f"trait names must be 1-{MAX_PROPERTY_NAME_CHARS} characters", "traits"),
+                    alone(f"trait names must be 1-{MAX_PROPERTY_NAME_CHARS} characters", "traits"),
                 )
             )
         elif isinstance(value, dict) and depth < MAX_TRAIT_DEPTH:
@@ -405,42 +445,45 @@ def _flatten(
         elif isinstance(value, dict | list):
             kind = "an object nested too deep" if isinstance(value, dict) else "a list"
             out.rejected.append(
-                Rejection(index, f"{where}.{name}", _alone(f"{kind} is not a value", "traits"))
+                Rejection(index, f"{where}.{name}", alone(f"{kind} is not a value", "traits"))
             )
         else:
             flat[name] = value
 
 
 @dataclass(slots=True)
-class _Chosen:
+class _Kept:
     ok: dict[str, Scalar] = field(default_factory=dict)
     refused: list[Rejection] = field(default_factory=list)
 
 
-def _chosen_properties(index: int, at: str, raw: Any, chosen: frozenset[str]) -> _Chosen:
-    """The event properties the account opted in to as attributes; the rest describe the event."""
-    out = _Chosen()
+def _kept_properties(index: int, at: str, raw: Any, kept: frozenset[str]) -> _Kept:
+    """The properties that the account keeps as attributes, for the ingest event.
+
+    The rule is every door's (events.user_values, applied again at ingest):
+    only the names in event_properties_as_attributes become attributes, the
+    rest describe the event and are left out here, since Segment lets them
+    nest and an event of /v1/events may not. A kept one is checked here so
+    that a bad value is refused alone and the event still counts.
+    """
+    out = _Kept()
     if raw is None:
         return out
     where = _join(at, "properties")
     if not isinstance(raw, dict):
         raise _Refused(where, "properties must be an object")
-    for name in chosen & raw.keys():
+    for name in kept & raw.keys():
         value = raw[name]
-        error = None
-        if isinstance(value, str) and len(value) > MAX_STRING_VALUE_CHARS:
-            error = f"string longer than {MAX_STRING_VALUE_CHARS} characters"
-        elif isinstance(value, float) and not math.isfinite(value):
-            error = "number must be finite"
-        elif not (value is None or isinstance(value, str | bool | int | float)):
+        error = value_problem(value)  # the admission rules every door's values follow
+        if isinstance(value, dict | list):
             error = "value must be a string, number, boolean or null"
         if error is None:
             out.ok[name] = value
         else:
-            out.refused.append(Rejection(index, f"{where}.{name}", _alone(error, "event")))
+            out.refused.append(Rejection(index, f"{where}.{name}", alone(error, "event")))
     return out
 
 
-def _alone(error: str, rest: str) -> str:
+def alone(error: str, rest: str) -> str:
     kept = "the message's other traits were applied" if rest == "traits" else "the event counted"
     return f"{error}; only this value was refused, {kept}"

@@ -7,7 +7,10 @@ and `plan` go from "free" to "VIP", as in the README's segment example),
 some empty sessions and some users who never come back. Every session ends
 at least an hour before now; sessions close by arrival time (the session
 timeout after a user's last request), so on the local stack the demo then
-moves the clock past the timeout and runs the sweeper before it looks.
+moves the stack's clock past the timeout (for good: the clock stays ahead)
+and runs the sweeper before it looks. The summary counts what will be
+recorded, split into sessions as Insights splits them: empty sessions
+(no interactive event) and late events record nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from insights import clock
-from insights.domain.timefmt import DAY_MS, HOUR_MS, MINUTE_MS, format_time
+from insights.domain.core.events import Event
+from insights.domain.core.sessions import chain, from_event
+from insights.domain.core.timefmt import DAY_MS, HOUR_MS, MINUTE_MS, format_time, parse_time
 
 USER_AGENTS = [
     # Desktop
@@ -129,7 +134,7 @@ def plan_users(count: int, now_ms: int, seed: int = 42) -> list[DemoUser]:
                         "type": "heartbeat" if empty else rng.choice(EVENT_TYPES),
                         "timestamp": format_time(t),
                         "interactive": not empty,
-                        **({"properties": props} if props else {}),
+                        **({"user_properties": props} if props else {}),
                     }
                 )
                 t += rng.randint(5_000, 4 * MINUTE_MS)
@@ -176,7 +181,7 @@ DEMO_BACKFILL_DAYS = 30
 def run_demo(
     api: Api, users: int = 200, show: int = 8, *, change_settings: bool = True
 ) -> dict[str, Any]:
-    """Send the traffic; the summary says which account setting it changed, if any."""
+    """Send the traffic; the summary says what it changed and what will be recorded."""
     now = clock.now_ms()
     account = api.request("GET", "/v1/account")
     changed: dict[str, Any] = {}
@@ -185,9 +190,10 @@ def run_demo(
         api.request("PATCH", "/v1/account", {"backfill_days": DEMO_BACKFILL_DAYS})
         changed["backfill_days"] = {"from": backfill, "to": DEMO_BACKFILL_DAYS}
     planned = plan_users(users, now)
+    timeout_s = int(account["settings"].get("session_timeout_minutes", 30)) * 60
 
-    def send_user(user: DemoUser) -> tuple[int, int]:
-        sent = rejected = 0
+    def send_user(user: DemoUser) -> Sent:
+        sent = Sent()
         for events in user.sessions:  # the SDK flushes once per session (<= 40 events)
             body = {
                 "sent_at": format_time(clock.now_ms()),
@@ -195,23 +201,33 @@ def run_demo(
                 "events": events,
             }
             answer = api.request("POST", "/v1/events", body, secret=False)
-            sent += answer["accepted"]
-            rejected += len(answer["rejected"])
-        return sent, rejected
+            sent.add(events, answer)
+        return sent
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        totals = list(pool.map(send_user, planned))
+        results = list(pool.map(send_user, planned))
+    recorded = [r.sessions(timeout_s * 1000) for r in results]
+    summary: dict[str, Any] = {
+        "users": len(planned),
+        "sessions_sent": sum(len(u.sessions) for u in planned),
+        "events": sum(r.accepted for r in results),
+        "rejected": sum(r.rejected for r in results),
+        "late": sum(r.late for r in results),
+        # What the users' profiles will show once these sessions close: a
+        # session with no interactive event records nothing (nor does a user
+        # who had only such sessions), and late events change no session.
+        "recorded": {
+            "users": sum(1 for count in recorded if count),
+            "sessions": sum(recorded),
+            "empty_sessions": sum(r.empty for r in results),
+        },
+        "settings_changed": changed,
+        "clock_advanced_seconds": None,
+    }
     # A local stack answers these (a deployed one 404s: its sessions close on their own).
-    timeout_s = int(account["settings"].get("session_timeout_minutes", 30)) * 60
     if api.request("POST", f"/_local/clock?advance={timeout_s + 60}") is not None:
         api.request("POST", "/_local/tick")
-    summary = {
-        "users": len(planned),
-        "sessions": sum(len(u.sessions) for u in planned),
-        "events": sum(t[0] for t in totals),
-        "rejected": sum(t[1] for t in totals),
-        "settings_changed": changed,
-    }
+        summary["clock_advanced_seconds"] = timeout_s + 60
     rows = []
     for user in planned:
         if len(rows) >= show:
@@ -223,6 +239,40 @@ def run_demo(
     return summary
 
 
+@dataclass
+class Sent:
+    """One user's events as Insights took them: accepted, and not late."""
+
+    accepted: int = 0
+    rejected: int = 0
+    late: int = 0
+    empty: int = 0  # requests (the demo sends a session per request) with no interaction
+    kept: list[Event] = field(default_factory=list)
+
+    def add(self, events: list[dict[str, Any]], answer: dict[str, Any]) -> None:
+        refused = {r["index"] for r in answer["rejected"]}
+        taken = sorted(
+            (
+                Event(i, e["uuid"], parse_time(e["timestamp"]), e["interactive"], {})
+                for i, e in enumerate(events)
+                if i not in refused
+            ),
+            key=lambda e: e.ts,
+        )
+        self.accepted += answer["accepted"]
+        self.rejected += len(refused)
+        self.late += answer["late"]
+        self.empty += not any(e.interactive for e in taken)
+        # Late events (at or before the end of a session the user already
+        # had: a second run for the same users) are the request's earliest.
+        self.kept += taken[answer["late"] :]
+
+    def sessions(self, timeout_ms: int) -> int:
+        """Non-empty sessions these events make, split as Insights splits them."""
+        runs = chain((from_event(e, None, 0) for e in self.kept), timeout_ms)
+        return sum(1 for run in runs if run.interactive)
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     for name, change in summary.get("settings_changed", {}).items():
         print(
@@ -230,10 +280,42 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"from the last {HISTORY_DAYS} days are accepted (PATCH /v1/account to set it "
             "back; --keep-settings leaves it alone).\n"
         )
+    recorded = summary["recorded"]
     print(
-        f"Sent {summary['events']} events in {summary['sessions']} sessions for "
-        f"{summary['users']} users ({summary['rejected']} rejected).\n"
+        f"Sent {summary['events']} events in {summary['sessions_sent']} sessions for "
+        f"{summary['users']} users ({summary['rejected']} rejected)."
     )
+    empty = recorded["empty_sessions"]
+    lines = [
+        f"Recorded: {recorded['sessions']} sessions of {recorded['users']} users "
+        "(what the console and the API show once the sessions close)."
+    ]
+    if empty:
+        lines.append(
+            f"{empty} of the sessions sent had no interaction (only background events): "
+            "empty sessions record nothing, as the spec says."
+        )
+    if summary.get("late"):
+        lines.append(
+            f"{summary['late']} events were late (older than sessions these users already "
+            "had, from an earlier run): they change no session."
+        )
+    elif summary["users"] > recorded["users"]:
+        lines.append(
+            f"{summary['users'] - recorded['users']} users had only empty sessions: "
+            "they have no profile."
+        )
+    advanced = summary.get("clock_advanced_seconds")
+    if advanced:
+        lines.append(
+            f"Moved the local stack's clock {advanced // 60} minutes on "
+            f"(POST /_local/clock?advance={advanced}) so the sessions close now instead of "
+            "after the session timeout; the clock stays ahead, across restarts too "
+            "(GET /_local/clock reads it)."
+        )
+    else:
+        lines.append("Sessions close by themselves after the account's session timeout.")
+    print("\n".join(lines) + "\n")
     header = (
         "uuid",
         "sessions",

@@ -20,17 +20,13 @@ import time
 import traceback
 import uuid as uuidlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote_plus, unquote_plus, urlsplit
 
-import boto3
-
 from insights import clock
-from insights.local import s3post
+from insights.local import aws, s3post
+from insights.local.gateway import HttpResponse
 from insights.local.template import resolve
-
-if TYPE_CHECKING:
-    from insights.local.cloud import HttpResponse
 
 MAX_SQS_DELIVERIES_PER_PUMP = 10_000
 
@@ -87,7 +83,7 @@ class FileDelivery:
                 )
 
     def _create_buckets(self) -> None:
-        self.s3 = boto3.client("s3")
+        self.s3 = aws.client("s3")
         self.own_clients.append(self.s3)  # the cloud's own calls are not a function's
         existing = {b["Name"] for b in self.s3.list_buckets().get("Buckets", [])}
         for name, res in self.template.of_type("AWS::S3::Bucket").items():
@@ -282,8 +278,6 @@ class FileDelivery:
         S3 does before handing the upload to moto.
         """
         import requests
-
-        from insights.local.cloud import HttpResponse
 
         parts = urlsplit(url)
         host_bucket = parts.hostname.split(".s3", 1)[0] if parts.hostname else ""

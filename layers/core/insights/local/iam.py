@@ -92,8 +92,17 @@ _S3_ACTIONS = {
 class Grant:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
+    # A `dynamodb:LeadingKeys` condition: the partition keys the grant is for.
+    leading_keys: tuple[str, ...] | None = None
 
-    def allows(self, action: str, resource: str) -> bool:
+    def allows(self, action: str, resource: str, keys: list[str] | None = None) -> bool:
+        # As IAM's ForAllValues: every key the call touches must match; a call
+        # whose keys are not known (a scan) matches no such grant.
+        if self.leading_keys is not None and (
+            not keys
+            or not all(any(fnmatch.fnmatchcase(k, p) for p in self.leading_keys) for k in keys)
+        ):
+            return False
         return any(fnmatch.fnmatchcase(action, a) for a in self.actions) and any(
             fnmatch.fnmatchcase(resource, r) or resource == r for r in self.resources
         )
@@ -131,6 +140,7 @@ class PolicyChecker:
                 yield Grant(
                     tuple(actions if isinstance(actions, list) else [actions]),
                     tuple(resources if isinstance(resources, list) else [resources]),
+                    _leading_keys(statement.get("Condition")),
                 )
             return
         for name, args in policy.items():
@@ -151,12 +161,34 @@ class PolicyChecker:
         params: dict[str, Any],
         arn_of: Callable[[str, str], str],
     ) -> None:
+        keys = _partition_keys(service, params)
         for action, resource in _requirements(service, operation, params, arn_of):
-            if not any(g.allows(action, resource) for g in self.grants.get(function, [])):
+            if not any(g.allows(action, resource, keys) for g in self.grants.get(function, [])):
                 raise AccessDenied(
                     f"{function} is not authorized to perform {action} on {resource}: "
                     "add it to the function's Policies in template.yaml"
                 )
+
+
+def _leading_keys(condition: dict[str, Any] | None) -> tuple[str, ...] | None:
+    """The keys of a `ForAllValues:StringLike` `dynamodb:LeadingKeys` condition, if any."""
+    keys = (condition or {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+    if keys is None:
+        return None
+    return tuple(keys if isinstance(keys, list) else [keys])
+
+
+def _partition_keys(service: str, params: dict[str, Any]) -> list[str] | None:
+    """The partition keys a DynamoDB item call touches (what LeadingKeys conditions test):
+    one for GetItem, PutItem, ...; every key of a BatchGetItem."""
+    if service != "dynamodb":
+        return None
+    items = [params.get("Key") or params.get("Item") or {}]
+    for request in (params.get("RequestItems") or {}).values():
+        if isinstance(request, dict):
+            items = [*items, *request.get("Keys", [])]
+    keys = [i["pk"]["S"] for i in items if isinstance(i.get("pk"), dict) and "S" in i["pk"]]
+    return keys or None
 
 
 def _requirements(
@@ -179,6 +211,9 @@ def _requirements(
                 resource += f"/index/{params['IndexName']}"
             return [(f"dynamodb:{operation}", resource)]
         return [(f"dynamodb:{operation}", "*")]
+    if service == "s3" and operation == "DeleteObjects":
+        bucket = arn_of("bucket", params["Bucket"])
+        return [("s3:DeleteObject", f"{bucket}/{o['Key']}") for o in params["Delete"]["Objects"]]
     if service == "s3":
         action = f"s3:{_S3_ACTIONS.get(operation, operation)}"
         bucket = arn_of("bucket", params.get("Bucket", "*"))
@@ -188,6 +223,20 @@ def _requirements(
     if service == "sqs":
         return [
             (f"sqs:{operation}", arn_of("queue", params.get("QueueUrl", "*").rsplit("/", 1)[-1]))
+        ]
+    if service == "events" and operation == "PutEvents":
+        buses = {str(e.get("EventBusName") or "default") for e in params.get("Entries", [])}
+        return [
+            ("events:PutEvents", b if b.startswith("arn:") else arn_of("events", f"event-bus/{b}"))
+            for b in sorted(buses)
+        ]
+    if service == "lambda" and operation == "Invoke":
+        name = str(params["FunctionName"])
+        return [
+            (
+                "lambda:InvokeFunction",
+                name if name.startswith("arn:") else arn_of("lambda", f"function:{name}"),
+            )
         ]
     if service == "secretsmanager":
         return [(f"secretsmanager:{operation}", _secret_arn(params, arn_of))]

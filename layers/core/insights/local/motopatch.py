@@ -150,7 +150,7 @@ def install() -> None:
 def backend() -> Any:
     from moto.dynamodb.models import dynamodb_backends
 
-    from insights.local.cloud import ACCOUNT_ID, REGION
+    from insights.local.aws import ACCOUNT_ID, REGION
 
     return dynamodb_backends[ACCOUNT_ID][REGION]
 

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from insights import clock
+from insights.domain.core.timefmt import DAY_MS, format_time
 from insights.local import pages, snapshot, state
 
 # The default data directory and its state file (see state.py for how
@@ -156,6 +157,7 @@ class LocalStack:
             },
             "aws_endpoint_url": endpoint,
             "tables": self.cloud.deployment.tables,
+            "buckets": self.cloud.deployment.buckets,
             "geoip": geo_note,
             "data_dir": str(self.data_dir),
             "restored": None,
@@ -170,7 +172,7 @@ class LocalStack:
         if self.restored is not None and self.restored.get("account"):
             info["account"] = self.restored["account"]  # the same demo account and keys
         elif self.options.demo_account:
-            from insights.services.accounts import create_account
+            from insights.services.core.accounts import create_account
 
             info["account"] = create_account("Demo").as_dict()
         self.info = info
@@ -214,6 +216,7 @@ class LocalStack:
 
     def _background(self) -> None:
         last_sweep = last_ttl = last_save = time.monotonic()
+        export_day = clock.now_ms() // DAY_MS
         while not self._stop.wait(0.5):
             try:
                 self.cloud.settle()
@@ -221,6 +224,10 @@ class LocalStack:
                 if now - last_sweep >= self.options.sweep_interval:
                     last_sweep = now
                     self.cloud.run_schedules()
+                if clock.now_ms() // DAY_MS != export_day:
+                    # The daily schedules (the export), once per day of the stack's clock.
+                    export_day = clock.now_ms() // DAY_MS
+                    self.cloud.run_schedules(self.cloud.daily_functions())
                 if now - last_ttl >= self.options.ttl_interval:
                     last_ttl = now
                     self.cloud.expire_ttl()
@@ -277,13 +284,19 @@ class LocalStack:
                     self._reply(*page)
                     return
                 if url.path.startswith("/_local/"):
-                    status, payload = stack._local_endpoint(
+                    status, extra, payload = stack._local_endpoint(
                         self.command, url.path, dict(parse_qsl(url.query))
                     )
-                    self._reply(status, {"content-type": "application/json"}, json.dumps(payload))
+                    headers = {"content-type": "application/json", **extra}
+                    self._reply(status, headers, json.dumps(payload))
                     return
                 source_ip = self.headers.get("x-forwarded-for") or self.client_address[0]
-                headers = dict(self.headers.items())
+                # Repeated header lines are one comma-separated list, as API Gateway passes
+                # them (If-Match: W/"1" and If-Match: W/"2" is If-Match: W/"1", W/"2").
+                headers: dict[str, str] = {}
+                for name, value in self.headers.items():
+                    key = name.lower()
+                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
                 function, _, rest = url.path.removeprefix(URL_PREFIX).partition("/")
                 if url.path.startswith(URL_PREFIX) and function in stack.cloud.function_urls:
                     # A function URL is a host of its own on AWS; here it is a path prefix.
@@ -300,23 +313,36 @@ class LocalStack:
                     response = stack.cloud.http(
                         self.command, self.path, headers=headers, body=body, source_ip=source_ip
                     )
-                self._reply(response.status, response.headers, response.body)
+                self._reply(response.status, response.headers, response.body, response.cookies)
 
             def _error(self, status: int, message: str) -> None:
                 self._reply(
                     status, {"content-type": "application/json"}, json.dumps({"message": message})
                 )
 
-            def _reply(self, status: int, headers: dict[str, str], body: str) -> None:
+            def _reply(
+                self,
+                status: int,
+                headers: dict[str, str],
+                body: str,
+                cookies: list[str] | None = None,
+            ) -> None:
                 data = body.encode()
-                self.send_response(status)
-                for key, value in headers.items():
-                    if key.lower() != "content-length":
-                        self.send_header(key, value)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":  # HEAD: the headers of the answer, no body
-                    self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        if key.lower() != "content-length":
+                            self.send_header(key, value)
+                    for cookie in cookies or []:
+                        self.send_header("set-cookie", cookie)
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":  # HEAD: the headers of the answer, no body
+                        self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client left first (a browser tab closed or navigated away
+                    # mid-request): nothing to answer, and not the stack's error.
+                    self.close_connection = True
 
             # Every method reaches the routes, as on API Gateway: one without a
             # route (HEAD, TRACE, ...) gets its 404 {"message": "Not Found"}.
@@ -334,23 +360,63 @@ class LocalStack:
 
         return Handler
 
-    def _local_endpoint(self, method: str, path: str, query: dict[str, str]) -> tuple[int, Any]:
-        """Local-only controls: not part of the deployed API."""
-        if path == "/_local/health":
-            return 200, {"ok": True, "errors": len(self.errors)}
-        if path == "/_local/clock" and method == "POST":
-            try:
-                seconds = float(query.get("advance", "0"))
-            except ValueError:
-                seconds = float("nan")
-            if not seconds >= 0:  # also NaN
-                message = "advance is a number of seconds, 0 or more (the clock only moves on)"
-                return 400, {"error": "invalid_advance", "message": message}
-            clock.advance(seconds)
-            return 200, {"now_ms": clock.now_ms()}
-        if path == "/_local/tick" and method == "POST":
-            return 200, self.tick()
-        return 404, {"error": "not_found", "message": f"no local endpoint {method} {path}"}
+    def _local_endpoint(
+        self, method: str, path: str, query: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any]:
+        """Local-only controls: not part of the deployed API. (status, headers, body)"""
+        routes: dict[str, dict[str, Any]] = {
+            "/_local/health": {"GET": lambda: {"ok": True, "errors": len(self.errors)}},
+            "/_local/clock": {"GET": self._clock, "POST": lambda: self._advance(query)},
+            "/_local/tick": {"POST": self.tick},
+            "/_local/exports": {"POST": self._exports},
+            "/_local/events": {"GET": lambda: self._events(query)},
+        }
+        methods = routes.get(path)
+        if methods is None:
+            return 404, {}, {"error": "not_found", "message": f"no local endpoint {path}"}
+        if method not in methods:
+            allow = ", ".join(methods)
+            message = f"{path} answers {allow}, not {method}"
+            return 405, {"allow": allow}, {"error": "method_not_allowed", "message": message}
+        answer = methods[method]()
+        return (answer[0], {}, answer[1]) if isinstance(answer, tuple) else (200, {}, answer)
+
+    @staticmethod
+    def _clock() -> dict[str, Any]:
+        now = clock.now_ms()
+        return {
+            "now_ms": now,
+            "now": format_time(now),
+            "offset_seconds": clock.offset_ms() / 1000,
+        }
+
+    def _advance(self, query: dict[str, str]) -> Any:
+        try:
+            seconds = float(query.get("advance", "0"))
+        except ValueError:
+            seconds = float("nan")
+        if not seconds >= 0:  # also NaN
+            message = "advance is a number of seconds, 0 or more (the clock only moves on)"
+            return 400, {"error": "invalid_advance", "message": message}
+        clock.advance(seconds)
+        return self._clock()
+
+    def _exports(self) -> dict[str, Any]:
+        """The exports bucket's files, copied into the data directory for `insights sql`
+        (DuckDB reads files; the command needs no AWS client)."""
+        from insights.local import sql
+
+        root = self.data_dir / "exports"
+        bucket = self.cloud.deployment.buckets["ExportsBucket"]
+        return {"root": str(root), "fetched": sql.mirror(self.cloud.s3, bucket, root)}
+
+    def _events(self, query: dict[str, str]) -> Any:
+        """The local bus's log after a position, for `insights events tail`."""
+        after = query.get("after", "0")
+        if not after.isdecimal():
+            return 400, {"error": "invalid_after", "message": "after is a whole number"}
+        events, position = self.cloud.events_after(int(after))
+        return {"events": events, "position": position}
 
 
 def _stop_like_ctrl_c(signum: int, frame: Any) -> None:
@@ -364,6 +430,10 @@ def serve(options: ServeOptions) -> None:
     # closed) stop the stack as Ctrl-C does: data saved, state file removed.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop_like_ctrl_c)
+    # A shell starts background jobs (`make run &`, `make test &`) with SIGINT
+    # ignored, and Python then leaves it ignored: Ctrl-C and `kill -INT` would
+    # do nothing. This server is meant to be stopped that way wherever it runs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print_banner(info)
     try:
         # Short sleeps: Linux may deliver Ctrl-C's SIGINT to any thread, and
@@ -405,7 +475,7 @@ def print_banner(info: dict[str, Any]) -> None:
             f"  curl -s -X POST '{track_url}' -H 'X-Insights-Key: {account['write_key']}' "
             "-H 'content-type: application/json' "
             '-d \'{"context": {"ip": "81.2.69.160"}, "events": [{"uuid": "user-42", '
-            '"properties": {"role": "admin"}}]}\'',
+            '"user_properties": {"role": "admin"}}]}\'',
             "Read the user (after the session closes; `curl -X POST "
             f"'{api}/_local/clock?advance=1860'` then `curl -X POST '{api}/_local/tick'` "
             "skips the 30 minutes):",

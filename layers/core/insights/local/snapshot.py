@@ -103,7 +103,7 @@ def _queued(cloud: LocalCloud) -> dict[str, list[str]]:
     """Message bodies waiting (or in flight) in the template's queues, oldest first."""
     from moto.sqs.models import sqs_backends
 
-    from insights.local.cloud import ACCOUNT_ID, REGION
+    from insights.local.aws import ACCOUNT_ID, REGION
 
     queues = sqs_backends[ACCOUNT_ID][REGION].queues
     found: dict[str, list[str]] = {}

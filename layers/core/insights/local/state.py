@@ -58,15 +58,21 @@ def candidates(start: Path | None = None) -> list[Path]:
 
 def _alive(state: dict[str, Any]) -> bool:
     pid = state.get("pid")
+    # A process of ours that is alive is given time to answer: a busy stack
+    # answers slowly, and passing it over would pick another stack's file.
+    timeout = 3.0
     if isinstance(pid, int):
         try:
             os.kill(pid, 0)
+            timeout = 30.0
         except ProcessLookupError:
             return False
         except PermissionError:
             pass  # another user's process: ask it over HTTP
     try:
-        with urllib.request.urlopen(f"{state['api_url']}/_local/health", timeout=3) as response:
+        with urllib.request.urlopen(
+            f"{state['api_url']}/_local/health", timeout=timeout
+        ) as response:
             return bool(response.status == 200)
     except (OSError, KeyError, urllib.error.URLError):
         return False

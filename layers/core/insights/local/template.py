@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,11 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any
 _CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: _tag(loader, suffix, node))
 
 
+@functools.lru_cache(maxsize=4)
+def _parsed(path: Path, mtime_ns: int) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
@@ -55,7 +62,8 @@ class Template:
 
     @classmethod
     def load(cls, path: Path) -> Template:
-        return cls(path, yaml.load(path.read_text(), Loader=_CfnLoader))
+        # A copy: parsing is a tenth of a test stack's start, and callers may change theirs.
+        return cls(path, copy.deepcopy(_parsed(path, path.stat().st_mtime_ns)))
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {
@@ -97,7 +105,8 @@ CONDITION = "<condition>"
 def rate_minutes(expression: str) -> int:
     """`rate(5 minutes)` -> 5: how often EventBridge Scheduler runs a schedule."""
     count, unit = expression.removeprefix("rate(").removesuffix(")").split()
-    return int(count) * {"minute": 1, "minutes": 1, "hour": 60, "hours": 60}[unit]
+    units = {"minute": 1, "minutes": 1, "hour": 60, "hours": 60, "day": 1440, "days": 1440}
+    return int(count) * units[unit]
 
 
 def resolve(value: Any, lookup: Any) -> Any:

@@ -4,12 +4,13 @@
  */
 (function (root) {
   "use strict";
-  var VERSION = "1.0.0";
+  var VERSION = "1.1.0";
   var STUB_METHODS = ["identify", "track", "page", "segments", "flush", "reset", "ready", "debug"];
   var DEFAULTS = {
     endpoint: "", // base URL; the tag's own origin + path when loaded from the stack
-    flushAt: 20, // events
-    flushInterval: 5000, // ms
+    flushAt: 20, // events: send at once when this many wait
+    flushInterval: 30000, // ms: ...else this long after the first one was queued
+    heartbeatFlush: 300000, // ms: ...or this long when only heartbeats wait
     batchMax: 100, // events per request (the API takes 500)
     maxStored: 500, // events kept in localStorage while undelivered
     retryBase: 1000, // ms, doubled per failure
@@ -35,7 +36,8 @@
     env = env || root;
     var doc = env.document;
     var nav = env.navigator || {};
-    var now = function () { return Date.now(); };
+    var clock = env.Date || Date; // env: the window, or a test's stand-in with its own clock
+    var now = function () { return clock.now(); };
     var later = function (fn, ms) { return env.setTimeout(fn, ms); };
     var cancel = function (id) { env.clearTimeout(id); };
     if (!opts.key) throw new Error("insights: a write key is required (data-key or {key})");
@@ -45,8 +47,13 @@
     var queue = []; // identified, waiting for delivery (persisted)
     var explicit = null; // {uuid, hash}: from identify()
     var hashed = {}; // raw id -> SHA-256 hex
-    var inflight = null;
+    var inflight = null; // the request under way: one at a time
+    var inflightBatch = [];
+    var inflightKeepalive = false;
+    var queuedAt = new WeakMap(); // event -> capture time (neither sent nor stored)
     var timer = null;
+    var timerAt = 0;
+    var unloading = false; // from pagehide until the page is shown again
     var failures = 0;
     var retryAt = 0;
     var lastOf = {};
@@ -79,7 +86,16 @@
       try {
         var saved = JSON.parse(s.getItem(storeKey) || "[]");
         var oldest = now() - MAX_AGE_MS;
-        for (var i = 0; i < saved.length; i++) if (saved[i] && saved[i].timestamp > oldest) queue.push(saved[i]);
+        for (var i = 0; i < saved.length; i++) {
+          var e = saved[i];
+          if (!e || !(e.timestamp > oldest)) continue;
+          // Stored by an SDK before 1.1.0, which sent identify's traits as properties.
+          if (e.type === "identify" && e.properties && !e.user_properties) {
+            e.user_properties = e.properties;
+            delete e.properties;
+          }
+          queue.push(e);
+        }
       } catch (e) { log("warn", ["ignoring unreadable stored events"]); }
     }
 
@@ -129,7 +145,7 @@
       if (hashed[raw]) return { uuid: hashed[raw], hash: hash || null };
       if (hashed[raw] !== false) {
         hashed[raw] = false;
-        sha256(raw).then(function (hex) { hashed[raw] = hex; schedule(0); }, function (e) {
+        sha256(raw).then(function (hex) { hashed[raw] = hex; adopt(); plan(); }, function (e) {
           log("error", ["cannot hash the uuid, nothing is sent:", e.message]);
         });
       }
@@ -149,19 +165,29 @@
     }
 
     // ------------------------------------------------------------- capture
-    function enqueue(type, properties, interactive) {
-      var event = { type: String(type).slice(0, 128), timestamp: now(), interactive: interactive !== false };
-      // Properties become the user's custom attributes (most recent wins).
-      if (properties && typeof properties === "object") {
-        for (var name in properties) if (Object.prototype.hasOwnProperty.call(properties, name)) {
-          (event.properties = event.properties || {})[name] = properties[name];
+    function copied(values) {
+      var out = null;
+      if (values && typeof values === "object") {
+        for (var name in values) if (Object.prototype.hasOwnProperty.call(values, name)) {
+          (out = out || {})[name] = values[name];
         }
       }
+      return out;
+    }
+    // properties describe the event (kept as attributes only for the names the
+    // account lists); userProperties are the user's custom attributes, most
+    // recent wins (docs/event-properties.md).
+    function enqueue(type, properties, interactive, userProperties) {
+      var event = { type: String(type).slice(0, 128), timestamp: now(), interactive: interactive !== false };
+      queuedAt.set(event, event.timestamp);
+      var props = copied(properties);
+      var user = copied(userProperties);
+      if (props) event.properties = props;
+      if (user) event.user_properties = user;
       held.push(event);
       if (held.length > opts.maxStored) held.shift();
       adopt();
-      if (queue.length >= opts.flushAt) schedule(0);
-      else if (!timer) schedule(opts.flushInterval);
+      plan();
     }
     function auto(type, interactive) {
       return function () {
@@ -182,7 +208,28 @@
     function schedule(delay) {
       if (timer) cancel(timer);
       var wait = Math.max(delay, retryAt - now(), 0);
+      timerAt = now() + wait;
       timer = later(function () { timer = null; flush(); }, wait);
+    }
+    function waiting() {
+      return queue.filter(function (e) { return inflightBatch.indexOf(e) < 0; });
+    }
+    // The flush policy (docs/sdk.md): at once when flushAt events wait, else
+    // flushInterval after the first was captured; heartbeats only stretch a
+    // session, so they ride along or wait heartbeatFlush. Events restored from
+    // an earlier page are due at once.
+    function plan() {
+      var list = waiting();
+      if (!list.length) return;
+      var due = Infinity;
+      if (list.length >= opts.flushAt) due = now();
+      for (var i = 0; i < list.length && due > now(); i++) {
+        var at = queuedAt.get(list[i]);
+        var hold = list[i].type === "heartbeat" ? opts.heartbeatFlush : opts.flushInterval;
+        due = Math.min(due, at === undefined ? now() : at + hold);
+      }
+      if (timer && timerAt <= due) return; // an earlier flush is set already
+      schedule(due - now());
     }
     function report(answer, events) {
       var rejected = (answer && answer.rejected) || [];
@@ -208,13 +255,17 @@
       }
       var batch = queue.slice(0, opts.batchMax);
       var data = body(batch);
+      inflightBatch = batch;
+      // Browsers refuse keepalive bodies over 64 KB: a big backlog goes without
+      // it. With it the request outlives the page (see beacon()).
+      inflightKeepalive = data.length < 60000;
+      var failed = false;
       // text/plain and the key in the query string: a CORS "simple" request, no preflight.
       inflight = env.fetch(url("/v1/events"), {
         method: "POST",
         body: data,
         headers: { "content-type": "text/plain;charset=UTF-8" },
-        // Browsers refuse keepalive bodies over 64 KB: a big backlog goes without it.
-        keepalive: data.length < 60000,
+        keepalive: inflightKeepalive,
         credentials: "omit"
       }).then(function (response) {
         if (retryable(response.status)) throw new Error("HTTP " + response.status);
@@ -226,32 +277,55 @@
           else log("error", ["batch refused, not retried:", response.status, answer && answer.message]);
         }, function () {});
       }).catch(function (e) {
+        failed = true;
         failures++;
         var delay = Math.min(opts.retryMax, opts.retryBase * Math.pow(2, failures - 1));
         retryAt = now() + delay * (0.75 + Math.random() * 0.5);
         log("warn", ["send failed (" + e.message + "), retry #" + failures + " in", Math.round(retryAt - now()), "ms"]);
       }).then(function () {
         inflight = null;
-        if (queue.length) schedule(queue.length >= opts.flushAt ? 0 : opts.flushInterval);
+        inflightBatch = [];
+        if (failed) schedule(0); // the batch is due: at the end of the backoff
+        else plan();
       });
       return inflight;
     }
-    // The page is going away: hand what is left to the browser (sendBeacon).
+    // All that is queued, batch after batch, unless backing off: a hidden page
+    // may never run again (what is undelivered stays stored).
+    function drain() {
+      return flush().then(function () {
+        return queue.length && !retryAt ? drain() : undefined;
+      });
+    }
+    // The page is going away. A keepalive request under way and a beacon both
+    // outlive it: their events are not stored, or the next page would send
+    // them again. What no request carries (offline, beacon refused) stays
+    // stored. Back from the bfcache, pageshow stores the whole queue again.
     function beacon() {
+      unloading = true;
       adopt();
-      if (!queue.length || nav.onLine === false) return; // kept in localStorage for the next page
+      var handed = inflight && inflightKeepalive && nav.onLine !== false ? inflightBatch : [];
+      var left = waiting();
       var sent = [];
-      for (var i = 0; i < queue.length; i += opts.flushAt) {
-        var chunk = queue.slice(i, i + opts.flushAt);
-        var data = body(chunk);
-        var ok = false;
-        try {
-          ok = nav.sendBeacon ? nav.sendBeacon(url("/v1/events"), new Blob([data], { type: "text/plain" })) : false;
-        } catch (e) { ok = false; }
-        if (!ok) break;
-        sent = sent.concat(chunk);
+      if (nav.onLine !== false) {
+        for (var i = 0; i < left.length; i += opts.flushAt) {
+          var chunk = left.slice(i, i + opts.flushAt);
+          var ok = false;
+          try {
+            var blob = new Blob([body(chunk)], { type: "text/plain" });
+            ok = nav.sendBeacon ? nav.sendBeacon(url("/v1/events"), blob) : false;
+          } catch (e) { ok = false; }
+          if (!ok) break;
+          sent = sent.concat(chunk);
+        }
       }
       drop(sent);
+      var s = storage();
+      var kept = queue.filter(function (e) { return handed.indexOf(e) < 0; });
+      try {
+        if (s && kept.length) s.setItem(storeKey, JSON.stringify(kept));
+        else if (s) s.removeItem(storeKey);
+      } catch (e) { log("warn", ["localStorage unavailable:", e.message]); }
     }
 
     // ----------------------------------------------------------------- API
@@ -263,8 +337,11 @@
           return api;
         }
         explicit = { uuid: String(uuid), hash: (options && options.userHash) || null };
-        if (traits && typeof traits === "object") enqueue("identify", traits, false);
-        else adopt();
+        if (traits && typeof traits === "object") enqueue("identify", null, false, traits);
+        else {
+          adopt();
+          plan();
+        }
         return api;
       },
       track: function (type, properties, options) {
@@ -322,7 +399,7 @@
     };
 
     restore();
-    if (queue.length) schedule(0);
+    plan();
     if (opts.autocapture && doc && doc.addEventListener) {
       var listen = { capture: true, passive: true };
       doc.addEventListener("click", auto("click", true), listen);
@@ -331,8 +408,13 @@
       doc.addEventListener("keydown", auto("key_press", true), listen);
       env.addEventListener("scroll", auto("scroll", true), listen);
       doc.addEventListener("visibilitychange", function () {
+        // Chromium hides a page after its pagehide when it unloads: the
+        // beacon has carried everything by then.
+        if (unloading) return;
         enqueue(doc.visibilityState === "hidden" ? "page_hidden" : "page_visible", null, false);
-        if (doc.visibilityState === "hidden") flush();
+        // Hidden may be the last moment this page runs (a phone freezes or
+        // discards it, a closing tab goes on to pagehide): send it all now.
+        if (doc.visibilityState === "hidden") drain();
       });
       env.addEventListener("popstate", function () { api.page(); });
       if (opts.heartbeat > 0) {
@@ -346,10 +428,16 @@
     }
     if (env.addEventListener) {
       env.addEventListener("pagehide", beacon);
+      env.addEventListener("pageshow", function () {
+        unloading = false;
+        persist(); // what pagehide left out of storage is this page's again
+      });
       env.addEventListener("online", function () {
+        var wasFailing = failures > 0;
         failures = 0;
         retryAt = 0;
-        schedule(0);
+        if (wasFailing) schedule(0); // the backlog goes now, not at the end of the backoff
+        else plan();
       });
     }
     return api;

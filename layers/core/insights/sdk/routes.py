@@ -40,7 +40,19 @@ def _json(status: int, body: dict[str, Any], cache_control: str = "no-store") ->
     return _result(status, headers, json.dumps(body))
 
 
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """If-None-Match (RFC 9110, 13.1.2): `*`, or a list of entity tags compared
+    weakly, so `W/"x"` matches `"x"` (a CDN that compresses the script marks its
+    tag weak, and a browser sends back what it was given)."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
 def serve_script(event: dict[str, Any]) -> dict[str, Any]:
+    """GET or HEAD /v1/sdk/insights.js (HEAD: the same headers, no body)."""
     source, etag, version = script()
     headers = {
         "Content-Type": JS_TYPE,
@@ -49,19 +61,21 @@ def serve_script(event: dict[str, Any]) -> dict[str, Any]:
         "X-Insights-Sdk-Version": version,
     }
     sent = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    if etag in (sent.get("if-none-match") or "").split(", "):
+    if etag_matches(sent.get("if-none-match"), etag):
         return _result(304, headers, "")
-    return _result(200, headers, source)
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method")
+    return _result(200, headers, "" if method == "HEAD" else source)
 
 
 def serve_segments(event: dict[str, Any]) -> dict[str, Any]:
     """GET /v1/sdk/segments?uuid=&user_hash=: the verified user's targeting segments."""
     from insights import clock
-    from insights.domain.accounts import KEY_PREFIX
-    from insights.domain.events import uuid_problem
-    from insights.domain.identity import UNVERIFIED
-    from insights.services import identity, segments
-    from insights.services.auth import AuthError, authenticate
+    from insights.domain.core.accounts import KEY_PREFIX
+    from insights.domain.core.events import uuid_problem
+    from insights.domain.core.identity import UNVERIFIED
+    from insights.services.core import identity
+    from insights.services.core.auth import AuthError, authenticate
+    from insights.services.segments import queries as segments
 
     query = event.get("queryStringParameters") or {}
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
@@ -107,5 +121,6 @@ def serve_segments(event: dict[str, Any]) -> dict[str, Any]:
 # method, path -> route (the tracking function's routes besides POST events)
 ROUTES = {
     ("GET", "/v1/sdk/insights.js"): serve_script,
+    ("HEAD", "/v1/sdk/insights.js"): serve_script,
     ("GET", "/v1/sdk/segments"): serve_segments,
 }

@@ -16,28 +16,30 @@ import base64
 import binascii
 import json
 import zlib
+from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from insights import clock
-from insights.domain.accounts import KEY_PREFIX
-from insights.domain.events import MAX_EVENTS, Context, Rejection, RequestError
-from insights.domain.identity import UNVERIFIED
+from insights.domain.core.accounts import KEY_PREFIX
+from insights.domain.core.events import Context, Rejection, RequestError
+from insights.domain.core.identity import UNVERIFIED
 from insights.domain.segment_api import (
     MAX_BATCH_BYTES,
     ROUTES,
     Envelope,
     Translation,
+    alone,
     decode,
     translate,
 )
-from insights.services import identity
-from insights.services.attributes import write_attributes
-from insights.services.auth import AuthError, authenticate
-from insights.services.ingest import ingest
-from insights.storage.accounts import Account
+from insights.services.core import identity
+from insights.services.core.attributes import write_attributes
+from insights.services.core.auth import AuthError, authenticate
+from insights.services.core.ingest import ingest_many
+from insights.storage.core.accounts import Account
 
 metrics = Metrics()
 
@@ -48,6 +50,11 @@ KEY_WHERE = (
 )
 NO_USER_RECORDS = (
     "unique_user_ids is off for this account: messages are accepted, no user records are kept"
+)
+# Segment messages carry no user hash (docs/identity-verification.md).
+UNVERIFIED_MESSAGE = (
+    f"{UNVERIFIED}: identity verification is on, and a Segment message carries no user "
+    "hash to verify its userId by; send it from your server with the secret key"
 )
 
 
@@ -79,7 +86,7 @@ def handle(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
             message_type,
             received_ms=received_ms,
             backfill_days=account.settings.backfill_days,
-            event_properties=frozenset(account.settings.segment_event_properties),
+            kept_properties=frozenset(account.settings.event_properties_as_attributes),
             default_context=default_context,
         )
         return 200, _apply(account, envelope, translation, received_ms, trusted=trusted)
@@ -142,21 +149,22 @@ def _apply(
     refused = set(translation.refused)
     late = 0
     user_records = account.settings.unique_user_ids
-    # One ingest per request context (ingest takes one); a browser's or an
-    # app's batch has one, so this is the /v1/events request it replaces.
-    for context, items in translation.events.items():
-        for start in range(0, len(items), MAX_EVENTS):
-            chunk = items[start : start + MAX_EVENTS]
-            payload: dict[str, Any] = {"events": [event for _, event in chunk]}
-            given = {"ip": context.ip, "user_agent": context.user_agent}
-            payload["context"] = {k: v for k, v in given.items() if v is not None}
-            result = ingest(
-                account,
-                json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-                received_ms=received_ms,
-                default_context=Context(None, None),
-                trusted=trusted,
-            )
+    # One ingest request per request context (ingest enriches one); a browser's
+    # or an app's batch has one, so this is the /v1/events request it replaces.
+    # ingest_many reads the users of all of them at once. A batch holds at most
+    # MAX_EVENTS messages (domain.segment_api.MAX_MESSAGES): one request each.
+    chunks: list[list[tuple[int, dict[str, Any]]]] = []
+    requests: list[tuple[str, Context]] = []
+    for context, chunk in translation.events.items():
+        payload: dict[str, Any] = {"events": [event for _, event in chunk]}
+        given = {"ip": context.ip, "user_agent": context.user_agent}
+        payload["context"] = {k: v for k, v in given.items() if v is not None}
+        chunks.append(chunk)
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        requests.append((body, Context(None, None)))
+    if requests:
+        results = ingest_many(account, requests, received_ms=received_ms, trusted=trusted)
+        for chunk, result in zip(chunks, results, strict=True):
             late += result.late
             for bad in result.rejected:
                 index = chunk[bad.index][0]
@@ -168,10 +176,19 @@ def _apply(
         # key may not set traits for any uuid it names (docs/identity-verification.md).
         for row in rows:
             refused.add(row.number)
-            rejected.append(Rejection(row.number, envelope.path(row.number) or "body", UNVERIFIED))
+            where = _field(envelope, row.number, "userId")
+            rejected.append(Rejection(row.number, where, UNVERIFIED_MESSAGE))
         rows = []
     if rows and user_records:
-        write_attributes(account, rows, "identify")
+        # Each trait alone: a trait the user's caps cannot take is refused, the rest kept.
+        written = write_attributes(account, rows, "identify", atomic=False)
+        for line in written.refused:
+            where = _field(envelope, line.row, f"traits.{line.column}")
+            rejected.append(Rejection(line.row, where, alone(line.reason, "traits")))
+        counts = Counter(line.row for line in written.refused)
+        for row in rows:  # a message none of whose traits was taken is not accepted
+            if row.values and counts[row.number] == len(row.values):
+                refused.add(row.number)
     metrics.add_metric(
         name="EventsRejected", unit=MetricUnit.Count, value=len(translation.rejected)
     )
@@ -192,8 +209,18 @@ def _apply(
     return body
 
 
-def _renamed(bad: Rejection, index: int, envelope: Envelope) -> Rejection:
-    """An ingest verdict on events[k] named by the Segment message's own path."""
-    rest = bad.field.removeprefix(f"events[{bad.index}]").removeprefix(".")
+def _field(envelope: Envelope, index: int, name: str) -> str:
     at = envelope.path(index)
-    return Rejection(index, ".".join(p for p in (at, rest) if p) or "body", bad.error)
+    return f"{at}.{name}" if at else name
+
+
+def _renamed(bad: Rejection, index: int, envelope: Envelope) -> Rejection:
+    """An ingest verdict on events[k] named by the Segment message's own path and fields."""
+    rest = bad.field.removeprefix(f"events[{bad.index}]").removeprefix(".")
+    error = bad.error
+    if rest == "user_hash":  # identity verification: the message's userId is what is unverified
+        rest, error = "userId", UNVERIFIED_MESSAGE
+    elif rest == "uuid":
+        rest = "userId"
+    at = envelope.path(index)
+    return Rejection(index, ".".join(p for p in (at, rest) if p) or "body", error)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pynamodb.exceptions import PutError
 
-from insights.domain.profile import CustomValue, Profile
+from insights.domain.core.profile import CustomValue, Profile
 from insights.domain.segments import catalogue
 from insights.domain.segments.catalogue import Catalogue
 from insights.domain.segments.definitions import Segment
@@ -23,15 +23,15 @@ from insights.domain.segments.indexing import (
     shard_key,
 )
 from insights.domain.segments.planner import Query
-from insights.storage.models import IndexCatalogueItem, IndexEntryItem, SegmentsItem, UserItem
-from insights.storage.records import (
+from insights.storage.core.models import IndexCatalogueItem, IndexEntryItem, SegmentsItem, UserItem
+from insights.storage.core.records import (
     PROFILE_SK,
     ProfileRecord,
     profile_from_item,
     profile_to_item,
     split_pk,
 )
-from insights.storage.store import Conflict
+from insights.storage.core.store import Conflict
 
 MAX_ITEM_CHARS = 350_000  # DynamoDB items stop at 400 KB
 
@@ -78,6 +78,7 @@ def save_segments(current: SegmentSet, segments: list[Segment]) -> SegmentSet:
                 "created_at": s.created_at,
                 "updated_at": s.updated_at,
                 "targeting": s.targeting,
+                "notify": s.notify,
             }
             for s in segments
         ],

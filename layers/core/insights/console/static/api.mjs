@@ -1,13 +1,39 @@
-// The public API, called with the secret key the user signed in with.
-// The key lives in sessionStorage only: gone when the tab closes, never in a
-// URL or a cookie, and readable only by this origin's scripts (the CSP allows
-// no inline or foreign script).
+// The public API, called as whoever is signed in: a person through the
+// account's OIDC provider (an HttpOnly session cookie this code never sees,
+// sent by the browser), or the secret key (first setup, machines). The key
+// lives in sessionStorage only: gone when the tab closes, never in a URL or
+// a cookie, and readable only by this origin's scripts (the CSP allows no
+// inline or foreign script). Every request carries X-Insights-Console: 1,
+// which the API requires with the cookie (a page on another origin cannot
+// send it without a CORS preflight, which the API refuses).
 
 const KEY = "insights.secretKey";
+const ACCOUNT = "insights.account"; // the last account signed in to: not a secret
+const RANK = { viewer: 1, editor: 2, admin: 3 };
 const listeners = new Set();
+let me = null; // GET /v1/team/me of whoever is signed in
 
 export function secretKey() {
   return sessionStorage.getItem(KEY);
+}
+
+// Who is signed in, and what they may do: pages show no control the role cannot use.
+export function whoami() {
+  return me;
+}
+
+export function can(role) {
+  return !!me && (RANK[me.role] || 0) >= RANK[role];
+}
+
+export function setWhoami(who) {
+  me = who;
+  // Remembered for the next company sign-in (an account id is no secret); never the key.
+  if (who?.via === "session") localStorage.setItem(ACCOUNT, who.account_id);
+}
+
+export function lastAccount() {
+  return localStorage.getItem(ACCOUNT) || "";
 }
 
 export function signIn(key) {
@@ -15,8 +41,12 @@ export function signIn(key) {
   listeners.forEach((f) => f(key));
 }
 
-export function signOut(reason) {
+// A person's session ends on the server too; a refused one (reason given) is already over.
+export async function signOut(reason) {
+  const session = me?.via === "session";
   sessionStorage.removeItem(KEY);
+  me = null;
+  if (session && !reason) await api("POST", "/v1/team/signout", undefined, null).catch(() => {});
   listeners.forEach((f) => f(null, reason));
 }
 
@@ -34,9 +64,20 @@ export class ApiError extends Error {
   }
 }
 
-// Accepts a key to try before it is stored (sign-in).
+const ENDED = {
+  session_expired: "Your session has expired: sign in again.",
+  session_ended: "Your session has ended (signed out elsewhere, or your role changed): sign in again.",
+  invalid_session: "Your session is not valid any more: sign in again.",
+};
+
+export function endedBecause(code) {
+  return ENDED[code] || null;
+}
+
+// Accepts a key to try before it is stored (sign-in); null: the session cookie only.
 export async function api(method, path, body, key = secretKey()) {
-  const headers = { Authorization: `Bearer ${key}` };
+  const headers = { "X-Insights-Console": "1" };
+  if (key) headers.Authorization = `Bearer ${key}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -45,6 +86,7 @@ export async function api(method, path, body, key = secretKey()) {
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
+      credentials: "same-origin",
     });
   } catch (error) {
     throw new ApiError(0, { error: "network", message: `The API did not answer (${error.message}).` });
@@ -58,8 +100,9 @@ export async function api(method, path, body, key = secretKey()) {
   }
   if (!response.ok) {
     const error = new ApiError(response.status, data);
-    if (response.status === 401 && key === secretKey()) {
-      signOut("The secret key was refused (rotated or revoked): sign in again.");
+    if (response.status === 401 && me && key === secretKey()) {
+      signOut(key ? "The secret key was refused (rotated or revoked): sign in again."
+        : endedBecause(error.code) || "Sign in again.");
     }
     throw error;
   }

@@ -1,8 +1,9 @@
 // Imports: pick a CSV or JSON Lines file, map its columns (built from the
 // file's own header), upload it with the presigned form from POST /v1/imports
 // straight to the imports bucket, follow the job, read its error report.
-import { enc, get, post, when } from "./api.mjs";
+import { can, enc, get, post } from "./api.mjs";
 import { html, useEffect, useState } from "./html.mjs";
+import { Scroll, When } from "./widgets.mjs";
 
 const TYPES = ["", "string", "number", "boolean", "date"];
 const DONE = new Set(["succeeded", "partially_succeeded", "failed", "cancelled"]);
@@ -141,10 +142,10 @@ function ErrorReport({ job }) {
       <h3 id=${`report-${job.id}`}>Error report: ${job.error_report.lines} rejected ${job.error_report.lines === 1 ? "row" : "rows"}</h3>
       ${error && html`<p class="error">The report could not be read here (${error}); <a href=${job.error_report.url}>download it</a>.</p>`}
       ${rows && html`
-        <div class="scroll"><table class="report-table">
+        <${Scroll} label="Error report"><table class="report-table">
           <thead><tr>${header.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead>
           <tbody>${lines.slice(0, 200).map((line) => html`<tr>${line.map((v) => html`<td>${v}</td>`)}</tr>`)}</tbody>
-        </table></div>
+        </table><//>
         ${lines.length > 200 && html`<p>The first 200 lines are shown.</p>`}
         <p><a href=${job.error_report.url} download=${`${job.id}-errors.csv`}>Download the report (CSV)</a>
           <span class="muted"> (link valid ${Math.round(job.error_report.expires_in_seconds / 60)} minutes)</span></p>`}
@@ -222,7 +223,7 @@ function NewImport({ onDone }) {
               ${form.rows.map((r) => html`<option value=${r.column}>${r.column}</option>`)}
             </select>
           </div>
-          <div class="scroll"><table class="mapping">
+          <${Scroll} label="Column mapping"><table class="mapping">
             <thead><tr><th scope="col">Import</th><th scope="col">Column</th><th scope="col">Attribute name</th><th scope="col">Type</th></tr></thead>
             <tbody>${form.rows.map((r, i) => {
               const fixed = r.column === form.uuid || r.column === form.timestamp;
@@ -237,7 +238,7 @@ function NewImport({ onDone }) {
                   ${TYPES.map((t) => html`<option value=${t}>${t || "as in the file"}</option>`)}</select></td>
               </tr>`;
             })}</tbody>
-          </table></div>
+          </table><//>
           <button type="submit" disabled=${stage && !stage.job?.status?.match(/succeeded|failed|cancelled/)}>Upload and import</button>
         </fieldset>`}
       <div aria-live="polite">
@@ -258,7 +259,7 @@ function JobList({ version }) {
   if (state.error) return html`<p class="error" role="alert">${state.error.message}</p>`;
   if (!state.data.imports.length) return html`<p>No import yet.</p>`;
   return html`
-    <div class="scroll"><table class="jobs">
+    <${Scroll} label="Recent imports"><table class="jobs">
       <thead><tr><th scope="col">File</th><th scope="col">Status</th><th scope="col" class="num">Imported</th>
         <th scope="col" class="num">Rejected</th><th scope="col">Source</th><th scope="col">Created</th></tr></thead>
       <tbody>${state.data.imports.map((job) => html`
@@ -267,17 +268,17 @@ function JobList({ version }) {
             onClick=${() => setOpen(open === job.id ? null : job.id)}>${job.filename || job.id}</button></th>
           <td><span class=${`status ${job.status}`}>${job.status.replace("_", " ")}</span></td>
           <td class="num">${job.rows.imported}</td><td class="num">${job.rows.rejected}</td>
-          <td>${job.source}</td><td>${when(job.created_at)}</td>
+          <td>${job.source}</td><td><${When} iso=${job.created_at} /></td>
         </tr>
         ${open === job.id && html`<tr class="detail"><td colspan="6"><${JobSummary} job=${job} /></td></tr>`}`)}</tbody>
-    </table></div>`;
+    </table><//>`;
 }
 
 export function Imports() {
   const [version, setVersion] = useState(0);
   return html`
     <h1>Imports</h1>
-    <section aria-labelledby="new-import"><h2 id="new-import">Upload a file</h2>
-      <${NewImport} onDone=${() => setVersion(version + 1)} /></section>
+    ${can("editor") && html`<section aria-labelledby="new-import"><h2 id="new-import">Upload a file</h2>
+      <${NewImport} onDone=${() => setVersion(version + 1)} /></section>`}
     <section aria-labelledby="jobs"><h2 id="jobs">Recent imports</h2><${JobList} version=${version} /></section>`;
 }

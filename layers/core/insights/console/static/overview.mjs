@@ -3,6 +3,7 @@
 import { get, missingRoute, scalar } from "./api.mjs";
 import { BarChart } from "./charts.mjs";
 import { html, useEffect, useState } from "./html.mjs";
+import { Name, Scroll } from "./widgets.mjs";
 
 const RANGES = [30, 90, 180];
 
@@ -54,21 +55,21 @@ function Catalogue() {
   if (error) return html`<${Problem} error=${error} what="The attribute catalogue" />`;
   if (!data.attributes.length) return html`<p>No custom attribute yet: send event properties or import a file.</p>`;
   return html`
-    <div class="scroll">
+    <${Scroll} label="Custom attributes">
       <table class="catalogue">
         <caption>Every custom attribute seen in this account</caption>
         <thead><tr><th scope="col">Name</th><th scope="col">Sources</th><th scope="col">Types</th>
           <th scope="col" class="num">Users</th><th scope="col">Examples</th></tr></thead>
         <tbody>${data.attributes.map((a) => html`
           <tr>
-            <th scope="row"><code>${a.name}</code></th>
+            <th scope="row"><${Name} name=${a.name} /></th>
             <td>${a.sources.join(", ")}</td>
             <td>${a.types.join(", ")}</td>
             <td class="num">${a.users.toLocaleString("en")}</td>
             <td>${a.examples.map((e) => html`<span class="chip" title=${scalar(e)}>${scalar(e)}</span>`)}</td>
           </tr>`)}</tbody>
       </table>
-    </div>`;
+    <//>`;
 }
 
 export function Overview({ account }) {

@@ -76,11 +76,27 @@ export function newGroup(op = "all", items = [newCondition()]) {
   return { kind: "group", key: key(), not: false, op, items };
 }
 
+const DURATION = /^\d+[smhdw]$/;
+const EPOCH_MS = /^\d{10,}$/;
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const NO_OFFSET = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+const WITH_OFFSET = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+// A time as typed: a duration back from now ("7d"), epoch milliseconds, or an
+// ISO date or time. The console shows every time in UTC, so one typed without
+// an offset is UTC too (the API wants an offset on every timestamp).
+function timeValue(raw) {
+  if (EPOCH_MS.test(raw)) return Number(raw);
+  if (DATE_ONLY.test(raw)) return `${raw}T00:00:00Z`;
+  if (NO_OFFSET.test(raw)) return `${raw.replace(" ", "T")}Z`;
+  return raw;
+}
+
 function typed(text, condition) {
   const kind = kindOf(condition.attribute);
   const raw = text.trim();
   if (kind === "number") return raw === "" ? raw : Number(raw);
-  if (kind === "time") return /^\d{10,}$/.test(raw) ? Number(raw) : raw;
+  if (kind === "time") return timeValue(raw);
   if (kind === "custom") {
     if (condition.valueType === "number") return raw === "" ? raw : Number(raw);
     if (condition.valueType === "boolean") return raw.toLowerCase() === "true";
@@ -157,4 +173,69 @@ export function rootFromApi(rule) {
 
 export function countConditions(node) {
   return node.kind === "group" ? node.items.reduce((n, i) => n + countConditions(i), 0) : 1;
+}
+
+// ------------------------------------------------ what a rule still lacks
+// The builder asks for a count only when every condition is complete, so a
+// rule being typed ("custom." with no name yet, an empty value) is never sent:
+// the preview says what is missing instead of showing the API's 400.
+export const MAX_CUSTOM_NAME = 128;
+
+// Each problem reads after "Condition 2 ".
+function valueProblem(raw, condition, what = "a value") {
+  const text = raw.trim();
+  if (text === "") return `needs ${what}`;
+  const kind = kindOf(condition.attribute);
+  const numeric = kind === "number" || (kind === "custom" && condition.valueType === "number");
+  if (numeric && !Number.isFinite(Number(text))) return `has “${text}”, which is not a number`;
+  if (kind === "time" && !DURATION.test(text) && !EPOCH_MS.test(text)
+    && !DATE_ONLY.test(text) && !NO_OFFSET.test(text) && !WITH_OFFSET.test(text)) {
+    return `has “${text}”, which is not a time: write 7d (7 days ago) or a date like 2026-11-01`;
+  }
+  return null;
+}
+
+export function conditionProblem(c) {
+  if (c.attribute.startsWith("custom.")) {
+    const name = c.attribute.slice(7);
+    if (name.trim() === "") return "needs the custom attribute's name";
+    if (name.length > MAX_CUSTOM_NAME) return `custom attribute names are at most ${MAX_CUSTOM_NAME} characters`;
+  }
+  if (NO_VALUE_OPS.has(c.op)) return null;
+  if (RELATIVE_OPS.has(c.op)) {
+    if (!/^\d+$/.test(String(c.amount).trim()) || Number(c.amount) < 1) return "needs how many (a whole number, 1 or more)";
+    if (c.op === "changed_within" && c.to.trim() !== "") return valueProblem(c.to, c);
+    return null;
+  }
+  if (LIST_OPS.has(c.op)) {
+    const items = c.text.split(",").filter((v) => v.trim() !== "");
+    if (!items.length) return "needs at least one value (a, b, c)";
+    for (const item of items) {
+      const problem = valueProblem(item, c);
+      if (problem) return problem;
+    }
+    return null;
+  }
+  if (c.op === "between") return valueProblem(c.text, c, "a first value") || valueProblem(c.text2, c, "a second value");
+  return valueProblem(c.text, c);
+}
+
+// The first condition (in reading order) that is not complete:
+// {key, number, message}, or null when the rules can be sent.
+export function firstProblem(root) {
+  let number = 0;
+  const walk = (node) => {
+    if (node.kind === "group") {
+      if (!node.items.length) return { key: node.key, number: null, message: "Add a condition" };
+      for (const item of node.items) {
+        const found = walk(item);
+        if (found) return found;
+      }
+      return null;
+    }
+    number += 1;
+    const message = conditionProblem(node);
+    return message ? { key: node.key, number, message: `Condition ${number} ${message}` } : null;
+  };
+  return walk(root);
 }

@@ -1,12 +1,13 @@
 // Segments: the list, and the builder (live count, first members and plan
 // from POST /v1/segments/preview; save, edit, delete; CSV export).
-import { del, enc, get, post, put, when } from "./api.mjs";
-import { html, useEffect, useMemo, useState } from "./html.mjs";
+import { can, del, enc, get, post, put, when } from "./api.mjs";
+import { html, useEffect, useMemo, useRef, useState } from "./html.mjs";
 import {
   LIST_OPS, NO_VALUE_OPS, OPS, RELATIVE_OPS, TEXT_OPS, UNITS,
-  countConditions, kindOf, newCondition, newGroup, opsFor, rootFromApi, toApi,
+  countConditions, firstProblem, kindOf, newCondition, newGroup, opsFor, rootFromApi, toApi,
 } from "./rules.mjs";
 import { STANDARD } from "./users.mjs";
+import { Scroll, When } from "./widgets.mjs";
 
 const MAX_DEPTH = 5;
 const PREVIEW_DELAY_MS = 350;
@@ -28,20 +29,21 @@ export function Segments() {
   return html`
     <div class="section-head">
       <h1>Segments</h1>
-      <a class="button" href="#/segments/new">New segment</a>
+      ${can("editor") ? html`<a class="button" href="#/segments/new">New segment</a>`
+        : html`<a class="button secondary" href="#/segments/new">Try rules</a>`}
     </div>
     ${state.loading && html`<p role="status">Loading segments…</p>`}
     ${state.error && html`<p class="error" role="alert">${state.error.message}</p>`}
     ${state.data && (state.data.segments.length ? html`
-      <div class="scroll"><table class="segments">
+      <${Scroll} label="Segments"><table class="segments">
         <thead><tr><th scope="col">Name</th><th scope="col">Description</th>
           <th scope="col" class="num">Users</th><th scope="col">Updated</th></tr></thead>
         <tbody>${state.data.segments.map((s) => html`
           <tr><th scope="row"><a href=${`#/segments/${enc(s.id)}`}>${s.name}</a></th>
             <td>${s.description || ""}</td>
             <td class="num" data-count=${s.id}>${counts[s.id] ?? "…"}</td>
-            <td>${when(s.updated_at)}</td></tr>`)}</tbody>
-      </table></div>` : html`<p>No segment yet. <a href="#/segments/new">Build the first one.</a></p>`)}`;
+            <td><${When} iso=${s.updated_at} /></td></tr>`)}</tbody>
+      </table><//>` : html`<p>No segment yet.${can("editor") ? html` <a href="#/segments/new">Build the first one.</a>` : ""}</p>`)}`;
 }
 
 // ------------------------------------------------------------- the builder
@@ -114,10 +116,11 @@ function ValueFields({ node, onChange, id }) {
     ${typeField}`;
 }
 
-function ConditionEditor({ node, onChange, path }) {
+function ConditionEditor({ node, onChange, path, problem }) {
   const id = `c-${path}`;
+  const unfinished = problem?.key === node.key;
   return html`
-    <li class="condition" data-path=${path}>
+    <li class=${unfinished ? "condition unfinished" : "condition"} data-path=${path}>
       <label class="check not"><input type="checkbox" checked=${node.not}
         onChange=${(e) => onChange({ ...node, not: e.target.checked })} /> not</label>
       <${AttributeField} node=${node} onChange=${onChange} id=${id} />
@@ -132,7 +135,7 @@ function ConditionEditor({ node, onChange, path }) {
     </li>`;
 }
 
-function GroupEditor({ node, onChange, path, depth }) {
+function GroupEditor({ node, onChange, path, depth, problem }) {
   const id = `g-${path}`;
   const setItem = (index) => (next) => {
     const items = replaceAt(node.items, index, next);
@@ -152,8 +155,8 @@ function GroupEditor({ node, onChange, path, depth }) {
       </legend>
       <ol class="items">
         ${node.items.map((item, i) => (item.kind === "group"
-          ? html`<li key=${item.key}><${GroupEditor} node=${item} onChange=${setItem(i)} path=${`${path}.${i}`} depth=${depth + 1} /></li>`
-          : html`<${ConditionEditor} key=${item.key} node=${item} onChange=${setItem(i)} path=${`${path}.${i}`} />`))}
+          ? html`<li key=${item.key}><${GroupEditor} node=${item} onChange=${setItem(i)} path=${`${path}.${i}`} depth=${depth + 1} problem=${problem} /></li>`
+          : html`<${ConditionEditor} key=${item.key} node=${item} onChange=${setItem(i)} path=${`${path}.${i}`} problem=${problem} />`))}
       </ol>
       <div class="group-actions">
         <button type="button" class="secondary" onClick=${() => onChange({ ...node, items: [...node.items, newCondition()] })}>Add condition</button>
@@ -164,9 +167,11 @@ function GroupEditor({ node, onChange, path, depth }) {
     </fieldset>`;
 }
 
+const counted = (n, one, many) => `${(n ?? 0).toLocaleString("en")} ${n === 1 ? one : many}`;
+
 export function planInWords(plan, rules) {
   if (!plan) return "";
-  const read = `${plan.items_read ?? 0} items read`;
+  const read = `${counted(plan.items_read, "item", "items")} read`;
   if (plan.path === "scan") {
     const entries = JSON.stringify(rules || {}).match(/"attribute":"(custom\.|country|region|city|browser_name)/);
     const hint = entries
@@ -179,8 +184,8 @@ export function planInWords(plan, rules) {
     : "";
   const decided = plan.reads === "index"
     ? "the index entries decided on their own, no profile read"
-    : `${plan.profiles_read ?? 0} profiles read to check the candidates`;
-  return `Read from the ${plan.index} index${on}: ${plan.index_items_read ?? 0} index entries, ${decided} (${read}).`;
+    : `${counted(plan.profiles_read, "profile", "profiles")} read to check the candidates`;
+  return `Read from the ${plan.index} index${on}: ${counted(plan.index_items_read, "index entry", "index entries")}, ${decided} (${read}).`;
 }
 
 // "rules.all[0].any[1]" -> that condition in words ("Last seen is within the last 7d").
@@ -197,19 +202,27 @@ export function describeAt(rules, path) {
   return `${name} ${OPS[node.op] || node.op}${value}${to}`;
 }
 
-function usePreview(rules) {
+// The count, members and plan shown are always those of the rules on screen:
+// a change drops them at once (a count of the previous rules under "Counting…"
+// reads as the new rules' count), and rules still being typed are not sent.
+function usePreview(rules, problem) {
   const body = JSON.stringify(rules);
+  const waiting = problem?.message || null;
   const [state, setState] = useState({ loading: true });
   useEffect(() => {
+    if (waiting) {
+      setState({ waiting });
+      return undefined;
+    }
     let live = true;
-    setState((s) => ({ ...s, loading: true }));
+    setState({ loading: true });
     const timer = setTimeout(() => {
       post("/v1/segments/preview", { rules, limit: 10 })
         .then((data) => live && setState({ data, body }))
         .catch((error) => live && setState({ error, body }));
     }, PREVIEW_DELAY_MS);
     return () => { live = false; clearTimeout(timer); };
-  }, [body]);
+  }, [body, waiting]);
   return state;
 }
 
@@ -255,6 +268,8 @@ export function SegmentEditor({ id }) {
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [exported, setExported] = useState(null);
   const [names, setNames] = useState([]);
+  const mounted = useRef(true);
+  useEffect(() => () => { mounted.current = false; }, []);
   useEffect(() => {
     get("/v1/attributes").then((d) => setNames(d.attributes.map((a) => a.name))).catch(() => {});
     if (isNew) return;
@@ -263,19 +278,36 @@ export function SegmentEditor({ id }) {
       .catch(setLoadError);
   }, [id]);
   const rules = useMemo(() => (root ? toApi(root) : null), [root]);
+  const problem = useMemo(() => (root ? firstProblem(root) : null), [root]);
   if (loadError) return html`<p><a href="#/segments">← Segments</a></p><p class="error" role="alert">${loadError.message}</p>`;
   if (!root) return html`<p role="status">Loading the segment…</p>`;
+  const editor = can("editor"); // a viewer may try rules (the preview is a read), not save them
   const save = async (event) => {
     event.preventDefault();
+    if (!editor) return;
+    if (problem) {
+      setSaving({ error: { message: `Not saved: ${problem.message}.` } });
+      return;
+    }
     setSaving({ busy: true });
-    const body = { name: segment.name.trim(), description: segment.description || "", rules };
+    // A PUT replaces the segment: the flags go along as they are, or they would reset.
+    const body = {
+      name: segment.name.trim(),
+      description: segment.description || "",
+      rules,
+      targeting: Boolean(segment.targeting),
+      notify: Boolean(segment.notify),
+    };
     try {
       const saved = isNew ? await post("/v1/segments", body) : await put(`/v1/segments/${enc(id)}`, body);
+      // The user may have gone to another page while this was saving: the
+      // answer then changes nothing on screen (the segment is saved all the same).
+      if (!mounted.current) return;
       setSegment(saved);
       setSaving({ message: `Saved ${when(saved.updated_at)}.` });
       if (isNew) location.hash = `#/segments/${enc(saved.id)}`;
     } catch (error) {
-      setSaving({ error });
+      if (mounted.current) setSaving({ error });
     }
   };
   const remove = async () => {
@@ -297,26 +329,30 @@ export function SegmentEditor({ id }) {
   };
   return html`
     <p><a href="#/segments">← Segments</a></p>
-    <h1>${isNew ? "New segment" : segment.name}</h1>
+    <h1>${isNew ? (editor ? "New segment" : "Try rules") : segment.name}</h1>
+    ${!editor && html`<p class="muted" data-read-only>Viewers can try rules and see who matches; saving segments needs the editor role.</p>`}
     <datalist id="custom-names">${names.map((n) => html`<option value=${n} />`)}</datalist>
     <div class="builder">
       <form class="rules" onSubmit=${save} aria-label="Segment">
-        <div class="fields">
+        ${editor && html`<div class="fields">
           <label for="segment-name">Name</label>
           <input id="segment-name" required maxlength="200" value=${segment.name}
             onInput=${(e) => setSegment({ ...segment, name: e.target.value })} />
           <label for="segment-description">Description</label>
           <input id="segment-description" value=${segment.description || ""}
             onInput=${(e) => setSegment({ ...segment, description: e.target.value })} />
-        </div>
-        <${GroupEditor} node=${root} onChange=${setRoot} path="0" depth=${0} />
+          <label class="check notify"><input type="checkbox" checked=${Boolean(segment.notify)}
+            onChange=${(e) => setSegment({ ...segment, notify: e.target.checked })} />
+            Announce users entering and leaving it (membership events on the event bus)</label>
+        </div>`}
+        <${GroupEditor} node=${root} onChange=${setRoot} path="0" depth=${0} problem=${problem} />
         <p class="hint">${countConditions(root)} of 50 conditions. Times count back from now: “within the last 7 days”.</p>
         <details class="json"><summary>Rules as JSON</summary><pre>${JSON.stringify(rules, null, 2)}</pre></details>
         <div class="actions">
-          <button type="submit" disabled=${saving?.busy}>${isNew ? "Save segment" : "Save changes"}</button>
+          ${editor && html`<button type="submit" disabled=${saving?.busy}>${isNew ? "Save segment" : "Save changes"}</button>`}
           ${!isNew && html`
             <button type="button" class="secondary" onClick=${download} disabled=${exported?.busy}>Export members (CSV)</button>
-            ${confirmDelete
+            ${!editor ? "" : confirmDelete
               ? html`<button type="button" class="danger" onClick=${remove}>Really delete “${segment.name}”</button>
                   <button type="button" class="secondary" onClick=${() => setConfirmDelete(false)}>Keep it</button>`
               : html`<button type="button" class="danger secondary" onClick=${() => setConfirmDelete(true)}>Delete…</button>`}`}
@@ -329,28 +365,28 @@ export function SegmentEditor({ id }) {
           ${exported?.error && html`<p class="error">Export failed: ${exported.error.message}</p>`}
         </div>
       </form>
-      <${Preview} rules=${rules} />
+      <${Preview} rules=${rules} problem=${problem} />
     </div>`;
 }
 
-function Preview({ rules }) {
-  const state = usePreview(rules);
-  const { data, error } = state;
+function Preview({ rules, problem }) {
+  const state = usePreview(rules, problem);
+  const { data, error, waiting } = state;
   return html`
     <aside class="preview" aria-labelledby="preview-title" aria-busy=${state.loading ? "true" : "false"}>
       <h2 id="preview-title">Preview</h2>
       <div aria-live="polite">
+        ${waiting && html`<p class="waiting" data-waiting>${waiting}; the count follows when it is complete.</p>`}
+        ${state.loading && html`<p class="count muted">Counting…</p>`}
         ${error && html`<p class="error" role="alert">${error.message}${error.field ? html` <code>${error.field}</code>` : ""}</p>`}
-        ${data && !error && html`
+        ${data && html`
           <p class="count"><span data-preview-count>${data.count.toLocaleString("en")}</span>${" "}${data.count === 1 ? "user" : "users"}</p>
           <p class="plan" data-plan=${data.plan.path}>${planInWords(data.plan, JSON.parse(state.body))}</p>`}
       </div>
-      ${data && !error && (data.users.length ? html`
+      ${data && (data.users.length ? html`
         <h3>First members</h3>
         <ul class="members">${data.users.map((u) => html`
           <li><a href=${`#/users/${enc(u.uuid)}`}>${u.uuid}</a>${" "}<span class="muted">last seen ${when(u.standard?.last_seen)}</span></li>`)}</ul>`
         : html`<p class="muted">No user matches now.</p>`)}
-      ${state.loading && html`<p class="muted" role="status">Counting…</p>`}
     </aside>`;
 }
-

@@ -1,6 +1,6 @@
 // Settings: account settings (PATCH /v1/account), keys (secret key rotation)
-// and the integrations' status.
-import { get, missingRoute, patch, post, signIn, when } from "./api.mjs";
+// and the integrations' status. Editors see the integrations; admins all of it.
+import { can, get, missingRoute, patch, post, signIn, when, whoami } from "./api.mjs";
 import { html, useEffect, useState } from "./html.mjs";
 
 function AccountSettings() {
@@ -18,8 +18,8 @@ function AccountSettings() {
       session_timeout_minutes: Number(draft.session_timeout_minutes),
       backfill_days: Number(draft.backfill_days),
     };
-    if ("segment_event_properties" in account.settings) {
-      body.segment_event_properties = draft.segment_event_properties.split(",").map((s) => s.trim()).filter(Boolean);
+    if ("event_properties_as_attributes" in account.settings) {
+      body.event_properties_as_attributes = draft.event_properties_as_attributes.split(",").map((s) => s.trim()).filter(Boolean);
     }
     try {
       const saved = await patch("/v1/account", body);
@@ -38,9 +38,9 @@ function AccountSettings() {
       <input id="set-timeout" type="number" min="1" max="240" required value=${draft.session_timeout_minutes} onInput=${set("session_timeout_minutes")} />
       <label for="set-backfill">Backfill window (days, 0–365): how old an event may be</label>
       <input id="set-backfill" type="number" min="0" max="365" required value=${draft.backfill_days} onInput=${set("backfill_days")} />
-      ${"segment_event_properties" in account.settings && html`
-        <label for="set-segment-props">Segment track properties kept as attributes (comma-separated)</label>
-        <input id="set-segment-props" value=${draft.segment_event_properties} onInput=${set("segment_event_properties")} />`}
+      ${"event_properties_as_attributes" in account.settings && html`
+        <label for="set-kept-props">Event properties kept as user attributes (comma-separated names, every door)</label>
+        <input id="set-kept-props" value=${draft.event_properties_as_attributes} onInput=${set("event_properties_as_attributes")} />`}
       <button type="submit">Save settings</button>
       <div aria-live="polite">
         ${result?.ok && html`<p class="ok">${result.ok}</p>`}
@@ -50,7 +50,7 @@ function AccountSettings() {
 }
 
 function toDraft(settings) {
-  return { ...settings, segment_event_properties: (settings.segment_event_properties || []).join(", ") };
+  return { ...settings, event_properties_as_attributes: (settings.event_properties_as_attributes || []).join(", ") };
 }
 
 function Keys({ account }) {
@@ -67,7 +67,12 @@ function Keys({ account }) {
       setState({ error });
     }
   };
+  const me = whoami();
   return html`
+    <p data-credential-in-use>${me?.via === "secret_key"
+      ? html`This tab is signed in with the account's <strong>secret key</strong> (it acts as admin).`
+      : html`You are signed in as <strong>${me?.email}</strong> (${me?.role}) through your identity provider;
+          the secret key stays for machines (the CLI, backends) and the first setup.`}</p>
     <dl class="keys">
       <dt>Write key (public: events only)</dt>
       <dd>${account.write_key ? html`<code>${account.write_key}</code>`
@@ -76,7 +81,10 @@ function Keys({ account }) {
       <dd>Stored hashed. Rotating it makes a new one and the current one stops working at once, for every
         client using it; this tab switches to the new one.</dd>
     </dl>
-    ${confirm
+    ${whoami()?.via !== "secret_key"
+      ? html`<p class="muted" data-key-rotation>Rotating the secret key takes the secret key itself: sign in with it
+          (Sign out, then “Sign in with the secret key”) to rotate it.</p>`
+      : confirm
       ? html`<p><button class="danger" onClick=${rotate}>Rotate now: the current secret key stops working</button>
           <button class="secondary" onClick=${() => setConfirm(false)}>Cancel</button></p>`
       : html`<p><button class="secondary" onClick=${() => setConfirm(true)} disabled=${state.busy}>Rotate the secret key…</button></p>`}
@@ -99,14 +107,17 @@ function Status({ label, path, describe }) {
   }, [path]);
   let text;
   if (state.loading) text = "checking…";
-  else if (state.error && (state.error.status === 404 || missingRoute(state.error))) text = "not configured";
+  else if (state.error && missingRoute(state.error)) text = "not available on this stack";
   else if (state.error) text = `unknown (${state.error.message})`;
   else text = describe(state.data);
   return html`<tr><th scope="row">${label}</th><td>${text}</td></tr>`;
 }
 
+// The integrations' status routes answer 200 when nothing is set up (a 404
+// from the resource itself would be logged by the browser as an error).
 function salesforce(data) {
-  const status = data.status || {};
+  if (!data.configured) return "not connected";
+  const status = data.connection.status || {};
   if (status.last_error) return `error: ${status.last_error} (${when(status.last_error_at)})`;
   if (status.syncing) return "syncing now";
   return `connected; last sync ${when(status.last_success_at)}, next ${when(status.next_sync_at)}`;
@@ -114,21 +125,23 @@ function salesforce(data) {
 
 export function Settings() {
   const [account, setAccount] = useState(null);
+  const admin = can("admin");
   useEffect(() => { get("/v1/account").then(setAccount).catch(() => {}); }, []);
   return html`
     <h1>Settings</h1>
-    <section aria-labelledby="account-settings"><h2 id="account-settings">Account</h2><${AccountSettings} /></section>
-    <section aria-labelledby="keys"><h2 id="keys">Keys</h2>${account && html`<${Keys} account=${account} />`}</section>
+    ${admin && html`<section aria-labelledby="account-settings"><h2 id="account-settings">Account</h2><${AccountSettings} /></section>`}
+    ${admin && html`<section aria-labelledby="keys"><h2 id="keys">Keys</h2>${account && html`<${Keys} account=${account} />`}</section>`}
     <section aria-labelledby="integrations"><h2 id="integrations">Integrations</h2>
       <table class="kv"><tbody>
         <tr><th scope="row">S3 drop</th><td>${account && html`put files at <code>imports/${account.account_id}/</code> in the stack's
           imports bucket (stack output <code>ImportsBucketName</code>)`}</td></tr>
-        <${Status} label="Salesforce" path="/v1/integrations/salesforce" describe=${salesforce} />
+        <${Status} label="Salesforce" path="/v1/integrations/salesforce/status" describe=${salesforce} />
         <${Status} label="SCIM (IdP provisioning)" path="/v1/idp/scim/tokens"
           describe=${(d) => ((d.tokens || []).length ? `${d.tokens.length} token(s) issued` : "no token issued")} />
-        <${Status} label="OIDC sign-in" path="/v1/idp/oidc/config" describe=${(d) => `issuer ${d.issuer}`} />
-        <${Status} label="Identity verification" path="/v1/account/identity"
-          describe=${(d) => (d.enabled ?? d.required ? "on" : "off") + (d.secret_created_at ? `, secret created ${when(d.secret_created_at)}` : ", no secret yet")} />
+        <${Status} label="OIDC sign-in" path="/v1/idp/oidc/status"
+          describe=${(d) => (d.configured ? `issuer ${d.config.issuer}` : "not configured")} />
+        ${admin && html`<${Status} label="Identity verification" path="/v1/account/identity"
+          describe=${(d) => (d.verification ? "on" : "off") + (d.secret_created_at ? `, secret created ${when(d.secret_created_at)}` : ", no secret yet")} />`}
       </tbody></table>
     </section>`;
 }

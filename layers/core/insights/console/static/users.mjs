@@ -2,6 +2,7 @@
 // user's page (GET /v1/users/{uuid}, its segments).
 import { duration, enc, get, missingRoute, scalar, when } from "./api.mjs";
 import { html, useEffect, useMemo, useState } from "./html.mjs";
+import { Name, Scroll, When } from "./widgets.mjs";
 
 export const STANDARD = [
   ["first_seen", "First seen", when],
@@ -18,10 +19,12 @@ export const STANDARD = [
 ];
 const COLUMNS_KEY = "insights.userColumns"; // a display preference, not a secret
 const DEFAULT_COLUMNS = ["last_seen", "total_sessions", "country", "browser_name"];
+const NUMERIC = new Set(["total_sessions", "total_session_duration", "avg_session_duration", "avg_time_between_sessions"]);
 
 function cell(user, column) {
   if (column.startsWith("custom.")) return scalar(user.custom?.[column.slice(7)]?.value);
   const found = STANDARD.find(([name]) => name === column);
+  if (found?.[2] === when) return html`<${When} iso=${user.standard?.[column]} />`;
   return found ? found[2](user.standard?.[column]) : "—";
 }
 
@@ -44,8 +47,10 @@ export function Users() {
     const params = new URLSearchParams({ limit: "25" });
     if (query.prefix) params.set("prefix", query.prefix);
     if (cursor) params.set("cursor", cursor);
+    // `shown` is the query these rows answer: the caption and the pager read it,
+    // never the query asked for since, so they cannot get out of step.
     get(`/v1/users?${params}`)
-      .then((data) => live && setState({ data }))
+      .then((data) => live && setState({ data, shown: query }))
       .catch((error) => live && setState({ error }));
     return () => { live = false; };
   }, [query]);
@@ -65,6 +70,8 @@ export function Users() {
     if (prefix.trim()) location.hash = `#/users/${enc(prefix.trim())}`;
   };
   const missing = state.error && missingRoute(state.error);
+  const shown = state.shown;
+  const page = (cursors) => setQuery({ ...shown, cursors });
   return html`
     <h1>Users</h1>
     <form class="toolbar" role="search" onSubmit=${search}>
@@ -88,23 +95,23 @@ export function Users() {
     ${state.error && !missing && html`<p class="error" role="alert">${state.error.message}</p>`}
     ${state.loading && html`<p role="status">Loading users…</p>`}
     ${state.data && html`
-      <div class="scroll">
-        <table class="users">
-          <caption>${query.prefix ? `Users whose uuid starts with “${query.prefix}”` : "Users, by uuid"}, page ${query.cursors.length}</caption>
-          <thead><tr><th scope="col">uuid</th>${columns.map((c) => html`<th scope="col">${label(c)}</th>`)}</tr></thead>
+      <${Scroll} label="Users">
+        <table class="users" aria-busy=${state.loading ? "true" : "false"}>
+          <caption>${shown.prefix ? `Users whose uuid starts with “${shown.prefix}”` : "Users, by uuid"}, page ${shown.cursors.length}</caption>
+          <thead><tr><th scope="col">uuid</th>${columns.map((c) => html`<th scope="col" class=${NUMERIC.has(c) ? "num" : undefined}>${label(c)}</th>`)}</tr></thead>
           <tbody>
             ${state.data.users.map((u) => html`
               <tr><th scope="row"><a href=${`#/users/${enc(u.uuid)}`}>${u.uuid}</a></th>
-                ${columns.map((c) => html`<td>${cell(u, c)}</td>`)}</tr>`)}
+                ${columns.map((c) => html`<td class=${NUMERIC.has(c) ? "num" : undefined}>${cell(u, c)}</td>`)}</tr>`)}
             ${!state.data.users.length && html`<tr><td colspan=${columns.length + 1}>No user matches.</td></tr>`}
           </tbody>
         </table>
-      </div>
+      <//>
       <div class="pager">
-        <button class="secondary" disabled=${query.cursors.length < 2}
-          onClick=${() => setQuery({ ...query, cursors: query.cursors.slice(0, -1) })}>Previous page</button>
-        <button class="secondary" disabled=${!state.data.next_cursor}
-          onClick=${() => setQuery({ ...query, cursors: [...query.cursors, state.data.next_cursor] })}>Next page</button>
+        <button class="secondary" disabled=${state.loading || shown.cursors.length < 2}
+          onClick=${() => page(shown.cursors.slice(0, -1))}>Previous page</button>
+        <button class="secondary" disabled=${state.loading || !state.data.next_cursor}
+          onClick=${() => page([...shown.cursors, state.data.next_cursor])}>Next page</button>
       </div>`}`;
 }
 
@@ -138,17 +145,17 @@ export function UserPage({ uuid }) {
         <h2 id="standard">Standard attributes</h2>
         <table class="kv">
           <tbody>${STANDARD.map(([name, text, format]) => html`
-            <tr><th scope="row">${text}<br /><code>${name}</code></th><td>${format(user.standard?.[name])}</td></tr>`)}</tbody>
+            <tr><th scope="row">${text}<br /><${Name} name=${name} /></th><td>${format(user.standard?.[name])}</td></tr>`)}</tbody>
         </table>
       </section>
       <section aria-labelledby="custom">
         <h2 id="custom">Custom attributes</h2>
         ${custom.length ? html`
-          <div class="scroll"><table class="custom">
+          <${Scroll} label="Custom attributes"><table class="custom">
             <thead><tr><th scope="col">Name</th><th scope="col">Value</th><th scope="col">Source</th><th scope="col">Updated</th></tr></thead>
             <tbody>${custom.map(([name, v]) => html`
-              <tr><th scope="row"><code>${name}</code></th><td>${scalar(v.value)}</td><td>${v.source}</td><td>${when(v.updated_at)}</td></tr>`)}</tbody>
-          </table></div>` : html`<p>None.</p>`}
+              <tr><th scope="row"><${Name} name=${name} /></th><td>${scalar(v.value)}</td><td>${v.source}</td><td><${When} iso=${v.updated_at} /></td></tr>`)}</tbody>
+          </table><//>` : html`<p>None.</p>`}
         <h2 id="member">Segments</h2>
         ${member.error ? html`<p class="error">${member.error.message}</p>` : member.segments.length ? html`
           <ul class="segments-of">${member.segments.map((id) => html`

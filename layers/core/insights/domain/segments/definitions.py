@@ -6,8 +6,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from insights.domain.core.timefmt import format_time
 from insights.domain.segments.rules import Node, RuleError, parse_rules
-from insights.domain.timefmt import format_time
 
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
@@ -24,6 +24,8 @@ class Segment:
     updated_at: int
     # Shown to browsers through the SDK (a verified user's own segments only).
     targeting: bool = False
+    # Entering and leaving it are announced on the event bus (domain/notify.py).
+    notify: bool = False
 
     def parsed(self) -> Node:
         return parse_rules(self.rules)
@@ -35,6 +37,7 @@ class Segment:
             "description": self.description,
             "rules": self.rules,
             "targeting": self.targeting,
+            "notify": self.notify,
             "created_at": format_time(self.created_at),
             "updated_at": format_time(self.updated_at),
         }
@@ -46,9 +49,18 @@ def new_segment_id() -> str:
 
 def parse_targeting(raw: dict[str, Any]) -> bool:
     """The optional `targeting` flag of a POST/PUT body (default false)."""
-    value = raw.get("targeting", False)
+    return _flag(raw, "targeting")
+
+
+def parse_notify(raw: dict[str, Any]) -> bool:
+    """The optional `notify` flag of a POST/PUT body (default false)."""
+    return _flag(raw, "notify")
+
+
+def _flag(raw: dict[str, Any], name: str) -> bool:
+    value = raw.get(name, False)
     if not isinstance(value, bool):
-        raise RuleError("targeting", "must be true or false")
+        raise RuleError(name, "must be true or false")
     return value
 
 
@@ -57,9 +69,9 @@ def parse_body(raw: Any) -> tuple[str, str, Any, Node]:
     if not isinstance(raw, dict):
         raise RuleError("body", "send an object with name, description and rules")
     for key in raw:
-        if key not in ("name", "description", "rules", "targeting"):
+        if key not in ("name", "description", "rules", "targeting", "notify"):
             raise RuleError(
-                key, "unknown field; a segment has name, description, rules and targeting"
+                key, "unknown field; a segment has name, description, rules, targeting and notify"
             )
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from insights.domain.profile import Profile, same_value
+from insights.domain.core.profile import Profile, same_value
+from insights.domain.core.timefmt import TimeFormatError, parse_time
 from insights.domain.segments.rules import (
     Condition,
     Node,
     Not,
     resolve_time,
 )
-from insights.domain.timefmt import TimeFormatError, parse_time
 
 _UNSET = object()
 
@@ -87,7 +87,7 @@ def _condition(c: Condition, profile: Profile, now_ms: int) -> bool:
 
 def _equality(c: Condition, value: Any) -> bool:
     if c.attr_type == "timestamp":
-        value = _as_time(value)
+        value = as_time(value)
     if c.op in ("equals", "not_equals"):
         hit = _equal(value, c.value, c.ignore_case)
         if c.op == "not_equals":
@@ -129,7 +129,7 @@ def _string_op(c: Condition, value: Any) -> bool:
     return value.endswith(needle)
 
 
-def _as_time(value: Any) -> Any:
+def as_time(value: Any) -> Any:
     """Custom values used as times: epoch ms numbers or ISO-8601 strings."""
     if isinstance(value, bool):
         return None
@@ -144,7 +144,7 @@ def _as_time(value: Any) -> Any:
 
 
 def _time_op(c: Condition, value: Any, now_ms: int) -> bool:
-    at = _as_time(value)
+    at = as_time(value)
     if at is None:
         return False
     if c.op == "before":
@@ -160,7 +160,7 @@ def _time_op(c: Condition, value: Any, now_ms: int) -> bool:
 def _order_op(c: Condition, value: Any, now_ms: int) -> bool:
     operand = c.value
     if c.attr_type == "timestamp":
-        value = _as_time(value)
+        value = as_time(value)
         if c.op == "between":
             operand = (resolve_time(operand[0], now_ms), resolve_time(operand[1], now_ms))
         else:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from insights.domain.profile import RETENTION_MS, Profile
+from insights.domain.core.profile import RETENTION_MS, Profile
 
 # Fixed: changing it would orphan every stored key (a re-index would be needed).
 SHARDS = 8

@@ -20,7 +20,7 @@ Unknown means "read the profile", as without this module.
 
 from __future__ import annotations
 
-from insights.domain.profile import RETENTION_MS, Profile
+from insights.domain.core.profile import RETENTION_MS, Profile
 from insights.domain.segments.rules import Condition, Group, Node, Not
 
 # The stored fields behind each standard attribute (derived ones need several).

@@ -36,10 +36,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from insights.domain.profile import RETENTION_MS
+from insights.domain.core.profile import RETENTION_MS
+from insights.domain.core.timefmt import DAY_MS, format_time
 from insights.domain.segments import indexing, partial
 from insights.domain.segments.rules import Condition, Group, Node, resolve_time
-from insights.domain.timefmt import DAY_MS, format_time
 
 MAX_INDEXED_VALUES = 10
 RANGE_OPS = frozenset(

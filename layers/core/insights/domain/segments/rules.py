@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from insights.domain.timefmt import DAY_MS, TimeFormatError, parse_duration, parse_time
+from insights.domain.core.timefmt import DAY_MS, TimeFormatError, parse_duration, parse_time
 
 MAX_DEPTH = 5
 MAX_CONDITIONS = 50

@@ -1,0 +1,1 @@
+"""The `insights` command: one module per command group."""

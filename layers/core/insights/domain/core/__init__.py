@@ -1,0 +1,1 @@
+"""The core: accounts, events, sessions, profiles, identity, limits and times (pure)."""

@@ -1,0 +1,1 @@
+"""Identity providers, the pure part: SCIM provisioning, OIDC and SAML sign-in attributes."""

@@ -1,0 +1,1 @@
+"""SAML sign-in attributes, the pure part: configuration, the Response, its XML."""

@@ -1,0 +1,1 @@
+"""File imports, the pure part: mappings, column plans, row verdicts, reading rows."""

@@ -1,0 +1,183 @@
+"""The one attribute path: every source of custom attributes writes through here.
+
+File imports, and every integration after them (Segment ``identify``,
+Salesforce, SCIM, OIDC and SAML claims), are adapters that turn what they
+receive into ``Row``s (a uuid and typed values stamped with the time they
+were true) and call ``write_attributes`` with their source name. The rules
+live once, in ``domain.core.attributes.apply_import``: most recent wins by
+time, values for users without a closed session wait hidden, an expired
+record starts fresh, and an account with ``unique_user_ids`` off is refused.
+
+What the per-user caps refuse (``domain.core.admission.admit_to_user``,
+judged against the record each write is conditional on) comes back in the
+result, never logged and dropped: each door reports it in its own format.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from pynamodb.exceptions import PynamoDBException
+
+from insights import clock
+from insights.domain.core.admission import admit_to_user
+from insights.domain.core.attributes import Rejection, Row, apply_import
+from insights.services.core.closing import MAX_ATTEMPTS, backoff
+from insights.storage.core import store
+from insights.storage.core.accounts import Account
+from insights.storage.core.records import ProfileRecord, user_pk
+from insights.storage.core.store import Conflict, PutProfile
+
+metrics = Metrics()
+
+THROTTLED = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+NO_USER_RECORDS = (
+    "unique_user_ids is off for this account: there are no user records to write attributes to"
+)
+
+
+class UserRecordsOff(Exception):
+    """The account keeps no user records, so no source may write attributes."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_USER_RECORDS)
+
+
+@dataclass(slots=True)
+class Written:
+    """What a write did: profile writes, and what the per-user caps refused.
+
+    ``refused``: a Rejection per refused row (column "") when the write was
+    atomic, else per refused value (column: the attribute name); ``row`` is
+    the row's number as the door gave it.
+    """
+
+    writes: int = 0
+    refused: list[Rejection] = field(default_factory=list)
+
+
+def write_attributes(
+    account: Account,
+    rows: list[Row],
+    source: str,
+    *,
+    atomic: bool = True,
+    always: frozenset[str] = frozenset(),
+) -> Written:
+    """Apply rows from any source for one account.
+
+    Rows (or, with ``atomic=False``, single values) that would take a user
+    past the per-user caps are refused and returned; the user's other rows
+    still apply. `always`: names the caps never refuse (SCIM's active flag).
+    """
+    if not account.settings.unique_user_ids:
+        raise UserRecordsOff()
+    return apply_rows(account.account_id, rows, source, atomic=atomic, always=always)
+
+
+def apply_rows(
+    account_id: str,
+    rows: list[Row],
+    source: str,
+    *,
+    atomic: bool = True,
+    always: frozenset[str] = frozenset(),
+) -> Written:
+    """Apply rows; one conditional write per user that changes."""
+    result = Written()
+    if not rows:
+        return result
+    by_user: dict[str, list[Row]] = {}
+    for row in rows:
+        by_user.setdefault(row.uuid, []).append(row)
+    pks = {uuid: user_pk(account_id, uuid) for uuid in by_user}
+    found = with_throttle_retry(lambda: store.get_profiles(pks.values(), consistent=True))
+    for uuid, user_rows in by_user.items():
+        pk = pks[uuid]
+        writes, refused = _apply_user(
+            account_id, uuid, pk, user_rows, source, found.get(pk), atomic, always
+        )
+        result.writes += writes
+        result.refused.extend(refused)
+    metrics.add_metric(name="ImportProfileWrites", unit=MetricUnit.Count, value=result.writes)
+    if result.refused:
+        metrics.add_metric(
+            name="AttributeRowsOverLimit", unit=MetricUnit.Count, value=len(result.refused)
+        )
+    return result
+
+
+def _apply_user(
+    account_id: str,
+    uuid: str,
+    pk: str,
+    rows: list[Row],
+    source: str,
+    record: ProfileRecord | None,
+    atomic: bool,
+    always: frozenset[str],
+) -> tuple[int, list[Rejection]]:
+    """One user's rows, judged against the record the write is conditional on.
+
+    A conflict re-reads the record and judges again, so what is refused is
+    what the stored record could not take, whoever wrote meanwhile.
+    """
+    for attempt in range(MAX_ATTEMPTS * 2):
+        now_ms = clock.now_ms()
+        profile = record.profile if record is not None else None
+        live = profile is not None and profile.is_alive(now_ms)
+        values, refused = admit_to_user(
+            profile.custom if live and profile is not None else {},
+            rows,
+            atomic=atomic,
+            always=always,
+            erased_at=profile.erased_at if profile is not None else None,
+        )
+        if not values:
+            return 0, refused
+        updated = apply_import(
+            profile,
+            values,
+            account_id=account_id,
+            uuid=uuid,
+            source=source,
+            now_ms=now_ms,
+            keep=always,
+        )
+        if updated is None:
+            return 0, refused
+        try:
+            store.commit([PutProfile(updated, record.version if record else None)])
+            return 1, refused
+        except Conflict:
+            metrics.add_metric(name="ImportConflicts", unit=MetricUnit.Count, value=1)
+            backoff(attempt)
+            record = store.get_profile(pk, consistent=True)
+        except PynamoDBException as exc:
+            if exc.cause_response_code not in THROTTLED:
+                raise
+            metrics.add_metric(name="ImportThrottled", unit=MetricUnit.Count, value=1)
+            _throttle_pause(attempt)
+    raise RuntimeError("could not apply attributes after repeated conflicts or throttling")
+
+
+def _throttle_pause(attempt: int) -> None:
+    time.sleep(min(2.0, 0.05 * 2**attempt))
+
+
+def with_throttle_retry(call: Callable[[], Any]) -> Any:
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return call()
+        except PynamoDBException as exc:
+            if exc.cause_response_code not in THROTTLED or attempt == MAX_ATTEMPTS - 1:
+                raise
+            _throttle_pause(attempt)
+    raise AssertionError("unreachable")

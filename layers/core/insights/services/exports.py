@@ -1,0 +1,154 @@
+"""Exports: every account's visible users to the exports bucket, for SQL (docs/sql.md).
+
+A job reads UsersTable with a parallel scan (SEGMENTS threads), writes one
+gzipped JSON Lines file per account and scan segment into the partition
+`users/account=<id>/dt=<day>/`, and when it is done removes the files earlier
+jobs left in the partitions it replaced: a partition holds one export. A job
+that runs out of time hands its next slice, with the scan's positions, to a
+new invocation of the function (storage/exports.send_slice).
+
+The daily job (schedule) exports every account; an on-demand job
+(`POST /v1/exports`) one account, with its status kept for `GET /v1/exports/{id}`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from insights import clock
+from insights.domain.exports import (
+    Job,
+    day_of,
+    job_of_key,
+    line,
+    new_job_id,
+    part_key,
+    row,
+)
+from insights.storage import exports as export_store
+
+SEGMENTS = 4
+CHECK_EVERY = 500  # profiles between two looks at the time left
+
+
+@dataclass(slots=True)
+class _Buffer:
+    """One account's rows of one scan segment, compressed as they come (a gzip member)."""
+
+    users: int = 0
+    chunks: list[bytes] = field(default_factory=list)
+    packer: Any = field(default_factory=lambda: zlib.compressobj(6, zlib.DEFLATED, 31))
+
+    def add(self, data: bytes) -> None:
+        self.users += 1
+        self.chunks.append(self.packer.compress(data))
+
+    def finish(self) -> bytes:
+        return b"".join([*self.chunks, self.packer.flush()])
+
+
+def start(account_id: str, now_ms: int) -> Job:
+    """An on-demand export of one account, queued; its status is the job's."""
+    job = Job(new_job_id(), account_id, "queued", now_ms, day_of(now_ms), now_ms)
+    export_store.save_job(job)
+    export_store.send_slice(
+        {"job": job.id, "account": account_id, "dt": job.dt, "exported_at": now_ms}
+    )
+    return job
+
+
+def get(account_id: str, job_id: str) -> Job | None:
+    return export_store.load_job(account_id, job_id)
+
+
+def daily(now_ms: int, time_left: Callable[[], bool]) -> dict[str, Any] | None:
+    """The scheduled export of every account; the next slice's message if unfinished."""
+    message = {"job": new_job_id(), "account": None, "dt": day_of(now_ms), "exported_at": now_ms}
+    return run(message, time_left)
+
+
+def run(message: dict[str, Any], time_left: Callable[[], bool]) -> dict[str, Any] | None:
+    """One slice of a job; the message for the next slice, or None when the job is done."""
+    job_id, account = str(message["job"]), message.get("account")
+    dt, exported_at = str(message["dt"]), int(message["exported_at"])
+    positions: list[Any] = message.get("positions") or [None] * SEGMENTS
+    slice_number = int(message.get("slice", 0))
+    job = export_store.load_job(account, job_id) if account else None
+    if job is not None and job.status == "queued":
+        job = replace(job, status="running")
+        export_store.save_job(job)
+    try:
+        with ThreadPoolExecutor(max_workers=SEGMENTS) as pool:
+            results = list(
+                pool.map(
+                    lambda s: _scan(s, positions[s], account, exported_at, time_left),
+                    range(SEGMENTS),
+                )
+            )
+        users, files, accounts = (
+            int(message.get("users", 0)),
+            int(message.get("files", 0)),
+            set(message.get("accounts") or []),
+        )
+        for segment, (_, buffers) in enumerate(results):
+            for account_id, buffer in buffers.items():
+                key = part_key(account_id, dt, job_id, f"{slice_number}-{segment}")
+                export_store.put_file(key, buffer.finish())
+                users, files = users + buffer.users, files + 1
+                accounts.add(account_id)
+        positions = [position for position, _ in results]
+        if any(p != "done" for p in positions):
+            return {
+                **message,
+                "positions": positions,
+                "slice": slice_number + 1,
+                "users": users,
+                "files": files,
+                "accounts": sorted(accounts),
+            }
+        _replace_partitions(job_id, dt, [account] if account else None)
+    except Exception as exc:
+        if job is not None:
+            failed = replace(job, status="failed", finished_at=clock.now_ms(), error=str(exc)[:500])
+            export_store.save_job(failed)
+        raise
+    if job is not None:
+        done = replace(
+            job, status="succeeded", finished_at=clock.now_ms(), users=users, files=files
+        )
+        export_store.save_job(done)
+    return None
+
+
+def _scan(
+    segment: int,
+    after: Any,
+    account: str | None,
+    exported_at: int,
+    time_left: Callable[[], bool],
+) -> tuple[Any, dict[str, _Buffer]]:
+    """Rows from one scan segment until it ends ("done") or time runs short (its position)."""
+    buffers: dict[str, _Buffer] = {}
+    if after == "done":
+        return "done", buffers
+    scan = export_store.scan_profiles(segment, SEGMENTS, after, account)
+    for seen, (profile, position) in enumerate(scan, start=1):
+        values = row(profile, exported_at)
+        if values is not None:
+            buffers.setdefault(profile.account_id, _Buffer()).add(line(values))
+        if seen % CHECK_EVERY == 0 and not time_left() and position is not None:
+            return position, buffers
+    return "done", buffers
+
+
+def _replace_partitions(job_id: str, dt: str, accounts: list[str] | None) -> None:
+    """Remove earlier exports' files from the partitions this job wrote (all accounts' of
+    the day for the daily job), so that each partition holds one export."""
+    for account_id in accounts if accounts is not None else export_store.accounts_exported():
+        stale = [k for k in export_store.partition_keys(account_id, dt) if job_of_key(k) != job_id]
+        if stale:
+            export_store.delete_files(stale)

@@ -1,0 +1,1 @@
+"""Identity providers: SCIM provisioning, OIDC ID tokens, SAML Responses."""

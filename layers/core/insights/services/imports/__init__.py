@@ -1,0 +1,1 @@
+"""File imports: jobs registered from S3, run in checkpointed slices."""

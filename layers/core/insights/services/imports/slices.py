@@ -1,0 +1,328 @@
+"""Running an import: each SQS message is one slice, from the job's checkpoint.
+
+A slice reads the file from the checkpoint, stops when the invocation's time
+runs low, and moves the checkpoint with a conditional update that also adds
+the slice's counters, then queues the next slice. A slice that crashes or
+loses the race is simply run again from the same checkpoint: rows are
+applied by most-recent-wins, so applying one again changes nothing and
+writes nothing. `validate` reads the whole file once first, so a file that
+is unusable (header, encoding, CSV/JSON syntax) changes nothing; `apply`
+reads it again and writes the rows.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from insights import clock
+from insights.domain.core.attributes import Rejection, Row
+from insights.domain.imports.filerows import (
+    Readable,
+    Record,
+    decompressed,
+    is_blank,
+    open_stream,
+    records,
+)
+from insights.domain.imports.files import (
+    FileError,
+    Plan,
+    check_csv_row,
+    check_row,
+    parse_mapping,
+    plan_csv,
+    plan_jsonl,
+    status_of,
+)
+from insights.services.core.attributes import apply_rows
+from insights.services.imports.jobs import (
+    FINAL,
+    Budget,
+    queue,
+)
+from insights.services.imports.report import (
+    MAX_REPORT_LINES,
+    assemble_report,
+    cleanup,
+    report_key,
+    write_part,
+)
+from insights.storage.imports import jobs, objects
+from insights.storage.imports.jobs import Job
+
+logger = Logger(child=True)
+metrics = Metrics()
+
+# A file may not hold more than this, decompressed, nor more rows (blank
+# lines included): a small gzip of newlines would otherwise keep slices busy
+# for hours. Each gzip slice decompresses again up to its checkpoint (a
+# deflate stream cannot be entered in the middle), so the size cap also
+# bounds that cost to a few seconds per slice.
+MAX_FILE_BYTES = 2 * 1024**3
+MAX_FILE_ROWS = 10_000_000
+# A running slice looks for a cancellation this often (one read each time).
+CANCEL_CHECK_SECONDS = 5.0
+
+
+def run_message(message: dict[str, Any], budget: Budget) -> str:
+    """One queued slice; stale or repeated messages do nothing."""
+    job = jobs.get_job(str(message["account_id"]), str(message["import_id"]))
+    if job is not None and job.status == "cancelled":
+        objects.tag_processed(job.bucket, job.object_key)
+        cleanup(job)
+        return "cancelled"
+    if job is None or job.status in FINAL or job.phase not in ("validate", "apply"):
+        return "stale"
+    token = (message.get("phase"), message.get("offset"))
+    if (job.phase, job.offset) != token:
+        if job.last_from == _token_text(token):
+            # The slice that moved the job here died before queueing the
+            # next one: queue it now (at most one extra message per slice).
+            queue(job)
+            return "requeued"
+        return "stale"
+    return run_slice(job, budget)
+
+
+def give_up(message: dict[str, Any], attempts: int) -> bool:
+    """A slice failed on its last delivery: fail the job rather than leave it running."""
+    job = jobs.get_job(str(message["account_id"]), str(message["import_id"]))
+    if job is None or job.status in FINAL:
+        return False
+    if (job.phase, job.offset) != (message.get("phase"), message.get("offset")):
+        return False
+    reason = f"the import stopped after {attempts} failed attempts at row {job.row + 1}"
+    if job.phase == "apply" and job.rows_read:
+        reason += f" (the first {job.rows_read} rows had been processed)"
+    changes = {**_failure(job, reason), "invocations": 1}
+    return jobs.advance(job, (job.phase, job.offset), changes)
+
+
+def _token_text(token: tuple[Any, Any]) -> str:
+    return f"{token[0]}:{token[1]}"
+
+
+def run_slice(job: Job, budget: Budget) -> str:
+    expected = (job.phase, job.offset)
+    started: dict[str, Any] = {"invocations": 1}
+    if job.status == "pending":
+        started.update(status="running", started_at=clock.now_ms())
+    try:
+        changes = _validate(job, budget) if job.phase == "validate" else _apply(job, budget)
+    except FileError as exc:
+        reason = str(exc)
+        if job.phase == "apply" and job.rows_read:
+            reason += f" (the first {job.rows_read} rows had been processed)"
+        changes = _failure(job, reason)
+    changes = {**started, **changes, "last_from": _token_text(expected)}
+    if not jobs.advance(job, expected, changes):
+        return _lost_or_cancelled(job, expected, changes)
+    if changes.get("status") in FINAL:
+        cleanup(job)
+        metrics.add_metric(name="ImportsFinished", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "import finished", extra={"import_id": job.import_id, "status": changes["status"]}
+        )
+        return str(changes["status"])
+    job.phase = changes.get("phase", job.phase)
+    job.offset = changes["offset"]
+    queue(job)
+    return "continued"
+
+
+def _lost_or_cancelled(job: Job, expected: tuple[Any, Any], changes: dict[str, Any]) -> str:
+    current = jobs.get_job(job.account_id, job.import_id)
+    if current is None or current.status != "cancelled":
+        return "lost"  # another runner of this slice moved the checkpoint first
+    # Cancelled while this slice ran: its rows were applied, so count them.
+    done = {k: v for k, v in changes.items() if k in jobs.ADDS or k in ("offset", "row")}
+    jobs.advance(job, expected, done, statuses=("cancelled",))
+    objects.tag_processed(job.bucket, job.object_key)
+    cleanup(job)
+    return "cancelled"
+
+
+def _failure(job: Job, reason: str) -> dict[str, Any]:
+    objects.tag_processed(job.bucket, job.object_key)
+    return {
+        "status": "failed",
+        "error": reason,
+        "phase": "done",
+        "finished_at": clock.now_ms(),
+        "offset": job.offset,
+    }
+
+
+def _open(job: Job, offset: int) -> Readable:
+    if job.compressed:
+        return decompressed(
+            objects.open_object(job.bucket, job.object_key, job.etag or ""), skip=offset
+        )
+    if offset >= (job.size or 0):
+        return io.BytesIO(b"")
+    return objects.open_object(job.bucket, job.object_key, job.etag or "", start=offset)
+
+
+def _validate(job: Job, budget: Budget) -> dict[str, Any]:
+    """Check the whole file before anything changes; count its rows."""
+    changes: dict[str, Any] = {}
+    mapping = parse_mapping(job.mapping)
+    fmt = job.fmt or "csv"
+    if job.offset == 0 and job.row == 0:
+        stream, job.compressed = open_stream(
+            objects.open_object(job.bucket, job.object_key, job.etag or "")
+        )
+        changes["compressed"] = job.compressed
+    else:
+        stream = _open(job, job.offset)
+    rows = records(stream, fmt, offset=job.offset, row=job.row)  # type: ignore[arg-type]
+    plan = Plan.from_dict(job.plan) if job.plan else None
+    last = (job.offset, job.row)
+    if plan is None:
+        if fmt == "csv":
+            header = next(rows, None)
+            if header is None:
+                raise FileError("the file is empty: the first row must name the columns")
+            plan = plan_csv(header.data, mapping)
+            changes.update(data_offset=header.end, data_row=header.row)
+            last = (header.end, header.row)
+        else:
+            plan = plan_jsonl(mapping)
+            changes.update(data_offset=0, data_row=0)
+        changes["plan"] = plan.as_dict()
+    counted, seen_uuid, done = 0, job.seen_uuid, True
+    for n, record in enumerate(rows, start=1):
+        last = (record.end, record.row)
+        _check_caps(record)
+        if not is_blank(record):
+            counted += 1
+            if fmt == "jsonl" and plan.uuid in record.data:
+                seen_uuid = True
+        if n % budget.batch_rows == 0 and budget.low():
+            done = False
+            break
+    changes.update(rows_total=counted, seen_uuid=seen_uuid)
+    if not done:
+        changes.update(offset=last[0], row=last[1])
+        return changes
+    if fmt == "jsonl":
+        if (job.rows_total or 0) + counted == 0:
+            raise FileError("the file is empty: no lines")
+        if not seen_uuid:
+            raise FileError(f"no line has a {plan.uuid!r} key: it identifies the users")
+    data_offset = changes.get("data_offset", job.data_offset)
+    data_row = changes.get("data_row", job.data_row)
+    changes.update(phase="apply", offset=data_offset, row=data_row)
+    return changes
+
+
+def _check_caps(record: Record) -> None:
+    if record.end > MAX_FILE_BYTES:
+        raise FileError(
+            f"the file is larger than {MAX_FILE_BYTES // 1024**2} MiB (decompressed): "
+            "split it into smaller files"
+        )
+    if record.row > MAX_FILE_ROWS:
+        raise FileError(
+            f"the file has more than {MAX_FILE_ROWS:,} rows (blank lines included): "
+            "split it into smaller files"
+        )
+
+
+class _CancelWatch:
+    """Whether the job was cancelled, asked at most every CANCEL_CHECK_SECONDS."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.next_check = time.monotonic() + CANCEL_CHECK_SECONDS
+
+    def cancelled(self) -> bool:
+        now = time.monotonic()
+        if now < self.next_check:
+            return False
+        self.next_check = now + CANCEL_CHECK_SECONDS
+        current = jobs.get_job(self.job.account_id, self.job.import_id)
+        return current is not None and current.status == "cancelled"
+
+
+def _apply(job: Job, budget: Budget) -> dict[str, Any]:
+    assert job.plan is not None and job.import_ts is not None
+    plan = Plan.from_dict(job.plan)
+    stream = _open(job, job.offset)
+    rows = records(stream, job.fmt or "csv", offset=job.offset, row=job.row)  # type: ignore[arg-type]
+    room = max(0, MAX_REPORT_LINES - job.report_lines)
+    lines: list[Rejection] = []
+    good: list[Row] = []
+    read = imported = rejected = 0
+    last = (job.offset, job.row)
+    done = True
+    watch = _CancelWatch(job)
+
+    def flush() -> int:
+        # Rows the per-user caps refuse come back as rejections, not failures.
+        refused = apply_rows(job.account_id, good, job.source).refused
+        lines.extend(refused[: max(0, room - len(lines))])
+        return len(good) - len(refused)
+
+    # The budget is checked every batch_rows records, blank ones included:
+    # a file of blank lines must stop on time as surely as one of rows.
+    for n, record in enumerate(rows, start=1):
+        last = (record.end, record.row)
+        if not is_blank(record):
+            read += 1
+            verdict = _check(record, plan, job)
+            if isinstance(verdict, Rejection):
+                rejected += 1
+                if len(lines) < room:
+                    lines.append(verdict)
+            else:
+                good.append(verdict)
+        if n % budget.batch_rows == 0:
+            kept = flush()
+            imported += kept
+            rejected += len(good) - kept
+            good = []
+            if budget.low() or watch.cancelled():
+                done = False
+                break
+    kept = flush()
+    imported += kept
+    rejected += len(good) - kept
+    lines.sort(key=lambda line: line.row)
+    write_part(job, job.row, last[1], lines)
+    changes: dict[str, Any] = {
+        "offset": last[0],
+        "row": last[1],
+        "rows_read": read,
+        "rows_imported": imported,
+        "rows_rejected": rejected,
+        "report_lines": len(lines),
+    }
+    if done:
+        total_imported = job.rows_imported + imported
+        total_rejected = job.rows_rejected + rejected
+        status = status_of(total_imported, total_rejected)
+        if total_rejected:
+            assemble_report(job, job.data_row, last[1], total_rejected)
+            changes["report_key"] = report_key(job)
+        objects.tag_processed(job.bucket, job.object_key)
+        changes.update(
+            status=status,
+            phase="done",
+            finished_at=clock.now_ms(),
+            error="every row was rejected: see the error report" if status == "failed" else None,
+        )
+    return changes
+
+
+def _check(record: Record, plan: Plan, job: Job) -> Row | Rejection:
+    now = clock.now_ms()
+    assert job.import_ts is not None
+    if isinstance(record.data, list):
+        return check_csv_row(record.row, record.data, plan, import_ts=job.import_ts, now_ms=now)
+    return check_row(record.row, record.data, plan, import_ts=job.import_ts, now_ms=now)

@@ -1,0 +1,1 @@
+"""Salesforce: the connection, the API client, syncs in checkpointed slices."""

@@ -1,0 +1,181 @@
+"""Keeping the segment index entries in step with profiles, from the UsersTable stream.
+
+Why the stream and not the profile write's transaction: profiles are written
+by three close paths, ingest, erasure, retention and imports. The stream
+sees every one of them, including writers that do not know segments exist,
+at no cost to the session-close path (DESIGN invariant 9: one transaction
+per close, no extra reads). The price is a lag of about a second before an
+entry follows a changed value. Listings that decide from the entry
+(index-only evaluation) see that lag both ways; the per-user call reads the
+profile and has none (docs/segments.md, "Lag").
+
+Entries are kept only for the indexes the account's segments need
+(domain.segments.catalogue). The catalogue is read once per invocation,
+after the records arrived, so a record of a profile written after a
+segment was saved is always indexed with that segment's needs; the profiles
+written before are the backfill's (below).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from insights import clock
+from insights.domain.segments import catalogue
+from insights.domain.segments.indexing import Changes, Needs, changes, entries
+from insights.domain.segments.planner import index_needs
+from insights.domain.segments.rules import Node
+from insights.services.core.closing import MAX_ATTEMPTS, backoff
+from insights.storage import segments as seg_store
+from insights.storage.core import queues, store
+from insights.storage.core.records import user_pk
+from insights.storage.core.store import Conflict
+
+# The catalogue of each account seen in the current invocation.
+_needs: dict[str, Needs] = {}
+BACKFILL_PAGE = 100
+
+
+def new_invocation() -> None:
+    """Forget the catalogues read: an invocation reads each account's afresh."""
+    _needs.clear()
+
+
+def needs_for(account_id: str) -> Needs:
+    found = _needs.get(account_id)
+    if found is None:
+        indexes = seg_store.load_catalogue(account_id).indexes
+        found = _needs[account_id] = catalogue.needs_of(indexes)
+    return found
+
+
+def apply_record(record: dict[str, Any]) -> int:
+    """One stream record of a profile item; returns the index writes made (0 when unchanged)."""
+    data = record.get("dynamodb", {})
+    pk = data.get("Keys", {}).get("pk", {}).get("S", "")
+    if record.get("eventName") == "REMOVE":
+        # Erased, or expired and removed by TTL: every entry goes, including
+        # those of indexes no segment needs any more.
+        stale = tuple(seg_store.entry_sks(pk))
+        return seg_store.apply_index_changes(Changes(pk, (), stale))
+    old = seg_store.profile_from_image(data.get("OldImage"))
+    new = seg_store.profile_from_image(data.get("NewImage"))
+    if new is None:
+        return 0
+    return seg_store.apply_index_changes(changes(old, new, needs_for(new.account_id)))
+
+
+def reconcile(pk: str, needs: Needs) -> tuple[int, int]:
+    """Make one user's stored entries those its profile should have: (written, deleted).
+
+    Re-checked against the profile's version after writing: a profile write
+    that raced this one is indexed by the stream, but the stream's entry
+    could have landed before this older one, so the user is done again.
+    """
+    written = deleted = 0
+    for _ in range(MAX_ATTEMPTS):
+        record = store.get_profile(pk, consistent=True)
+        wanted = entries(record.profile, needs) if record else {}
+        stored = seg_store.stored_entries(pk)
+        puts = tuple(e for sk, e in wanted.items() if stored.get(sk) != e)
+        deletes = tuple(sk for sk in stored if sk not in wanted)
+        seg_store.apply_index_changes(Changes(pk, puts, deletes))
+        written, deleted = written + len(puts), deleted + len(deletes)
+        again = store.get_profile(pk, consistent=True)
+        if (again.version if again else None) == (record.version if record else None):
+            break
+    return written, deleted
+
+
+def backfill(message: dict[str, Any], time_left: Callable[[], bool]) -> dict[str, Any] | None:
+    """One slice of an account's backfill; the message for the next slice, or None when done.
+
+    The message names the newest need the backfill completes (`since`):
+    needs added later have their own. Every user is reconciled with every
+    need of the current catalogue, so a slice that runs again, or two
+    backfills that overlap, write each entry at most once more.
+    """
+    account_id, since = str(message["account_id"]), int(message["since"])
+    position: seg_store.WalkPosition | None = message.get("position") or [0, None]
+    needs = catalogue.needs_of(seg_store.load_catalogue(account_id).indexes)
+    while position is not None:
+        pks, position = seg_store.visible_profile_pks(account_id, position, BACKFILL_PAGE)
+        for pk in pks:
+            reconcile(pk, needs)
+        if position is not None and not time_left():
+            return {"account_id": account_id, "since": since, "position": position}
+    _mark_ready(account_id, since)
+    return None
+
+
+def _mark_ready(account_id: str, since: int) -> None:
+    for attempt in range(MAX_ATTEMPTS):
+        current = seg_store.load_catalogue(account_id)
+        done = catalogue.mark_ready(current.indexes, since)
+        if done == current.indexes:
+            return
+        try:
+            seg_store.save_catalogue(current, done)
+            return
+        except Conflict:
+            backoff(attempt)
+    raise RuntimeError(f"could not mark the index catalogue ready after {MAX_ATTEMPTS} attempts")
+
+
+def ready_for(account_id: str) -> Needs:
+    """The entry indexes complete for an account: the ones a plan may read."""
+    indexes = seg_store.load_catalogue(account_id, consistent=False).indexes
+    return catalogue.needs_of(indexes, ready_only=True)
+
+
+def sync_catalogue(account_id: str, rules: list[Node], *, start_backfill: bool = True) -> None:
+    """Store the needs of the account's new rules; start a backfill for new ones.
+
+    Raises Conflict when another writer changed the catalogue since it was
+    read (the caller's whole mutation is retried).
+    """
+    now = clock.now_ms()
+    current = seg_store.load_catalogue(account_id)
+    wanted = catalogue.updated(current.indexes, index_needs(rules, now), now)
+    if wanted == current.indexes:
+        return
+    seg_store.save_catalogue(current, wanted)
+    added = {(s.attribute, s.index) for s in wanted} - {
+        (s.attribute, s.index) for s in current.indexes
+    }
+    if added and start_backfill:
+        queues.send_backfill({"account_id": account_id, "since": now})
+
+
+@dataclass(slots=True)
+class Reindexed:
+    profiles: int = 0
+    keys_rewritten: int = 0
+    entries_written: int = 0
+    entries_deleted: int = 0
+
+
+def reindex_account(account_id: str) -> Reindexed:
+    """Rewrite the segment index keys and entries of every profile of one account.
+
+    For a deployment whose profiles or entries predate the current index
+    layout (docs/segments.md, "Known limits"). Idempotent; safe while traffic
+    flows (profile writes are conditional on the version read, and entries
+    are reconciled against the profile's version as the backfill does).
+    """
+    done = Reindexed()
+    started = clock.now_ms()
+    rules = [s.parsed() for s in seg_store.load_segments(account_id).segments]
+    sync_catalogue(account_id, rules, start_backfill=False)  # this walk is the backfill
+    needs = catalogue.needs_of(seg_store.load_catalogue(account_id).indexes)
+    for record, keys in seg_store.account_profiles(account_id):
+        done.profiles += 1
+        done.keys_rewritten += seg_store.rewrite_index_keys(record, keys)
+        pk = user_pk(record.profile.account_id, record.profile.uuid)
+        written, deleted = reconcile(pk, needs)
+        done.entries_written += written
+        done.entries_deleted += deleted
+    _mark_ready(account_id, started)
+    return done

@@ -1,0 +1,1 @@
+"""Storage of the console: aggregate items and the by_uuid user list."""

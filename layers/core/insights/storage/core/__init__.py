@@ -1,0 +1,1 @@
+"""Storage of the core: tables' models, sessions and profiles, accounts and keys, queues."""

@@ -1,0 +1,1 @@
+"""Storage of imports: job items, the bucket and the continuation queue."""

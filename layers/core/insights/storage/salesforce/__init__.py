@@ -1,0 +1,1 @@
+"""Storage of integrations: connection items and their credentials in Secrets Manager."""

@@ -1,0 +1,148 @@
+"""Profiles for SQL: exports on the local stack, read with DuckDB as Athena reads them on AWS."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+from insights import clock
+from insights.domain.exports import day_of, four_questions, partition
+from insights.local import sql
+from tests.conftest import MINUTE, Stack
+from tests.segments.segments_helpers import count, create
+from tests.segments.test_segments_spec_questions import POPULATION, QUESTIONS, build
+
+# The SQL's columns, in QUESTIONS' order.
+COLUMNS = {
+    "signed_up_last_week": "signed_up_last_week",
+    "once_never_back": "signed_up_once_never_came_back",
+    "recently_vip": "recently_upgraded_to_vip",
+    "stopped_a_month_ago": "active_until_a_month_ago",
+}
+
+
+def export(stack: Stack, account: Any) -> dict[str, Any]:
+    started = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(account))
+    assert started.status == 202, started.body
+    assert started.json()["status"] == "queued"
+    stack.cloud.settle()
+    job = stack.cloud.http(
+        "GET", f"/v1/exports/{started.json()['id']}", headers=stack.auth(account)
+    )
+    assert job.status == 200, job.body
+    return job.json()
+
+
+def files(stack: Stack, root: Path) -> Path:
+    sql.mirror(stack.cloud.s3, stack.cloud.deployment.buckets["ExportsBucket"], root)
+    return root
+
+
+def test_the_four_questions_in_sql_equal_the_segments_api(stack: Stack, tmp_path: Path) -> None:
+    acme, rival = build(stack)
+    ids = {name: create(stack, acme, rules, name) for name, rules in QUESTIONS.items()}
+    api = {name: count(stack, acme, segment_id)["count"] for name, segment_id in ids.items()}
+    job = export(stack, acme)
+    visible = len(POPULATION) - 1  # the erased user is gone
+    assert job["status"] == "succeeded", job
+    assert job["users"] == visible and job["files"] >= 1
+    account_id = acme.account.account_id
+    assert job["partition"] == {"account": account_id, "dt": day_of(clock.now_ms())}
+    root = files(stack, tmp_path)
+    names, rows = sql.query(
+        root, four_questions("insights.users", account_id, job["partition"]["dt"])
+    )
+    answered = dict(zip(names, rows[0], strict=True))
+    assert {name: answered[column] for name, column in COLUMNS.items()} == api
+    assert all(api.values())
+    # Only Acme's users, each once; the rival's export is its own partition.
+    _, uuids = sql.query(root, f"SELECT uuid FROM users WHERE account = '{account_id}'")
+    assert sorted(u for (u,) in uuids) == sorted(u for u in POPULATION if u != "erased")
+    assert export(stack, rival)["users"] == 3
+    _, per_account = sql.query(
+        root := files(stack, tmp_path), "SELECT account, count(*) FROM users GROUP BY 1 ORDER BY 2"
+    )
+    assert [n for _, n in per_account] == [3, visible]
+    # Custom attributes keep their type and change time.
+    _, plans = sql.query(
+        root,
+        "SELECT custom['plan'].value, custom['plan'].type, custom['plan'].source "
+        f"FROM users WHERE account = '{account_id}' AND uuid = 'upgrader'",
+    )
+    assert plans == [("VIP", "string", "event")]
+
+
+def test_a_partition_holds_one_export_and_the_daily_run_covers_every_account(
+    stack: Stack, tmp_path: Path
+) -> None:
+    acme, rival = stack.account("Acme"), stack.account("Rival")
+    for account in (acme, rival):
+        stack.send(account, [{"uuid": "u1", "type": "click", "user_properties": {"plan": "free"}}])
+    stack.advance(31 * MINUTE)
+    stack.sweep()
+    first = export(stack, acme)
+    second = export(stack, acme)
+    assert first["users"] == second["users"] == 1
+    keys = [
+        o["Key"]
+        for o in stack.cloud.s3.list_objects_v2(
+            Bucket=stack.cloud.deployment.buckets["ExportsBucket"],
+            Prefix=partition(acme.account.account_id, second["partition"]["dt"]),
+        )["Contents"]
+    ]
+    assert keys and all(second["id"] in key for key in keys)
+    stack.cloud.run_schedules(["ExportFunction"])  # the daily export: every account
+    stack.cloud.settle()
+    root = files(stack, tmp_path)
+    _, rows = sql.query(root, "SELECT account, uuid, total_sessions FROM users ORDER BY 1")
+    assert rows == sorted([(acme.account.account_id, "u1", 1), (rival.account.account_id, "u1", 1)])
+    # A file is gzipped JSON Lines, one visible user a line.
+    path = next(root.rglob("*.json.gz"))
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    assert [json.loads(text)["uuid"] for text in lines] == ["u1"]
+
+
+def test_export_jobs_are_the_accounts_own(stack: Stack) -> None:
+    acme, rival = stack.account("Acme"), stack.account("Rival")
+    job = export(stack, acme)
+    assert job["status"] == "succeeded" and job["users"] == 0
+    other = stack.cloud.http("GET", f"/v1/exports/{job['id']}", headers=stack.auth(rival))
+    assert other.status == 404 and other.json()["error"] == "export_not_found"
+    bad = stack.cloud.http("GET", "/v1/exports/nope", headers=stack.auth(acme))
+    assert bad.status == 404
+    anonymous = stack.cloud.http("POST", "/v1/exports")
+    assert anonymous.status == 401
+
+
+def test_the_exports_fast_decoding_reads_profiles_as_the_model_does(stack: Stack) -> None:
+    from dataclasses import replace
+
+    from insights.storage.core.models import UserItem
+    from insights.storage.core.records import profile_from_item
+    from insights.storage.exports import profile_of
+
+    acme = stack.account()
+    properties = {"plan": "VIP", "seats": 12, "ratio": 0.25, "trial": True, "big": 2**60}
+    stack.send(acme, [{"uuid": "u1", "type": "click", "user_properties": properties}])
+    stack.send(acme, [{"uuid": "u2", "type": "click"}])
+    stack.advance(31 * MINUTE)
+    stack.sweep()
+    # seats resent unchanged: it keeps the time it changed ("c")
+    stack.send(
+        acme, [{"uuid": "u1", "type": "click", "user_properties": {"plan": "free", "seats": 12}}]
+    )
+    stack.advance(31 * MINUTE)
+    stack.sweep()
+    assert stack.cloud.http("DELETE", "/v1/users/u2", headers=stack.auth(acme)).status == 204
+    raw = [
+        item
+        for item in stack.cloud.dynamodb.scan(TableName="UsersTable")["Items"]
+        if item["sk"]["S"] == "profile"
+    ]
+    assert len(raw) == 2  # u1, and u2's erasure tombstone
+    assert any("c" in v["M"] for item in raw for v in item.get("custom", {}).get("M", {}).values())
+    for item in raw:
+        model = profile_from_item(UserItem.from_raw_data(item)).profile
+        assert profile_of(item) == replace(model, recent_sends=())
