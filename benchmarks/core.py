@@ -79,15 +79,20 @@ class PartResult:
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
+    # A part's conclusions in a form other tools read (the scale part's ceilings).
+    summary: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "title": self.title,
             "parameters": self.parameters,
             "figures": {f.key: f.as_dict() for f in self.figures},
             "tables": [t.as_dict() for t in self.tables],
             "notes": self.notes,
         }
+        if self.summary:
+            found["summary"] = self.summary
+        return found
 
 
 def fmt(value: float) -> str:

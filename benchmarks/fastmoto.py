@@ -81,14 +81,18 @@ def seed_items(table_name: str, items: Iterable[dict[str, Any]]) -> int:
     count = 0
     for attrs in items:
         hash_value = DynamoType(attrs[table.hash_key_attr])
-        range_value = DynamoType(attrs[table.range_key_attr])
+        range_key = table.range_key_attr
+        range_value = DynamoType(attrs[range_key]) if range_key else None
         # Item() sums the whole item's size again for every attribute it sets
         # (its 400 KB check): quadratic per item, most of the seeding time.
         # The same object, filled at once (these items are a few hundred bytes).
         item = Item.__new__(Item)
         item.hash_key, item.range_key = hash_value, range_value
         item.attrs = LimitedSizeDict({name: DynamoType(value) for name, value in attrs.items()})
-        table.items[hash_value][range_value] = item
+        if range_key:
+            table.items[hash_value][range_value] = item
+        else:  # a table without a sort key holds the item itself under its hash key
+            table.items[hash_value] = item
         count += 1
     return count
 

@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--only",
         action="append",
-        help="run only this part (cost, ingest_cpu, enrichment, segments, imports); repeatable",
+        help="run only this part (cost, ingest_cpu, enrichment, segments, imports, closes, "
+        "console, exports, scale); repeatable",
     )
     parser.add_argument(
         "--cost-users",

@@ -316,6 +316,24 @@ EXPECTED = {
         "wru_first_batched",
         "wru_returning_batched",
     ],
+    "scale": [
+        "stage.sweeper_closes_per_s",
+        "stage.close_apply_records_per_s",
+        "stage.segment_index_records_per_s",
+        "stage.segment_index_import_records_per_s",
+        "stage.import_rows_per_s",
+        "stage.backfill_users_per_s",
+        "stage.track_ms_per_request",
+        "stage.count_members_per_s.signed_up_last_week",
+        "stage.count_reads_per_s.stopped_a_month_ago",
+        "sessions_per_day_ceiling",
+        "monthly_users_ceiling",
+        "10k.peak_requests_per_s",
+        "10M.lambda_concurrency",
+        "10M.hottest_key_wcu",
+        "100M.sweeper_closes_needed_per_run",
+        "1M.first_ceiling_utilisation",
+    ],
 }
 
 
@@ -375,6 +393,21 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     # The aggregates' Query, the roll-up marker and the pending sums after it.
     assert console["console.rru_attributes"] == console["console.rru_stats_30"] == 3 * 0.5
     assert 0 < console["console.wru_first_batched"] < 1
+    # The capacity model: measured stages in, a ceiling with its cause per size out.
+    scale = results["parts"]["scale"]
+    ceiling = scale["summary"]["sessions_per_day_ceiling"]
+    assert ceiling["sessions_per_day"] > 0 and ceiling["binds"] and ceiling["limit"]
+    sizes = scale["summary"]["workloads"]
+    assert list(sizes) == ["10k", "1M", "10M", "100M"]
+    assert all("first_ceiling" in s and "cause" in s for s in sizes.values())
+    assert sizes["100M"]["first_ceiling"] is not None  # something binds at 100M users today
+    assert scale["parameters"]["design"]["shards"] >= 1
+    assert {q["key"] for q in scale["parameters"]["stages"]["questions"]} == {
+        "signed_up_last_week",
+        "once_never_back",
+        "recently_vip",
+        "stopped_a_month_ago",
+    }
     assert not (tmp_path / "RESULTS.md").exists()  # smoke figures never replace the real ones
 
 
