@@ -250,7 +250,7 @@ def _count(cloud: Any, account_id: str, segment_id: str) -> dict[str, Any]:
     started = time.perf_counter()
     with meter.installed():
         meter.current = "SegmentsFunction"  # billed, as inside the function
-        answer = service.count_users(account_id, segment_id, NOW_MS, budget_s=None)
+        answer = service.count_users(account_id, segment_id, NOW_MS, whole=True)
     rru = sum(meter.usage.rru.values())
     queries = sum(n for (_f, _t, op), n in meter.usage.requests.items() if op == "Query")
     seconds = time.perf_counter() - started

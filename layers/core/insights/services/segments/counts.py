@@ -40,6 +40,8 @@ from insights.storage.segments import Position, SegmentSet
 # 512 MB), so an answer leaves well before the 30 s limit and below the
 # 20 s Duration alarm (template.yaml: SegmentsFunctionDurationAlarm).
 COUNT_BUDGET_S = 15.0
+# Index items a count reads per stream in a round (Walk.round_items).
+COUNT_ROUND_ITEMS = 1000
 # Members a count keeps (the preview keeps its `limit` first, for `users`).
 COUNT_KEEPS = 0
 # Invocations one count is split over: its streams are read by one request.
@@ -53,23 +55,21 @@ def count_users(
     now_ms: int,
     *,
     cursor: str | None = None,
-    budget_s: float | None = COUNT_BUDGET_S,
+    whole: bool = False,
 ) -> dict[str, Any]:
     """The segment's members counted, or counted so far with the cursor that goes on.
 
-    budget_s=None counts to the end in one call (benchmarks, the CLI).
+    whole: count to the end in one call, however long (the benchmarks).
     """
     found = seg_store.load_segments(account_id)
     segment = found.find(segment_id)
     if segment is None:
         raise not_found(segment_id)
     scope = {"a": account_id, "s": segment.id, "r": rules_tag(segment.rules)}
-    return _count(segment.parsed(), found, now_ms, scope, cursor, budget_s, COUNT_KEEPS)
+    return _count(segment.parsed(), found, now_ms, scope, cursor, whole, COUNT_KEEPS)
 
 
-def preview(
-    account_id: str, body: Any, now_ms: int, *, budget_s: float | None = COUNT_BUDGET_S
-) -> dict[str, Any]:
+def preview(account_id: str, body: Any, now_ms: int) -> dict[str, Any]:
     """Count and the first `limit` members of unsaved rules.
 
     A preview that runs out of time answers `count_so_far` and `next_cursor`;
@@ -93,7 +93,7 @@ def preview(
     scope = {"a": account_id, "s": None, "r": rules_tag(body["rules"])}
     keep = 0 if cursor else limit
     found = seg_store.load_segments(account_id, consistent=False)
-    return _count(node, found, now_ms, scope, cursor or None, budget_s, keep)
+    return _count(node, found, now_ms, scope, cursor or None, False, keep)
 
 
 def _count(
@@ -102,7 +102,7 @@ def _count(
     now_ms: int,
     scope: dict[str, Any],
     cursor: str | None,
-    budget_s: float | None,
+    whole: bool,
     keep: int,
 ) -> dict[str, Any]:
     account_id = found.account_id
@@ -122,8 +122,8 @@ def _count(
     else:
         chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
         state = [None] * len(chosen.queries)
-    walk = Walk(chosen, node, now_ms, state, keep=keep)
-    walk.run(None, None, None if budget_s is None else time.monotonic() + budget_s)
+    walk = Walk(chosen, node, now_ms, state, keep=keep, round_items=COUNT_ROUND_ITEMS)
+    walk.run(None, None, None if whole else time.monotonic() + COUNT_BUDGET_S)
     walk.record_metrics()
     counted += walk.found
     answer: dict[str, Any] = {}
@@ -148,7 +148,8 @@ def _count(
 def count_walk(node: Node, account_id: str, now_ms: int) -> Walk:
     """A whole count's walk in one call, kept for what it holds (the benchmarks, tests)."""
     chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
-    walk = Walk(chosen, node, now_ms, [None] * len(chosen.queries), keep=COUNT_KEEPS)
+    state: list[Position | bool | None] = [None] * len(chosen.queries)
+    walk = Walk(chosen, node, now_ms, state, keep=COUNT_KEEPS, round_items=COUNT_ROUND_ITEMS)
     walk.run(None, None)
     return walk
 
