@@ -185,7 +185,7 @@ def counts(w: World, *, with_memory: bool) -> dict[str, dict[str, float]]:
     from benchmarks.fastmoto import indexed_gsi_queries
     from benchmarks.segments import QUESTIONS
     from insights.services.segments import counts as service
-    from insights.services.segments import queries
+    from insights.services.segments import queries as segs
     from insights.storage import segments as seg_store
 
     ids = {s.name: s.id for s in seg_store.load_segments(w.account.account_id).segments}
@@ -228,7 +228,7 @@ def counts(w: World, *, with_memory: bool) -> dict[str, dict[str, float]]:
             # the members if it keeps them; transient pages come on top):
             # allocations kept by the walk, moto's and the harness's own left out.
             largest = max(found, key=lambda k: found[k]["members"])
-            node = queries.get_segment(w.account.account_id, ids[QUESTIONS[largest][0]]).parsed()
+            node = segs.get_segment(w.account.account_id, ids[QUESTIONS[largest][0]]).parsed()
             held = retained_bytes(lambda: service.count_walk(node, w.account.account_id, NOW_MS))
             per_member = held / max(1, found[largest]["members"])
             for key in found:
