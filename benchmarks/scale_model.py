@@ -98,7 +98,8 @@ class Design:
     # A count request stops reading after this long and answers in parts
     # (services/segments/counts.py); None: one request walks it all.
     count_budget_s: float | None
-    count_round_items: int  # index items a stream per round (a round ends whole)
+    count_round_s: float  # a round is sized to take about this long (it ends whole)...
+    count_round_items: int  # ...reading at most this many index items a stream
     backfill_chains_per_index: int  # so does a segment index backfill's
     rollup_lag_s: float  # console aggregates: pending sums are folded once this old...
     rollup_every_s: float  # ...at most this often per account
@@ -158,7 +159,8 @@ class Design:
             "count_workers": segment_counts.COUNT_WORKERS,
             "count_holds_members": segment_counts.COUNT_KEEPS is None,
             "count_budget_s": segment_counts.COUNT_BUDGET_S,
-            "count_round_items": segment_counts.COUNT_ROUND_ITEMS,
+            "count_round_s": segment_counts.COUNT_ROUND_S,
+            "count_round_items": segment_service.MAX_ROUND_ITEMS,
             "backfill_chains_per_index": 1,
             "rollup_lag_s": console_aggregates.ROLL_UP_LAG_MS / 1000,
             "rollup_every_s": console_aggregates.ROLL_UP_EVERY_MS / 1000,
@@ -741,10 +743,11 @@ def evaluate(
         requests, request_s = 1, seconds
         if d.count_budget_s is not None and seconds > d.count_budget_s:
             # Each request reads rounds until the budget, then finishes its
-            # round: up to round_items from each of the plan's streams (at
-            # most shards x 2 sessions buckets), at the question's rate.
-            round_s = d.count_round_items * d.shards * 2 * seconds / max(items, 1.0)
-            request_s = min(seconds, d.count_budget_s + round_s)
+            # round: sized to take count_round_s, or shorter when every one of
+            # the plan's streams (at most shards x 2 sessions buckets) gives
+            # its most at the question's rate.
+            full_round_s = d.count_round_items * d.shards * 2 * seconds / max(items, 1.0)
+            request_s = min(seconds, d.count_budget_s + min(d.count_round_s, full_round_s))
             requests = math.ceil(seconds / d.count_budget_s)
         # Kept until the answer: every member (before part 3), or the keys of
         # one request's members (the walk's `seen`; bytes_per_member measured

@@ -77,10 +77,11 @@ def test_design_constants_come_from_the_code_and_template(design: Design) -> Non
     track = Template.load(ROOT / "template.yaml").resources["TrackFunction"]["Properties"]
     assert design.memory_mb["TrackFunction"] == track["MemorySize"]
     assert (design.sdk_flush_at, design.sdk_flush_interval_s * 1000) == sdk_flush_policy()
-    from insights.services.segments import counts
+    from insights.services.segments import counts, queries
 
     assert design.count_budget_s == counts.COUNT_BUDGET_S
-    assert design.count_round_items == counts.COUNT_ROUND_ITEMS
+    assert design.count_round_s == counts.COUNT_ROUND_S
+    assert design.count_round_items == queries.MAX_ROUND_ITEMS
     assert design.count_workers == counts.COUNT_WORKERS == 1
     assert design.count_holds_members is False and counts.COUNT_KEEPS == 0
     # One place to change: an override replaces the code's value.
@@ -176,17 +177,22 @@ def test_a_count_in_parts_answers_each_request_in_time(design: Design) -> None:
     assert seconds > 300  # the whole count still takes its time...
     assert question["requests"] == pytest.approx(seconds / design.count_budget_s, abs=1)
     # ...in requests of the budget and one round: 1,000 items from each of 16 streams
-    # at 1 item a member, 0.1 ms at one vCPU.
-    per_item = 1e-4 * 1769 / 512
-    assert question["request_seconds"] == pytest.approx(design.count_budget_s + 16_000 * per_item)
+    # at 1 item a member, 0.1 ms at one vCPU (5.5 s), cut to the round's second.
+    assert design.count_round_s < 16_000 * 1e-4 * 1769 / 512
+    assert question["request_seconds"] == pytest.approx(
+        design.count_budget_s + design.count_round_s
+    )
     check = next(c for c in model.checks if c.key == "count.q")
     assert check.demand == question["request_seconds"] and not check.binds
     # What it holds: the keys of one request's members, not every member.
     held = 0.5 * model.traffic["largest_account_users"] * question["request_seconds"] / seconds
     assert question["memory_mb"] == pytest.approx(held * 1_000 / 1e6)
-    # A round too slow for the budget shows: 16,000 items at 3.45 ms is over 30 s.
-    slow_round = evaluate(Workload("w", 1e6), design, slow)
-    assert next(c for c in slow_round.checks if c.key == "count.q").binds
+    # Rounds sized by time keep a slow path (3.45 ms an item) in time too...
+    slow_path = evaluate(Workload("w", 1e6), design, slow)
+    assert not next(c for c in slow_path.checks if c.key == "count.q").binds
+    # ...where rounds of 1,000 items a stream would not: 16,000 items take 55 s.
+    fixed = evaluate(Workload("w", 1e6), replace(design, count_round_s=1e9), slow)
+    assert next(c for c in fixed.checks if c.key == "count.q").binds
 
 
 def test_the_ceiling_is_where_the_check_starts_to_bind(design: Design) -> None:

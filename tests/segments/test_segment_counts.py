@@ -7,6 +7,7 @@ exact total the evaluator gives.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -16,8 +17,10 @@ from insights import clock
 from insights.domain.core.profile import CustomValue, Profile
 from insights.domain.core.timefmt import DAY_MS, HOUR_MS
 from insights.domain.segments.evaluate import is_member
+from insights.domain.segments.planner import plan
 from insights.domain.segments.rules import parse_rules
 from insights.services.segments import counts
+from insights.services.segments.queries import MAX_ROUND_ITEMS, Walk
 from insights.storage.core import store
 from insights.storage.core.store import PutProfile
 from tests.conftest import Stack
@@ -197,3 +200,24 @@ def test_a_count_holds_a_number_not_its_members(
         # ...but the keys of the members counted, where the plan can yield a user twice
         assert walk.repeats is repeats
         assert len(walk.seen) == (walk.found if repeats else 0)
+
+
+def test_rounds_are_sized_to_take_about_round_s(
+    stack: Stack, people: tuple[Any, list[Profile]]
+) -> None:
+    """A count's rounds follow the rate of the round before: a path slower than
+    its round time reads less a round, so its request ends near the budget."""
+    acme, population = people
+    account_id = acme.account.account_id
+    node = parse_rules(ACTIVE)
+    chosen = plan(node, account_id, NOW, None)
+
+    def walked(round_s: float) -> Walk:
+        state: list[Any] = [None] * len(chosen.queries)
+        walk = Walk(chosen, node, NOW, state, keep=0, round_items=2, round_s=round_s)
+        walk.run(None, None, time.monotonic() + 60)
+        assert walk.done and walk.found == expected(population, ACTIVE)
+        return walk
+
+    assert walked(1e-9).round_items == 1  # no round is that quick: one item a stream
+    assert walked(60.0).round_items == MAX_ROUND_ITEMS  # a minute would fit them all

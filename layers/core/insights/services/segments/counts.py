@@ -26,6 +26,7 @@ from insights.services.segments import index as segment_index
 from insights.services.segments.queries import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    MAX_ROUND_ITEMS,
     SegmentError,
     Walk,
     not_found,
@@ -36,12 +37,14 @@ from insights.storage.core.store import Conflict
 from insights.storage.segments import Position, SegmentSet
 
 # A request stops reading rounds once this long has passed; its last round
-# ends whole (~1-2 s of 1,000 index items a stream at SegmentsFunction's
-# 512 MB), so an answer leaves well before the 30 s limit and below the
-# 20 s Duration alarm (template.yaml: SegmentsFunctionDurationAlarm).
+# ends whole, and rounds are sized to take about COUNT_ROUND_S at the rate
+# of the one before (at most 1,000 index items a stream), so an answer
+# leaves at ~16 s, well before the 30 s limit and below the 20 s Duration
+# alarm (template.yaml: SegmentsFunctionDurationAlarm).
 COUNT_BUDGET_S = 15.0
-# Index items a count reads per stream in a round (Walk.round_items).
-COUNT_ROUND_ITEMS = 1000
+COUNT_ROUND_S = 1.0
+# Index items a count reads per stream in its first round, before it knows its rate.
+COUNT_ROUND_ITEMS = 100
 # Members a count keeps (the preview keeps its `limit` first, for `users`).
 COUNT_KEEPS = 0
 # Invocations one count is split over: its streams are read by one request.
@@ -123,7 +126,12 @@ def _count(
         chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
         state = [None] * len(chosen.queries)
     walk = Walk(chosen, node, now_ms, state, keep=keep, round_items=COUNT_ROUND_ITEMS)
-    walk.run(None, None, None if whole else time.monotonic() + COUNT_BUDGET_S)
+    if whole:
+        walk.round_items = MAX_ROUND_ITEMS
+        walk.run(None, None)
+    else:
+        walk.round_s = COUNT_ROUND_S
+        walk.run(None, None, time.monotonic() + COUNT_BUDGET_S)
     walk.record_metrics()
     counted += walk.found
     answer: dict[str, Any] = {}
@@ -149,7 +157,7 @@ def count_walk(node: Node, account_id: str, now_ms: int) -> Walk:
     """A whole count's walk in one call, kept for what it holds (the benchmarks, tests)."""
     chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
     state: list[Position | bool | None] = [None] * len(chosen.queries)
-    walk = Walk(chosen, node, now_ms, state, keep=COUNT_KEEPS, round_items=COUNT_ROUND_ITEMS)
+    walk = Walk(chosen, node, now_ms, state, keep=COUNT_KEEPS, round_items=MAX_ROUND_ITEMS)
     walk.run(None, None)
     return walk
 

@@ -46,6 +46,8 @@ DEFAULT_LIMIT = 100
 # fewer than `limit` users (a sparse segment over a big account); the cursor
 # goes on from there.
 MAX_INDEX_READS_PER_PAGE = 5000
+# A Query page of an index stream: what one round reads from each at most.
+MAX_ROUND_ITEMS = 1000
 
 
 metrics = Metrics()
@@ -223,8 +225,11 @@ class Walk:
     # A user whose indexed value moves while we read (stale GSI entry in one
     # stream, fresh one in another) is kept once per walk: see `repeats`.
     seen: set[str] = field(default_factory=set)
-    # Index items read per stream in a round when no page limit sizes it.
+    # Index items read per stream in a round when no page limit sizes it...
     round_items: int = 1000
+    # ...or, with a deadline, what takes about round_s at the rate of the last
+    # round (at most MAX_ROUND_ITEMS): a slow path ends as near its deadline.
+    round_s: float | None = None
 
     @property
     def repeats(self) -> bool:
@@ -247,9 +252,16 @@ class Walk:
         while not self.done and (limit is None or len(self.members) < limit):
             if max_reads is not None and self.index_items_read >= max_reads:
                 return
+            started, before = time.monotonic(), self.index_items_read
             self._round(limit)
-            if deadline is not None and time.monotonic() >= deadline:
+            ended = time.monotonic()
+            if deadline is not None and ended >= deadline:
                 return
+            if self.round_s is not None and self.index_items_read > before:
+                per_item = (ended - started) / (self.index_items_read - before)
+                streams = max(1, sum(1 for s in self.state if s is not False))
+                fits = int(self.round_s / max(per_item, 1e-9) / streams)
+                self.round_items = max(1, min(MAX_ROUND_ITEMS, fits))
 
     def _round(self, limit: int | None) -> None:
         repeats = self.repeats
@@ -322,7 +334,7 @@ class Walk:
         want = limit - len(self.members)
         # members per item read so far (a guess of one in two before the first round)
         rate = max(len(self.members) / self.consumed, 0.05) if self.consumed else 0.5
-        return min(1000, max(5, -(-int(want / rate) // streams)))
+        return min(MAX_ROUND_ITEMS, max(5, -(-int(want / rate) // streams)))
 
     def _read(self, i: int, chunk: int) -> tuple[list[seg_store.Hit], Position | None]:
         after = self.state[i]
