@@ -402,6 +402,7 @@ def tables(summary: dict[str, Any]) -> list[Table]:
     for name in (
         "flush_at",
         "flush_interval_s",
+        "events_per_batch",
         "events_per_request",
         "requests_per_session",
         "daily_users",

@@ -360,12 +360,16 @@ def evaluate(
     flush_s = d.sdk_flush_interval_s if w.flush_interval_s is None else w.flush_interval_s
     gap_s = w.session_minutes * 60 / max(1.0, w.events_per_session - 1)
     # Events arriving at rate 1/gap: a batch holds its first event and those of
-    # the next flush_s, up to flush_at.
-    per_request = min(float(flush_at), 1 + flush_s / gap_s)
+    # the next flush_s, up to flush_at. A session's first event leaves alone (the
+    # SDK sends at once what follows a gap near the timeout, or nothing it knows
+    # of: insights.js dueOf), a half-full batch leaves at the end, and each
+    # extra hide flushes early.
+    per_batch = min(float(flush_at), 1 + flush_s / gap_s)
     requests_per_session = min(
         w.events_per_session + w.page_hides_per_session - 1,
-        w.events_per_session / per_request + 0.5 + max(0.0, w.page_hides_per_session - 1),
+        1 + (w.events_per_session - 1) / per_batch + 0.5 + max(0.0, w.page_hides_per_session - 1),
     )
+    per_request = w.events_per_session / requests_per_session
     daily_users = w.monthly_users * w.daily_active_share
     sessions_day = daily_users * w.sessions_per_user_day
     events_day = sessions_day * w.events_per_session
@@ -391,6 +395,7 @@ def evaluate(
         "sessions_per_day": sessions_day,
         "events_per_day": events_day,
         "events_per_month": events_day * MONTH_DAYS,
+        "events_per_batch": per_batch,
         "events_per_request": per_request,
         "requests_per_session": requests_per_session,
         "peak_requests_per_s": requests,

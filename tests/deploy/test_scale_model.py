@@ -91,17 +91,19 @@ def test_the_sdk_flush_policy_is_read_from_its_script(tmp_path: Path) -> None:
 
 
 def test_requests_per_session_follow_the_flush_policy(design: Design) -> None:
-    # 21 events over 10 minutes: one every 30 s. A 30 s timer takes the first
-    # event and the next: 2 a request; 10.5 requests, plus one per extra hide.
+    # 21 events over 10 minutes: one every 30 s. The first leaves alone; a 30 s
+    # timer takes each of the others and the next: 2 a batch, 10 batches, half a
+    # batch more at the end, plus one request per extra hide.
     w = Workload("w", 1e6, events_per_session=21, session_minutes=10, flush_interval_s=30)
     model = evaluate(replace(w, page_hides_per_session=1), design, stages())
-    assert model.traffic["events_per_request"] == pytest.approx(2.0)
-    assert model.traffic["requests_per_session"] == pytest.approx(21 / 2 + 0.5)
+    assert model.traffic["events_per_batch"] == pytest.approx(2.0)
+    assert model.traffic["requests_per_session"] == pytest.approx(1 + 20 / 2 + 0.5)
+    assert model.traffic["events_per_request"] == pytest.approx(21 / 11.5)
     more = evaluate(replace(w, page_hides_per_session=3), design, stages())
-    assert more.traffic["requests_per_session"] == pytest.approx(21 / 2 + 0.5 + 2)
-    # flushAt caps a batch whatever the timer.
+    assert more.traffic["requests_per_session"] == pytest.approx(1 + 20 / 2 + 0.5 + 2)
+    # flushAt caps a batch whatever the timer: one request an event (and hide).
     capped = evaluate(replace(w, flush_at=1), design, stages())
-    assert capped.traffic["events_per_request"] == 1
+    assert capped.traffic["events_per_request"] == pytest.approx(21 / 22)
 
 
 def test_the_sweeper_closes_what_its_budget_leaves_after_the_scan(design: Design) -> None:
