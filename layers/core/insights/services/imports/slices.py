@@ -73,11 +73,8 @@ CANCEL_CHECK_SECONDS = 5.0
 # with 8 side by side the handler's own CPU (~1.4 ms a row) binds instead, at
 # ~700 rows/s. More would only queue behind the CPU.
 IMPORT_WRITE_CONCURRENCY = 8
-# Slice chains a file is applied by: one (a chain's slices run one after another).
-IMPORT_CHAINS_PER_FILE = 1
 # Profile writes a second one import may make, so that the GSI keys its rows
-# feed stay under their share of a partition (domain/imports/pace.py). Split
-# evenly between a file's chains.
+# feed stay under their share of a partition (domain/imports/pace.py).
 IMPORT_ROWS_PER_SECOND = pace.rows_per_second_cap()
 # A slice whose writes DynamoDB keeps throttling past the retries stops at its
 # last whole batch and queues the rest this much later, instead of failing
@@ -290,7 +287,6 @@ def _apply(job: Job, budget: Budget) -> tuple[dict[str, Any], int]:
     done = True
     delay = 0
     watch = _CancelWatch(job)
-    rate = IMPORT_ROWS_PER_SECOND / IMPORT_CHAINS_PER_FILE
     started, writes = time.monotonic(), 0
 
     def flush() -> bool:
@@ -331,7 +327,7 @@ def _apply(job: Job, budget: Budget) -> tuple[dict[str, Any], int]:
             if not flush():
                 done, delay = False, THROTTLED_DELAY_SECONDS
                 break
-            _keep_pace(writes, started, rate, budget)
+            _keep_pace(writes, started, IMPORT_ROWS_PER_SECOND, budget)
             if budget.low() or watch.cancelled():
                 done = False
                 break
