@@ -287,7 +287,7 @@ def _apply(job: Job, budget: Budget) -> tuple[dict[str, Any], int]:
     done = True
     delay = 0
     watch = _CancelWatch(job)
-    started, writes = time.monotonic(), 0
+    started, writes, waited = time.monotonic(), 0, 0.0
 
     def flush() -> bool:
         """Apply the batch's good rows; False when DynamoDB kept throttling them."""
@@ -327,13 +327,15 @@ def _apply(job: Job, budget: Budget) -> tuple[dict[str, Any], int]:
             if not flush():
                 done, delay = False, THROTTLED_DELAY_SECONDS
                 break
-            _keep_pace(writes, started, IMPORT_ROWS_PER_SECOND, budget)
+            waited += _keep_pace(writes, started, IMPORT_ROWS_PER_SECOND, budget)
             if budget.low() or watch.cancelled():
                 done = False
                 break
     else:
         if not flush():
             done, delay = False, THROTTLED_DELAY_SECONDS
+    if waited:
+        metrics.add_metric(name="ImportPacedSeconds", unit=MetricUnit.Seconds, value=waited)
     if delay:
         metrics.add_metric(name="ImportBackedOff", unit=MetricUnit.Count, value=1)
         logger.warning(
@@ -368,13 +370,15 @@ def _apply(job: Job, budget: Budget) -> tuple[dict[str, Any], int]:
     return changes, delay
 
 
-def _keep_pace(writes: int, started: float, rate: float, budget: Budget) -> None:
-    """Wait, if the slice's writes ran ahead of the import's rate (never past the budget)."""
+def _keep_pace(writes: int, started: float, rate: float, budget: Budget) -> float:
+    """Wait, if the slice's writes ran ahead of the import's rate (never past the budget);
+    the seconds waited."""
     wait = pace.pause_seconds(writes, time.monotonic() - started, rate, burst=budget.batch_rows)
-    room_s = (budget.remaining_ms() - budget.reserve_ms) / 1000
-    if wait > 0 and room_s > 0:
-        metrics.add_metric(name="ImportPaced", unit=MetricUnit.Seconds, value=min(wait, room_s))
-        time.sleep(min(wait, room_s))
+    wait = min(wait, (budget.remaining_ms() - budget.reserve_ms) / 1000)
+    if wait <= 0:
+        return 0.0
+    time.sleep(wait)
+    return wait
 
 
 def _check(record: Record, plan: Plan, job: Job) -> Row | Rejection:
