@@ -81,7 +81,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "sweep_close_concurrency": 16,
         "sweep_workers": 2,
     },
-    "imports: 8 writes in flight, 4 slice chains a file": {
+    "imports: 4 slice chains a file (8 writes in flight each)": {
         "import_write_concurrency": 8,
         "import_chains_per_file": 4,
     },

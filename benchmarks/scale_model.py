@@ -245,7 +245,9 @@ class Stages:
     segment_index_records_per_s: float  # SegmentIndexFunction on closes, one invocation
     segment_index_import_records_per_s: float  # ... on an import's profile writes
     backfill_users_per_s: float  # one backfill slice
-    import_rows_per_s: float  # one import's slices (validate and apply)
+    # One import's slices (validate and apply), their round trips summed as if in series
+    # (the meter adds each call's LATENCY_MS), so in_flight applies the write concurrency.
+    import_rows_per_s: float
     import_row_latency_ms: float  # of which round trips per row (meter.LATENCY_MS)
     pending_us_per_item: float  # console: CPU to read one pending sums item (at 1 vCPU)
     pending_item_bytes: float
