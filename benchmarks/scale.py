@@ -81,7 +81,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "sweep_close_concurrency": 16,
         "sweep_workers": 2,
     },
-    "imports: 8 writes in flight, 4 slice chains a file": {
+    "imports: 4 slice chains a file (8 writes in flight each)": {
         "import_write_concurrency": 8,
         "import_chains_per_file": 4,
     },
@@ -961,9 +961,10 @@ def notes(
         f"{design.sweep_interval_s // 60} min with a {design.sweep_budget_s:g} s budget, "
         f"{design.sweep_close_concurrency} close(s) at a time, at most "
         f"{design.sweep_max_segments} scan segments; SDK flush at {design.sdk_flush_at} events "
-        f"or {design.sdk_flush_interval_s:g} s; one slice chain per "
-        "import file and per backfill. Change them in Design (or the code) and re-run "
-        "`python -m benchmarks.scale` for the model alone.",
+        f"or {design.sdk_flush_interval_s:g} s; {design.import_chains_per_file} slice chain(s) "
+        f"per import file, {design.import_write_concurrency} profile writes in flight, paced "
+        f"at {design.import_rows_per_s_cap:,.0f} rows/s; one chain per backfill. Change them "
+        "in Design (or the code) and re-run `python -m benchmarks.scale` for the model alone.",
         "Stage rates are per invocation, in AWS time modelled as the cost part does: the handler's "
         "own CPU (process CPU minus CPU inside moto and the meter) slowed by its memory's vCPU "
         "share, plus meter.LATENCY_MS per call (a count's parallel index reads: one round trip per "

@@ -144,6 +144,35 @@ def test_per_key_write_rates_divide_by_the_shard_count(design: Design) -> None:
     assert row["peak_wcu"] == pytest.approx(2 * 0.8 * returning / design.shards)
 
 
+def test_imports_follow_the_code_write_side_by_side_and_keep_to_their_pace(
+    design: Design,
+) -> None:
+    from insights.domain.imports import pace
+    from insights.services.imports import slices
+
+    assert design.import_write_concurrency == slices.IMPORT_WRITE_CONCURRENCY > 1
+    assert design.import_rows_per_s_cap == slices.IMPORT_ROWS_PER_SECOND
+    assert design.import_rows_per_s_cap == pace.rows_per_second_cap(design.shards)
+    w = Workload("w", 1e7, import_rows=1_000_000)
+
+    def rate(**changes: float) -> float:
+        return evaluate(w, replace(design, **changes), stages()).batch["import_rows_per_s"]
+
+    # 200 rows/s measured one at a time, 4 ms of it waiting: 1 ms of CPU a row.
+    assert rate(import_write_concurrency=1) == pytest.approx(200)
+    assert rate(import_write_concurrency=4) == pytest.approx(800)
+    assert rate(import_write_concurrency=16) == pytest.approx(1000)  # the CPU binds
+    # Chains multiply, up to the pace.
+    assert rate(import_write_concurrency=4, import_chains_per_file=2) == pytest.approx(1600)
+    assert rate(import_write_concurrency=16, import_chains_per_file=8) == pytest.approx(
+        design.import_rows_per_s_cap
+    )
+    # The pace keeps the busiest GSI key the import feeds under its share of 1,000 WCU/s.
+    paced = evaluate(w, replace(design, import_chains_per_file=8), stages())
+    import_wcu = max(k["import_wcu"] for k in paced.keys)
+    assert import_wcu == pytest.approx(pace.IMPORT_KEY_SHARE * 1_000)
+
+
 def test_counts_take_members_over_the_measured_rate(design: Design) -> None:
     model = evaluate(Workload("w", 1e6), design, stages())
     (question,) = model.questions
