@@ -75,7 +75,7 @@ class Design:
     sweep_budget_s: float  # the sweeper's Timeout minus the 5 s its handler keeps back
     sweep_items_per_segment: int  # services/sweep.py: one scan segment per this many items
     sweep_max_segments: int
-    sweep_close_concurrency: int  # closes in flight at once in a run (today one after another)
+    sweep_close_concurrency: int  # closes in flight at once in a run (sweep.CLOSE_CONCURRENCY)
     sweep_workers: int  # invocations closing one run's due sessions side by side (today 1)
     session_timeout_s: int  # the account default
     retention_days: int
@@ -134,7 +134,7 @@ class Design:
             "sweep_budget_s": specs["SweeperFunction"].timeout - SWEEPER_RESERVE_S,
             "sweep_items_per_segment": sweep.ITEMS_PER_SEGMENT,
             "sweep_max_segments": sweep.MAX_SEGMENTS,
-            "sweep_close_concurrency": 1,
+            "sweep_close_concurrency": sweep.CLOSE_CONCURRENCY,
             "sweep_workers": 1,
             "session_timeout_s": int(AccountItem.session_timeout_minutes.default) * 60,
             "retention_days": RETENTION_MS // (DAY_S * 1000),
@@ -1036,8 +1036,8 @@ def usd_per_million_events(model: Model, costs: Costs, users_gb: float, a: Assum
 # Which alarm watches each kind of ceiling. "exists:" names an alarm in
 # template.yaml (tests check the name); "missing:" is one to add (part 3).
 ALARMS = {
-    "sweeper": "exists: SweeperBehindAlarm (sessions > 10 min overdue: fires once behind); "
-    "missing: SweeperFunction Duration > 80% of its budget (fires before)",
+    "sweeper": "exists: SweeperDurationAlarm, SweeperBehindAlarm (runs > 80% of their budget: "
+    "fires before; sessions > 10 min overdue: once behind)",
     "stream": "exists: SessionExpiryFunctionIteratorAgeAlarm, SegmentIndexFunctionIteratorAgeAlarm "
     "(> 5 min behind); missing: IteratorAge > 60 s (early)",
     "lambda_concurrency": "exists: {Function}ThrottlesAlarm (fires at the ceiling); "
