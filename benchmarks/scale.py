@@ -76,7 +76,6 @@ STAGES_TITLE = (
 VARIANTS: dict[str, dict[str, Any]] = {
     "today": {},
     "SweepSchedule rate(1 minute) (a parameter today)": {"sweep_interval_s": 60},
-    "sweeper: 16 closes in flight": {"sweep_close_concurrency": 16},
     "sweeper: 16 in flight in each of 2 invocations": {
         "sweep_close_concurrency": 16,
         "sweep_workers": 2,
@@ -960,8 +959,9 @@ def notes(
         f"{design.sweep_interval_s // 60} min with a {design.sweep_budget_s:g} s budget, "
         f"{design.sweep_close_concurrency} close(s) at a time, at most "
         f"{design.sweep_max_segments} scan segments; SDK flush at {design.sdk_flush_at} events "
-        f"or {design.sdk_flush_interval_s:g} s; one slice chain per "
-        "import file and per backfill. Change them in Design (or the code) and re-run "
+        f"or {design.sdk_flush_interval_s:g} s; one slice chain per import file, "
+        f"{design.backfill_chains_per_index} per backfill. Change them in Design (or the code) "
+        "and re-run "
         "`python -m benchmarks.scale` for the model alone.",
         "Stage rates are per invocation, in AWS time modelled as the cost part does: the handler's "
         "own CPU (process CPU minus CPU inside moto and the meter) slowed by its memory's vCPU "

@@ -112,6 +112,7 @@ class Design:
         from insights.services.console import aggregates as console_aggregates
         from insights.services.core import auth, sweep
         from insights.services.imports import slices as import_service
+        from insights.services.segments import index as segment_index
         from insights.services.segments import queries as segment_service
         from insights.storage.core.models import AccountItem
 
@@ -151,7 +152,7 @@ class Design:
             "import_write_concurrency": 1,
             "count_workers": 1,
             "count_holds_members": True,
-            "backfill_chains_per_index": 1,
+            "backfill_chains_per_index": segment_index.BACKFILL_CHAINS,
             "rollup_lag_s": console_aggregates.ROLL_UP_LAG_MS / 1000,
             "rollup_every_s": console_aggregates.ROLL_UP_EVERY_MS / 1000,
             "api_throttle_rate": float(params["ApiThrottleRate"]),
@@ -516,7 +517,7 @@ def evaluate(
             "SegmentIndexFunction (backfill)",
             0.0,
             0.0,
-            "slices, one chain per new index",
+            f"slices, {d.backfill_chains_per_index} chain(s) per new index",
             concurrency=d.backfill_chains_per_index,
         ),
     ]
@@ -907,7 +908,7 @@ def evaluate(
             batch["backfill_hours"],
             GOAL_BACKFILL_H,
             "h",
-            "one slice chain per new index",
+            f"{d.backfill_chains_per_index} slice chain(s) per new index",
             ALARMS["backfill"],
         ),
         Check(

@@ -68,10 +68,12 @@ def design() -> Design:
 def test_design_constants_come_from_the_code_and_template(design: Design) -> None:
     from insights.domain.segments.indexing import SHARDS
     from insights.services.core import sweep
+    from insights.services.segments import index
 
     assert design.shards == SHARDS
     assert design.sweep_max_segments == sweep.MAX_SEGMENTS
     assert design.sweep_close_concurrency == sweep.CLOSE_CONCURRENCY
+    assert design.backfill_chains_per_index == index.BACKFILL_CHAINS == SHARDS
     assert design.sweep_interval_s == 300  # SweepSchedule's default, rate(5 minutes)
     assert design.sweep_budget_s == 55  # the sweeper's 60 s timeout less its 5 s reserve
     assert design.stream_batch["SessionExpiryFunction"] == 100
