@@ -181,6 +181,58 @@ def test_ttl_deleting_windows_a_sweep_has_read_leaves_the_sweep_nothing_to_close
     closed_once(stack, acme, uuids)
 
 
+def due_keys(now_ms: int) -> list[str]:
+    keys, _, _ = store.due_sessions(now_ms, segment=0, total_segments=1)
+    return keys
+
+
+def test_a_run_starts_no_close_once_its_budget_is_spent(stack: Stack) -> None:
+    acme, uuids = due_sessions(stack, 40)
+    now_ms = clock.now_ms()
+    asked = [0]
+    lock = threading.Lock()
+
+    def spent() -> bool:  # the budget lasts for 10 questions; each re-read and close asks first
+        with lock:
+            asked[0] += 1
+            return asked[0] > 10
+
+    checked, closed = sweep.close_all(due_keys(now_ms), now_ms, spent=spent)
+    assert checked > 0 and 0 < closed <= 9  # at least one of the 10 was a re-read
+    stack.cloud.settle()
+    assert len(stack.cloud.items("SessionsTable")) == len(uuids) - closed
+    assert stack.sweep()["closed"] == len(uuids) - closed  # the next run closes the rest
+    closed_once(stack, acme, uuids)
+
+
+def test_a_close_that_gives_up_fails_the_run_and_no_more_closes_start(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme, uuids = due_sessions(stack, 4 * sweep.CLOSE_CONCURRENCY)
+    calls = [0]
+    lock = threading.Lock()
+    real_close_due = sweep.close_due
+
+    def close_due(records: Any, now_ms: int) -> int:
+        with lock:
+            calls[0] += 1
+            first = calls[0] == 1
+        if first:
+            raise RuntimeError("could not close session after 8 attempts")
+        return real_close_due(records, now_ms)
+
+    monkeypatch.setattr(sweep, "close_due", close_due)
+    now_ms = clock.now_ms()
+    with pytest.raises(RuntimeError, match="could not close"):
+        sweep.close_all(due_keys(now_ms), now_ms, spent=lambda: False)
+    # Each other thread finishes the close it had started, and at most one it
+    # was starting: the run goes to SweeperFailureQueue, the next one closes the rest.
+    assert calls[0] <= 2 * sweep.CLOSE_CONCURRENCY < len(uuids)
+    monkeypatch.setattr(sweep, "close_due", real_close_due)
+    stack.sweep()
+    closed_once(stack, acme, uuids)
+
+
 def test_the_client_keeps_a_connection_for_every_request_a_sweep_has_in_flight(
     stack: Stack,
 ) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools import Metrics
@@ -78,7 +79,8 @@ def sweep(now_ms: int, *, budget_ms: int = 55_000) -> dict[str, int]:
     oldest_due_s = int(max(0, now_ms - min(deadlines)) // 1000) if deadlines else 0
     if os.environ.get("BACKLOG_METRIC", "on") == "on":  # $0.30 a month: only when watched
         metrics.add_metric(name=OLDEST_DUE_METRIC, unit=MetricUnit.Seconds, value=oldest_due_s)
-    checked, closed = close_all(due, now_ms, deadline=started + budget_ms / 1000)
+    deadline = started + budget_ms / 1000
+    checked, closed = close_all(due, now_ms, spent=lambda: time.monotonic() > deadline)
     return {
         "segments": total,
         "scanned": _last_scanned,
@@ -89,9 +91,9 @@ def sweep(now_ms: int, *, budget_ms: int = 55_000) -> dict[str, int]:
     }
 
 
-def close_all(due: list[str], now_ms: int, *, deadline: float) -> tuple[int, int]:
-    """Re-read and close the due keys CLOSE_CONCURRENCY at a time, starting no close
-    after `deadline` (time.monotonic()); returns (sessions re-read, runs closed).
+def close_all(due: list[str], now_ms: int, *, spent: Callable[[], bool]) -> tuple[int, int]:
+    """Re-read and close the due keys CLOSE_CONCURRENCY at a time, starting no re-read
+    or close once `spent()` (the budget); returns (sessions re-read, runs closed).
 
     The keys are dealt into at least CLOSE_CONCURRENCY parts (a part is one
     re-read, so at most RE_READ_BATCH keys), and each thread closes its
@@ -104,7 +106,7 @@ def close_all(due: list[str], now_ms: int, *, deadline: float) -> tuple[int, int
     failed = threading.Event()  # one close gave up: start no more, fail the run
 
     def stop() -> bool:
-        return failed.is_set() or time.monotonic() > deadline
+        return failed.is_set() or spent()
 
     def close_part(part: int) -> tuple[int, int]:
         if stop():
