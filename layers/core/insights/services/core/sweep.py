@@ -34,10 +34,10 @@ ITEMS_PER_SEGMENT = 20_000
 MAX_SEGMENTS = 16
 
 # Closes in flight at once in a run. A close is round trips (its conditional
-# DeleteItem, ~5 ms, and a share of the consistent re-read) around ~0.54 ms
+# DeleteItem, ~5 ms, and a share of the consistent re-read) around ~0.55 ms
 # of the handler's own CPU at the sweeper's 128 MB (benchmarks part 9), and
 # the CPU runs one thread at a time: about 11 in flight keep it busy, which
-# is the most one invocation can close (~1,850 a second, ~100,000 in a run:
+# is the most one invocation can close (~1,800 a second, ~98,000 in a run:
 # 11M sessions a day, benchmarks/scale_model.in_flight). 16 keep it busy
 # while round trips take up to 8 ms; more would add threads, not closes.
 # storage/aws.py's connection pool holds this many.
