@@ -76,7 +76,6 @@ STAGES_TITLE = (
 VARIANTS: dict[str, dict[str, Any]] = {
     "today": {},
     "SweepSchedule rate(1 minute) (a parameter today)": {"sweep_interval_s": 60},
-    "sweeper: 16 closes in flight": {"sweep_close_concurrency": 16},
     "sweeper: 16 in flight in each of 2 invocations": {
         "sweep_close_concurrency": 16,
         "sweep_workers": 2,
@@ -963,8 +962,9 @@ def notes(
         f"{design.sweep_max_segments} scan segments; SDK flush at {design.sdk_flush_at} events "
         f"or {design.sdk_flush_interval_s:g} s; {design.import_chains_per_file} slice chain(s) "
         f"per import file, {design.import_write_concurrency} profile writes in flight, paced "
-        f"at {design.import_rows_per_s_cap:,.0f} rows/s; one chain per backfill. Change them "
-        "in Design (or the code) and re-run `python -m benchmarks.scale` for the model alone.",
+        f"at {design.import_rows_per_s_cap:,.0f} rows/s; {design.backfill_chains_per_index} "
+        "chain(s) per backfill. Change them in Design (or the code) and re-run "
+        "`python -m benchmarks.scale` for the model alone.",
         "Stage rates are per invocation, in AWS time modelled as the cost part does: the handler's "
         "own CPU (process CPU minus CPU inside moto and the meter) slowed by its memory's vCPU "
         "share, plus meter.LATENCY_MS per call (a count's parallel index reads: one round trip per "

@@ -75,7 +75,7 @@ class Design:
     sweep_budget_s: float  # the sweeper's Timeout minus the 5 s its handler keeps back
     sweep_items_per_segment: int  # services/sweep.py: one scan segment per this many items
     sweep_max_segments: int
-    sweep_close_concurrency: int  # closes in flight at once in a run (today one after another)
+    sweep_close_concurrency: int  # closes in flight at once in a run (sweep.CLOSE_CONCURRENCY)
     sweep_workers: int  # invocations closing one run's due sessions side by side (today 1)
     session_timeout_s: int  # the account default
     retention_days: int
@@ -113,6 +113,7 @@ class Design:
         from insights.services.console import aggregates as console_aggregates
         from insights.services.core import auth, sweep
         from insights.services.imports import slices as import_service
+        from insights.services.segments import index as segment_index
         from insights.services.segments import queries as segment_service
         from insights.storage.core.models import AccountItem
 
@@ -135,7 +136,7 @@ class Design:
             "sweep_budget_s": specs["SweeperFunction"].timeout - SWEEPER_RESERVE_S,
             "sweep_items_per_segment": sweep.ITEMS_PER_SEGMENT,
             "sweep_max_segments": sweep.MAX_SEGMENTS,
-            "sweep_close_concurrency": 1,
+            "sweep_close_concurrency": sweep.CLOSE_CONCURRENCY,
             "sweep_workers": 1,
             "session_timeout_s": int(AccountItem.session_timeout_minutes.default) * 60,
             "retention_days": RETENTION_MS // (DAY_S * 1000),
@@ -153,7 +154,7 @@ class Design:
             "import_rows_per_s_cap": import_service.IMPORT_ROWS_PER_SECOND,
             "count_workers": 1,
             "count_holds_members": True,
-            "backfill_chains_per_index": 1,
+            "backfill_chains_per_index": segment_index.BACKFILL_CHAINS,
             "rollup_lag_s": console_aggregates.ROLL_UP_LAG_MS / 1000,
             "rollup_every_s": console_aggregates.ROLL_UP_EVERY_MS / 1000,
             "api_throttle_rate": float(params["ApiThrottleRate"]),
@@ -529,7 +530,7 @@ def evaluate(
             "SegmentIndexFunction (backfill)",
             0.0,
             0.0,
-            "slices, one chain per new index",
+            f"slices, {d.backfill_chains_per_index} chain(s) per new index",
             concurrency=d.backfill_chains_per_index,
         ),
     ]
@@ -922,7 +923,7 @@ def evaluate(
             batch["backfill_hours"],
             GOAL_BACKFILL_H,
             "h",
-            "one slice chain per new index",
+            f"{d.backfill_chains_per_index} slice chain(s) per new index",
             ALARMS["backfill"],
         ),
         Check(
@@ -1051,8 +1052,8 @@ def usd_per_million_events(model: Model, costs: Costs, users_gb: float, a: Assum
 # Which alarm watches each kind of ceiling. "exists:" names an alarm in
 # template.yaml (tests check the name); "missing:" is one to add (part 3).
 ALARMS = {
-    "sweeper": "exists: SweeperBehindAlarm (sessions > 10 min overdue: fires once behind); "
-    "missing: SweeperFunction Duration > 80% of its budget (fires before)",
+    "sweeper": "exists: SweeperDurationAlarm, SweeperBehindAlarm (runs > 80% of their budget: "
+    "fires before; sessions > 10 min overdue: once behind)",
     "stream": "exists: SessionExpiryFunctionIteratorAgeAlarm, SegmentIndexFunctionIteratorAgeAlarm "
     "(> 5 min behind); missing: IteratorAge > 60 s (early)",
     "lambda_concurrency": "exists: {Function}ThrottlesAlarm (fires at the ceiling); "
