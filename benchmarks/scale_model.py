@@ -120,15 +120,20 @@ class Design:
         template = Template.load(ROOT / "template.yaml")
         params = template.parameter_defaults()
         specs = {spec.logical_id: spec for spec in template.functions()}
-        batch, window = {}, {}
+        batch, window, factors = {}, {}, set()
         for name, spec in specs.items():
             for event in spec.events.values():
                 if event.get("Type") == "DynamoDB":
                     props = event["Properties"]
                     batch[name] = int(props.get("BatchSize", 100))
                     window[name] = float(props.get("MaximumBatchingWindowInSeconds", 0))
-                    if props.get("ParallelizationFactor", 1) != 1:
-                        raise ValueError(f"{name}: update the model for ParallelizationFactor")
+                    factor = props.get("ParallelizationFactor", 1)
+                    if isinstance(factor, dict):  # {"Ref": parameter}: its default
+                        factor = params[factor["Ref"]]
+                    if name != "UserRetentionFunction":  # TTL deletions: not modelled
+                        factors.add(int(factor))
+        if len(factors) != 1:
+            raise ValueError(f"stream consumers differ in ParallelizationFactor: {factors}")
         flush_at, flush_interval_ms = sdk_flush_policy()
         values = {
             "shards": SHARDS,
@@ -142,7 +147,7 @@ class Design:
             "retention_days": RETENTION_MS // (DAY_S * 1000),
             "stream_batch": batch,
             "stream_window_s": window,
-            "parallelization_factor": 1,
+            "parallelization_factor": factors.pop(),
             "memory_mb": {name: spec.memory for name, spec in specs.items()},
             "timeout_s": {name: spec.timeout for name, spec in specs.items()},
             "sdk_flush_at": flush_at,

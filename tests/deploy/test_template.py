@@ -403,3 +403,16 @@ def test_custom_metrics_are_published_only_when_someone_watches() -> None:
     for path in handlers:
         # Powertools' own decorator keeps a disabled metric set for the container's life.
         assert "@metrics.log_metrics" not in path.read_text(), path
+
+
+def test_the_stream_consumers_that_bind_first_take_the_parallelization_parameter() -> None:
+    # The two consumers docs/SCALE.md finds binding (the sweeper's closes,
+    # an import's profile writes); Lambda keeps each key's records in order.
+    param = TEMPLATE.body["Parameters"]["StreamParallelizationFactor"]
+    assert (param["Default"], param["MinValue"], param["MaxValue"]) == (1, 1, 10)
+    for function, event in (
+        ("SessionExpiryFunction", "TtlDeletions"),
+        ("SegmentIndexFunction", "ProfileChanges"),
+    ):
+        props = FUNCTIONS[function]["Properties"]["Events"][event]["Properties"]
+        assert props["ParallelizationFactor"] == {"Ref": "StreamParallelizationFactor"}
