@@ -77,12 +77,11 @@ STAGES_TITLE = (
 VARIANTS: dict[str, dict[str, Any]] = {
     "today": {},
     "SweepSchedule rate(1 minute) (a parameter today)": {"sweep_interval_s": 60},
-    "sweeper: 16 closes in flight": {"sweep_close_concurrency": 16},
     "sweeper: 16 in flight in each of 2 invocations": {
         "sweep_close_concurrency": 16,
         "sweep_workers": 2,
     },
-    "imports: 8 writes in flight, 4 slice chains a file": {
+    "imports: 4 slice chains a file (8 writes in flight each)": {
         "import_write_concurrency": 8,
         "import_chains_per_file": 4,
     },
@@ -403,6 +402,7 @@ def tables(summary: dict[str, Any]) -> list[Table]:
     for name in (
         "flush_at",
         "flush_interval_s",
+        "events_per_batch",
         "events_per_request",
         "requests_per_session",
         "daily_users",
@@ -963,8 +963,10 @@ def notes(
         f"{design.sweep_interval_s // 60} min with a {design.sweep_budget_s:g} s budget, "
         f"{design.sweep_close_concurrency} close(s) at a time, at most "
         f"{design.sweep_max_segments} scan segments; SDK flush at {design.sdk_flush_at} events "
-        f"or {design.sdk_flush_interval_s:g} s; one slice chain per "
-        "import file and per backfill. Change them in Design (or the code) and re-run "
+        f"or {design.sdk_flush_interval_s:g} s; {design.import_chains_per_file} slice chain(s) "
+        f"per import file, {design.import_write_concurrency} profile writes in flight, paced "
+        f"at {design.import_rows_per_s_cap:,.0f} rows/s; {design.backfill_chains_per_index} "
+        "chain(s) per backfill. Change them in Design (or the code) and re-run "
         "`python -m benchmarks.scale` for the model alone.",
         "Stage rates are per invocation, in AWS time modelled as the cost part does: the handler's "
         "own CPU (process CPU minus CPU inside moto and the meter) slowed by its memory's vCPU "

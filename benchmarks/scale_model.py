@@ -75,7 +75,7 @@ class Design:
     sweep_budget_s: float  # the sweeper's Timeout minus the 5 s its handler keeps back
     sweep_items_per_segment: int  # services/sweep.py: one scan segment per this many items
     sweep_max_segments: int
-    sweep_close_concurrency: int  # closes in flight at once in a run (today one after another)
+    sweep_close_concurrency: int  # closes in flight at once in a run (sweep.CLOSE_CONCURRENCY)
     sweep_workers: int  # invocations closing one run's due sessions side by side (today 1)
     session_timeout_s: int  # the account default
     retention_days: int
@@ -89,7 +89,8 @@ class Design:
     import_batch_rows: int
     import_max_rows: int
     import_chains_per_file: int  # an import's slices run one after another
-    import_write_concurrency: int  # profile writes in flight in a slice (today one at a time)
+    import_write_concurrency: int  # profile writes in flight in a slice
+    import_rows_per_s_cap: float  # an import paces its profile writes below this
     count_workers: int  # invocations a count is split over (today one request walks it all)
     # Whether a count keeps every member it found until it answers (before
     # part 3 services/segments.Walk appended each to `members`); a count that
@@ -119,21 +120,27 @@ class Design:
         from insights.services.core import auth, sweep
         from insights.services.imports import slices as import_service
         from insights.services.segments import counts as segment_counts
+        from insights.services.segments import index as segment_index
         from insights.services.segments import queries as segment_service
         from insights.storage.core.models import AccountItem
 
         template = Template.load(ROOT / "template.yaml")
         params = template.parameter_defaults()
         specs = {spec.logical_id: spec for spec in template.functions()}
-        batch, window = {}, {}
+        batch, window, factors = {}, {}, set()
         for name, spec in specs.items():
             for event in spec.events.values():
                 if event.get("Type") == "DynamoDB":
                     props = event["Properties"]
                     batch[name] = int(props.get("BatchSize", 100))
                     window[name] = float(props.get("MaximumBatchingWindowInSeconds", 0))
-                    if props.get("ParallelizationFactor", 1) != 1:
-                        raise ValueError(f"{name}: update the model for ParallelizationFactor")
+                    factor = props.get("ParallelizationFactor", 1)
+                    if isinstance(factor, dict):  # {"Ref": parameter}: its default
+                        factor = params[factor["Ref"]]
+                    if name != "UserRetentionFunction":  # TTL deletions: not modelled
+                        factors.add(int(factor))
+        if len(factors) != 1:
+            raise ValueError(f"stream consumers differ in ParallelizationFactor: {factors}")
         flush_at, flush_interval_ms = sdk_flush_policy()
         values = {
             "shards": SHARDS,
@@ -141,13 +148,13 @@ class Design:
             "sweep_budget_s": specs["SweeperFunction"].timeout - SWEEPER_RESERVE_S,
             "sweep_items_per_segment": sweep.ITEMS_PER_SEGMENT,
             "sweep_max_segments": sweep.MAX_SEGMENTS,
-            "sweep_close_concurrency": 1,
+            "sweep_close_concurrency": sweep.CLOSE_CONCURRENCY,
             "sweep_workers": 1,
             "session_timeout_s": int(AccountItem.session_timeout_minutes.default) * 60,
             "retention_days": RETENTION_MS // (DAY_S * 1000),
             "stream_batch": batch,
             "stream_window_s": window,
-            "parallelization_factor": 1,
+            "parallelization_factor": factors.pop(),
             "memory_mb": {name: spec.memory for name, spec in specs.items()},
             "timeout_s": {name: spec.timeout for name, spec in specs.items()},
             "sdk_flush_at": flush_at,
@@ -155,13 +162,14 @@ class Design:
             "import_batch_rows": int(specs["ImportFunction"].environment["IMPORT_BATCH_ROWS"]),
             "import_max_rows": import_service.MAX_FILE_ROWS,
             "import_chains_per_file": 1,
-            "import_write_concurrency": 1,
+            "import_write_concurrency": import_service.IMPORT_WRITE_CONCURRENCY,
+            "import_rows_per_s_cap": import_service.IMPORT_ROWS_PER_SECOND,
             "count_workers": segment_counts.COUNT_WORKERS,
             "count_holds_members": segment_counts.COUNT_KEEPS is None,
             "count_budget_s": segment_counts.COUNT_BUDGET_S,
             "count_round_s": segment_counts.COUNT_ROUND_S,
             "count_round_items": segment_service.MAX_ROUND_ITEMS,
-            "backfill_chains_per_index": 1,
+            "backfill_chains_per_index": segment_index.BACKFILL_CHAINS,
             "rollup_lag_s": console_aggregates.ROLL_UP_LAG_MS / 1000,
             "rollup_every_s": console_aggregates.ROLL_UP_EVERY_MS / 1000,
             "api_throttle_rate": float(params["ApiThrottleRate"]),
@@ -253,7 +261,9 @@ class Stages:
     segment_index_records_per_s: float  # SegmentIndexFunction on closes, one invocation
     segment_index_import_records_per_s: float  # ... on an import's profile writes
     backfill_users_per_s: float  # one backfill slice
-    import_rows_per_s: float  # one import's slices (validate and apply)
+    # One import's slices (validate and apply), their round trips summed as if in series
+    # (the meter adds each call's LATENCY_MS), so in_flight applies the write concurrency.
+    import_rows_per_s: float
     import_row_latency_ms: float  # of which round trips per row (meter.LATENCY_MS)
     pending_us_per_item: float  # console: CPU to read one pending sums item (at 1 vCPU)
     pending_item_bytes: float
@@ -370,12 +380,16 @@ def evaluate(
     flush_s = d.sdk_flush_interval_s if w.flush_interval_s is None else w.flush_interval_s
     gap_s = w.session_minutes * 60 / max(1.0, w.events_per_session - 1)
     # Events arriving at rate 1/gap: a batch holds its first event and those of
-    # the next flush_s, up to flush_at.
-    per_request = min(float(flush_at), 1 + flush_s / gap_s)
+    # the next flush_s, up to flush_at. A session's first event leaves alone (the
+    # SDK sends at once what follows a gap near the timeout, or nothing it knows
+    # of: insights.js dueOf), a half-full batch leaves at the end, and each
+    # extra hide flushes early.
+    per_batch = min(float(flush_at), 1 + flush_s / gap_s)
     requests_per_session = min(
         w.events_per_session + w.page_hides_per_session - 1,
-        w.events_per_session / per_request + 0.5 + max(0.0, w.page_hides_per_session - 1),
+        1 + (w.events_per_session - 1) / per_batch + 0.5 + max(0.0, w.page_hides_per_session - 1),
     )
+    per_request = w.events_per_session / requests_per_session
     daily_users = w.monthly_users * w.daily_active_share
     sessions_day = daily_users * w.sessions_per_user_day
     events_day = sessions_day * w.events_per_session
@@ -401,6 +415,7 @@ def evaluate(
         "sessions_per_day": sessions_day,
         "events_per_day": events_day,
         "events_per_month": events_day * MONTH_DAYS,
+        "events_per_batch": per_batch,
         "events_per_request": per_request,
         "requests_per_session": requests_per_session,
         "peak_requests_per_s": requests,
@@ -424,9 +439,13 @@ def evaluate(
     import_rows = w.import_rows
     if import_rows is None:
         import_rows = min(int(kept_users * big), d.import_max_rows)
+    # Each import keeps to its pace, however many chains apply it.
     import_rate = (
-        in_flight(s.import_rows_per_s, s.import_row_latency_ms, d.import_write_concurrency)
-        * d.import_chains_per_file
+        min(
+            in_flight(s.import_rows_per_s, s.import_row_latency_ms, d.import_write_concurrency)
+            * d.import_chains_per_file,
+            d.import_rows_per_s_cap,
+        )
         * w.concurrent_imports
     )
     backfill_rate = s.backfill_users_per_s * d.backfill_chains_per_index
@@ -526,7 +545,7 @@ def evaluate(
             "SegmentIndexFunction (backfill)",
             0.0,
             0.0,
-            "slices, one chain per new index",
+            f"slices, {d.backfill_chains_per_index} chain(s) per new index",
             concurrency=d.backfill_chains_per_index,
         ),
     ]
@@ -924,7 +943,9 @@ def evaluate(
             batch["import_hours"],
             GOAL_IMPORT_H,
             "h",
-            "one slice chain per file",
+            f"{d.import_chains_per_file} slice chain(s) per file, "
+            f"{d.import_write_concurrency} writes in flight, paced at "
+            f"{d.import_rows_per_s_cap:,.0f} rows/s",
             ALARMS["import"],
         ),
         Check(
@@ -934,7 +955,7 @@ def evaluate(
             batch["backfill_hours"],
             GOAL_BACKFILL_H,
             "h",
-            "one slice chain per new index",
+            f"{d.backfill_chains_per_index} slice chain(s) per new index",
             ALARMS["backfill"],
         ),
         Check(
@@ -1063,8 +1084,8 @@ def usd_per_million_events(model: Model, costs: Costs, users_gb: float, a: Assum
 # Which alarm watches each kind of ceiling. "exists:" names an alarm in
 # template.yaml (tests check the name); "missing:" is one to add (part 3).
 ALARMS = {
-    "sweeper": "exists: SweeperBehindAlarm (sessions > 10 min overdue: fires once behind); "
-    "missing: SweeperFunction Duration > 80% of its budget (fires before)",
+    "sweeper": "exists: SweeperDurationAlarm, SweeperBehindAlarm (runs > 80% of their budget: "
+    "fires before; sessions > 10 min overdue: once behind)",
     "stream": "exists: SessionExpiryFunctionIteratorAgeAlarm, SegmentIndexFunctionIteratorAgeAlarm "
     "(> 5 min behind); missing: IteratorAge > 60 s (early)",
     "lambda_concurrency": "exists: {Function}ThrottlesAlarm (fires at the ceiling); "
@@ -1077,8 +1098,9 @@ ALARMS = {
     "(GlobalSecondaryIndexName), and Contributor Insights (most throttled keys)",
     "count": "exists: SegmentsFunctionDurationAlarm, SegmentsFunctionErrorsAlarm "
     "(p99 over 20 s fires before the 30 s, a timeout at it)",
-    "import": "exists: ImportFunctionErrorsAlarm, ImportsDeadLetterQueueDepthAlarm "
-    "(failures only); missing: ImportThrottled >= 1 (the metric exists)",
+    "import": "exists: ImportThrottledAlarm, ImportFunctionErrorsAlarm, "
+    "ImportsDeadLetterQueueDepthAlarm (a DynamoDB throttle of attribute writes, before an "
+    "import fails or closes slow; the others on failure); missing: an import's age",
     "backfill": "exists: SegmentBackfillDeadLetterQueueDepthAlarm (failures only); "
     "missing: a backfill's age",
     "console": "exists: ConsoleFunctionErrorsAlarm (a timeout is an error); "

@@ -25,7 +25,7 @@ FAMILY_IMPORTS = {
     "core": {"segments"},
     "segments": {"core"},
     "console": {"core", "segments"},
-    "imports": {"core"},
+    "imports": {"core", "segments"},  # an import paces itself by the index shards
     "salesforce": {"core", "imports"},
     "segment_api": {"core"},
     "idp": {"core"},

@@ -68,12 +68,17 @@ def design() -> Design:
 def test_design_constants_come_from_the_code_and_template(design: Design) -> None:
     from insights.domain.segments.indexing import SHARDS
     from insights.services.core import sweep
+    from insights.services.segments import index
 
     assert design.shards == SHARDS
     assert design.sweep_max_segments == sweep.MAX_SEGMENTS
+    assert design.sweep_close_concurrency == sweep.CLOSE_CONCURRENCY
+    assert design.backfill_chains_per_index == index.BACKFILL_CHAINS == SHARDS
     assert design.sweep_interval_s == 300  # SweepSchedule's default, rate(5 minutes)
     assert design.sweep_budget_s == 55  # the sweeper's 60 s timeout less its 5 s reserve
     assert design.stream_batch["SessionExpiryFunction"] == 100
+    params = Template.load(ROOT / "template.yaml").parameter_defaults()
+    assert design.parallelization_factor == params["StreamParallelizationFactor"] == 1
     track = Template.load(ROOT / "template.yaml").resources["TrackFunction"]["Properties"]
     assert design.memory_mb["TrackFunction"] == track["MemorySize"]
     assert (design.sdk_flush_at, design.sdk_flush_interval_s * 1000) == sdk_flush_policy()
@@ -98,17 +103,19 @@ def test_the_sdk_flush_policy_is_read_from_its_script(tmp_path: Path) -> None:
 
 
 def test_requests_per_session_follow_the_flush_policy(design: Design) -> None:
-    # 21 events over 10 minutes: one every 30 s. A 30 s timer takes the first
-    # event and the next: 2 a request; 10.5 requests, plus one per extra hide.
+    # 21 events over 10 minutes: one every 30 s. The first leaves alone; a 30 s
+    # timer takes each of the others and the next: 2 a batch, 10 batches, half a
+    # batch more at the end, plus one request per extra hide.
     w = Workload("w", 1e6, events_per_session=21, session_minutes=10, flush_interval_s=30)
     model = evaluate(replace(w, page_hides_per_session=1), design, stages())
-    assert model.traffic["events_per_request"] == pytest.approx(2.0)
-    assert model.traffic["requests_per_session"] == pytest.approx(21 / 2 + 0.5)
+    assert model.traffic["events_per_batch"] == pytest.approx(2.0)
+    assert model.traffic["requests_per_session"] == pytest.approx(1 + 20 / 2 + 0.5)
+    assert model.traffic["events_per_request"] == pytest.approx(21 / 11.5)
     more = evaluate(replace(w, page_hides_per_session=3), design, stages())
-    assert more.traffic["requests_per_session"] == pytest.approx(21 / 2 + 0.5 + 2)
-    # flushAt caps a batch whatever the timer.
+    assert more.traffic["requests_per_session"] == pytest.approx(1 + 20 / 2 + 0.5 + 2)
+    # flushAt caps a batch whatever the timer: one request an event (and hide).
     capped = evaluate(replace(w, flush_at=1), design, stages())
-    assert capped.traffic["events_per_request"] == 1
+    assert capped.traffic["events_per_request"] == pytest.approx(21 / 22)
 
 
 def test_the_sweeper_closes_what_its_budget_leaves_after_the_scan(design: Design) -> None:
@@ -119,11 +126,15 @@ def test_the_sweeper_closes_what_its_budget_leaves_after_the_scan(design: Design
         model.traffic["peak_sessions_per_s"] * design.sweep_interval_s
     )
     assert sweep["scan_bytes"] == pytest.approx(sweep["open_sessions"] * 400)
-    assert sweep["closes_capacity"] == pytest.approx(100 * (55 - sweep["scan_s"]))
+    # 10 ms a close, 5 of them waiting on DynamoDB: closes side by side overlap
+    # their waits, not their CPU, so the code's 16 in flight top out at 200 closes/s...
+    assert design.sweep_close_concurrency >= 2
+    assert sweep["closes_capacity"] == pytest.approx(200 * (55 - sweep["scan_s"]))
     check = next(c for c in model.checks if c.key == "sweeper")
     assert check.binds == (sweep["closes_needed"] > sweep["closes_capacity"])
-    # 10 ms a close, 5 of them waiting on DynamoDB: closes side by side overlap
-    # their waits, not their CPU, so one invocation tops out at 200 closes/s...
+    # ...as do 2 or 10; one at a time closes at the stage's rate...
+    one = evaluate(w, replace(design, sweep_close_concurrency=1), stages())
+    assert one.sweeper["closes_capacity"] == pytest.approx(100 * (55 - one.sweeper["scan_s"]))
     two = evaluate(w, replace(design, sweep_close_concurrency=2), stages())
     ten = evaluate(w, replace(design, sweep_close_concurrency=10), stages())
     assert two.sweeper["close_rate"] == ten.sweeper["close_rate"] == pytest.approx(200)
@@ -147,6 +158,35 @@ def test_per_key_write_rates_divide_by_the_shard_count(design: Design) -> None:
     returning = traffic["peak_sessions_per_s"] * 0.9 - traffic["peak_first_closes_per_s"]
     # The largest account's returning closes move their by_last_seen entry: 2 writes.
     assert row["peak_wcu"] == pytest.approx(2 * 0.8 * returning / design.shards)
+
+
+def test_imports_follow_the_code_write_side_by_side_and_keep_to_their_pace(
+    design: Design,
+) -> None:
+    from insights.domain.imports import pace
+    from insights.services.imports import slices
+
+    assert design.import_write_concurrency == slices.IMPORT_WRITE_CONCURRENCY > 1
+    assert design.import_rows_per_s_cap == slices.IMPORT_ROWS_PER_SECOND
+    assert design.import_rows_per_s_cap == pace.rows_per_second_cap(design.shards)
+    w = Workload("w", 1e7, import_rows=1_000_000)
+
+    def rate(**changes: float) -> float:
+        return evaluate(w, replace(design, **changes), stages()).batch["import_rows_per_s"]
+
+    # 200 rows/s measured one at a time, 4 ms of it waiting: 1 ms of CPU a row.
+    assert rate(import_write_concurrency=1) == pytest.approx(200)
+    assert rate(import_write_concurrency=4) == pytest.approx(800)
+    assert rate(import_write_concurrency=16) == pytest.approx(1000)  # the CPU binds
+    # Chains multiply, up to the pace.
+    assert rate(import_write_concurrency=4, import_chains_per_file=2) == pytest.approx(1600)
+    assert rate(import_write_concurrency=16, import_chains_per_file=8) == pytest.approx(
+        design.import_rows_per_s_cap
+    )
+    # The pace keeps the busiest GSI key the import feeds under its share of 1,000 WCU/s.
+    paced = evaluate(w, replace(design, import_chains_per_file=8), stages())
+    import_wcu = max(k["import_wcu"] for k in paced.keys)
+    assert import_wcu == pytest.approx(pace.IMPORT_KEY_SHARE * 1_000)
 
 
 def test_counts_take_members_over_the_measured_rate(design: Design) -> None:
@@ -197,9 +237,10 @@ def test_a_count_in_parts_answers_each_request_in_time(design: Design) -> None:
 
 def test_the_ceiling_is_where_the_check_starts_to_bind(design: Design) -> None:
     base = workloads()["10k"]
+    one_at_a_time = replace(design, sweep_close_concurrency=1)  # the close rate is the stage's
 
     def build(w: Workload):
-        return evaluate(w, design, stages())
+        return evaluate(w, one_at_a_time, stages())
 
     mau, check = ceiling(base, build, check_key="sweeper")
     assert check is not None and check.key == "sweeper"
@@ -212,7 +253,9 @@ def test_the_ceiling_is_where_the_check_starts_to_bind(design: Design) -> None:
     assert not below.binds and above.binds
     # A faster sweeper moves that ceiling up in proportion (the scan is small here).
     faster = ceiling(  # twice the close rate
-        base, lambda w: evaluate(w, design, stages(sweeper_closes_per_s=200.0)), check_key="sweeper"
+        base,
+        lambda w: evaluate(w, one_at_a_time, stages(sweeper_closes_per_s=200.0)),
+        check_key="sweeper",
     )
     assert faster[0] == pytest.approx(2 * mau, rel=0.05)
 

@@ -259,6 +259,18 @@ def test_the_sweeper_falling_behind_or_stopping_raises_an_alarm() -> None:
         assert props["Threshold"] > interval_s, expression
 
 
+def test_sweeper_runs_near_their_budget_raise_an_alarm_before_it_falls_behind() -> None:
+    from benchmarks.scale_model import SWEEPER_RESERVE_S
+
+    (name,) = alarms_on("AWS/Lambda", "Duration", "FunctionName", {"Ref": "SweeperFunction"})
+    props = ALARMS[name]["Properties"]
+    budget_ms = (FUNCTIONS["SweeperFunction"]["Properties"]["Timeout"] - SWEEPER_RESERVE_S) * 1000
+    assert (props["Statistic"], props["ComparisonOperator"]) == ("Maximum", "GreaterThanThreshold")
+    assert props["Threshold"] == 0.8 * budget_ms
+    # One run every 5 minutes at the default schedule: two periods are two runs.
+    assert props["Period"] == 300 and props["EvaluationPeriods"] == 2
+
+
 def test_the_sweeper_needs_no_reserved_concurrency_and_records_failed_runs() -> None:
     props = FUNCTIONS["SweeperFunction"]["Properties"]
     assert "ReservedConcurrentExecutions" not in props
@@ -391,6 +403,19 @@ def test_custom_metrics_are_published_only_when_someone_watches() -> None:
     for path in handlers:
         # Powertools' own decorator keeps a disabled metric set for the container's life.
         assert "@metrics.log_metrics" not in path.read_text(), path
+
+
+def test_the_stream_consumers_that_bind_first_take_the_parallelization_parameter() -> None:
+    # The two consumers docs/SCALE.md finds binding (the sweeper's closes,
+    # an import's profile writes); Lambda keeps each key's records in order.
+    param = TEMPLATE.body["Parameters"]["StreamParallelizationFactor"]
+    assert (param["Default"], param["MinValue"], param["MaxValue"]) == (1, 1, 10)
+    for function, event in (
+        ("SessionExpiryFunction", "TtlDeletions"),
+        ("SegmentIndexFunction", "ProfileChanges"),
+    ):
+        props = FUNCTIONS[function]["Properties"]["Events"][event]["Properties"]
+        assert props["ParallelizationFactor"] == {"Ref": "StreamParallelizationFactor"}
 
 
 def test_slow_segment_requests_alarm_before_api_gateway_gives_up() -> None:

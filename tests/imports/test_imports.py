@@ -618,11 +618,11 @@ def test_a_slice_that_dies_before_queueing_the_next_one_is_picked_up_again(
     real = objects.send_continuation
     sent = {"n": 0}
 
-    def lossy(message: dict[str, Any]) -> None:
+    def lossy(message: dict[str, Any], **kw: Any) -> None:
         sent["n"] += 1
         if sent["n"] == 2:  # the first slice advanced the job, then the Lambda died
             raise RuntimeError("network gone")
-        real(message)
+        real(message, **kw)
 
     monkeypatch.setattr(objects, "send_continuation", lossy)
     stack.cloud._on_error = lambda text: None

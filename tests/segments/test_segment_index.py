@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import pytest
 
 from tests.conftest import Stack
 from tests.segments.segments_helpers import count, create, listed, segments_of
@@ -175,3 +178,87 @@ def test_expired_users_leave_segments_at_once_and_their_entries_with_ttl(stack: 
     # a returning user starts a fresh record, indexed again
     session(stack, acme, "u", plan="VIP")
     assert listed(stack, acme, vip) == ["u"]
+
+
+def visible_users(stack: Stack, account: Any, uuids: list[str], **props: Any) -> None:
+    for uuid in uuids:
+        assert stack.send(account, [{"uuid": uuid, "user_properties": props}]).status == 200
+    stack.advance(31 * MINUTE)
+    stack.sweep()
+
+
+def queued_backfills(stack: Stack) -> list[dict[str, Any]]:
+    """Take the backfill's first slices off its queue, to run them one by one."""
+    url = stack.cloud.deployment.queues["SegmentBackfillQueue"]
+    found = []
+    while page := stack.cloud.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+        "Messages"
+    ):
+        for message in page:
+            found.append(json.loads(message["Body"]))
+            stack.cloud.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def run_chain(message: dict[str, Any] | None) -> int:
+    """Every slice of one chain, each stopping after one page; returns the slices."""
+    from insights.services.segments import index
+
+    slices = 0
+    while message is not None:
+        chain = message.get("chain", 0)
+        message = index.backfill(message, lambda: False)
+        slices += 1
+        if message is not None:  # the next slice stays on the chain's shards
+            assert message.get("chain", 0) == chain
+            assert message["position"][0] % message.get("chains", 1) == chain
+    return slices
+
+
+def test_a_backfill_runs_one_chain_per_shard_and_is_ready_when_the_last_ends(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from insights.domain.segments.indexing import shard_of
+    from insights.services.segments import index
+
+    acme = stack.account()
+    account_id = acme.account.account_id
+    uuids = [f"u{n}" for n in range(24)]
+    visible_users(stack, acme, uuids, plan="VIP")
+    shard = {uuid: shard_of(f"{account_id}#{uuid}") for uuid in uuids}
+    rule = {"attribute": "custom.plan", "op": "equals", "value": "VIP"}
+    vip = create(stack, acme, rule, settle=False)
+    chains = queued_backfills(stack)
+    assert sorted(m["chain"] for m in chains) == list(range(index.BACKFILL_CHAINS))
+    assert {m["chains"] for m in chains} == {index.BACKFILL_CHAINS}
+    users_of = {m["chain"]: {u for u in uuids if shard[u] == m["chain"]} for m in chains}
+    # The chain with the most users ends last; the first one runs twice (a retried slice).
+    chains.sort(key=lambda m: len(users_of[m["chain"]]))
+    monkeypatch.setattr(index, "BACKFILL_PAGE", 1)  # a slice per user
+    walked: set[str] = set()
+    for message in [chains[0], *chains]:
+        assert "custom.plan" not in index.ready_for(account_id)
+        assert run_chain(message) >= len(users_of[message["chain"]])
+        walked |= users_of[message["chain"]]
+        # A chain writes the entries of its own shard's users, and no others.
+        assert {u for u in uuids if entries_of(stack, acme, u)} == walked
+    assert walked == set(uuids)
+    assert "custom.plan" in index.ready_for(account_id)
+    found = count(stack, acme, vip)
+    assert found["count"] == len(uuids) and found["plan"]["index"] == "custom.plan (value)"
+
+
+def test_a_backfill_queued_before_chains_walks_every_shard_alone(stack: Stack) -> None:
+    from insights.services.segments import index
+
+    acme = stack.account()
+    account_id = acme.account.account_id
+    uuids = [f"u{n}" for n in range(12)]
+    visible_users(stack, acme, uuids, plan="VIP")
+    create(stack, acme, {"attribute": "custom.plan", "op": "is_set"}, settle=False)
+    (since,) = {m["since"] for m in queued_backfills(stack)}
+    run_chain({"account_id": account_id, "since": since})
+    assert all(entries_of(stack, acme, u) == {"idx#custom.plan"} for u in uuids)
+    assert "custom.plan" in index.ready_for(account_id)
+    with pytest.raises(ValueError, match="chain 8 is not one of 8 chains"):
+        index.backfill({"account_id": account_id, "since": since, "chain": 8, "chains": 8}, bool)

@@ -43,6 +43,11 @@ ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 MAX_RETRY_ATTEMPTS = 3
 CONNECT_TIMEOUT_SECONDS = 2 if ON_LAMBDA else 10
 READ_TIMEOUT_SECONDS = 5 if ON_LAMBDA else 60
+# Connections kept open to DynamoDB: the sweeper's scan segments and its closes
+# in flight (services/core/sweep.py) are 16 requests at once. pynamodb's
+# default (10) would open and drop a connection, a TLS handshake, per extra
+# request; an idle slot costs nothing.
+MAX_POOL_CONNECTIONS = 16
 
 
 def session() -> botocore.session.Session:
@@ -68,7 +73,9 @@ def dynamodb() -> Any:
             parameter_validation=False,
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
             read_timeout=READ_TIMEOUT_SECONDS,
-            max_pool_connections=get_settings_value("max_pool_connections"),
+            max_pool_connections=max(
+                MAX_POOL_CONNECTIONS, get_settings_value("max_pool_connections")
+            ),
             retries={"total_max_attempts": 1 + MAX_RETRY_ATTEMPTS, "mode": "standard"},
         )
         made = session().create_client("dynamodb", load().region, config=config)

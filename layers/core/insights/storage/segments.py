@@ -23,7 +23,13 @@ from insights.domain.segments.indexing import (
     shard_key,
 )
 from insights.domain.segments.planner import Query
-from insights.storage.core.models import IndexCatalogueItem, IndexEntryItem, SegmentsItem, UserItem
+from insights.storage.core.models import (
+    BackfillProgressItem,
+    IndexCatalogueItem,
+    IndexEntryItem,
+    SegmentsItem,
+    UserItem,
+)
 from insights.storage.core.records import (
     PROFILE_SK,
     ProfileRecord,
@@ -301,9 +307,10 @@ WalkPosition = list[Any]
 
 
 def visible_profile_pks(
-    account_id: str, position: WalkPosition, limit: int
+    account_id: str, position: WalkPosition, limit: int, *, step: int = 1
 ) -> tuple[list[str], WalkPosition | None]:
-    """Up to `limit` pks of visible profiles after `position` (by_first_seen, shard by shard).
+    """Up to `limit` pks of visible profiles after `position` (by_first_seen, shard by shard,
+    every `step`th shard from the position's).
 
     Only visible profiles have index entries (none before the first closed
     session), and only they carry the by_first_seen key, so the walk reads
@@ -318,10 +325,23 @@ def visible_profile_pks(
         more = results.last_evaluated_key
         if more:
             return pks, [shard, more]
-        shard, after = shard + 1, None
+        shard, after = shard + step, None
         if pks:
             return pks, ([shard, None] if shard < SHARDS else None)
     return [], None
+
+
+def backfill_chain_done(account_id: str, since: int, chain: int, *, expires_at: int) -> int:
+    """Record that chain `chain` of backfill `since` has walked its shards; how many
+    chains have. An ADD to a set: atomic between chains, and a retried slice adds nothing."""
+    item = BackfillProgressItem(f"segidx#{account_id}#{since}")
+    item.update(
+        actions=[
+            BackfillProgressItem.chains_done.add({chain}),
+            BackfillProgressItem.expires_at.set(expires_at),
+        ]
+    )
+    return len(item.chains_done or ())
 
 
 def account_profiles(account_id: str) -> Iterator[tuple[ProfileRecord, tuple[Any, ...]]]:

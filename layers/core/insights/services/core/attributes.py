@@ -15,8 +15,10 @@ result, never logged and dropped: each door reports it in its own format.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +50,15 @@ class UserRecordsOff(Exception):
 
     def __init__(self) -> None:
         super().__init__(NO_USER_RECORDS)
+
+
+class Throttled(RuntimeError):
+    """DynamoDB kept throttling a read or write past the retries: try again later.
+
+    Some of the batch's users may have been written already; applying the
+    batch again writes nothing for them (most recent wins), so a caller may
+    back off and re-run the whole batch.
+    """
 
 
 @dataclass(slots=True)
@@ -89,8 +100,15 @@ def apply_rows(
     *,
     atomic: bool = True,
     always: frozenset[str] = frozenset(),
+    concurrency: int = 1,
 ) -> Written:
-    """Apply rows; one conditional write per user that changes."""
+    """Apply rows; one conditional write per user that changes.
+
+    `concurrency`: users written side by side. Each user's rows are one write
+    conditional on the record they were judged against, and no user appears
+    twice in a batch, so the writes are independent: the result (writes, and
+    refusals in the batch's user order) is what one-at-a-time gives.
+    """
     result = Written()
     if not rows:
         return result
@@ -99,11 +117,25 @@ def apply_rows(
         by_user.setdefault(row.uuid, []).append(row)
     pks = {uuid: user_pk(account_id, uuid) for uuid in by_user}
     found = with_throttle_retry(lambda: store.get_profiles(pks.values(), consistent=True))
-    for uuid, user_rows in by_user.items():
+
+    def one(uuid: str) -> _Outcome:
         pk = pks[uuid]
-        writes, refused = _apply_user(
-            account_id, uuid, pk, user_rows, source, found.get(pk), atomic, always
+        return _apply_user(
+            account_id, uuid, pk, by_user[uuid], source, found.get(pk), atomic, always
         )
+
+    if concurrency <= 1 or len(by_user) == 1:
+        outcomes = [one(uuid) for uuid in by_user]
+    else:
+        # cancel_futures: once one user gives up, the rest of the batch is not
+        # started (the caller re-runs the batch), so a throttled batch stops
+        # after about one write's retries rather than every user's.
+        pool = ThreadPoolExecutor(max_workers=min(concurrency, len(by_user)))
+        try:
+            outcomes = list(pool.map(one, by_user))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    for writes, refused in outcomes:
         result.writes += writes
         result.refused.extend(refused)
     metrics.add_metric(name="ImportProfileWrites", unit=MetricUnit.Count, value=result.writes)
@@ -112,6 +144,17 @@ def apply_rows(
             name="AttributeRowsOverLimit", unit=MetricUnit.Count, value=len(result.refused)
         )
     return result
+
+
+_Outcome = tuple[int, list[Rejection]]  # (profile writes, refusals) of one user
+_metrics_lock = threading.Lock()
+
+
+def _count(name: str) -> None:
+    """One event of `name`, from whichever thread wrote: Powertools' metric set is a
+    plain dict that flushes itself when full, so the writers take turns."""
+    with _metrics_lock:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 def _apply_user(
@@ -123,12 +166,13 @@ def _apply_user(
     record: ProfileRecord | None,
     atomic: bool,
     always: frozenset[str],
-) -> tuple[int, list[Rejection]]:
+) -> _Outcome:
     """One user's rows, judged against the record the write is conditional on.
 
     A conflict re-reads the record and judges again, so what is refused is
     what the stored record could not take, whoever wrote meanwhile.
     """
+    throttled = False
     for attempt in range(MAX_ATTEMPTS * 2):
         now_ms = clock.now_ms()
         profile = record.profile if record is not None else None
@@ -157,15 +201,18 @@ def _apply_user(
             store.commit([PutProfile(updated, record.version if record else None)])
             return 1, refused
         except Conflict:
-            metrics.add_metric(name="ImportConflicts", unit=MetricUnit.Count, value=1)
+            _count("ImportConflicts")
             backoff(attempt)
             record = store.get_profile(pk, consistent=True)
         except PynamoDBException as exc:
             if exc.cause_response_code not in THROTTLED:
                 raise
-            metrics.add_metric(name="ImportThrottled", unit=MetricUnit.Count, value=1)
+            throttled = True
+            _count("ImportThrottled")
             _throttle_pause(attempt)
-    raise RuntimeError("could not apply attributes after repeated conflicts or throttling")
+    if throttled:
+        raise Throttled("DynamoDB kept throttling the attribute writes")
+    raise RuntimeError("could not apply attributes after repeated conflicts")
 
 
 def _throttle_pause(attempt: int) -> None:
@@ -177,7 +224,10 @@ def with_throttle_retry(call: Callable[[], Any]) -> Any:
         try:
             return call()
         except PynamoDBException as exc:
-            if exc.cause_response_code not in THROTTLED or attempt == MAX_ATTEMPTS - 1:
+            if exc.cause_response_code not in THROTTLED:
                 raise
+            _count("ImportThrottled")
+            if attempt == MAX_ATTEMPTS - 1:
+                raise Throttled("DynamoDB kept throttling the profile reads") from exc
             _throttle_pause(attempt)
     raise AssertionError("unreachable")

@@ -12,6 +12,7 @@ several steps, or twice, counts each run once.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -28,6 +29,19 @@ from insights.storage.core.store import Conflict, DeleteSession, PutProfile, Put
 MAX_ATTEMPTS = 8
 logger = Logger(child=True)
 metrics = Metrics()
+# The sweeper closes from several threads (services/core/sweep.py). Powertools'
+# add_metric reads, extends and stores the metric's entry in a set shared by
+# every Metrics, and publishes and clears it at 100 values: two threads at
+# once can lose a value or serialise a set being changed. close_into's merge
+# may publish one too (domain/core/limits.report_dropped), so it runs under
+# the lock as well; it is pure CPU, which the GIL runs one thread at a time
+# anyway.
+_metrics_lock = threading.RLock()
+
+
+def add_count(name: str, value: int) -> None:
+    with _metrics_lock:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def backoff(attempt: int) -> None:
@@ -68,12 +82,11 @@ def close_into(
 def count_closed(closed: list[Session], path: str) -> None:
     interactive = sum(1 for run in closed if run.interactive)
     if interactive:
-        metrics.add_metric(name="SessionsClosed", unit=MetricUnit.Count, value=interactive)
+        add_count("SessionsClosed", interactive)
     if len(closed) > interactive:
-        metrics.add_metric(
-            name="EmptySessionsDiscarded", unit=MetricUnit.Count, value=len(closed) - interactive
-        )
-    metrics.add_metadata(key="close_path", value=path)
+        add_count("EmptySessionsDiscarded", len(closed) - interactive)
+    with _metrics_lock:
+        metrics.add_metadata(key="close_path", value=path)
 
 
 def close_deleted(record: SessionRecord, now_ms: int, *, path: str = "ttl") -> int:
@@ -116,15 +129,16 @@ def _close(record: SessionRecord, now_ms: int, *, path: str, deleted: bool) -> i
         writes: list[Write] = []
         if remaining is not None or deleted:
             found = store.get_profile(record.pk, consistent=True)
-            updated = close_into(
-                found.profile if found else None,
-                closed,
-                window.late_props if remaining is None else {},
-                window.sent if remaining is None else (),
-                account_id=account_id,
-                uuid=uuid,
-                now_ms=now_ms,
-            )
+            with _metrics_lock:
+                updated = close_into(
+                    found.profile if found else None,
+                    closed,
+                    window.late_props if remaining is None else {},
+                    window.sent if remaining is None else (),
+                    account_id=account_id,
+                    uuid=uuid,
+                    now_ms=now_ms,
+                )
             if updated is not None:
                 writes.append(PutProfile(updated, found.version if found else None))
         if remaining is not None:
@@ -134,7 +148,7 @@ def _close(record: SessionRecord, now_ms: int, *, path: str, deleted: bool) -> i
         try:
             store.commit(writes)
         except Conflict:
-            metrics.add_metric(name="CloseConflicts", unit=MetricUnit.Count, value=1)
+            add_count("CloseConflicts", 1)
             if not deleted:
                 current = store.get_session(record.pk, consistent=True)
                 if current is None or current.deadline > now_ms:

@@ -318,14 +318,15 @@ def _account_mapping(account_id: str, bucket: str) -> Mapping:
         raise MappingError(f"{MAPPING_FILE}: {exc}") from None
 
 
-def queue(job: Job) -> None:
+def queue(job: Job, *, delay_seconds: int = 0) -> None:
     objects.send_continuation(
         {
             "account_id": job.account_id,
             "import_id": job.import_id,
             "phase": job.phase,
             "offset": job.offset,
-        }
+        },
+        delay_seconds=delay_seconds,
     )
 
 

@@ -11,6 +11,7 @@ from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    NumberSetAttribute,
     UnicodeAttribute,
     VersionAttribute,
 )
@@ -254,5 +255,27 @@ class IndexCatalogueItem(Model):
     version = VersionAttribute()
 
 
+class BackfillProgressItem(Model):
+    """Which chains of one segment index backfill have walked their shards
+    (services/segments/index.py): pk "segidx#<account id>#<since>". The chain
+    that completes the set marks the catalogue ready; TTL removes the item."""
+
+    class Meta(_Meta):
+        table_name = _settings.accounts_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    chains_done = NumberSetAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # TTL, epoch seconds
+
+
 # One botocore client per container for every model (storage/aws.py).
-share(AccountItem, KeyItem, SessionItem, UserItem, IndexEntryItem, SegmentsItem, IndexCatalogueItem)
+share(
+    AccountItem,
+    KeyItem,
+    SessionItem,
+    UserItem,
+    IndexEntryItem,
+    SegmentsItem,
+    IndexCatalogueItem,
+    BackfillProgressItem,
+)

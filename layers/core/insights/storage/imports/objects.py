@@ -124,8 +124,10 @@ def presigned_get(bucket: str, key: str, *, expires: int) -> str:
     )
 
 
-def send_continuation(message: dict[str, Any]) -> None:
+def send_continuation(message: dict[str, Any], *, delay_seconds: int = 0) -> None:
+    """Queue the next slice, visible after `delay_seconds` (SQS allows up to 900)."""
     _sqs().send_message(
         QueueUrl=os.environ["IMPORTS_QUEUE_URL"],
         MessageBody=json.dumps(message, separators=(",", ":")),
+        DelaySeconds=delay_seconds,
     )

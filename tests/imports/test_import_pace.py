@@ -1,0 +1,198 @@
+"""Imports at speed: writes side by side give what one at a time gave, paced and backing off."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from pynamodb.exceptions import PutError
+
+from insights.domain.core import limits
+from insights.domain.imports import pace
+from insights.domain.segments.indexing import SHARDS
+from insights.services.core import attributes as attribute_path
+from insights.services.imports import slices as import_service
+from insights.storage.core import store
+from insights.storage.imports import objects
+from tests.conftest import Stack
+from tests.imports.test_imports import drop, report, stored
+
+STAMP = "2026-01-01T00:00:00Z"
+
+
+# ------------------------------------------------------------------ the cap
+def test_the_rate_cap_keeps_every_key_an_import_feeds_under_its_share() -> None:
+    cap = pace.rows_per_second_cap()
+    assert cap == pace.IMPORT_KEY_SHARE * pace.KEY_WCU * SHARDS / pace.WRITES_PER_ROW_PER_KEY
+    # A shard's key sees 1/SHARDS of the rows, 2 writes each at the worst.
+    assert cap / SHARDS * pace.WRITES_PER_ROW_PER_KEY == pytest.approx(750)
+    # 10M rows that all change their user fit in the hour issue 27 asks for.
+    assert 10_000_000 / cap < 3600
+    assert pace.rows_per_second_cap(64) == 8 * pace.rows_per_second_cap(8)
+    with pytest.raises(ValueError):
+        pace.rows_per_second_cap(8, share=1.5)
+
+
+def test_the_pause_is_what_brings_the_average_down_to_the_rate() -> None:
+    assert pace.pause_seconds(300, 0.5, 200.0) == pytest.approx(1.0)
+    assert pace.pause_seconds(300, 2.0, 200.0) == 0.0  # behind the rate: no wait
+    assert pace.pause_seconds(300, 0.5, 200.0, burst=100) == pytest.approx(0.5)
+
+
+# ------------------------------------------------------- writes side by side
+def _file(n: int) -> bytes:
+    """New users, bad rows, rows the stored values already hold, and a user past the caps."""
+    lines = ["uuid,plan,score,extra,more,timestamp"]
+    for i in range(n):
+        if i % 11 == 3:
+            lines.append(f",free,{i},,,{STAMP}")  # no uuid
+        elif i % 5 == 0:
+            lines.append(f"kept-{i % 4},free,{i % 4},,,{STAMP}")  # as the first file left them
+        else:
+            lines.append(f"user-{i},{'paid' if i % 3 else 'free'},{i},,,{STAMP}")
+    lines += [f"capped,a,1,x,,{STAMP}", f"capped,,,,y,{STAMP}"]  # the 4th name is refused
+    return ("\n".join(lines) + "\n").encode()
+
+
+KEPT = b"uuid,plan,score,timestamp\n" + b"".join(
+    b"kept-%d,free,%d,%s\n" % (i, i, STAMP.encode()) for i in range(4)
+)
+
+
+class InFlight:
+    """store.commit, counting the writes in flight at once (each held a moment)."""
+
+    def __init__(self) -> None:
+        self.real = store.commit
+        self.now = self.most = self.calls = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, writes: list[Any]) -> None:
+        with self.lock:
+            self.now += 1
+            self.calls += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(0.005)
+            self.real(writes)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def _run(stack: Stack, name: str, concurrency: int, monkeypatch: pytest.MonkeyPatch) -> Any:
+    account = stack.account(name)
+    drop(stack, account, "kept.csv", KEPT)
+    stack.advance(1)  # the listing's newest job is the next one
+    monkeypatch.setattr(import_service, "IMPORT_WRITE_CONCURRENCY", concurrency)
+    counter = InFlight()
+    monkeypatch.setattr(store, "commit", counter)
+    job = drop(stack, account, "big.csv", _file(60))
+    monkeypatch.setattr(store, "commit", counter.real)
+    users = {f"user-{i}" for i in range(60)} | {f"kept-{i}" for i in range(4)} | {"capped"}
+    values = {u: stored(account, u) for u in sorted(users)}
+    return job, report(job), values, counter
+
+
+def test_writes_side_by_side_give_what_one_at_a_time_gave(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "MAX_CUSTOM_ATTRIBUTES", 3)
+    monkeypatch.setenv("IMPORT_BATCH_ROWS", "9")  # several batches, several users in each
+    one_job, one_report, one_values, one = _run(stack, "One", 1, monkeypatch)
+    many_job, many_report, many_values, many = _run(stack, "Many", 8, monkeypatch)
+    assert one.most == 1 and many.most > 1  # the writes did overlap
+    # One write per new user and one for "capped"; the kept rows wrote nothing either way.
+    new_users = sum(1 for i in range(60) if i % 11 != 3 and i % 5 != 0)
+    assert many.calls == one.calls == new_users + 1
+    assert many_report == one_report
+    assert many_values == one_values
+    for key in ("status", "rows", "invocations"):
+        assert many_job[key] == one_job[key], key
+    bad = sum(1 for i in range(60) if i % 11 == 3)
+    assert many_job["rows"] == {"total": 62, "read": 62, "imported": 61 - bad, "rejected": bad + 1}
+    assert many_report[-1].startswith("63,,") and "at most 3 per user" in many_report[-1]
+    assert many_values["kept-1"] == {"plan": ("free", "s3"), "score": ("1", "s3")}
+
+
+# ------------------------------------------------------------------ backing off
+def test_a_batch_dynamodb_keeps_throttling_waits_and_is_counted_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMPORT_BATCH_ROWS", "4")
+    monkeypatch.setattr(attribute_path, "_throttle_pause", lambda attempt: None)
+    data = b"uuid,n\n" + b"".join(
+        b"%s,%d\n" % (b"" if i == 6 else b"u%d" % i, i) for i in range(12)
+    )
+    baseline = drop(stack, stack.account("Calm"), "a.csv", data)
+
+    acme = stack.account("Busy")
+    real_commit, real_send = store.commit, objects.send_continuation
+    throttles = {"u5": 0}
+    delays: list[int] = []
+
+    def throttled(writes: list[Any]) -> None:
+        # u5 is throttled past every retry once (its batch, rows 5-8, is the second).
+        if writes[0].profile.uuid == "u5" and throttles["u5"] < 2 * attribute_path.MAX_ATTEMPTS:
+            throttles["u5"] += 1
+            cause = ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem"
+            )
+            raise PutError("throttled", cause)
+        real_commit(writes)
+
+    def send(message: dict[str, Any], *, delay_seconds: int = 0) -> None:
+        delays.append(delay_seconds)
+        real_send(message)  # the local queue would hold a delayed message for real seconds
+
+    monkeypatch.setattr(store, "commit", throttled)
+    monkeypatch.setattr(objects, "send_continuation", send)
+    job = drop(stack, acme, "a.csv", data)
+    assert throttles["u5"] == 2 * attribute_path.MAX_ATTEMPTS
+    assert import_service.THROTTLED_DELAY_SECONDS in delays  # it waited rather than failed
+    assert job["status"] == baseline["status"] == "partially_succeeded"
+    assert (
+        job["rows"] == baseline["rows"] == {"total": 12, "read": 12, "imported": 11, "rejected": 1}
+    )
+    assert report(job) == report(baseline) == ["row,column,reason", "8,uuid,empty uuid"]
+    assert job["invocations"] == baseline["invocations"] + 1  # one slice more
+    assert all(stored(acme, f"u{i}") == {"n": (str(i), "s3")} for i in range(12) if i != 6)
+
+
+# ------------------------------------------------------------------ pacing
+class FakeTime:
+    """The slice's clock: writes take no time, waits are recorded."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.t += seconds
+
+
+def test_a_slice_waits_so_its_writes_keep_to_the_rate(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMPORT_BATCH_ROWS", "10")
+    monkeypatch.setattr(import_service, "IMPORT_ROWS_PER_SECOND", 50.0)
+    fake = FakeTime()
+    monkeypatch.setattr(import_service, "time", fake)
+    acme = stack.account()
+    data = b"uuid,n,timestamp\n" + b"".join(
+        b"u%d,%d,%s\n" % (i, i, STAMP.encode()) for i in range(40)
+    )
+    job = drop(stack, acme, "a.csv", data)
+    assert job["rows"]["imported"] == 40
+    # 40 writes at 50 a second, the first batch of 10 allowed ahead: 0.6 s of waiting.
+    assert sum(fake.waits) == pytest.approx(0.6)
+    stack.advance(1)  # the listing's newest job is the next one
+    again = drop(stack, acme, "a.csv", data)  # the same rows again write nothing: no wait
+    assert again["rows"]["imported"] == 40 and sum(fake.waits) == pytest.approx(0.6)
