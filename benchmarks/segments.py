@@ -243,14 +243,14 @@ def _stored_items(profiles: list[Any], needs: Any) -> Iterator[dict[str, Any]]:
 def _count(cloud: Any, account_id: str, segment_id: str) -> dict[str, Any]:
     """count_users as SegmentsFunction runs it, with its read units metered."""
     from benchmarks.meter import Meter, Usage
-    from insights.services.segments import queries as service
+    from insights.services.segments import counts as service
 
     meter = Meter(cloud)
     meter.usage = Usage()
     started = time.perf_counter()
     with meter.installed():
         meter.current = "SegmentsFunction"  # billed, as inside the function
-        answer = service.count_users(account_id, segment_id, NOW_MS)
+        answer = service.count_users(account_id, segment_id, NOW_MS, whole=True)
     rru = sum(meter.usage.rru.values())
     queries = sum(n for (_f, _t, op), n in meter.usage.requests.items() if op == "Query")
     seconds = time.perf_counter() - started

@@ -184,7 +184,8 @@ def counts(w: World, *, with_memory: bool) -> dict[str, dict[str, float]]:
     """Each question counted once through the real service; its reads and AWS time."""
     from benchmarks.fastmoto import indexed_gsi_queries
     from benchmarks.segments import QUESTIONS
-    from insights.services.segments import queries as service
+    from insights.services.segments import counts as service
+    from insights.services.segments import queries as segs
     from insights.storage import segments as seg_store
 
     ids = {s.name: s.id for s in seg_store.load_segments(w.account.account_id).segments}
@@ -194,12 +195,12 @@ def counts(w: World, *, with_memory: bool) -> dict[str, dict[str, float]]:
         for key, (label, _) in QUESTIONS.items():
             # A warm container's count: the first also creates the table's
             # client in each reading thread (about a second of CPU, once).
-            service.count_users(w.account.account_id, ids[label], NOW_MS)
+            service.count_users(w.account.account_id, ids[label], NOW_MS, whole=True)
             meter = Meter(w.cloud)
             with meter.installed(), handler_cpu(w.cloud) as calls:
                 meter.current = "SegmentsFunction"
                 cpu, inside = time.process_time(), calls.inside_s
-                answer = service.count_users(w.account.account_id, ids[label], NOW_MS)
+                answer = service.count_users(w.account.account_id, ids[label], NOW_MS, whole=True)
                 own_ms = ((time.process_time() - cpu) - (calls.inside_s - inside)) * 1000
             requests = meter.usage.requests
             queries = sum(n for (_f, _t, op), n in requests.items() if op == "Query")
@@ -223,12 +224,12 @@ def counts(w: World, *, with_memory: bool) -> dict[str, dict[str, float]]:
                 "bytes_per_member": 0.0,
             }
         if with_memory:
-            # What a count holds per member when it answers (the members and the
-            # seen set; its transient pages come on top): allocations kept by the
-            # walk, moto's and the harness's own left out.
+            # What a count holds per member when it answers (its seen set, and
+            # the members if it keeps them; transient pages come on top):
+            # allocations kept by the walk, moto's and the harness's own left out.
             largest = max(found, key=lambda k: found[k]["members"])
-            node = service.get_segment(w.account.account_id, ids[QUESTIONS[largest][0]]).parsed()
-            held = retained_bytes(lambda: service._full_walk(node, w.account.account_id, NOW_MS))
+            node = segs.get_segment(w.account.account_id, ids[QUESTIONS[largest][0]]).parsed()
+            held = retained_bytes(lambda: service.count_walk(node, w.account.account_id, NOW_MS))
             per_member = held / max(1, found[largest]["members"])
             for key in found:
                 found[key]["bytes_per_member"] = per_member

@@ -12,6 +12,7 @@ from insights.domain.core.events import uuid_problem
 from insights.domain.segments.rules import RuleError
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
+from insights.services.segments import counts
 from insights.services.segments import queries as segments
 from insights.services.segments.queries import SegmentError
 
@@ -27,7 +28,7 @@ def _rule_error(exc: RuleError) -> Response:
 
 @app.exception_handler(SegmentError)
 def _segment_error(exc: SegmentError) -> Response:
-    return error(exc.status, exc.code, exc.message)
+    return error(exc.status, exc.code, exc.message, **({"field": exc.field} if exc.field else {}))
 
 
 def _account_id() -> str:
@@ -56,7 +57,7 @@ def create_segment() -> Response:
 @app.post("/v1/segments/preview")
 def preview() -> Response:
     account_id = _account_id()
-    return ok(segments.preview(account_id, json_body(app), clock.now_ms()))
+    return ok(counts.preview(account_id, json_body(app), clock.now_ms()))
 
 
 @app.get("/v1/segments/<segment_id>")
@@ -95,7 +96,10 @@ def segment_users(segment_id: str) -> Response:
 @app.get("/v1/segments/<segment_id>/count")
 def segment_count(segment_id: str) -> Response:
     account_id = _account_id()
-    return ok(segments.count_users(account_id, unquote(segment_id), clock.now_ms()))
+    found = counts.count_users(
+        account_id, unquote(segment_id), clock.now_ms(), cursor=_query("cursor") or None
+    )
+    return ok(found)
 
 
 @app.get("/v1/users/<uuid>/segments")

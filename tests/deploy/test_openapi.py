@@ -126,6 +126,45 @@ def test_the_stack_serves_its_description(stack: Stack) -> None:
     assert response.body == SPEC_PATH.read_text()
 
 
+def counted_in_steps(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts and previews that answer in parts (a budget of one small round), on an
+    account of their own with enough users that a round of one item a stream is not all."""
+    from insights.domain.core.profile import Profile
+    from insights.services.segments import counts
+    from insights.storage.core import store
+    from insights.storage.core.store import PutProfile
+
+    big = stack.account("Big")
+    call = Checked(stack, big)
+    now = clock.now_ms()
+    for i in range(40):
+        seen = now - i * MINUTE
+        profile = Profile(big.account.account_id, f"u{i}", now, seen, seen, 1, 1000)
+        store.commit([PutProfile(profile, None)])
+    stack.cloud.settle()
+    rules = {"attribute": "first_seen", "op": "within_last", "value": "7d"}
+    segment = call("POST", "/v1/segments", {"name": "new", "rules": rules}).json()["id"]
+    with monkeypatch.context() as patched:
+        patched.setattr(counts, "COUNT_BUDGET_S", 0.0)
+        patched.setattr(counts, "COUNT_ROUND_ITEMS", 1)
+        answer = call("GET", f"/v1/segments/{segment}/count").json()
+        assert answer["complete"] is False
+        while not answer["complete"]:
+            answer = call(
+                "GET", f"/v1/segments/{segment}/count?cursor={answer['next_cursor']}"
+            ).json()
+        assert answer["count"] == 40
+        call("GET", f"/v1/segments/{segment}/count?cursor=forged")
+        body = {"rules": rules, "limit": 5}
+        answer = call("POST", "/v1/segments/preview", body).json()
+        assert answer["complete"] is False and len(answer["users"]) == 5
+        answer = call(
+            "POST", "/v1/segments/preview", {**body, "cursor": answer["next_cursor"]}
+        ).json()
+        call("POST", "/v1/segments/preview", {**body, "cursor": 3})
+    assert {s for _, _, s in call.seen} == {200, 201, 400}
+
+
 def test_real_answers_match_the_description(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     acme = stack.account()
     call = Checked(stack, acme)
@@ -187,6 +226,7 @@ def test_real_answers_match_the_description(stack: Stack, monkeypatch: pytest.Mo
     call("GET", f"/v1/segments/{segment}/users?limit=0")
     call("GET", f"/v1/segments/{segment}/count")
     call("GET", "/v1/segments/seg_nope/count")
+    counted_in_steps(stack, monkeypatch)
     assert call("GET", "/v1/users/u1/segments").json()["segments"] == [segment]
     identity_and_sdk(call, segment)  # u1 is in the targeting segment now
     # imports

@@ -82,6 +82,13 @@ def test_design_constants_come_from_the_code_and_template(design: Design) -> Non
     track = Template.load(ROOT / "template.yaml").resources["TrackFunction"]["Properties"]
     assert design.memory_mb["TrackFunction"] == track["MemorySize"]
     assert (design.sdk_flush_at, design.sdk_flush_interval_s * 1000) == sdk_flush_policy()
+    from insights.services.segments import counts, queries
+
+    assert design.count_budget_s == counts.COUNT_BUDGET_S
+    assert design.count_round_s == counts.COUNT_ROUND_S
+    assert design.count_round_items == queries.MAX_ROUND_ITEMS
+    assert design.count_workers == counts.COUNT_WORKERS == 1
+    assert design.count_holds_members is False and counts.COUNT_KEEPS == 0
     # One place to change: an override replaces the code's value.
     assert Design.from_code(shards=64).shards == 64
 
@@ -183,18 +190,49 @@ def test_imports_follow_the_code_write_side_by_side_and_keep_to_their_pace(
 
 
 def test_counts_take_members_over_the_measured_rate(design: Design) -> None:
-    model = evaluate(Workload("w", 1e6), design, stages())
+    whole = replace(design, count_budget_s=None, count_holds_members=True)
+    model = evaluate(Workload("w", 1e6), whole, stages())
     (question,) = model.questions
     members = 0.5 * model.traffic["largest_account_users"]
     assert question["members"] == pytest.approx(members)
     # 1 ms of CPU at one vCPU is 1769/512 ms at SegmentsFunction's 512 MB.
     assert question["seconds"] == pytest.approx(members * 1e-3 * 1769 / 512)
-    split = evaluate(Workload("w", 1e6), replace(design, count_workers=8), stages())
+    assert question["requests"] == 1 and question["request_seconds"] == question["seconds"]
+    split = evaluate(Workload("w", 1e6), replace(whole, count_workers=8), stages())
     assert split.questions[0]["seconds"] == pytest.approx(question["seconds"] / 8)
     assert split.questions[0]["memory_mb"] == pytest.approx(question["memory_mb"] / 8)
-    counting = evaluate(Workload("w", 1e6), replace(design, count_holds_members=False), stages())
-    assert counting.questions[0]["memory_mb"] == 0
     assert question["memory_mb"] == pytest.approx(members * 1_000 / 1e6)
+    check = next(c for c in model.checks if c.key == "count.q")
+    assert check.binds  # ~27,000 s in one request
+
+
+def test_a_count_in_parts_answers_each_request_in_time(design: Design) -> None:
+    """Today's counts stop after the budget and go on in the next request."""
+    slow = stages()
+    (q,) = slow.questions
+    fast = replace(slow, questions=(replace(q, cpu_us_per_member=100.0),))
+    model = evaluate(Workload("w", 1e6), design, fast)
+    (question,) = model.questions
+    seconds = question["seconds"]
+    assert seconds > 300  # the whole count still takes its time...
+    assert question["requests"] == pytest.approx(seconds / design.count_budget_s, abs=1)
+    # ...in requests of the budget and one round: 1,000 items from each of 16 streams
+    # at 1 item a member, 0.1 ms at one vCPU (5.5 s), cut to the round's second.
+    assert design.count_round_s < 16_000 * 1e-4 * 1769 / 512
+    assert question["request_seconds"] == pytest.approx(
+        design.count_budget_s + design.count_round_s
+    )
+    check = next(c for c in model.checks if c.key == "count.q")
+    assert check.demand == question["request_seconds"] and not check.binds
+    # What it holds: the keys of one request's members, not every member.
+    held = 0.5 * model.traffic["largest_account_users"] * question["request_seconds"] / seconds
+    assert question["memory_mb"] == pytest.approx(held * 1_000 / 1e6)
+    # Rounds sized by time keep a slow path (3.45 ms an item) in time too...
+    slow_path = evaluate(Workload("w", 1e6), design, slow)
+    assert not next(c for c in slow_path.checks if c.key == "count.q").binds
+    # ...where rounds of 1,000 items a stream would not: 16,000 items take 55 s.
+    fixed = evaluate(Workload("w", 1e6), replace(design, count_round_s=1e9), slow)
+    assert next(c for c in fixed.checks if c.key == "count.q").binds
 
 
 def test_the_ceiling_is_where_the_check_starts_to_bind(design: Design) -> None:

@@ -416,3 +416,14 @@ def test_the_stream_consumers_that_bind_first_take_the_parallelization_parameter
     ):
         props = FUNCTIONS[function]["Properties"]["Events"][event]["Properties"]
         assert props["ParallelizationFactor"] == {"Ref": "StreamParallelizationFactor"}
+
+
+def test_slow_segment_requests_alarm_before_api_gateway_gives_up() -> None:
+    """Counts answer in parts after COUNT_BUDGET_S, so a healthy count's requests stay
+    under the alarm; one slower than it is on its way to the API's 30 s."""
+    from insights.services.segments.counts import COUNT_BUDGET_S
+
+    (name,) = alarms_on("AWS/Lambda", "Duration", "FunctionName", {"Ref": "SegmentsFunction"})
+    props = ALARMS[name]["Properties"]
+    assert name == "SegmentsFunctionDurationAlarm" and props["ExtendedStatistic"] == "p99"
+    assert COUNT_BUDGET_S * 1000 + 2_000 <= props["Threshold"] <= 25_000

@@ -35,7 +35,9 @@ CHROMIUM_ARGS = [
 
 
 class RunningStack:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, prelude: str = "") -> None:
+        """`prelude`: Python run in the served process before the CLI starts (e.g. a
+        smaller count budget, as an in-process test would monkeypatch it)."""
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -57,20 +59,14 @@ class RunningStack:
         ):
             env.pop(key, None)
         self.env = env
+        serve = ["serve", "--port", str(self.port), "--sweep-interval", "1"]
+        serve += ["--ttl-interval", "1", "--quiet"]
+        command = [sys.executable, "-m", "insights.cli.main", *serve]
+        if prelude:
+            start = f"from insights.cli.main import main; raise SystemExit(main({serve!r}))"
+            command = [sys.executable, "-c", f"{prelude}\n{start}"]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "insights.cli.main",
-                "serve",
-                "--port",
-                str(self.port),
-                "--sweep-interval",
-                "1",
-                "--ttl-interval",
-                "1",
-                "--quiet",
-            ],
+            command,
             cwd=home,
             env=env,
             stdout=subprocess.PIPE,

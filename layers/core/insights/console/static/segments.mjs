@@ -12,19 +12,37 @@ import { Scroll, When } from "./widgets.mjs";
 const MAX_DEPTH = 5;
 const PREVIEW_DELAY_MS = 350;
 
+// A count too large for one request answers in parts (complete: false,
+// count_so_far, next_cursor): follow the cursor until it is complete,
+// telling `onPart` each count so far, unless `live()` says nobody looks.
+async function countSegment(id, onPart, live) {
+  let answer = await get(`/v1/segments/${enc(id)}/count`);
+  while (!answer.complete && live()) {
+    onPart(answer);
+    answer = await get(`/v1/segments/${enc(id)}/count?cursor=${encodeURIComponent(answer.next_cursor)}`);
+  }
+  return answer;
+}
+
+const soFar = (n) => `${n.toLocaleString("en")}+`;
+
 export function Segments() {
   const [state, setState] = useState({ loading: true });
   const [counts, setCounts] = useState({});
   useEffect(() => {
+    let live = true;
+    const show = (id, text, counting = false) => live && setCounts((all) => ({ ...all, [id]: { text, counting } }));
     get("/v1/segments")
       .then((data) => {
+        if (!live) return;
         setState({ data });
         data.segments.forEach((s) =>
-          get(`/v1/segments/${enc(s.id)}/count`)
-            .then((c) => setCounts((all) => ({ ...all, [s.id]: c.count })))
-            .catch(() => setCounts((all) => ({ ...all, [s.id]: "?" }))));
+          countSegment(s.id, (part) => show(s.id, soFar(part.count_so_far), true), () => live)
+            .then((c) => c.complete && show(s.id, c.count.toLocaleString("en")))
+            .catch(() => show(s.id, "?")));
       })
-      .catch((error) => setState({ error }));
+      .catch((error) => live && setState({ error }));
+    return () => { live = false; };
   }, []);
   return html`
     <div class="section-head">
@@ -41,7 +59,8 @@ export function Segments() {
         <tbody>${state.data.segments.map((s) => html`
           <tr><th scope="row"><a href=${`#/segments/${enc(s.id)}`}>${s.name}</a></th>
             <td>${s.description || ""}</td>
-            <td class="num" data-count=${s.id}>${counts[s.id] ?? "…"}</td>
+            <td class="num" data-count=${s.id} data-counting=${counts[s.id]?.counting ? "true" : undefined}
+              title=${counts[s.id]?.counting ? "Counting: a large segment is counted in parts" : undefined}>${counts[s.id]?.text ?? "…"}</td>
             <td><${When} iso=${s.updated_at} /></td></tr>`)}</tbody>
       </table><//>` : html`<p>No segment yet.${can("editor") ? html` <a href="#/segments/new">Build the first one.</a>` : ""}</p>`)}`;
 }
@@ -216,14 +235,30 @@ function usePreview(rules, problem) {
     }
     let live = true;
     setState({ loading: true });
-    const timer = setTimeout(() => {
-      post("/v1/segments/preview", { rules, limit: 10 })
-        .then((data) => live && setState({ data, body }))
-        .catch((error) => live && setState({ error, body }));
-    }, PREVIEW_DELAY_MS);
+    // A large preview answers in parts: its first answer's members and plan
+    // are shown at once with the count so far, then the cursor is followed
+    // (same rules) until the count is complete.
+    const run = async () => {
+      let answer = await post("/v1/segments/preview", { rules, limit: 10 });
+      const first = answer;
+      let { plan } = answer;
+      while (live && !answer.complete) {
+        setState({ data: { ...first, plan, count: answer.count_so_far, counting: true }, body });
+        answer = await post("/v1/segments/preview", { rules, limit: 10, cursor: answer.next_cursor });
+        plan = readAlso(plan, answer.plan);
+      }
+      if (live) setState({ data: { ...first, plan, count: answer.count, counting: false }, body });
+    };
+    const timer = setTimeout(() => run().catch((error) => live && setState({ error, body })), PREVIEW_DELAY_MS);
     return () => { live = false; clearTimeout(timer); };
   }, [body, waiting]);
   return state;
+}
+
+// Each part of a count says what it read: the plan shown sums them.
+function readAlso(plan, more) {
+  const sum = (key) => (plan[key] ?? 0) + (more[key] ?? 0);
+  return { ...plan, index_items_read: sum("index_items_read"), profiles_read: sum("profiles_read"), items_read: sum("items_read") };
 }
 
 function csvCell(value) {
@@ -373,14 +408,14 @@ function Preview({ rules, problem }) {
   const state = usePreview(rules, problem);
   const { data, error, waiting } = state;
   return html`
-    <aside class="preview" aria-labelledby="preview-title" aria-busy=${state.loading ? "true" : "false"}>
+    <aside class="preview" aria-labelledby="preview-title" aria-busy=${state.loading || data?.counting ? "true" : "false"}>
       <h2 id="preview-title">Preview</h2>
       <div aria-live="polite">
         ${waiting && html`<p class="waiting" data-waiting>${waiting}; the count follows when it is complete.</p>`}
         ${state.loading && html`<p class="count muted">Counting…</p>`}
         ${error && html`<p class="error" role="alert">${error.message}${error.field ? html` <code>${error.field}</code>` : ""}</p>`}
         ${data && html`
-          <p class="count"><span data-preview-count>${data.count.toLocaleString("en")}</span>${" "}${data.count === 1 ? "user" : "users"}</p>
+          <p class="count"><span data-preview-count data-counting=${data.counting ? "true" : undefined}>${data.count.toLocaleString("en")}</span>${" "}${data.count === 1 && !data.counting ? "user" : "users"}${data.counting ? " so far, counting…" : ""}</p>
           <p class="plan" data-plan=${data.plan.path}>${planInWords(data.plan, JSON.parse(state.body))}</p>`}
       </div>
       ${data && (data.users.length ? html`

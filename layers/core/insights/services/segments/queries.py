@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,7 @@ from insights.domain.segments.definitions import (
 )
 from insights.domain.segments.evaluate import evaluate, is_member
 from insights.domain.segments.planner import Plan, plan
-from insights.domain.segments.rules import Node, RuleError, parse_rules
+from insights.domain.segments.rules import Node
 from insights.services.core.closing import MAX_ATTEMPTS, backoff
 from insights.services.segments import index as segment_index
 from insights.storage import segments as seg_store
@@ -45,20 +46,23 @@ DEFAULT_LIMIT = 100
 # fewer than `limit` users (a sparse segment over a big account); the cursor
 # goes on from there.
 MAX_INDEX_READS_PER_PAGE = 5000
+# A Query page of an index stream: what one round reads from each at most.
+MAX_ROUND_ITEMS = 1000
 
 
 metrics = Metrics()
 
 
 class SegmentError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.field = field  # the request's field at fault (a cursor), when there is one
 
 
-def _not_found(segment_id: str) -> SegmentError:
+def not_found(segment_id: str) -> SegmentError:
     return SegmentError(404, "segment_not_found", f"no segment {segment_id[:64]!r} in this account")
 
 
@@ -91,7 +95,7 @@ def list_segments(account_id: str) -> list[Segment]:
 def get_segment(account_id: str, segment_id: str) -> Segment:
     found = seg_store.load_segments(account_id).find(segment_id)
     if found is None:
-        raise _not_found(segment_id)
+        raise not_found(segment_id)
     return found
 
 
@@ -150,7 +154,7 @@ def replace_segment(account_id: str, segment_id: str, body: Any, now_ms: int) ->
     def swap(current: SegmentSet) -> list[Segment]:
         old = current.find(segment_id)
         if old is None:
-            raise _not_found(segment_id)
+            raise not_found(segment_id)
         new = replace(
             old,
             name=name,
@@ -170,7 +174,7 @@ def replace_segment(account_id: str, segment_id: str, body: Any, now_ms: int) ->
 def delete_segment(account_id: str, segment_id: str) -> None:
     def drop(current: SegmentSet) -> list[Segment]:
         if current.find(segment_id) is None:
-            raise _not_found(segment_id)
+            raise not_found(segment_id)
         return [s for s in current.segments if s.id != segment_id]
 
     _mutate(account_id, drop)
@@ -202,6 +206,9 @@ class Walk:
     (`partial`) when the item proves the user visible; only the others are
     read from the table. Members decided from an index that lacks standard
     attributes hold a partial profile: `with_standard` reads the ones shown.
+
+    `found` counts every member; `members` keeps only the first `keep` of them
+    (None: all, for a listing page), so a count holds a number, not a list.
     """
 
     plan: Plan
@@ -212,48 +219,84 @@ class Walk:
     index_items_read: int = 0
     profiles_read: int = 0
     members: list[Profile] = field(default_factory=list)
+    keep: int | None = None
+    found: int = 0
     consumed: int = 0
     # A user whose indexed value moves while we read (stale GSI entry in one
-    # stream, fresh one in another) is kept once per walk.
+    # stream, fresh one in another) is kept once per walk: see `repeats`.
     seen: set[str] = field(default_factory=set)
+    # Index items read per stream in a round when no page limit sizes it...
+    round_items: int = 1000
+    # ...or, with a deadline, what takes about round_s at the rate of the last
+    # round (at most MAX_ROUND_ITEMS): a slow path ends as near its deadline.
+    round_s: float | None = None
+
+    @property
+    def repeats(self) -> bool:
+        """Whether the plan can yield a user twice.
+
+        by_first_seen holds one item per visible profile under a shard fixed
+        by the uuid, at a first_seen that never moves: no repeats. Elsewhere a
+        user's key moves while we read (last_seen grows, the sessions bucket
+        changes, an entry's value or change time changes).
+        """
+        return bool(self.plan.queries) and self.plan.queries[0].index != "by_first_seen"
 
     @property
     def done(self) -> bool:
         return all(s is False for s in self.state)
 
-    def run(self, limit: int | None, max_reads: int | None) -> None:
+    def run(self, limit: int | None, max_reads: int | None, deadline: float | None = None) -> None:
+        """Read rounds until `limit` members, `max_reads` index items or, after at
+        least one round, the `deadline` (time.monotonic()); rounds end whole."""
         while not self.done and (limit is None or len(self.members) < limit):
             if max_reads is not None and self.index_items_read >= max_reads:
                 return
-            active = [i for i, s in enumerate(self.state) if s is not False]
-            chunk = self._chunk(limit, len(active))
-            with ThreadPoolExecutor(max_workers=min(8, len(active))) as pool:
-                results = list(pool.map(self._read, active, [chunk] * len(active)))
-            self.index_items_read += sum(len(hits) for hits, _ in results)
-            decided = {hit.pk: self._decide(hit) for hits, _ in results for hit in hits}
-            pks = {pk for pk, verdict in decided.items() if verdict is None}
-            profiles = store.get_profiles(pks, consistent=False) if pks else {}
-            self.profiles_read += len(profiles)
-            for i, (hits, more) in zip(active, results, strict=True):
-                for hit in hits:
-                    if limit is not None and len(self.members) >= limit:
-                        break  # this stream resumes after its last consumed hit
-                    self.state[i] = hit.position
-                    self.consumed += 1
-                    if hit.pk in self.seen:
-                        continue
-                    verdict = decided[hit.pk]
-                    if verdict is None:
-                        record = profiles.get(hit.pk)
-                        profile = record.profile if record is not None else None
-                        member = is_member(self.node, profile, self.now_ms)
-                    else:
-                        profile, member = hit.partial, verdict
-                    if member and profile is not None:
-                        self.seen.add(hit.pk)
-                        self.members.append(profile)
+            started, before = time.monotonic(), self.index_items_read
+            self._round(limit)
+            ended = time.monotonic()
+            if deadline is not None and ended >= deadline:
+                return
+            if self.round_s is not None and self.index_items_read > before:
+                per_item = (ended - started) / (self.index_items_read - before)
+                streams = max(1, sum(1 for s in self.state if s is not False))
+                fits = int(self.round_s / max(per_item, 1e-9) / streams)
+                self.round_items = max(1, min(MAX_ROUND_ITEMS, fits))
+
+    def _round(self, limit: int | None) -> None:
+        repeats = self.repeats
+        active = [i for i, s in enumerate(self.state) if s is not False]
+        chunk = self._chunk(limit, len(active))
+        with ThreadPoolExecutor(max_workers=min(8, len(active))) as pool:
+            results = list(pool.map(self._read, active, [chunk] * len(active)))
+        self.index_items_read += sum(len(hits) for hits, _ in results)
+        decided = {hit.pk: self._decide(hit) for hits, _ in results for hit in hits}
+        pks = {pk for pk, verdict in decided.items() if verdict is None}
+        profiles = store.get_profiles(pks, consistent=False) if pks else {}
+        self.profiles_read += len(profiles)
+        for i, (hits, more) in zip(active, results, strict=True):
+            for hit in hits:
+                if limit is not None and len(self.members) >= limit:
+                    break  # this stream resumes after its last consumed hit
+                self.state[i] = hit.position
+                self.consumed += 1
+                if hit.pk in self.seen:
+                    continue
+                verdict = decided[hit.pk]
+                if verdict is None:
+                    record = profiles.get(hit.pk)
+                    profile = record.profile if record is not None else None
+                    member = is_member(self.node, profile, self.now_ms)
                 else:
-                    self.state[i] = more if more is not None else False
+                    profile, member = hit.partial, verdict
+                if member and profile is not None:
+                    if repeats:
+                        self.seen.add(hit.pk)
+                    self.found += 1
+                    if self.keep is None or len(self.members) < self.keep:
+                        self.members.append(profile)
+            else:
+                self.state[i] = more if more is not None else False
 
     def _decide(self, hit: seg_store.Hit) -> bool | None:
         """Membership from the index item alone, or None when the profile must be read."""
@@ -287,11 +330,11 @@ class Walk:
     def _chunk(self, limit: int | None, streams: int) -> int:
         """Index items to read per stream this round: enough for the page at the yield so far."""
         if limit is None:
-            return 1000
+            return self.round_items
         want = limit - len(self.members)
         # members per item read so far (a guess of one in two before the first round)
         rate = max(len(self.members) / self.consumed, 0.05) if self.consumed else 0.5
-        return min(1000, max(5, -(-int(want / rate) // streams)))
+        return min(MAX_ROUND_ITEMS, max(5, -(-int(want / rate) // streams)))
 
     def _read(self, i: int, chunk: int) -> tuple[list[seg_store.Hit], Position | None]:
         after = self.state[i]
@@ -325,7 +368,7 @@ def list_users(
     found = seg_store.load_segments(account_id)
     segment = found.find(segment_id)
     if segment is None:
-        raise _not_found(segment_id)
+        raise not_found(segment_id)
     node = segment.parsed()
     state: list[Position | bool | None]
     if cursor:
@@ -337,7 +380,9 @@ def list_users(
         chosen = plan(node, account_id, now_ms, ready)
         state = payload["p"]
         if not isinstance(state, list) or len(state) != len(chosen.queries):
-            raise SegmentError(400, "invalid_cursor", "the cursor does not fit this segment")
+            raise SegmentError(
+                400, "invalid_cursor", "the cursor does not fit this segment", "cursor"
+            )
     else:
         chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
         state = [None] * len(chosen.queries)
@@ -366,8 +411,12 @@ def list_users(
 
 
 def _rules_tag(segment: Segment) -> str:
-    """Identifies the rules a listing began with: other rules, other positions."""
-    canonical = json.dumps(segment.rules, sort_keys=True, separators=(",", ":"))
+    return rules_tag(segment.rules)
+
+
+def rules_tag(rules: Any) -> str:
+    """Identifies the rules a listing or count began with: other rules, other positions."""
+    canonical = json.dumps(rules, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -375,51 +424,20 @@ def _open_cursor(token: str, found: SegmentSet, segment: Segment) -> dict[str, A
     try:
         payload = cursors.verify(token, found.cursor_key)
     except cursors.CursorError as exc:
-        raise SegmentError(400, "invalid_cursor", str(exc)) from None
+        raise SegmentError(400, "invalid_cursor", str(exc), "cursor") from None
+    if payload.get("k") is not None:
+        raise SegmentError(
+            400, "invalid_cursor", "a count's cursor continues the count, not a listing", "cursor"
+        )
     if payload.get("a") != found.account_id or payload.get("s") != segment.id:
-        raise SegmentError(400, "invalid_cursor", "the cursor belongs to another segment")
+        raise SegmentError(400, "invalid_cursor", "the cursor belongs to another segment", "cursor")
     if payload.get("r") != _rules_tag(segment):
         raise SegmentError(
             409, "cursor_stale", "the segment was replaced since this listing began; start over"
         )
     if not isinstance(payload.get("t"), int):
-        raise SegmentError(400, "invalid_cursor", "malformed cursor")
+        raise SegmentError(400, "invalid_cursor", "malformed cursor", "cursor")
     return payload
-
-
-def count_users(account_id: str, segment_id: str, now_ms: int) -> dict[str, Any]:
-    segment = get_segment(account_id, segment_id)
-    node = segment.parsed()
-    walk = _full_walk(node, account_id, now_ms)
-    return {"count": len(walk.members), "plan": walk.describe()}
-
-
-def _full_walk(node: Node, account_id: str, now_ms: int) -> Walk:
-    chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
-    walk = Walk(chosen, node, now_ms, [None] * len(chosen.queries))
-    walk.run(None, None)
-    walk.record_metrics()
-    return walk
-
-
-def preview(account_id: str, body: Any, now_ms: int) -> dict[str, Any]:
-    """Count and the first `limit` members of unsaved rules."""
-    if not isinstance(body, dict) or "rules" not in body:
-        raise RuleError("rules", "required")
-    for key in body:
-        if key not in ("rules", "limit", "name", "description"):
-            raise RuleError(key, "unknown field; a preview takes rules (and limit)")
-    limit = body.get("limit", DEFAULT_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT:
-        raise RuleError("limit", f"must be a whole number from 0 to {MAX_LIMIT}")
-    node = parse_rules(body["rules"])
-    walk = _full_walk(node, account_id, now_ms)
-    shown = walk.with_standard(walk.members[:limit])
-    return {
-        "count": len(walk.members),
-        "users": [{"uuid": p.uuid, "standard": p.standard()} for p in shown],
-        "plan": walk.describe(),
-    }
 
 
 def parse_limit(raw: str | None) -> int:
