@@ -1092,10 +1092,10 @@ ALARMS = {
     "missing: account ConcurrentExecutions > 80% of the quota",
     "lambda_rate": "exists: TrackFunctionThrottlesAlarm (fires at the ceiling); "
     "missing: TrackFunction Invocations > 80% of 10 x the quota",
-    "table": "missing: per-table ConsumedWrite/ReadCapacityUnits > 80% of the table quota, "
-    "and Read/WriteThrottleEvents >= 1",
-    "key": "missing: Write/ReadThrottleEvents >= 1 per table and per GSI "
-    "(GlobalSecondaryIndexName), and Contributor Insights (most throttled keys)",
+    "table": "exists: UsersTableThrottlesAlarm, SessionsTableThrottlesAlarm (the first throttle: "
+    "at the ceiling); missing: per-table ConsumedWrite/ReadCapacityUnits > 80% of the table quota",
+    "key": "exists: UsersTableThrottlesAlarm, SessionsTableThrottlesAlarm (the first throttle of "
+    "the table or any index: a hot key); missing: Contributor Insights (which keys)",
     "count": "exists: SegmentsFunctionDurationAlarm, SegmentsFunctionErrorsAlarm "
     "(p99 over 20 s fires before the 30 s, a timeout at it)",
     "import": "exists: ImportThrottledAlarm, ImportFunctionErrorsAlarm, "
@@ -1103,8 +1103,8 @@ ALARMS = {
     "import fails or closes slow; the others on failure); missing: an import's age",
     "backfill": "exists: SegmentBackfillDeadLetterQueueDepthAlarm (failures only); "
     "missing: a backfill's age",
-    "console": "exists: ConsoleFunctionErrorsAlarm (a timeout is an error); "
-    "missing: ConsoleFunction Duration > 5 s",
+    "console": "exists: ConsoleFunctionDurationAlarm, ConsoleFunctionErrorsAlarm "
+    "(p99 over 5 s fires before the 10 s timeout; a timeout is an error)",
 }
 
 

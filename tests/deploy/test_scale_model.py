@@ -78,7 +78,7 @@ def test_design_constants_come_from_the_code_and_template(design: Design) -> Non
     assert design.sweep_budget_s == 55  # the sweeper's 60 s timeout less its 5 s reserve
     assert design.stream_batch["SessionExpiryFunction"] == 100
     params = Template.load(ROOT / "template.yaml").parameter_defaults()
-    assert design.parallelization_factor == params["StreamParallelizationFactor"] == 1
+    assert design.parallelization_factor == params["StreamParallelizationFactor"] == 2
     track = Template.load(ROOT / "template.yaml").resources["TrackFunction"]["Properties"]
     assert design.memory_mb["TrackFunction"] == track["MemorySize"]
     assert (design.sdk_flush_at, design.sdk_flush_interval_s * 1000) == sdk_flush_policy()

@@ -143,7 +143,7 @@ def alarms_on(namespace: str, metric: str, dimension: str, target: object) -> li
     return [
         name
         for name, alarm in ALARMS.items()
-        if alarm["Properties"]["Namespace"] == namespace
+        if alarm["Properties"].get("Namespace") == namespace  # metric math alarms have none
         and alarm["Properties"]["MetricName"] == metric
         and {"Name": dimension, "Value": target} in alarm["Properties"]["Dimensions"]
     ]
@@ -409,7 +409,7 @@ def test_the_stream_consumers_that_bind_first_take_the_parallelization_parameter
     # The two consumers docs/SCALE.md finds binding (the sweeper's closes,
     # an import's profile writes); Lambda keeps each key's records in order.
     param = TEMPLATE.body["Parameters"]["StreamParallelizationFactor"]
-    assert (param["Default"], param["MinValue"], param["MaxValue"]) == (1, 1, 10)
+    assert (param["Default"], param["MinValue"], param["MaxValue"]) == (2, 1, 10)
     for function, event in (
         ("SessionExpiryFunction", "TtlDeletions"),
         ("SegmentIndexFunction", "ProfileChanges"),
@@ -427,3 +427,32 @@ def test_slow_segment_requests_alarm_before_api_gateway_gives_up() -> None:
     props = ALARMS[name]["Properties"]
     assert name == "SegmentsFunctionDurationAlarm" and props["ExtendedStatistic"] == "p99"
     assert COUNT_BUDGET_S * 1000 + 2_000 <= props["Threshold"] <= 25_000
+
+
+def test_a_throttle_of_a_table_or_any_of_its_indexes_raises_an_alarm() -> None:
+    # A GSI that cannot keep up throttles its base table's writes: imports,
+    # backfills and closes slow down before any quota is near (docs/SCALE.md).
+    for table, alarm in (
+        ("UsersTable", "UsersTableThrottlesAlarm"),
+        ("SessionsTable", "SessionsTableThrottlesAlarm"),
+    ):
+        props = ALARMS[alarm]["Properties"]
+        watched = set()
+        for metric in props["Metrics"]:
+            if "MetricStat" not in metric:
+                continue
+            stat = metric["MetricStat"]["Metric"]
+            dims = {d["Name"]: d["Value"] for d in stat["Dimensions"]}
+            assert dims["TableName"] == {"Ref": table}
+            watched.add((stat["MetricName"], dims.get("GlobalSecondaryIndexName")))
+        indexes = TEMPLATE.resources[table]["Properties"].get("GlobalSecondaryIndexes", [])
+        expected = {("WriteThrottleEvents", None), ("ReadThrottleEvents", None)}
+        expected |= {("WriteThrottleEvents", i["IndexName"]) for i in indexes}
+        assert watched == expected, table
+        expression = next(m["Expression"] for m in props["Metrics"] if m.get("ReturnData"))
+        ids = {m["Id"] for m in props["Metrics"] if "MetricStat" in m}
+        assert all(f"FILL({i}, 0)" in expression for i in ids)
+        assert (props["Threshold"], props["ComparisonOperator"]) == (
+            1,
+            "GreaterThanOrEqualToThreshold",
+        )
