@@ -133,3 +133,9 @@ def iso(ms: int) -> str:
     text = format_time(ms)
     assert text is not None
     return text
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # xdist hands out the first tests round-robin: the few long ones go first,
+    # one to each worker, instead of one starting late and running alone.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -337,6 +337,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.long
 def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     """`python -m benchmarks --smoke`, as CI runs it: tiny sizes, no timing assertions."""
     run = subprocess.run(

@@ -57,6 +57,7 @@ def fuzzed_stack(
     assert "Traceback" not in output, output  # nothing failed inside the stack either
 
 
+@pytest.mark.long
 def test_schemathesis_finds_no_server_error_and_no_answer_off_the_description(
     fuzzed_stack: RunningStack, salesforce: FakeSalesforce
 ) -> None:

@@ -223,7 +223,7 @@ def test_a_backfill_runs_one_chain_per_shard_and_is_ready_when_the_last_ends(
 
     acme = stack.account()
     account_id = acme.account.account_id
-    uuids = [f"u{n}" for n in range(24)]
+    uuids = [f"u{n}" for n in range(12)]
     visible_users(stack, acme, uuids, plan="VIP")
     shard = {uuid: shard_of(f"{account_id}#{uuid}") for uuid in uuids}
     rule = {"attribute": "custom.plan", "op": "equals", "value": "VIP"}
