@@ -1,4 +1,4 @@
-"""Every minute: close open sessions whose inactivity deadline has passed.
+"""Every 5 minutes (SweepSchedule): close open sessions whose deadline has passed.
 
 TTL deletes expired items minutes to days late, so the sweeper is what makes
 attributes update promptly; the TTL stream path is the safety net.
