@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import GetError, PutError
 
 from insights.domain.core import limits
 from insights.domain.imports import pace
@@ -160,6 +160,59 @@ def test_a_batch_dynamodb_keeps_throttling_waits_and_is_counted_once(
     assert report(job) == report(baseline) == ["row,column,reason", "8,uuid,empty uuid"]
     assert job["invocations"] == baseline["invocations"] + 1  # one slice more
     assert all(stored(acme, f"u{i}") == {"n": (str(i), "s3")} for i in range(12) if i != 6)
+
+
+def test_a_throttled_re_read_after_a_conflict_backs_off_too(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that loses to another writer re-reads the user's record; DynamoDB
+    throttling that read is throttling all the same: the slice waits and goes
+    on, rather than failing and spending one of the message's deliveries."""
+    monkeypatch.setenv("IMPORT_BATCH_ROWS", "4")
+    monkeypatch.setattr(attribute_path, "_throttle_pause", lambda attempt: None)
+    monkeypatch.setattr(attribute_path, "backoff", lambda attempt: None)
+    data = b"uuid,n\n" + b"".join(b"u%d,%d\n" % (i, i) for i in range(12))
+    baseline = drop(stack, stack.account("Calm"), "a.csv", data)
+
+    acme = stack.account("Busy")
+    real_commit, real_get, real_send = store.commit, store.get_profile, objects.send_continuation
+    seen = {"conflicts": 0, "throttles": 0}
+    delays: list[int] = []
+
+    def commit(writes: list[Any]) -> None:
+        # u5's first write loses to a session close, so its record is read again...
+        if writes[0].profile.uuid == "u5" and not seen["conflicts"]:
+            seen["conflicts"] += 1
+            raise store.Conflict("condition failed")
+        real_commit(writes)
+
+    def get_profile(pk: str, *, consistent: bool = True) -> Any:
+        # ...and that read is throttled past every retry, once.
+        throttling = seen["conflicts"] and seen["throttles"] < attribute_path.MAX_ATTEMPTS
+        if pk.endswith("#u5") and throttling:
+            seen["throttles"] += 1
+            cause = ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+                "GetItem",
+            )
+            raise GetError("throttled", cause)
+        return real_get(pk, consistent=consistent)
+
+    def send(message: dict[str, Any], *, delay_seconds: int = 0) -> None:
+        delays.append(delay_seconds)
+        real_send(message)
+
+    monkeypatch.setattr(store, "commit", commit)
+    monkeypatch.setattr(store, "get_profile", get_profile)
+    monkeypatch.setattr(objects, "send_continuation", send)
+    job = drop(stack, acme, "a.csv", data)
+    monkeypatch.setattr(store, "get_profile", real_get)
+    assert seen == {"conflicts": 1, "throttles": attribute_path.MAX_ATTEMPTS}
+    assert import_service.THROTTLED_DELAY_SECONDS in delays  # it waited rather than failed
+    assert job["status"] == baseline["status"] == "succeeded"
+    assert job["rows"] == baseline["rows"]
+    assert job["invocations"] == baseline["invocations"] + 1  # one slice more, none failed
+    assert all(stored(acme, f"u{i}") == {"n": (str(i), "s3")} for i in range(12))
 
 
 # ------------------------------------------------------------------ pacing

@@ -7,6 +7,7 @@ exact total the evaluator gives.
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 from urllib.parse import quote
@@ -21,8 +22,10 @@ from insights.domain.segments.planner import plan
 from insights.domain.segments.rules import parse_rules
 from insights.services.segments import counts
 from insights.services.segments.queries import MAX_ROUND_ITEMS, Walk
+from insights.storage import segments as seg_store
 from insights.storage.core import store
 from insights.storage.core.store import PutProfile
+from insights.storage.segments import SegmentSet
 from tests.conftest import Stack
 from tests.segments.segments_helpers import count, create, pages
 
@@ -147,6 +150,35 @@ def test_a_preview_goes_on_counting_with_its_cursor(
         r = stack.cloud.http("POST", "/v1/segments/preview", headers=stack.auth(acme), body=body)
         assert r.status == 400, r.body
         assert r.json() == {**r.json(), "error": "invalid_cursor", "field": "cursor"}
+
+
+def test_a_preview_s_cursor_holds_before_its_new_key_reads_back_everywhere(
+    stack: Stack,
+    people: tuple[Any, list[Profile]],
+    tiny_budget: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first answer of an account without segments stores the cursor key, and
+    the client sends the cursor back at once: an eventually consistent read may
+    not return that item yet (DynamoDB promises no more), and a key made up in
+    its place would refuse the account's own cursor."""
+    acme, _ = people  # no segment saved yet: the first answer stores the key
+    body: dict[str, Any] = {"rules": ACTIVE, "limit": 5}
+    first = stack.cloud.http("POST", "/v1/segments/preview", headers=stack.auth(acme), body=body)
+    assert first.status == 200 and first.json()["complete"] is False, first.body
+    real = seg_store.load_segments
+
+    def not_yet_replicated(account_id: str, *, consistent: bool = True) -> SegmentSet:
+        if consistent:
+            return real(account_id)
+        # What load_segments answers when the read does not find the item.
+        return SegmentSet(account_id, (), secrets.token_bytes(32), None)
+
+    monkeypatch.setattr(seg_store, "load_segments", not_yet_replicated)
+    body["cursor"] = first.json()["next_cursor"]
+    r = stack.cloud.http("POST", "/v1/segments/preview", headers=stack.auth(acme), body=body)
+    assert r.status == 200, r.body
+    assert r.json()["users"] == []
 
 
 def test_bad_count_cursors_are_a_400_naming_the_cursor(

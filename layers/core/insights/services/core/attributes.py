@@ -203,7 +203,9 @@ def _apply_user(
         except Conflict:
             _count("ImportConflicts")
             backoff(attempt)
-            record = store.get_profile(pk, consistent=True)
+            # Throttling this read is throttling too: Throttled, so an import
+            # backs off rather than spending one of the message's deliveries.
+            record = with_throttle_retry(lambda: store.get_profile(pk, consistent=True))
         except PynamoDBException as exc:
             if exc.cause_response_code not in THROTTLED:
                 raise

@@ -95,7 +95,10 @@ def preview(account_id: str, body: Any, now_ms: int) -> dict[str, Any]:
     node = parse_rules(body["rules"])
     scope = {"a": account_id, "s": None, "r": rules_tag(body["rules"])}
     keep = 0 if cursor else limit
-    found = seg_store.load_segments(account_id, consistent=False)
+    # A continuation reads the cursor key consistently: the answer before it may
+    # have just stored the key (_stored_key), and a read that misses the item
+    # would make up another key and refuse the account's own cursor.
+    found = seg_store.load_segments(account_id, consistent=bool(cursor))
     return _count(node, found, now_ms, scope, cursor or None, False, keep)
 
 
