@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 from pynamodb.exceptions import GetError, PutError
 
 from insights.domain.core import limits
+from insights.domain.core.attributes import Row
+from insights.domain.core.sessions import Stamped
 from insights.domain.imports import pace
 from insights.domain.segments.indexing import SHARDS
 from insights.services.core import attributes as attribute_path
@@ -123,7 +125,7 @@ def test_a_batch_dynamodb_keeps_throttling_waits_and_is_counted_once(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IMPORT_BATCH_ROWS", "4")
-    monkeypatch.setattr(attribute_path, "_throttle_pause", lambda attempt: None)
+    monkeypatch.setattr(attribute_path, "_throttle_pause", lambda attempt, deadline=None: None)
     data = b"uuid,n\n" + b"".join(
         b"%s,%d\n" % (b"" if i == 6 else b"u%d" % i, i) for i in range(12)
     )
@@ -169,7 +171,7 @@ def test_a_throttled_re_read_after_a_conflict_backs_off_too(
     throttling that read is throttling all the same: the slice waits and goes
     on, rather than failing and spending one of the message's deliveries."""
     monkeypatch.setenv("IMPORT_BATCH_ROWS", "4")
-    monkeypatch.setattr(attribute_path, "_throttle_pause", lambda attempt: None)
+    monkeypatch.setattr(attribute_path, "_throttle_pause", lambda attempt, deadline=None: None)
     monkeypatch.setattr(attribute_path, "backoff", lambda attempt: None)
     data = b"uuid,n\n" + b"".join(b"u%d,%d\n" % (i, i) for i in range(12))
     baseline = drop(stack, stack.account("Calm"), "a.csv", data)
@@ -249,3 +251,48 @@ def test_a_slice_waits_so_its_writes_keep_to_the_rate(
     stack.advance(1)  # the listing's newest job is the next one
     again = drop(stack, acme, "a.csv", data)  # the same rows again write nothing: no wait
     assert again["rows"]["imported"] == 40 and sum(fake.waits) == pytest.approx(0.6)
+
+
+def test_throttling_near_the_time_budget_backs_off_before_the_timeout(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One user's throttle retries pause ~23 s in all, more than a slice may
+    have left: a pause that would pass the deadline gives up at once, so the
+    slice records its checkpoint and queues the rest in time."""
+    acme = stack.account()
+    attempts = {"n": 0}
+
+    def throttled(writes: list[Any]) -> None:
+        attempts["n"] += 1
+        cause = ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "PutItem"
+        )
+        raise PutError("throttled", cause)
+
+    monkeypatch.setattr(store, "commit", throttled)
+    row = Row(2, "u1", {"plan": Stamped("VIP", 1_767_225_600_000)})
+    started = time.monotonic()
+    with pytest.raises(attribute_path.Throttled, match="time budget"):
+        attribute_path.apply_rows(
+            acme.account.account_id, [row], "s3", deadline=time.monotonic() + 0.3
+        )
+    assert time.monotonic() - started < 1.5  # not the ~23 s of every retry's pause
+    assert 1 <= attempts["n"] < 2 * attribute_path.MAX_ATTEMPTS
+
+
+def test_a_slice_gives_its_writes_a_deadline_inside_its_reserve(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[float] = []
+    real = import_service.apply_rows
+
+    def spy(*args: Any, deadline: float | None = None, **kwargs: Any) -> Any:
+        assert deadline is not None
+        seen.append(deadline - time.monotonic())
+        return real(*args, deadline=deadline, **kwargs)
+
+    monkeypatch.setattr(import_service, "apply_rows", spy)
+    job = drop(stack, stack.account(), "a.csv", b"uuid,n\nu1,1\n")
+    assert job["rows"]["imported"] == 1 and seen
+    # ImportFunction's 300 s timeout less half the 30 s reserve, less what ran before.
+    assert all(250 < left <= 285 for left in seen)

@@ -101,8 +101,13 @@ def apply_rows(
     atomic: bool = True,
     always: frozenset[str] = frozenset(),
     concurrency: int = 1,
+    deadline: float | None = None,
 ) -> Written:
     """Apply rows; one conditional write per user that changes.
+
+    `deadline` (time.monotonic()): a throttle pause that would pass it raises
+    Throttled at once, so a caller with a time budget backs off in time
+    instead of being cut off mid-batch by its timeout.
 
     `concurrency`: users written side by side. Each user's rows are one write
     conditional on the record they were judged against, and no user appears
@@ -116,12 +121,12 @@ def apply_rows(
     for row in rows:
         by_user.setdefault(row.uuid, []).append(row)
     pks = {uuid: user_pk(account_id, uuid) for uuid in by_user}
-    found = with_throttle_retry(lambda: store.get_profiles(pks.values(), consistent=True))
+    found = with_throttle_retry(lambda: store.get_profiles(pks.values(), consistent=True), deadline)
 
     def one(uuid: str) -> _Outcome:
         pk = pks[uuid]
         return _apply_user(
-            account_id, uuid, pk, by_user[uuid], source, found.get(pk), atomic, always
+            account_id, uuid, pk, by_user[uuid], source, found.get(pk), atomic, always, deadline
         )
 
     if concurrency <= 1 or len(by_user) == 1:
@@ -166,6 +171,7 @@ def _apply_user(
     record: ProfileRecord | None,
     atomic: bool,
     always: frozenset[str],
+    deadline: float | None = None,
 ) -> _Outcome:
     """One user's rows, judged against the record the write is conditional on.
 
@@ -205,23 +211,26 @@ def _apply_user(
             backoff(attempt)
             # Throttling this read is throttling too: Throttled, so an import
             # backs off rather than spending one of the message's deliveries.
-            record = with_throttle_retry(lambda: store.get_profile(pk, consistent=True))
+            record = with_throttle_retry(lambda: store.get_profile(pk, consistent=True), deadline)
         except PynamoDBException as exc:
             if exc.cause_response_code not in THROTTLED:
                 raise
             throttled = True
             _count("ImportThrottled")
-            _throttle_pause(attempt)
+            _throttle_pause(attempt, deadline)
     if throttled:
         raise Throttled("DynamoDB kept throttling the attribute writes")
     raise RuntimeError("could not apply attributes after repeated conflicts")
 
 
-def _throttle_pause(attempt: int) -> None:
-    time.sleep(min(2.0, 0.05 * 2**attempt))
+def _throttle_pause(attempt: int, deadline: float | None = None) -> None:
+    pause = min(2.0, 0.05 * 2**attempt)
+    if deadline is not None and time.monotonic() + pause > deadline:
+        raise Throttled("DynamoDB kept throttling until the time budget ran out")
+    time.sleep(pause)
 
 
-def with_throttle_retry(call: Callable[[], Any]) -> Any:
+def with_throttle_retry(call: Callable[[], Any], deadline: float | None = None) -> Any:
     for attempt in range(MAX_ATTEMPTS):
         try:
             return call()
@@ -231,5 +240,5 @@ def with_throttle_retry(call: Callable[[], Any]) -> Any:
             _count("ImportThrottled")
             if attempt == MAX_ATTEMPTS - 1:
                 raise Throttled("DynamoDB kept throttling the profile reads") from exc
-            _throttle_pause(attempt)
+            _throttle_pause(attempt, deadline)
     raise AssertionError("unreachable")

@@ -295,7 +295,12 @@ def _apply(job: Job, budget: Budget) -> tuple[dict[str, Any], int]:
         nonlocal kept_lines
         try:
             written = apply_rows(
-                job.account_id, good, job.source, concurrency=IMPORT_WRITE_CONCURRENCY
+                job.account_id,
+                good,
+                job.source,
+                concurrency=IMPORT_WRITE_CONCURRENCY,
+                # Half the reserve: enough to record the checkpoint and queue the rest.
+                deadline=time.monotonic() + (budget.remaining_ms() - budget.reserve_ms / 2) / 1000,
             )
         except Throttled:
             del lines[kept_lines:]
