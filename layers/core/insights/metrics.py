@@ -15,12 +15,19 @@ and the functions' logs. Handlers use `@published(metrics)` instead of
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Metrics
 
 Handler = Callable[[Any, Any], Any]
+
+# Every Metrics() of a process shares one metric set, a plain dict that
+# flushes itself when a metric reaches 100 values: threads that add to it
+# (the sweeper's closes, an import's writes; in the local stack, both at
+# once in one process) take this one lock, whichever module they are in.
+LOCK = threading.RLock()
 
 
 def published(metrics: Metrics) -> Callable[[Handler], Handler]:

@@ -15,7 +15,6 @@ result, never logged and dropped: each door reports it in its own format.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from pynamodb.exceptions import PynamoDBException
 from insights import clock
 from insights.domain.core.admission import admit_to_user
 from insights.domain.core.attributes import Rejection, Row, apply_import
+from insights.metrics import LOCK as METRICS_LOCK
 from insights.services.core.closing import MAX_ATTEMPTS, backoff
 from insights.storage.core import store
 from insights.storage.core.accounts import Account
@@ -152,7 +152,7 @@ def apply_rows(
 
 
 _Outcome = tuple[int, list[Rejection]]  # (profile writes, refusals) of one user
-_metrics_lock = threading.Lock()
+_metrics_lock = METRICS_LOCK  # shared with the close path's threads
 
 
 def _count(name: str) -> None:
@@ -192,15 +192,16 @@ def _apply_user(
         )
         if not values:
             return 0, refused
-        updated = apply_import(
-            profile,
-            values,
-            account_id=account_id,
-            uuid=uuid,
-            source=source,
-            now_ms=now_ms,
-            keep=always,
-        )
+        with _metrics_lock:  # its merge may publish a refusal (limits.report_dropped)
+            updated = apply_import(
+                profile,
+                values,
+                account_id=account_id,
+                uuid=uuid,
+                source=source,
+                now_ms=now_ms,
+                keep=always,
+            )
         if updated is None:
             return 0, refused
         try:

@@ -12,7 +12,6 @@ several steps, or twice, counts each run once.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -22,6 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from insights.domain.core.profile import Profile, apply_sessions, live_base, merge_custom
 from insights.domain.core.sessions import Session, Stamped, remember_offset, settle
+from insights.metrics import LOCK as METRICS_LOCK
 from insights.storage.core import store
 from insights.storage.core.records import SessionRecord, split_pk
 from insights.storage.core.store import Conflict, DeleteSession, PutProfile, PutSession, Write
@@ -36,7 +36,7 @@ metrics = Metrics()
 # may publish one too (domain/core/limits.report_dropped), so it runs under
 # the lock as well; it is pure CPU, which the GIL runs one thread at a time
 # anyway.
-_metrics_lock = threading.RLock()
+_metrics_lock = METRICS_LOCK
 
 
 def add_count(name: str, value: int) -> None:
