@@ -126,7 +126,11 @@ def write(data_dir: Path, state: dict[str, Any]) -> None:
     for path in (data_dir / STATE_NAME, user_state_file()):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            # Whole or not at all: a CLI reading while the stack starts must
+            # never see a half-written file and take the stack for absent.
+            partial = path.with_name(f".{path.name}.{os.getpid()}")
+            partial.write_text(text)
+            os.replace(partial, path)
         except OSError:
             continue  # an unwritable home directory: the data dir's copy is enough
 
