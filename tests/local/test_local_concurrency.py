@@ -245,3 +245,22 @@ def test_each_invocation_logs_its_own_function_name(
     assert done[0]["function_name"] == "SweeperFunction", done[0]
     assert done[0]["function_arn"].endswith(":function:SweeperFunction")
     assert "account_id" not in done[0]  # appended by TrackFunction's invocation, not this one
+
+
+def test_a_functions_invoke_is_refused_like_aws_when_the_local_cloud_cannot_run_it(
+    stack: Stack,
+) -> None:
+    from botocore.exceptions import ClientError
+
+    cloud = stack.cloud
+    with pytest.raises(ClientError) as missing:
+        cloud.invoke_async({"FunctionName": "NoSuchFunction", "InvocationType": "Event"})
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as waiting:
+        cloud.invoke_async({"FunctionName": "ExportFunction"})  # RequestResponse
+    assert waiting.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "InvocationType Event only" in waiting.value.response["Error"]["Message"]
+    assert cloud.invoke_async({"FunctionName": "ExportFunction", "InvocationType": "Event"}) == {
+        "StatusCode": 202
+    }
+    cloud.async_pending.clear()

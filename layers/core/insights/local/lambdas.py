@@ -159,9 +159,21 @@ class LambdaRuntime:
 
     def invoke_async(self, params: dict[str, Any]) -> dict[str, Any]:
         """A function's `Invoke` of another (InvocationType Event): run when pumped."""
+        from botocore.exceptions import ClientError
+
         name = str(params["FunctionName"]).rsplit(":function:", 1)[-1].split(":")[0]
-        if params.get("InvocationType") != "Event" or name not in self.function_names:
-            raise NotImplementedError(f"the local cloud runs asynchronous invocations only: {name}")
+        if name not in self.function_names:
+            error = {"Code": "ResourceNotFoundException", "Message": f"Function not found: {name}"}
+            raise ClientError({"Error": error}, "Invoke")
+        if params.get("InvocationType") != "Event":
+            # The service only ever invokes itself asynchronously (ExportFunction's
+            # slices); a waiting call would hold a local worker for nothing.
+            error = {
+                "Code": "InvalidParameterValueException",
+                "Message": f"the local cloud runs InvocationType Event only, not "
+                f"{params.get('InvocationType', 'RequestResponse')}: {name}",
+            }
+            raise ClientError({"Error": error}, "Invoke")
         payload = json.loads(params.get("Payload") or b"{}")
         with self._count_lock:
             self.async_pending.append((self.function_names[name], payload))
