@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 Handler = Callable[[Any, Any], Any]
 
@@ -27,7 +28,15 @@ Handler = Callable[[Any, Any], Any]
 # flushes itself when a metric reaches 100 values: threads that add to it
 # (the sweeper's closes, an import's writes; in the local stack, both at
 # once in one process) take this one lock, whichever module they are in.
+# Pure code that may publish (domain/core/limits.report_dropped, inside a
+# merge) runs under it too; it is CPU, which the GIL serialises anyway.
 LOCK = threading.RLock()
+
+
+def count(metrics: Metrics, name: str, value: int = 1) -> None:
+    """Add to a Count metric from any thread."""
+    with LOCK:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def published(metrics: Metrics) -> Callable[[Handler], Handler]:

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from pynamodb.exceptions import PynamoDBException
 
 from insights import clock
 from insights.domain.core.admission import admit_to_user
 from insights.domain.core.attributes import Rejection, Row, apply_import
 from insights.metrics import LOCK as METRICS_LOCK
+from insights.metrics import count
 from insights.services.core.closing import MAX_ATTEMPTS, backoff
 from insights.storage.core import store
 from insights.storage.core.accounts import Account
@@ -143,23 +143,13 @@ def apply_rows(
     for writes, refused in outcomes:
         result.writes += writes
         result.refused.extend(refused)
-    metrics.add_metric(name="ImportProfileWrites", unit=MetricUnit.Count, value=result.writes)
+    count(metrics, "ImportProfileWrites", result.writes)
     if result.refused:
-        metrics.add_metric(
-            name="AttributeRowsOverLimit", unit=MetricUnit.Count, value=len(result.refused)
-        )
+        count(metrics, "AttributeRowsOverLimit", len(result.refused))
     return result
 
 
 _Outcome = tuple[int, list[Rejection]]  # (profile writes, refusals) of one user
-_metrics_lock = METRICS_LOCK  # shared with the close path's threads
-
-
-def _count(name: str) -> None:
-    """One event of `name`, from whichever thread wrote: Powertools' metric set is a
-    plain dict that flushes itself when full, so the writers take turns."""
-    with _metrics_lock:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 def _apply_user(
@@ -192,7 +182,7 @@ def _apply_user(
         )
         if not values:
             return 0, refused
-        with _metrics_lock:  # its merge may publish a refusal (limits.report_dropped)
+        with METRICS_LOCK:  # its merge may publish a refusal (limits.report_dropped)
             updated = apply_import(
                 profile,
                 values,
@@ -208,7 +198,7 @@ def _apply_user(
             store.commit([PutProfile(updated, record.version if record else None)])
             return 1, refused
         except Conflict:
-            _count("ImportConflicts")
+            count(metrics, "ImportConflicts")
             backoff(attempt)
             # Throttling this read is throttling too: Throttled, so an import
             # backs off rather than spending one of the message's deliveries.
@@ -217,7 +207,7 @@ def _apply_user(
             if exc.cause_response_code not in THROTTLED:
                 raise
             throttled = True
-            _count("ImportThrottled")
+            count(metrics, "ImportThrottled")
             _throttle_pause(attempt, deadline)
     if throttled:
         raise Throttled("DynamoDB kept throttling the attribute writes")
@@ -238,7 +228,7 @@ def with_throttle_retry(call: Callable[[], Any], deadline: float | None = None) 
         except PynamoDBException as exc:
             if exc.cause_response_code not in THROTTLED:
                 raise
-            _count("ImportThrottled")
+            count(metrics, "ImportThrottled")
             if attempt == MAX_ATTEMPTS - 1:
                 raise Throttled("DynamoDB kept throttling the profile reads") from exc
             _throttle_pause(attempt, deadline)

@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 
 from insights.domain.core.profile import Profile, apply_sessions, live_base, merge_custom
 from insights.domain.core.sessions import Session, Stamped, remember_offset, settle
 from insights.metrics import LOCK as METRICS_LOCK
+from insights.metrics import count
 from insights.storage.core import store
 from insights.storage.core.records import SessionRecord, split_pk
 from insights.storage.core.store import Conflict, DeleteSession, PutProfile, PutSession, Write
@@ -29,19 +29,6 @@ from insights.storage.core.store import Conflict, DeleteSession, PutProfile, Put
 MAX_ATTEMPTS = 8
 logger = Logger(child=True)
 metrics = Metrics()
-# The sweeper closes from several threads (services/core/sweep.py). Powertools'
-# add_metric reads, extends and stores the metric's entry in a set shared by
-# every Metrics, and publishes and clears it at 100 values: two threads at
-# once can lose a value or serialise a set being changed. close_into's merge
-# may publish one too (domain/core/limits.report_dropped), so it runs under
-# the lock as well; it is pure CPU, which the GIL runs one thread at a time
-# anyway.
-_metrics_lock = METRICS_LOCK
-
-
-def add_count(name: str, value: int) -> None:
-    with _metrics_lock:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def backoff(attempt: int) -> None:
@@ -82,10 +69,10 @@ def close_into(
 def count_closed(closed: list[Session], path: str) -> None:
     interactive = sum(1 for run in closed if run.interactive)
     if interactive:
-        add_count("SessionsClosed", interactive)
+        count(metrics, "SessionsClosed", interactive)
     if len(closed) > interactive:
-        add_count("EmptySessionsDiscarded", len(closed) - interactive)
-    with _metrics_lock:
+        count(metrics, "EmptySessionsDiscarded", len(closed) - interactive)
+    with METRICS_LOCK:  # the sweeper closes from several threads (services/core/sweep.py)
         metrics.add_metadata(key="close_path", value=path)
 
 
@@ -129,7 +116,7 @@ def _close(record: SessionRecord, now_ms: int, *, path: str, deleted: bool) -> i
         writes: list[Write] = []
         if remaining is not None or deleted:
             found = store.get_profile(record.pk, consistent=True)
-            with _metrics_lock:
+            with METRICS_LOCK:  # its merge may publish a refusal
                 updated = close_into(
                     found.profile if found else None,
                     closed,
@@ -148,7 +135,7 @@ def _close(record: SessionRecord, now_ms: int, *, path: str, deleted: bool) -> i
         try:
             store.commit(writes)
         except Conflict:
-            add_count("CloseConflicts", 1)
+            count(metrics, "CloseConflicts")
             if not deleted:
                 current = store.get_session(record.pk, consistent=True)
                 if current is None or current.deadline > now_ms:
