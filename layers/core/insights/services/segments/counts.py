@@ -30,6 +30,7 @@ from insights.services.segments.queries import (
     SegmentError,
     Walk,
     not_found,
+    open_cursor,
     rules_tag,
 )
 from insights.storage import segments as seg_store
@@ -183,26 +184,8 @@ def _stored_key(found: SegmentSet) -> bytes:
 
 def _resume(token: str, key: bytes, scope: dict[str, Any]) -> dict[str, Any]:
     """The signed state of a count begun by an earlier request, checked against this one."""
-    try:
-        payload = cursors.verify(token, key)
-    except cursors.CursorError as exc:
-        raise SegmentError(400, "invalid_cursor", str(exc), "cursor") from None
-    if payload.get("k") != _KIND:
-        raise SegmentError(
-            400, "invalid_cursor", "a listing's cursor continues the listing, not a count", "cursor"
-        )
-    if payload.get("a") != scope["a"] or payload.get("s") != scope["s"]:
-        where = "another segment" if payload.get("s") else "a preview"
-        raise SegmentError(400, "invalid_cursor", f"the cursor belongs to {where}", "cursor")
-    if payload.get("r") != scope["r"]:
-        if scope["s"] is None:
-            raise SegmentError(
-                400, "invalid_cursor", "the cursor was made for other rules", "cursor"
-            )
-        raise SegmentError(
-            409, "cursor_stale", "the segment was replaced since this count began; start over"
-        )
-    t, n, p = payload.get("t"), payload.get("n"), payload.get("p")
-    if not (isinstance(t, int) and isinstance(n, int) and n >= 0 and isinstance(p, list)):
+    payload = open_cursor(token, key, scope, kind=_KIND)
+    n, p = payload.get("n"), payload.get("p")
+    if not (isinstance(n, int) and n >= 0 and isinstance(p, list)):
         raise SegmentError(400, "invalid_cursor", "malformed cursor", "cursor")
     return payload

@@ -421,19 +421,38 @@ def rules_tag(rules: Any) -> str:
 
 
 def _open_cursor(token: str, found: SegmentSet, segment: Segment) -> dict[str, Any]:
+    scope = {"a": found.account_id, "s": segment.id, "r": _rules_tag(segment)}
+    return open_cursor(token, found.cursor_key, scope, kind=None)
+
+
+def open_cursor(
+    token: str, key: bytes, scope: dict[str, Any], *, kind: str | None
+) -> dict[str, Any]:
+    """A listing's (kind None) or a count's signed state, checked against the request
+    it came back with: its account, segment (None: a preview) and rules."""
+    what = kind or "listing"
     try:
-        payload = cursors.verify(token, found.cursor_key)
+        payload = cursors.verify(token, key)
     except cursors.CursorError as exc:
         raise SegmentError(400, "invalid_cursor", str(exc), "cursor") from None
-    if payload.get("k") is not None:
+    if payload.get("k") != kind:
+        other = "count" if kind is None else "listing"
         raise SegmentError(
-            400, "invalid_cursor", "a count's cursor continues the count, not a listing", "cursor"
+            400,
+            "invalid_cursor",
+            f"a {other}'s cursor continues the {other}, not a {what}",
+            "cursor",
         )
-    if payload.get("a") != found.account_id or payload.get("s") != segment.id:
-        raise SegmentError(400, "invalid_cursor", "the cursor belongs to another segment", "cursor")
-    if payload.get("r") != _rules_tag(segment):
+    if payload.get("a") != scope["a"] or payload.get("s") != scope["s"]:
+        where = "another segment" if payload.get("s") else "a preview"
+        raise SegmentError(400, "invalid_cursor", f"the cursor belongs to {where}", "cursor")
+    if payload.get("r") != scope["r"]:
+        if scope["s"] is None:
+            raise SegmentError(
+                400, "invalid_cursor", "the cursor was made for other rules", "cursor"
+            )
         raise SegmentError(
-            409, "cursor_stale", "the segment was replaced since this listing began; start over"
+            409, "cursor_stale", f"the segment was replaced since this {what} began; start over"
         )
     if not isinstance(payload.get("t"), int):
         raise SegmentError(400, "invalid_cursor", "malformed cursor", "cursor")
