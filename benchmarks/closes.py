@@ -115,7 +115,7 @@ def measure(with_segments: bool, notify: bool = False) -> tuple[dict[str, Usage]
             cloud.settle()
             clock.freeze(T0_MS + close.close_at_minutes * MINUTE_MS)
             with Meter(cloud).installed() as meter:
-                closed = cloud.run_schedules(["SweeperFunction"])
+                closed = cloud.run_schedules(["SessionCloseFunction"])
                 cloud.settle()
             assert not cloud.items("SessionsTable"), f"{close.key}: not closed ({closed})"
             used[close.key] = meter.usage

@@ -160,7 +160,7 @@ def replay(
             # LocalCloud shares one process environment; the sweeper's own
             # variables (BACKLOG_METRIC: off with default parameters) are set
             # as Lambda would set them.
-            sweeper = cloud.template.resources["SweeperFunction"]["Properties"]
+            sweeper = cloud.template.resources["SessionCloseFunction"]["Properties"]
             for key, value in sweeper.get("Environment", {}).get("Variables", {}).items():
                 saved_env.setdefault(key, os.environ.get(key))
                 os.environ[key] = str(resolve(value, cloud._lookup))
@@ -191,7 +191,7 @@ def replay(
                 )
             clock.freeze(start_ms)
             while prelude and _moto_table(cloud, "SessionsTable").all_items():
-                cloud.run_schedules({"SweeperFunction"})
+                cloud.run_schedules({"SessionCloseFunction"})
                 cloud.settle()
 
             run.schedule_rates = {
@@ -315,7 +315,10 @@ class Priced:
 
 
 # The replays' only function invoked over HTTP, whose invocations may overlap;
-# the others take stream batches or schedules one at a time.
+# the others take stream batches or schedules one at a time. SessionCloseFunction
+# takes both, in turn: the replay delivers a sweep's deletions after the sweep, as
+# the stream does on AWS about a second later (its batching window), when a small
+# account's sweep has long ended; a busy account's overlap finds warm containers.
 HTTP_FUNCTIONS = frozenset({"TrackFunction"})
 
 
@@ -415,7 +418,7 @@ def price(
         unsimulated = run.sweeper_minutes // rate - run.schedule_runs.get(function, 0)
         for component, usd in idle_runs[function].items():
             add(f"{function} (idle minutes)", component, usd * max(0, unsimulated))
-    idle_run = idle_runs.get("SweeperFunction", {})
+    idle_run = idle_runs.get("SessionCloseFunction", {})
 
     # What a real bill adds (benchmarks/allin.py).
     cold: dict[str, tuple[int, int]] = {}
@@ -470,9 +473,10 @@ def price(
     )
 
 
-# The functions a session's close runs through: the sweeper's delete, the
-# profile's write from the stream, the segment index and console aggregates.
-CLOSE_PATH = ("SweeperFunction", "SessionExpiryFunction", "SegmentIndexFunction")
+# The functions a session's close runs through: SessionCloseFunction's sweep
+# (the delete) and its stream batch (the profile's write), then the segment
+# index and console aggregates.
+CLOSE_PATH = ("SessionCloseFunction", "SegmentIndexFunction")
 
 
 def close_wru(run: Replay) -> float:
@@ -484,7 +488,7 @@ def close_wru(run: Replay) -> float:
 
 def sweeper_runs(run: Replay) -> int:
     """Sweeper runs in the replayed window at the template's schedule."""
-    return run.sweeper_minutes // run.schedule_rates["SweeperFunction"]
+    return run.sweeper_minutes // run.schedule_rates["SessionCloseFunction"]
 
 
 def first_close_share(run: Replay) -> float:
@@ -683,7 +687,7 @@ def run(config: Config) -> PartResult:
             "Idle sweeper, a 30-day month at its schedule",
             "$",
             [
-                p.idle_run_usd * MONTH_MINUTES / r.schedule_rates["SweeperFunction"]
+                p.idle_run_usd * MONTH_MINUTES / r.schedule_rates["SessionCloseFunction"]
                 for p, r in zip(priced, reps, strict=True)
             ],
         ),
@@ -1136,9 +1140,10 @@ def _notes(run: Replay, cost: Priced) -> list[str]:
         f"Replay: {run.events:,} events in {run.requests:,} requests, {run.sessions:,} sessions "
         f"({run.empty_sessions:,} empty); HTTP statuses {dict(run.statuses)}.",
         f"Sweeper: {run.sweeper_minutes:,} minutes in the window, a run every "
-        f"{run.schedule_rates['SweeperFunction']} min; {run.schedule_runs['SweeperFunction']:,} "
+        f"{run.schedule_rates['SessionCloseFunction']} min; "
+        f"{run.schedule_runs['SessionCloseFunction']:,} "
         f"runs simulated (a session open), the other "
-        f"{sweeper_runs(run) - run.schedule_runs['SweeperFunction']:,} priced "
+        f"{sweeper_runs(run) - run.schedule_runs['SessionCloseFunction']:,} priced "
         f"analytically at the measured idle-run cost (${cost.idle_run_usd:.8f} each).",
         "Lambda duration is billed as AWS would: each invocation's process CPU less moto's "
         "side of its calls and the harness's (benchmarks/meter.py), slowed by the CPU share "

@@ -57,7 +57,7 @@ class LocalApi:
             clock.freeze(clock.now_ms() + int(float(query["advance"][0]) * 1000))
             return {"now_ms": clock.now_ms()}
         if path == "/_local/tick":
-            self.cloud.run_schedules(["SweeperFunction"])
+            self.cloud.run_schedules(["SessionCloseFunction"])
             self.cloud.settle()
             return {}
         key = self.account.secret_key if secret else self.account.write_key

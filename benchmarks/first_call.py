@@ -15,7 +15,7 @@ benchmarks.first_call OUT``). It deploys the stack on moto in-process
 secret, and drives a few users through tracking and closing, capturing
 without running the stream batches the measured functions will process for
 real: group X's profile writes (for SegmentIndexFunction), group Y's window
-deletions (for SessionExpiryFunction). Group W's sessions stay open for the
+deletions (for SessionCloseFunction). Group W's sessions stay open for the
 sweeper to scan. Then a moto server thread on 127.0.0.1 serves the same
 in-memory AWS, and each function is measured in a fresh interpreter of its
 own that reaches it through AWS_ENDPOINT_URL: everything that interpreter's
@@ -49,9 +49,9 @@ RUNTIME_START_MS = 90.0
 KINDS = {
     "TrackFunction": "POST /v1/events (a new user's first request)",
     "TrackFunction sdk/segments": "GET /v1/sdk/segments (a verified user)",
-    "SessionExpiryFunction": "a stream batch of 2 closed windows",
+    "SessionCloseFunction": "a stream batch of 2 closed windows",
     "SegmentIndexFunction": "a stream batch of 2 profile writes",
-    "SweeperFunction": "a scheduled run (3 open windows, none due)",
+    "SessionCloseFunction sweep": "a scheduled run (3 open windows, none due)",
     "SalesforceSyncFunction": "a scheduled run (no integration)",
 }
 USER_AGENT = (
@@ -225,7 +225,7 @@ def _setup_and_measure(rounds: int) -> dict[str, Any]:
 
         def close_all() -> None:
             clock.advance(31 * 60)
-            cloud.run_schedules({"SweeperFunction"})
+            cloud.run_schedules({"SessionCloseFunction"})
 
         # X: closed for real; their profile writes reach SegmentIndexFunction captured.
         track([f"x{n}" for n in range(4)])
@@ -233,10 +233,10 @@ def _setup_and_measure(rounds: int) -> dict[str, Any]:
         capture.add("SegmentIndexFunction")
         cloud.settle()
         capture.clear()
-        # Y: swept; their window deletions reach SessionExpiryFunction captured.
+        # Y: swept; their window deletions reach SessionCloseFunction captured.
         track([f"y{n}" for n in range(4)])
         close_all()
-        capture.add("SessionExpiryFunction")
+        capture.add("SessionCloseFunction")
         capture.add("SegmentIndexFunction")  # nothing should reach it
         cloud.settle()
         capture.clear()
@@ -271,7 +271,7 @@ def _setup_and_measure(rounds: int) -> dict[str, Any]:
 
         post, get = captured["TrackFunction"]
         index_records = [r for e in captured["SegmentIndexFunction"] for r in e["Records"]]
-        expiry_records = [r for e in captured["SessionExpiryFunction"] for r in e["Records"]]
+        expiry_records = [r for e in captured["SessionCloseFunction"] for r in e["Records"]]
         assert len(expiry_records) >= 4, expiry_records
         assert len(index_records) >= 4, index_records
 
@@ -294,9 +294,9 @@ def _setup_and_measure(rounds: int) -> dict[str, Any]:
         events = {
             "TrackFunction": ("track", [post, second_user(post)]),
             "TrackFunction sdk/segments": ("http", [get, get]),
-            "SessionExpiryFunction": ("stream", halves(expiry_records)),
+            "SessionCloseFunction": ("stream", halves(expiry_records)),
             "SegmentIndexFunction": ("stream", halves(index_records)),
-            "SweeperFunction": ("schedule", [schedule(), schedule()]),
+            "SessionCloseFunction sweep": ("schedule", [schedule(), schedule()]),
             "SalesforceSyncFunction": ("schedule", [schedule(), schedule()]),
         }
         import logging

@@ -786,7 +786,7 @@ def report(
         )
         stage(
             "close_apply_records_per_s",
-            "SessionExpiryFunction: records/s of one invocation (median of batches of 100)",
+            "SessionCloseFunction: records/s of one invocation (median of batches of 100)",
             "records/s",
             [m["closes"]["expiry"]["rates"]["median"] for m in measured],
         )

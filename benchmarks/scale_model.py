@@ -145,7 +145,7 @@ class Design:
         values = {
             "shards": SHARDS,
             "sweep_interval_s": rate_minutes(params["SweepSchedule"]) * 60,
-            "sweep_budget_s": specs["SweeperFunction"].timeout - SWEEPER_RESERVE_S,
+            "sweep_budget_s": specs["SessionCloseFunction"].timeout - SWEEPER_RESERVE_S,
             "sweep_items_per_segment": sweep.ITEMS_PER_SEGMENT,
             "sweep_max_segments": sweep.MAX_SEGMENTS,
             "sweep_close_concurrency": sweep.CLOSE_CONCURRENCY,
@@ -257,7 +257,7 @@ class Stages:
     entry_bytes: float  # one segment index entry item
     sweeper_closes_per_s: float  # one sweeper invocation's close loop
     sweeper_close_latency_ms: float  # of which round trips per close (meter.LATENCY_MS)
-    close_apply_records_per_s: float  # SessionExpiryFunction, one invocation
+    close_apply_records_per_s: float  # SessionCloseFunction, one invocation
     segment_index_records_per_s: float  # SegmentIndexFunction on closes, one invocation
     segment_index_import_records_per_s: float  # ... on an import's profile writes
     backfill_users_per_s: float  # one backfill slice
@@ -474,8 +474,8 @@ def evaluate(
     expiry_inv = stream_invocations(
         closes,
         sessions_shards,
-        window["SessionExpiryFunction"],
-        d.stream_batch["SessionExpiryFunction"],
+        window["SessionCloseFunction"],
+        d.stream_batch["SessionCloseFunction"],
         a,
     )
     index_inv = stream_invocations(
@@ -487,7 +487,7 @@ def evaluate(
     )
     streams = [
         stream_row(
-            "SessionExpiryFunction",
+            "SessionCloseFunction",
             "SessionsTable (REMOVE: sweeper and TTL deletions)",
             closes,
             sessions_shards,
@@ -521,9 +521,10 @@ def evaluate(
     sweep_s = min(d.sweep_budget_s, sweep["scan_s"] + sweep["closes_needed"] / sweep["close_rate"])
     functions = [
         fn("TrackFunction", requests + lookups, track_ms / 1000, "function URL, per request"),
-        fn("SweeperFunction", 1 / d.sweep_interval_s, sweep_s, "one run per schedule"),
+        # One function, two kinds of invocation: its concurrency is their sum.
+        fn("SessionCloseFunction, sweeps", 1 / d.sweep_interval_s, sweep_s, "one run per schedule"),
         fn(
-            "SessionExpiryFunction",
+            "SessionCloseFunction, stream",
             expiry_inv,
             closes / s.close_apply_records_per_s / max(expiry_inv, 1e-9),
             "stream batches",
@@ -1086,7 +1087,7 @@ def usd_per_million_events(model: Model, costs: Costs, users_gb: float, a: Assum
 ALARMS = {
     "sweeper": "exists: SweeperDurationAlarm, SweeperBehindAlarm (runs > 80% of their budget: "
     "fires before; sessions > 10 min overdue: once behind)",
-    "stream": "exists: SessionExpiryFunctionIteratorAgeAlarm, SegmentIndexFunctionIteratorAgeAlarm "
+    "stream": "exists: SessionCloseFunctionIteratorAgeAlarm, SegmentIndexFunctionIteratorAgeAlarm "
     "(> 5 min behind); missing: IteratorAge > 60 s (early)",
     "lambda_concurrency": "exists: {Function}ThrottlesAlarm (fires at the ceiling); "
     "missing: account ConcurrentExecutions > 80% of the quota",

@@ -9,10 +9,10 @@ every stage runs through the real code on the local cloud:
 - **Track**: requests through TrackFunction's function URL, 1 and 10 events.
 - **Sweeper**: open sessions seeded into SessionsTable as ``session_to_item``
   writes them (a fifth due); a run with none due (the scan alone) and a run
-  at the time they are (scan + closes) through SweeperFunction.
+  at the time they are (scan + closes) through SessionCloseFunction.
 - **Close apply** and **segment index**: the stream records those deletions
   give, delivered in batches of the template's BatchSize to
-  SessionExpiryFunction, and the profile writes to SegmentIndexFunction.
+  SessionCloseFunction, and the profile writes to SegmentIndexFunction.
 - **Import**: a CSV changing an indexed attribute of existing users, uploaded
   through the imports API; the ImportFunction slices and the SegmentIndex
   batches its profile writes cause.
@@ -364,25 +364,27 @@ def closes(w: World) -> dict[str, Any]:
         # Nothing is due yet: the first run warms the container (clients) and
         # sizes the scan's segments, the second is the scan alone.
         clock.freeze(CLOSE_AT_MS - 20 * MINUTE_MS)
-        w.cloud.invoke("SweeperFunction", {})
+        w.cloud.invoke("SessionCloseFunction", {})
         clock.freeze(CLOSE_AT_MS - 15 * MINUTE_MS)
-        idle = w.cloud.invoke("SweeperFunction", {})
+        idle = w.cloud.invoke("SessionCloseFunction", {})
         assert idle["closed"] == 0, idle
         clock.freeze(CLOSE_AT_MS)
-        with local_timeout(w.cloud, "SweeperFunction", 3600):  # close them all, however slow here
-            run = w.cloud.invoke("SweeperFunction", {})
+        # close them all, however slow here
+        with local_timeout(w.cloud, "SessionCloseFunction", 3600):
+            run = w.cloud.invoke("SessionCloseFunction", {})
         assert run["closed"] == run["due"], run
-        sweeps = invocations(meter, calls, "SweeperFunction", w.memory["SweeperFunction"])[1:]
+        # One function sweeps and applies the stream: its first three
+        # invocations are the sweeps, the rest the stream batches.
+        memory = w.memory["SessionCloseFunction"]
+        sweeps = invocations(meter, calls, "SessionCloseFunction", memory)[1:]
         w.cloud.settle()
-        expiry = invocations(
-            meter, calls, "SessionExpiryFunction", w.memory["SessionExpiryFunction"]
-        )
+        expiry = invocations(meter, calls, "SessionCloseFunction", memory)[len(sweeps) + 1 :]
         index = invocations(meter, calls, "SegmentIndexFunction", w.memory["SegmentIndexFunction"])
     requests = meter.usage.requests
     profile_puts = sum(
         n
         for (f, table, op), n in requests.items()
-        if f == "SessionExpiryFunction" and table == "UsersTable" and op == "PutItem"
+        if f == "SessionCloseFunction" and table == "UsersTable" and op == "PutItem"
     )
     return {
         "idle": idle,
@@ -404,7 +406,7 @@ def sweeper_env(cloud: Any) -> None:
     """The sweeper's own variables, as Lambda sets them (LocalCloud shares one environment)."""
     from insights.local.template import resolve
 
-    sweeper = cloud.template.resources["SweeperFunction"]["Properties"]
+    sweeper = cloud.template.resources["SessionCloseFunction"]["Properties"]
     for key, value in sweeper.get("Environment", {}).get("Variables", {}).items():
         os.environ[key] = str(resolve(value, cloud._lookup))
 

@@ -81,7 +81,7 @@ def test_ttl_deletion_on_the_stream_closes_the_session(stack: Stack) -> None:
     open_session(stack, acme)
     stack.advance(31 * MINUTE)
     assert stack.ttl() == 1
-    assert stack.cloud.invocations.get("SessionExpiryFunction") == 1
+    assert stack.cloud.invocations.get("SessionCloseFunction") == 1
     assert_one_session(stack, acme)
 
 
@@ -94,7 +94,7 @@ def test_the_sweeper_closes_by_deleting_and_the_stream_consumer_applies(stack: S
     assert store.get_session(pk) is None  # one conditional delete, no transaction
     assert stack.user(acme, "u1").status == 404  # applied by the stream consumer, not yet
     stack.cloud.settle()
-    assert stack.cloud.invocations.get("SessionExpiryFunction") == 1
+    assert stack.cloud.invocations.get("SessionCloseFunction") == 1
     assert_one_session(stack, acme)
     stack.cloud.settle()  # a redelivered record applies nothing twice
     close_deleted(due[pk], clock.now_ms(), path="sweep")
@@ -119,7 +119,7 @@ def test_an_erasures_deleted_window_is_never_applied(stack: Stack, monkeypatch) 
     response = stack.cloud.http("DELETE", "/v1/users/u1", headers=stack.auth(acme))
     assert response.status == 204
     assert profiles_mid_erasure == [None]
-    assert stack.cloud.invocations.get("SessionExpiryFunction") == 1  # it saw the deletion
+    assert stack.cloud.invocations.get("SessionCloseFunction") == 1  # it saw the deletion
     assert store.get_session(pk) is None
     assert stack.user(acme, "u1").status == 404
 
@@ -207,7 +207,7 @@ def test_stream_failures_are_retried_then_sent_to_the_failure_queue(
         calls.append(args)
         raise RuntimeError("DynamoDB is having a bad day")
 
-    module = stack.cloud.handler("SessionExpiryFunction").__module__
+    module = stack.cloud.handler("SessionCloseFunction").__module__
     import sys
 
     monkeypatch.setattr(sys.modules[module], "close_deleted", broken)
@@ -308,3 +308,24 @@ def test_a_ttl_image_of_the_shape_before_windows_still_closes(stack: Stack) -> N
     assert close_deleted(session_from_stream_image(image), clock.now_ms()) == 1
     std = stack.standard(acme, "old")
     assert (std["total_sessions"], std["total_session_duration"]) == (1, 600.0)
+
+
+def test_one_function_sweeps_on_its_schedule_and_applies_its_stream(stack: Stack) -> None:
+    """SessionCloseFunction takes both: the scheduler's event (no Records) runs a sweep,
+    whose deletion comes back to it as a stream batch that applies the session."""
+    acme = stack.account()
+    open_session(stack, acme)
+    stack.advance(31 * MINUTE)
+    scheduled = {
+        "version": "0",
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "resources": [],
+        "detail": {},
+    }
+    summary = stack.cloud.invoke("SessionCloseFunction", scheduled)
+    assert summary["closed"] == 1
+    assert stack.user(acme, "u1").status == 404  # deleted, not applied yet
+    stack.cloud.settle()
+    assert stack.cloud.invocations.get("SessionCloseFunction") == 2  # the sweep, then the batch
+    assert_one_session(stack, acme)

@@ -92,7 +92,7 @@ def test_meter_bills_a_filtered_scan_for_every_item_it_reads(stack: Stack) -> No
     assert scanned > 3 * 4096  # more than three 4 KB read units' worth
     with Meter(stack.cloud).installed() as meter:
         assert stack.sweep()["closed"] == 0  # nothing is due: the filter returns nothing
-    units = meter.usage.rru[("SweeperFunction", "SessionsTable")]
+    units = meter.usage.rru[("SessionCloseFunction", "SessionsTable")]
     assert units == read_units(scanned, consistent=False)
 
 
@@ -250,7 +250,7 @@ EXPECTED = {
         "first_call.TrackFunction",
         "first_call.TrackFunction_sdk_segments",
         "first_call.SegmentIndexFunction",
-        "first_call.SessionExpiryFunction_init",
+        "first_call.SessionCloseFunction_init",
         "bounce.usd_per_million_events_with_idle_stack",
         "bounce.close_wru",
     ],
@@ -263,8 +263,7 @@ EXPECTED = {
         "cold_start.import_boto3_ms",
         "cold_start.TrackFunction_ratio",
         "cold_start.ApiFunction_ratio",
-        "cold_start.SweeperFunction_ratio",
-        "cold_start.SessionExpiryFunction_ratio",
+        "cold_start.SessionCloseFunction_ratio",
         "cold_start.UserRetentionFunction_ratio",
         "cold_start.ImportFunction_ratio",
         "cold_start.ImportsApiFunction_ratio",

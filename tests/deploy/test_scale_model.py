@@ -76,7 +76,7 @@ def test_design_constants_come_from_the_code_and_template(design: Design) -> Non
     assert design.backfill_chains_per_index == index.BACKFILL_CHAINS == SHARDS
     assert design.sweep_interval_s == 300  # SweepSchedule's default, rate(5 minutes)
     assert design.sweep_budget_s == 55  # the sweeper's 60 s timeout less its 5 s reserve
-    assert design.stream_batch["SessionExpiryFunction"] == 100
+    assert design.stream_batch["SessionCloseFunction"] == 100
     params = Template.load(ROOT / "template.yaml").parameter_defaults()
     assert design.parallelization_factor == params["StreamParallelizationFactor"] == 2
     track = Template.load(ROOT / "template.yaml").resources["TrackFunction"]["Properties"]

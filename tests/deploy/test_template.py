@@ -78,7 +78,7 @@ def test_tables_have_recovery_encryption_and_the_streams_closing_needs() -> None
     ("function", "pattern"),
     [
         # Every deletion of a window: TTL's and the sweeper's closes (an erasure's is marked).
-        ("SessionExpiryFunction", {"eventName": ["REMOVE"]}),
+        ("SessionCloseFunction", {"eventName": ["REMOVE"]}),
         # TTL deletions only: an erasure or a user deletion cascades by itself.
         (
             "UserRetentionFunction",
@@ -93,8 +93,8 @@ def test_tables_have_recovery_encryption_and_the_streams_closing_needs() -> None
 def test_stream_consumers_take_their_deletions_and_never_lose_a_batch(
     function: str, pattern: dict
 ) -> None:
-    event = next(iter(TEMPLATE.resources[function]["Properties"]["Events"].values()))
-    props = event["Properties"]
+    events = TEMPLATE.resources[function]["Properties"]["Events"].values()
+    (props,) = [e["Properties"] for e in events if e["Type"] == "DynamoDB"]
     assert json.loads(props["FilterCriteria"]["Filters"][0]["Pattern"]) == pattern
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
@@ -249,7 +249,7 @@ def test_the_sweeper_falling_behind_or_stopping_raises_an_alarm() -> None:
     # A healthy sweeper on any allowed schedule leaves no period without a
     # datapoint (missing data breaches) and reports ages under one interval.
     props = ALARMS[name]["Properties"]
-    schedule = FUNCTIONS["SweeperFunction"]["Properties"]["Events"]["Sweep"]["Properties"]
+    schedule = FUNCTIONS["SessionCloseFunction"]["Properties"]["Events"]["Sweep"]["Properties"]
     assert schedule["ScheduleExpression"] == {"Ref": "SweepSchedule"}
     allowed = TEMPLATE.body["Parameters"]["SweepSchedule"]["AllowedValues"]
     assert TEMPLATE.body["Parameters"]["SweepSchedule"]["Default"] in allowed
@@ -262,9 +262,10 @@ def test_the_sweeper_falling_behind_or_stopping_raises_an_alarm() -> None:
 def test_sweeper_runs_near_their_budget_raise_an_alarm_before_it_falls_behind() -> None:
     from benchmarks.scale_model import SWEEPER_RESERVE_S
 
-    (name,) = alarms_on("AWS/Lambda", "Duration", "FunctionName", {"Ref": "SweeperFunction"})
+    (name,) = alarms_on("AWS/Lambda", "Duration", "FunctionName", {"Ref": "SessionCloseFunction"})
     props = ALARMS[name]["Properties"]
-    budget_ms = (FUNCTIONS["SweeperFunction"]["Properties"]["Timeout"] - SWEEPER_RESERVE_S) * 1000
+    timeout_s = FUNCTIONS["SessionCloseFunction"]["Properties"]["Timeout"]
+    budget_ms = (timeout_s - SWEEPER_RESERVE_S) * 1000
     assert (props["Statistic"], props["ComparisonOperator"]) == ("Maximum", "GreaterThanThreshold")
     assert props["Threshold"] == 0.8 * budget_ms
     # One run every 5 minutes at the default schedule: two periods are two runs.
@@ -272,7 +273,7 @@ def test_sweeper_runs_near_their_budget_raise_an_alarm_before_it_falls_behind() 
 
 
 def test_the_sweeper_needs_no_reserved_concurrency_and_records_failed_runs() -> None:
-    props = FUNCTIONS["SweeperFunction"]["Properties"]
+    props = FUNCTIONS["SessionCloseFunction"]["Properties"]
     assert "ReservedConcurrentExecutions" not in props
     on_failure = props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
     assert on_failure == {
@@ -390,7 +391,7 @@ def test_the_dashboard_and_the_backlog_metric_are_opt_in() -> None:
     assert TEMPLATE.resources["Dashboard"]["Condition"] == "HasDashboard"
     assert TEMPLATE.body["Outputs"]["DashboardUrl"]["Condition"] == "HasDashboard"
     assert TEMPLATE.body["Parameters"]["CreateDashboard"]["Default"] == "false"
-    env = FUNCTIONS["SweeperFunction"]["Properties"]["Environment"]["Variables"]
+    env = FUNCTIONS["SessionCloseFunction"]["Properties"]["Environment"]["Variables"]
     assert env["BACKLOG_METRIC"] == {"Fn::If": ["Monitored", "on", "off"]}
 
 
@@ -411,7 +412,7 @@ def test_the_stream_consumers_that_bind_first_take_the_parallelization_parameter
     param = TEMPLATE.body["Parameters"]["StreamParallelizationFactor"]
     assert (param["Default"], param["MinValue"], param["MaxValue"]) == (2, 1, 10)
     for function, event in (
-        ("SessionExpiryFunction", "TtlDeletions"),
+        ("SessionCloseFunction", "TtlDeletions"),
         ("SegmentIndexFunction", "ProfileChanges"),
     ):
         props = FUNCTIONS[function]["Properties"]["Events"][event]["Properties"]

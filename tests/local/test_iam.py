@@ -17,7 +17,7 @@ def check(stack: Stack, function: str, operation: str, params: dict) -> None:
 def test_granted_calls_pass_and_others_are_denied(stack: Stack) -> None:
     from insights.local.iam import AccessDenied
 
-    check(stack, "SweeperFunction", "Scan", {"TableName": "SessionsTable"})
+    check(stack, "SessionCloseFunction", "Scan", {"TableName": "SessionsTable"})
     check(
         stack,
         "TrackFunction",
@@ -32,9 +32,9 @@ def test_granted_calls_pass_and_others_are_denied(stack: Stack) -> None:
     with pytest.raises(AccessDenied, match="dynamodb:Scan"):
         check(stack, "TrackFunction", "Scan", {"TableName": "UsersTable"})
     with pytest.raises(AccessDenied, match=r"dynamodb:Scan on [^ ]*table/UsersTable:"):
-        check(stack, "SweeperFunction", "Scan", {"TableName": "UsersTable"})
+        check(stack, "SessionCloseFunction", "Scan", {"TableName": "UsersTable"})
     with pytest.raises(AccessDenied, match="AccountsTable"):
-        check(stack, "SessionExpiryFunction", "GetItem", {"TableName": "AccountsTable"})
+        check(stack, "SessionCloseFunction", "GetItem", {"TableName": "AccountsTable"})
 
 
 def test_a_handler_making_an_ungranted_call_fails_like_on_aws(stack: Stack, monkeypatch) -> None:
@@ -68,7 +68,7 @@ def test_a_nested_invocation_restores_the_outer_functions_identity(stack: Stack)
     seen: list[object] = []
 
     def outer(event, context):
-        stack.cloud.invoke("SweeperFunction", {})
+        stack.cloud.invoke("SessionCloseFunction", {})
         seen.append(lambdas._current.get())
 
     from dataclasses import replace
@@ -77,7 +77,7 @@ def test_a_nested_invocation_restores_the_outer_functions_identity(stack: Stack)
     module.handler = outer  # type: ignore[attr-defined]
     stack.cloud._modules["Outer"] = module
     stack.cloud.functions["Outer"] = replace(
-        stack.cloud.functions["SweeperFunction"], logical_id="Outer", handler="app.handler"
+        stack.cloud.functions["SessionCloseFunction"], logical_id="Outer", handler="app.handler"
     )
     stack.cloud.invoke("Outer", {})
     assert seen == [(stack.cloud, "Outer")]

@@ -167,8 +167,8 @@ def test_concurrent_ticks_deliver_each_stream_record_once(
     """Two `POST /_local/tick` at once: each record reaches its consumer once, in order."""
     acme = stack.account()
     delivered: list[str] = []
-    stack.cloud.handler("SessionExpiryFunction")
-    module = stack.cloud._modules["SessionExpiryFunction"]
+    stack.cloud.handler("SessionCloseFunction")
+    module = stack.cloud._modules["SessionCloseFunction"]
     original = module.handler
 
     def counting(event: dict, context: Any) -> Any:
@@ -200,8 +200,8 @@ def test_each_invocation_logs_its_own_function_name(
     name); an invocation that runs while another is inside its own must not
     change the other's function_name, request id or cold start."""
     acme = stack.account()
-    stack.cloud.handler("SweeperFunction")
-    module = stack.cloud._modules["SweeperFunction"]
+    stack.cloud.handler("SessionCloseFunction")
+    module = stack.cloud._modules["SessionCloseFunction"]
     original_sweep = module.sweep
     inside, release = threading.Event(), threading.Event()
 
@@ -242,8 +242,8 @@ def test_each_invocation_logs_its_own_function_name(
         shared.setLevel(level)
     done = [line for line in lines if line["message"] == "sweep done"]
     assert len(done) == 1, lines
-    assert done[0]["function_name"] == "SweeperFunction", done[0]
-    assert done[0]["function_arn"].endswith(":function:SweeperFunction")
+    assert done[0]["function_name"] == "SessionCloseFunction", done[0]
+    assert done[0]["function_arn"].endswith(":function:SessionCloseFunction")
     assert "account_id" not in done[0]  # appended by TrackFunction's invocation, not this one
 
 

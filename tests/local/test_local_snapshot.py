@@ -57,7 +57,7 @@ def test_tables_files_queued_work_and_clock_come_back_without_rerunning(
     cloud.sqs.delete_message(QueueUrl=queue, ReceiptHandle=waiting[0]["ReceiptHandle"])
     cloud.settle()
     # The restored file is not imported again, and no restored item streams again.
-    for function in ("ImportFunction", "SegmentIndexFunction", "SessionExpiryFunction"):
+    for function in ("ImportFunction", "SegmentIndexFunction", "SessionCloseFunction"):
         assert cloud.invocations.get(function, 0) == invocations.get(function, 0), function
     # The stack goes on working on the restored data.
     assert stack.send(acme, [{"uuid": "u"}]).status == 200

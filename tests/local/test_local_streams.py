@@ -90,9 +90,9 @@ def test_a_replaced_stream_shard_is_reopened_where_reading_stopped(stack: Stack)
     backend = motopatch.backend()
     backend.tables["SessionsTable"] = copy.deepcopy(backend.tables["SessionsTable"])
     stack.advance(31 * MINUTE)
-    before = stack.cloud.invocations.get("SessionExpiryFunction", 0)
+    before = stack.cloud.invocations.get("SessionCloseFunction", 0)
     assert stack.ttl() == 1
-    assert stack.cloud.invocations.get("SessionExpiryFunction", 0) == before + 1
+    assert stack.cloud.invocations.get("SessionCloseFunction", 0) == before + 1
     assert stack.standard(acme, "u")["total_sessions"] == 1
 
 

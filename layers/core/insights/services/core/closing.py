@@ -95,7 +95,7 @@ def _close(record: SessionRecord, now_ms: int, *, path: str, deleted: bool) -> i
     """Apply what is due, conditionally on the versions read.
 
     A sweeper closing a whole window only deletes it (conditionally on the
-    version it judged): the deletion reaches SessionExpiryFunction on the
+    version it judged): the deletion reaches SessionCloseFunction on the
     stream, which applies the old image's runs as it does for TTL. One
     single-item delete instead of a transaction (profile put + delete) halves
     the write units of a close, and the stream retries until the profile
