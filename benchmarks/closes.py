@@ -119,12 +119,13 @@ def measure(with_segments: bool, notify: bool = False) -> tuple[dict[str, Usage]
                 cloud.settle()
             assert not cloud.items("SessionsTable"), f"{close.key}: not closed ({closed})"
             used[close.key] = meter.usage
-            # The hourly roll-up of the close's pending sums, alone: what an
-            # account-hour with this one close pays (SegmentIndexFunction's).
+            # The roll-up of the close's pending sums, alone (SegmentIndexFunction's).
             clock.freeze(T0_MS + (close.close_at_minutes + 61) * MINUTE_MS)
             with Meter(cloud).installed() as meter:
                 meter.current = "SegmentIndexFunction"
-                folded = console_aggregates.roll_up(account.account_id, clock.now_ms())
+                # Forced: a quiet account folds a day's closes (or 24 batches') at
+                # once, so this fold of one close's sums is the most a close pays.
+                folded = console_aggregates.roll_up(account.account_id, clock.now_ms(), force=True)
                 meter.current = None
             assert folded, f"{close.key}: nothing rolled up"
             rolled[close.key] = meter.usage

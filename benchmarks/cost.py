@@ -1134,9 +1134,9 @@ def _notes(run: Replay, cost: Priced) -> list[str]:
     return [
         "Console aggregates (AggregatesTable): "
         + ", ".join(f"{op} {units / run.events:.4f}" for op, units in sorted(aggregates.items()))
-        + " WRU per event; the transactions are the hourly roll-ups and late batches. A daily "
-        f"fold would save at most {rolled * 23 / 24 / run.events:.4f} WRU per event "
-        f"(${rolled * 23 / 24 / run.events * 0.625:.3f} per million events at list price).",
+        + " WRU per event; the transactions are the roll-ups (hourly for a busy account, "
+        "after a day or 24 pending batches for a quiet one) and late batches: "
+        f"${rolled / run.events * 0.625:.3f} per million events at list price.",
         f"Replay: {run.events:,} events in {run.requests:,} requests, {run.sessions:,} sessions "
         f"({run.empty_sessions:,} empty); HTTP statuses {dict(run.statuses)}.",
         f"Sweeper: {run.sweeper_minutes:,} minutes in the window, a run every "

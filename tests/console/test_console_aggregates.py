@@ -1,7 +1,8 @@
 """The console's aggregates kept from the users stream: pending sums per batch and
-account, folded once an hour, counted exactly once whatever Lambda redelivers
-(services/console/aggregates.py). Records are built as the stream delivers them
-and handed to the service, so redeliveries can be replayed exactly."""
+account, folded at most once an hour (a quiet account's after a day), counted
+exactly once whatever Lambda redelivers (services/console/aggregates.py).
+Records are built as the stream delivers them and handed to the service, so
+redeliveries can be replayed exactly."""
 
 from __future__ import annotations
 
@@ -68,24 +69,60 @@ def test_redelivered_and_bisected_batches_count_once(stack: Stack) -> None:
     assert counts(account.account_id, now) == (4, 4, {"plan": 4})
 
 
-def test_the_hourly_roll_up_folds_pending_sums_once(stack: Stack) -> None:
+def test_a_quiet_accounts_roll_up_waits_a_day_then_folds_once(stack: Stack) -> None:
     account = stack.account()
     now = T0_MS + HOUR_MS
     first = [record(new_user(account.account_id, "a", T0_MS, "free"), 1, now)]
     console_aggregates.apply_records(first, now)
     assert aggregates.read_rolled(account.account_id) == aggregates.NOTHING_ROLLED
+    # Two hours on, one pending item is not worth a fold: it stays pending,
+    # and readers count it all the same.
     later = now + 2 * HOUR_MS
-    # The next batch of the account, two hours on, folds the first one's sums.
     second = [record(new_user(account.account_id, "b", later, "VIP"), 2, later)]
     console_aggregates.apply_records(second, later)
+    assert aggregates.read_rolled(account.account_id) == aggregates.NOTHING_ROLLED
+    assert counts(account.account_id, later) == (2, 2, {"plan": 2})
+    # A day after the first, the next batch folds both (and writes its own pending).
+    day_on = now + console_aggregates.QUIET_FOLD_AFTER_MS
+    third = [record(new_user(account.account_id, "c", day_on, "free"), 3, day_on)]
+    console_aggregates.apply_records(third, day_on)
     assert aggregates.read_rolled(account.account_id) != aggregates.NOTHING_ROLLED
     pending = console_aggregates.pending(account.account_id)
     assert (pending.users, dict(pending.attributes["plan"])["users"]) == (1, 1)
-    # Another invocation that read the same marker folds nothing again.
-    assert console_aggregates.roll_up(account.account_id, later + 2 * HOUR_MS) > 0
-    assert console_aggregates.roll_up(account.account_id, later + 2 * HOUR_MS, force=True) == 0
-    assert counts(account.account_id, later) == (2, 2, {"plan": 2})
+    # Forced, the rest folds; then there is nothing left to fold.
+    assert console_aggregates.roll_up(account.account_id, day_on + 2 * HOUR_MS, force=True) > 0
+    assert console_aggregates.roll_up(account.account_id, day_on + 2 * HOUR_MS, force=True) == 0
+    assert counts(account.account_id, day_on) == (3, 3, {"plan": 3})
     assert console_aggregates.pending(account.account_id).is_empty()
+
+
+def test_a_busy_account_still_folds_every_hour(stack: Stack) -> None:
+    """An hour with QUIET_PENDING_ITEMS batches or more is folded an hour later."""
+    account = stack.account()
+    now = T0_MS + HOUR_MS
+    batches = console_aggregates.QUIET_PENDING_ITEMS
+    for n in range(batches):
+        at = now + n * 2 * 60_000
+        user = new_user(account.account_id, f"u{n}", at, "free")
+        console_aggregates.apply_records([record(user, n + 1, at)], at)
+    assert aggregates.read_rolled(account.account_id) == aggregates.NOTHING_ROLLED
+    later = now + 2 * HOUR_MS
+    last = [record(new_user(account.account_id, "z", later, "VIP"), batches + 1, later)]
+    console_aggregates.apply_records(last, later)
+    assert aggregates.read_rolled(account.account_id) != aggregates.NOTHING_ROLLED
+    assert console_aggregates.pending(account.account_id).users == 1  # only the last batch
+    assert counts(account.account_id, later) == (batches + 1, batches + 1, {"plan": batches + 1})
+
+
+def test_one_pending_item_short_of_busy_waits(stack: Stack) -> None:
+    account = stack.account()
+    now = T0_MS + HOUR_MS
+    for n in range(console_aggregates.QUIET_PENDING_ITEMS - 1):
+        at = now + n * 60_000
+        user = new_user(account.account_id, f"u{n}", at, "free")
+        console_aggregates.apply_records([record(user, n + 1, at)], at)
+    assert console_aggregates.roll_up(account.account_id, now + 3 * HOUR_MS) == 0
+    assert console_aggregates.roll_up(account.account_id, now + 3 * HOUR_MS, force=True) > 0
 
 
 def test_two_roll_ups_from_one_marker_apply_once(stack: Stack) -> None:

@@ -9,11 +9,13 @@ change adds (domain/console/stats.py), per account and batch.
   account (a plain put, 1 WRU under 1 KB), not into the aggregate items:
   those are 2 WRU each in a transaction, and a close in a quiet account's
   batch of one would pay for the day, the users count and every custom
-  attribute it changes (12 WRU for a new user with four). Once an hour per
-  account, the first batch that finds sums older than ROLL_UP_LAG_MS folds
-  them into the aggregate items in one transaction that also moves the
-  account's marker, conditioned on where it was: applied once, whoever
-  tries. Readers add the pending sums after the marker (docs/console-api.md).
+  attribute it changes (12 WRU for a new user with four). At most once an
+  hour per account, the first batch that finds sums older than
+  ROLL_UP_LAG_MS folds them into the aggregate items in one transaction that
+  also moves the account's marker, conditioned on where it was: applied
+  once, whoever tries. A quiet account waits for QUIET_PENDING_ITEMS of them
+  or a day. Readers add the pending sums after the marker
+  (docs/console-api.md).
 - **Exactly once.** A pending item's key is the time and sequence number of
   the account's first record in the batch's summed range: Lambda redelivers
   a batch from that record or later (whole, bisected, or from a reported
@@ -45,6 +47,15 @@ LATE_MS = 30 * MINUTE_MS
 # item can still be written behind the marker.
 ROLL_UP_LAG_MS = 60 * MINUTE_MS
 ROLL_UP_EVERY_MS = 60 * MINUTE_MS
+# A quiet account folds less often. An hourly fold of a few pending sums
+# rewrites the same aggregate items (the day, the users count, the attributes
+# touched: 2 WRU each in a transaction) every hour for a close or two. It
+# waits until this many pending items can be folded, or the oldest of them is
+# a day old: its readers then add at most about that many pending items (and
+# the last hour's), and an account with more batches than that in an hour
+# folds hourly as before.
+QUIET_PENDING_ITEMS = 24
+QUIET_FOLD_AFTER_MS = 24 * 60 * MINUTE_MS
 # Sums that touch this many items are applied at once (a roll-up is one
 # transaction of at most 100 items, the marker included).
 MAX_PENDING_ITEMS = 90
@@ -105,14 +116,23 @@ def apply_records(records: Sequence[dict[str, Any]], now_ms: int) -> int:
 
 def roll_up(account_id: str, now_ms: int, force: bool = False) -> int:
     """Fold the account's pending sums older than ROLL_UP_LAG_MS into its aggregate
-    items, at most once an hour (force: whatever the last roll-up's age)."""
+    items, at most once an hour, and for a quiet account once QUIET_PENDING_ITEMS
+    have gathered or the oldest is QUIET_FOLD_AFTER_MS old (force: whatever their
+    number and age)."""
     previous = aggregates.read_rolled(account_id)
     upto_ms = now_ms - ROLL_UP_LAG_MS
     rolled_ms = aggregates.pending_time(previous)
     if not force and upto_ms - rolled_ms < ROLL_UP_EVERY_MS:
         return 0
+    found = aggregates.read_pending(account_id, previous, f"{upto_ms:013d}~")
+    if not found:
+        return 0
+    oldest_ms = aggregates.pending_time(found[0][0])
+    quiet = len(found) < QUIET_PENDING_ITEMS and now_ms - oldest_ms < QUIET_FOLD_AFTER_MS
+    if quiet and not force:
+        return 0
     total, last = Deltas(), None
-    for sk, sums in aggregates.read_pending(account_id, previous, f"{upto_ms:013d}~"):
+    for sk, sums in found:
         more = Deltas.decode(sums)
         trial = Deltas()
         trial.merge(total)
