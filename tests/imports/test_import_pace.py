@@ -217,6 +217,42 @@ def test_a_throttled_re_read_after_a_conflict_backs_off_too(
     assert all(stored(acme, f"u{i}") == {"n": (str(i), "s3")} for i in range(12))
 
 
+def test_conflicts_and_throttles_back_off_by_their_own_counts(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write throttled five times, then losing once to a session close, waits as
+    a first conflict does (up to 20 ms), not as the sixth retry (up to 1.3 s)."""
+    monkeypatch.setenv("IMPORT_BATCH_ROWS", "4")
+    pauses: list[tuple[str, int]] = []
+    monkeypatch.setattr(
+        attribute_path,
+        "_throttle_pause",
+        lambda attempt, deadline=None: pauses.append(("throttle", attempt)),
+    )
+    monkeypatch.setattr(
+        attribute_path, "backoff", lambda attempt: pauses.append(("conflict", attempt))
+    )
+    acme = stack.account("Busy")
+    real_commit = store.commit
+    failures = ["throttle"] * 5 + ["conflict", "throttle"]
+
+    def commit(writes: list[Any]) -> None:
+        if writes[0].profile.uuid == "u1" and failures:
+            if failures.pop(0) == "conflict":
+                raise store.Conflict("condition failed")
+            cause = ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem"
+            )
+            raise PutError("throttled", cause)
+        real_commit(writes)
+
+    monkeypatch.setattr(store, "commit", commit)
+    job = drop(stack, acme, "a.csv", b"uuid,n\nu0,0\nu1,1\n")
+    assert job["status"] == "succeeded"
+    assert pauses == [("throttle", n) for n in range(5)] + [("conflict", 0), ("throttle", 5)]
+    assert stored(acme, "u1") == {"n": ("1", "s3")}
+
+
 # ------------------------------------------------------------------ pacing
 class FakeTime:
     """The slice's clock: writes take no time, waits are recorded."""

@@ -168,8 +168,10 @@ def _apply_user(
     A conflict re-reads the record and judges again, so what is refused is
     what the stored record could not take, whoever wrote meanwhile.
     """
-    throttled = False
-    for attempt in range(MAX_ATTEMPTS * 2):
+    # Each kind of retry backs off by its own count: a conflict after a run of
+    # throttles is a first conflict, not the thirteenth wait.
+    conflicts = throttles = 0
+    for _ in range(MAX_ATTEMPTS * 2):
         now_ms = clock.now_ms()
         profile = record.profile if record is not None else None
         live = profile is not None and profile.is_alive(now_ms)
@@ -199,17 +201,18 @@ def _apply_user(
             return 1, refused
         except Conflict:
             count(metrics, "ImportConflicts")
-            backoff(attempt)
+            backoff(conflicts)
+            conflicts += 1
             # Throttling this read is throttling too: Throttled, so an import
             # backs off rather than spending one of the message's deliveries.
             record = with_throttle_retry(lambda: store.get_profile(pk, consistent=True), deadline)
         except PynamoDBException as exc:
             if exc.cause_response_code not in THROTTLED:
                 raise
-            throttled = True
             count(metrics, "ImportThrottled")
-            _throttle_pause(attempt, deadline)
-    if throttled:
+            _throttle_pause(throttles, deadline)
+            throttles += 1
+    if throttles:
         raise Throttled("DynamoDB kept throttling the attribute writes")
     raise RuntimeError("could not apply attributes after repeated conflicts")
 
