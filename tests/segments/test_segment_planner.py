@@ -220,6 +220,38 @@ def test_cursors_are_signed() -> None:
         verify(token, b"j" * 32)  # another account's key
 
 
+def test_long_cursors_are_deflated_and_signed_over_what_is_sent() -> None:
+    import base64
+    import hashlib
+    import hmac
+    import json
+    import zlib
+
+    from insights.domain.segments import cursor
+
+    key = b"k" * 32
+    positions = {"a": "acc_1", "p": [["acc_1#" + "u" * 36, 1_794_913_600_000]] * 40}
+    token = sign(positions, key)
+    plain = json.dumps(positions, separators=(",", ":"), sort_keys=True).encode()
+    assert len(token) < len(plain) / 3
+    assert verify(token, key) == positions
+    # A cursor signed before deflating (plain JSON) still verifies.
+    mac = hmac.new(key, plain, hashlib.sha256).digest()[:16]
+    old = f"{cursor._b64(plain)}.{cursor._b64(mac)}"
+    assert verify(old, key) == positions
+    # Flipping a byte of the deflated body breaks its MAC.
+    body, mac_part = token.split(".")
+    raw = bytearray(cursor._unb64(body))
+    raw[10] ^= 1
+    with pytest.raises(CursorError):
+        verify(f"{cursor._b64(bytes(raw))}.{mac_part}", key)
+    # A signed body that inflates past MAX_BODY is refused, not inflated.
+    bomb = zlib.compress(b"{" + b" " * (cursor.MAX_BODY * 2) + b"}")
+    mac = hmac.new(key, bomb, hashlib.sha256).digest()[:16]
+    with pytest.raises(CursorError):
+        verify(f"{base64.urlsafe_b64encode(bomb).rstrip(b'=').decode()}.{cursor._b64(mac)}", key)
+
+
 @pytest.mark.parametrize(
     ("sessions", "buckets"),
     [
