@@ -175,3 +175,40 @@ def test_the_list_and_the_preview_show_a_count_in_parts_then_the_total(
     page.screenshot(path=str(OUTPUT / "preview-counted.png"), full_page=True)
     held.stop()
     assert errors == []
+
+
+def test_the_list_counts_a_few_segments_at_a_time(stack: RunningStack, browser: Browser) -> None:
+    """Each count is a function invocation of up to ~16 s: a long list is counted
+    four at a time, not all at once, and every count still arrives."""
+    made = [
+        api(stack, "POST", "/v1/segments", {"name": f"Active {n}", "rules": RULES})["id"]
+        for n in range(9)
+    ]
+    page, errors = page_of(browser, stack)
+    held: list[Route] = []
+    most = 0
+
+    def hold(route: Route) -> None:
+        nonlocal most
+        if route.request.url.split("?")[0].endswith("/count"):
+            held.append(route)
+            most = max(most, len(held))
+        else:
+            route.continue_()
+
+    page.route("**/v1/segments/**", hold)
+    page.goto(f"{stack.url}/#/segments")
+    for _ in range(400):
+        if len(held) >= 4:
+            break
+        page.wait_for_timeout(25)
+    page.wait_for_timeout(500)  # time for a fifth to be sent, were it
+    assert most == 4, most
+    while held:
+        held.pop(0).continue_()
+        page.wait_for_timeout(50)
+        assert len(held) <= 4
+    page.unroute("**/v1/segments/**", hold)
+    for segment in made:
+        expect(page.locator(f'[data-count="{segment}"]')).to_have_text(str(USERS))
+    assert errors == []

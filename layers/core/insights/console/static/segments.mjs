@@ -26,6 +26,18 @@ async function countSegment(id, onPart, live) {
 
 const soFar = (n) => `${n.toLocaleString("en")}+`;
 
+// The list counts a few segments at a time: each count is a SegmentsFunction
+// invocation of up to ~16 s, and a list of 100 large segments counted at once
+// would hold 100 of them (and the browser's connections) together.
+export const COUNTS_AT_ONCE = 4;
+async function eachAtMost(items, limit, fn) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 export function Segments() {
   const [state, setState] = useState({ loading: true });
   const [counts, setCounts] = useState({});
@@ -36,7 +48,7 @@ export function Segments() {
       .then((data) => {
         if (!live) return;
         setState({ data });
-        data.segments.forEach((s) =>
+        eachAtMost(data.segments, COUNTS_AT_ONCE, (s) => live &&
           countSegment(s.id, (part) => show(s.id, soFar(part.count_so_far), true), () => live)
             .then((c) => c.complete && show(s.id, c.count.toLocaleString("en")))
             .catch(() => show(s.id, "?")));
