@@ -99,9 +99,9 @@ def open_page(
 
 
 def stored_queue(tab: Tab) -> Any:
-    """The SDK's stored queue (localStorage `insights:<write key>`), None when empty."""
+    """The page's stored queue (localStorage `insights:<write key>#<page>`), None when empty."""
     return tab.page.evaluate(
-        "Object.keys(localStorage).filter(k => /^insights:[^:]+$/.test(k))"
+        "Object.keys(localStorage).filter(k => /^insights:[^:#]+#/.test(k))"
         ".map(k => localStorage.getItem(k))[0] || null"
     )
 
@@ -551,6 +551,70 @@ def test_closing_the_tab_sends_the_rest_once(stack: RunningStack, browser: Brows
     close_sessions(stack)
     status, user = read_user(stack, "sdk-closed")  # the beaconed click made the session
     assert status == 200 and user["custom"]["role"]["value"] == "closer"
+
+
+def test_two_tabs_offline_then_closed_lose_nothing(stack: RunningStack, browser: Browser) -> None:
+    """Tabs share localStorage. Two tabs queue events offline and are closed
+    before the network returns: the next page sends both tabs' events, once.
+    (With one stored queue for every tab, the last tab to write kept its own.)"""
+    context = browser.new_context()
+    context.set_default_timeout(60_000)
+    try:
+        tabs = [Tab(context.new_page()) for _ in range(2)]
+        for tab_ in tabs:
+            tab_.page.route("**/v1/events*", lambda route: route.abort("internetdisconnected"))
+            open_page(tab_, stack)
+            tab_.page.evaluate(
+                "Object.defineProperty(navigator, 'onLine', {get: () => false, configurable: true})"
+            )
+        for n, tab_ in enumerate(tabs):
+            tab_.page.evaluate(f'insights.identify("sdk-tab-{n}", {{tab: "{n}"}})')
+            tab_.page.click("#buy")
+        for tab_ in tabs:
+            tab_.wait_until(lambda t=tab_: t.page.evaluate("insights.pending().queued") >= 3)
+        for tab_ in tabs:
+            tab_.page.close()  # pagehide: offline, so everything stays stored
+        after = Tab(context.new_page())
+        open_page(after, stack)  # online: it takes both closed tabs' queues
+        after.wait_until(lambda: {"sdk-tab-0", "sdk-tab-1"} <= {e["uuid"] for e in after.events()})
+        after.wait_until(lambda: stored_queue(after) is None)
+        sent = [(e["uuid"], e["type"], e["timestamp"]) for e in after.events()]
+        assert len(sent) == len(set(sent))  # each event once
+        for n in range(2):
+            assert {"identify", "click"} <= {t for u, t, _ in sent if u == f"sdk-tab-{n}"}
+    finally:
+        context.close()
+    close_sessions(stack)
+    for n in range(2):
+        status, user = read_user(stack, f"sdk-tab-{n}")
+        assert status == 200 and user["custom"]["tab"]["value"] == str(n)
+
+
+def test_a_page_leaves_an_open_tabs_queue_to_it(stack: RunningStack, browser: Browser) -> None:
+    """A new page takes only the queues of pages that have gone: an open tab's
+    events are sent by that tab, once, not also by the new page."""
+    context = browser.new_context()
+    context.set_default_timeout(60_000)
+    try:
+        first = Tab(context.new_page())
+        first.page.route("**/v1/events*", lambda route: route.abort("internetdisconnected"))
+        open_page(first, stack)
+        first.page.evaluate('insights.identify("sdk-open-tab", {role: "first"})')
+        first.page.click("#buy")
+        first.wait_until(lambda: stored_queue(first) is not None)
+        second = Tab(context.new_page())
+        open_page(second, stack)
+        second.page.evaluate('insights.identify("sdk-second-tab")')
+        second.page.click("#buy")
+        second.delivered()
+        assert {e["uuid"] for e in second.events()} == {"sdk-second-tab"}
+        first.page.unroute("**/v1/events*")
+        first.page.evaluate("window.dispatchEvent(new Event('online'))")
+        first.delivered()
+        sent = [(e["uuid"], e["type"], e["timestamp"]) for e in first.events()]
+        assert len(sent) == len(set(sent)) and {u for u, _, _ in sent} == {"sdk-open-tab"}
+    finally:
+        context.close()
 
 
 # ------------------------------------------- the session timeout (no split)

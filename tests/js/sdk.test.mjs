@@ -69,6 +69,8 @@ function fakeWindow({ statuses = [], cookie = "", clock = null, timeout = 30, st
       getItem: (k) => (stored.has(k) ? stored.get(k) : null),
       setItem: (k, v) => stored.set(k, String(v)),
       removeItem: (k) => stored.delete(k),
+      get length() { return stored.size; },
+      key: (i) => [...stored.keys()][i] ?? null,
     },
     stored,
     addEventListener: (name, fn) => (listeners[name] = listeners[name] || []).push(fn),
@@ -101,7 +103,17 @@ function fakeWindow({ statuses = [], cookie = "", clock = null, timeout = 30, st
 
 // What the SDK keeps of the user's last event (insights.js: remember()): a
 // checksum of the uuid (FNV-1a), never the uuid.
-const QUEUE = "insights:wk_test";
+const QUEUE = "insights:wk_test"; // SDKs 1.0-1.1: one queue for every tab
+// Each page's own stored queue (insights.js: store()): {at, open, events}.
+function records(win) {
+  return [...win.stored.keys()].filter((k) => k.startsWith(QUEUE + "#")).map((k) => JSON.parse(win.stored.get(k)));
+}
+function storedTypes(win) {
+  const found = records(win);
+  assert.equal(found.length, 1, "one page, one stored queue");
+  return found[0].events.map((e) => e.type);
+}
+const nothingStored = (win) => records(win).length === 0 && !win.stored.has(QUEUE);
 const SESSION = "insights:wk_test:session";
 function checksum(text) {
   let h = 2166136261;
@@ -187,10 +199,11 @@ test("undelivered events persist in localStorage, bounded, and come back", async
   const sdk = create({ ...base, maxStored: 5, retryBase: 10000 }, win);
   sdk.identify("u");
   for (let i = 0; i < 8; i++) sdk.track("e" + i);
-  const saved = JSON.parse(win.stored.get(QUEUE));
-  assert.deepEqual(saved.map((e) => e.type), ["e3", "e4", "e5", "e6", "e7"]);
+  assert.deepEqual(storedTypes(win), ["e3", "e4", "e5", "e6", "e7"]);
+  const [saved] = records(win);
+  assert.equal(saved.open, true); // the page is still there: its queue is its own
   const next = fakeWindow();
-  next.stored.set(QUEUE, JSON.stringify(saved));
+  next.stored.set(QUEUE, JSON.stringify(saved.events)); // as SDK 1.1.0 stored them
   create(base, next);
   await until(() => next.requests.length > 0);
   assert.deepEqual(next.requests[0].body.events.map((e) => e.type), ["e3", "e4", "e5", "e6", "e7"]);
@@ -408,7 +421,7 @@ test("hidden sends everything at once with keepalive; back to visible waits agai
   await clock.advance(0);
   assert.deepEqual(sent(win), [["page_view", "a", "page_hidden"]]);
   assert.equal(win.requests[0].keepalive, true);
-  assert.ok(!win.stored.has(QUEUE)); // answered: nothing left to store
+  assert.ok(nothingStored(win)); // answered: nothing left to store
   win.setVisibility("visible");
   await clock.advance(4 * MIN - 1);
   assert.equal(win.requests.length, 1);
@@ -441,10 +454,10 @@ test("hidden while backing off keeps the backoff; the events stay stored", async
   win.setVisibility("hidden");
   await clock.advance(0);
   assert.equal(win.requests.length, 1);
-  assert.deepEqual(JSON.parse(win.stored.get(QUEUE)).map((e) => e.type), ["page_view", "a", "page_hidden"]);
+  assert.deepEqual(storedTypes(win), ["page_view", "a", "page_hidden"]);
   await clock.advance(13_000);
   assert.deepEqual(sent(win)[1], ["page_view", "a", "page_hidden"]);
-  assert.ok(!win.stored.has(QUEUE));
+  assert.ok(nothingStored(win));
 });
 
 test("a failed request is retried on the backoff, not 4 minutes later", async () => {
@@ -508,16 +521,16 @@ test("pagehide beacons what no request carries; nothing is sent or stored twice"
   const beaconed = JSON.parse(await win.beacons[0].text()).events.map((e) => e.type);
   assert.deepEqual(beaconed, ["late"]);
   // The keepalive request outlives the page: the next page must not send it again.
-  assert.ok(!win.stored.has(QUEUE));
+  assert.ok(nothingStored(win));
   // Back from the back/forward cache, the page has the request in hand again,
   // and it failed after all: stored, then retried on the backoff.
   win.fire("pageshow", { persisted: true });
   answer({ status: 503, ok: false, json: async () => ({}) });
   await clock.advance(0);
-  assert.deepEqual(JSON.parse(win.stored.get(QUEUE)).map((e) => e.type), ["page_view", "a", "page_hidden"]);
+  assert.deepEqual(storedTypes(win), ["page_view", "a", "page_hidden"]);
   await clock.advance(1_250);
   assert.deepEqual(sent(win)[1], ["page_view", "a", "page_hidden"]);
-  assert.ok(!win.stored.has(QUEUE));
+  assert.ok(nothingStored(win));
 });
 
 test("offline at pagehide: everything stays stored for the next page", () => {
@@ -527,5 +540,59 @@ test("offline at pagehide: everything stays stored for the next page", () => {
   const sdk = create({ ...policy, flushInterval: 60000 }, win);
   sdk.identify("u").track("a").track("b");
   win.fire("pagehide");
-  assert.deepEqual(JSON.parse(win.stored.get(QUEUE)).map((e) => e.type), ["a", "b"]);
+  assert.deepEqual(storedTypes(win), ["a", "b"]);
+  assert.equal(records(win)[0].open, false); // gone: the next page takes them
+});
+
+// Tabs share localStorage: each page stores its own queue, and a page takes
+// over only the queues of pages that have gone.
+test("two tabs offline keep both queues, and the next page sends both once", async () => {
+  const shared = new Map();
+  const offline = () => {
+    const win = fakeWindow({ statuses: Array(50).fill(0) });
+    win.stored = shared;
+    win.localStorage = {
+      getItem: (k) => (shared.has(k) ? shared.get(k) : null),
+      setItem: (k, v) => shared.set(k, String(v)),
+      removeItem: (k) => shared.delete(k),
+      get length() { return shared.size; },
+      key: (i) => [...shared.keys()][i] ?? null,
+    };
+    win.navigator.onLine = false;
+    return win;
+  };
+  const a = offline();
+  const b = offline();
+  create({ ...base, retryBase: 60000 }, a).identify("ua").track("a1");
+  create({ ...base, retryBase: 60000 }, b).identify("ub").track("b1");
+  assert.equal(records(a).length, 2); // one queue a tab, neither over the other
+  // A third page while both are open takes neither (it would send them twice).
+  const early = offline();
+  early.navigator.onLine = true;
+  create(base, early);
+  assert.equal(records(early).length, 2);
+  a.fire("pagehide");
+  b.fire("pagehide");
+  assert.deepEqual(records(a).map((r) => r.open), [false, false]);
+  const next = fakeWindow();
+  next.stored = shared;
+  next.localStorage = a.localStorage;
+  create(base, next);
+  await until(() => next.requests.length > 0);
+  const sentTo = next.requests.flatMap((r) => r.body.events.map((e) => `${e.uuid}:${e.type}`));
+  assert.deepEqual(sentTo.sort(), ["ua:a1", "ub:b1"]);
+  await until(() => records(next).length === 0);
+});
+
+test("a tab that died without pagehide is taken over after an hour", () => {
+  const win = fakeWindow();
+  const events = [{ type: "x", uuid: "u", timestamp: Date.now() - 1000 }];
+  win.stored.set(QUEUE + "#live", JSON.stringify({ at: Date.now() - 60_000, open: true, events }));
+  win.stored.set(QUEUE + "#dead", JSON.stringify({ at: Date.now() - 2 * HOUR, open: true, events }));
+  win.navigator.onLine = false;
+  create(base, win);
+  assert.ok(win.stored.has(QUEUE + "#live"));
+  assert.ok(!win.stored.has(QUEUE + "#dead"));
+  const mine = records(win).filter((r) => r.at > Date.now() - 5_000);
+  assert.deepEqual(mine.map((r) => r.events.map((e) => e.type)), [["x"]]);
 });

@@ -4,7 +4,7 @@
  */
 (function (root) {
   "use strict";
-  var VERSION = "1.1.0";
+  var VERSION = "1.2.0";
   var STUB_METHODS = ["identify", "track", "page", "segments", "flush", "reset", "ready", "debug"];
   var DEFAULTS = {
     endpoint: "", // base URL; the tag's own origin + path when loaded from the stack
@@ -27,6 +27,9 @@
   };
   // The API keeps at most this much history (the default backfill window).
   var MAX_AGE_MS = 7 * 864e5;
+  // A tab's stored queue still marked open but untouched this long belongs to
+  // a page that died without pagehide: the next page load takes it over.
+  var ORPHAN_MS = 36e5;
   // The account's session timeout comes with each answer (this header, in
   // minutes); until one has, the shortest an account can set.
   var TIMEOUT_HEADER = "x-insights-session-timeout";
@@ -46,7 +49,11 @@
     var cancel = function (id) { env.clearTimeout(id); };
     if (!opts.key) throw new Error("insights: a write key is required (data-key or {key})");
     var base = String(opts.endpoint || "").replace(/\/+$/, "");
+    // Each page keeps its undelivered events under a key of its own (tabs
+    // share localStorage: one key written by every tab lost a tab's events
+    // when another wrote over them). `storeKey` alone is SDKs 1.0-1.1's.
     var storeKey = "insights:" + opts.key;
+    var tabKey = storeKey + "#" + now().toString(36) + Math.random().toString(36).slice(2, 8);
     var held = []; // captured before an id is known: never sent without one
     var queue = []; // identified, waiting for delivery (persisted)
     var explicit = null; // {uuid, hash}: from identify()
@@ -76,26 +83,47 @@
     function storage() {
       try { return env.localStorage || null; } catch (e) { return null; }
     }
-    function persist() {
+    // open: false once the page has gone (pagehide): another page may take them.
+    function store(events, open) {
       var s = storage();
       if (!s) return;
+      try {
+        if (events.length) s.setItem(tabKey, JSON.stringify({ at: now(), open: open, events: events }));
+        else s.removeItem(tabKey);
+      } catch (e) { log("warn", ["localStorage unavailable:", e.message]); }
+    }
+    function persist() {
       if (queue.length > opts.maxStored) {
         log("warn", ["stored queue full: dropping", queue.length - opts.maxStored, "oldest events"]);
         queue = queue.slice(queue.length - opts.maxStored);
       }
-      try {
-        if (queue.length) s.setItem(storeKey, JSON.stringify(queue));
-        else s.removeItem(storeKey);
-      } catch (e) { log("warn", ["localStorage unavailable:", e.message]); }
+      store(queue, true);
     }
+    // What pages that have gone left undelivered becomes this page's: every
+    // closed page's queue, one still open but untouched for ORPHAN_MS, and
+    // SDKs 1.0-1.1's shared queue. An open page's queue stays its own (taking it
+    // would send its events twice). Two pages loading at once may both take a
+    // queue: its events then arrive twice, which counts once.
     function restore() {
       var s = storage();
       if (!s) return;
+      var keys = [];
       try {
-        var saved = JSON.parse(s.getItem(storeKey) || "[]");
-        var oldest = now() - MAX_AGE_MS;
-        for (var i = 0; i < saved.length; i++) {
-          var e = saved[i];
+        for (var k = 0; k < s.length; k++) keys.push(s.key(k));
+      } catch (e) { return; }
+      var oldest = now() - MAX_AGE_MS;
+      var taken = 0;
+      for (var j = 0; j < keys.length; j++) {
+        var key = keys[j];
+        if (key !== storeKey && String(key).indexOf(storeKey + "#") !== 0) continue;
+        var saved = null;
+        try { saved = JSON.parse(s.getItem(key)); } catch (e) { log("warn", ["ignoring unreadable stored events"]); }
+        var gone = saved && (!saved.open || !(saved.at > now() - ORPHAN_MS));
+        if (saved && !Array.isArray(saved) && !gone) continue; // another page's, still open
+        var events = Array.isArray(saved) ? saved : (saved && saved.events) || [];
+        try { s.removeItem(key); } catch (e) { /* read-only: sent again later, counted once */ }
+        for (var i = 0; i < events.length; i++) {
+          var e = events[i];
           if (!e || !(e.timestamp > oldest)) continue;
           // Stored by an SDK before 1.1.0, which sent identify's traits as properties.
           if (e.type === "identify" && e.properties && !e.user_properties) {
@@ -103,8 +131,10 @@
             delete e.properties;
           }
           queue.push(e);
+          taken++;
         }
-      } catch (e) { log("warn", ["ignoring unreadable stored events"]); }
+      }
+      if (taken) persist(); // under this page's key before anything else can fail
     }
 
     function remembered() {
@@ -368,12 +398,7 @@
         }
       }
       drop(sent);
-      var s = storage();
-      var kept = queue.filter(function (e) { return handed.indexOf(e) < 0; });
-      try {
-        if (s && kept.length) s.setItem(storeKey, JSON.stringify(kept));
-        else if (s) s.removeItem(storeKey);
-      } catch (e) { log("warn", ["localStorage unavailable:", e.message]); }
+      store(queue.filter(function (e) { return handed.indexOf(e) < 0; }), false);
     }
 
     // ----------------------------------------------------------------- API
