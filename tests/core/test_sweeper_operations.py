@@ -118,13 +118,9 @@ def test_a_sweep_running_between_another_s_re_read_and_its_closes_closes_them_on
     closed_once(stack, acme, uuids)
 
 
-def test_a_run_closes_its_due_sessions_many_at_a_time_each_once(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    acme, uuids = due_sessions(stack, sweep.CLOSE_CONCURRENCY + 4)
-    # The first CLOSE_CONCURRENCY closes wait for each other: one after
-    # another, the first would wait alone until the barrier breaks.
-    barrier = threading.Barrier(sweep.CLOSE_CONCURRENCY, timeout=WAIT)
+def before_each_close(monkeypatch: pytest.MonkeyPatch, hook: Callable[[int], None]) -> list[int]:
+    """Run `hook(n)` before the sweep's n-th close (1, 2, ... across its threads);
+    the returned list holds the number of closes started."""
     calls = [0]
     lock = threading.Lock()
     real_close_due = sweep.close_due
@@ -132,12 +128,27 @@ def test_a_run_closes_its_due_sessions_many_at_a_time_each_once(
     def close_due(records: Any, now_ms: int) -> int:
         with lock:
             calls[0] += 1
-            first = calls[0] <= sweep.CLOSE_CONCURRENCY
-        if first:
-            barrier.wait()
+            n = calls[0]
+        hook(n)
         return real_close_due(records, now_ms)
 
     monkeypatch.setattr(sweep, "close_due", close_due)
+    return calls
+
+
+def test_a_run_closes_its_due_sessions_many_at_a_time_each_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme, uuids = due_sessions(stack, sweep.CLOSE_CONCURRENCY + 4)
+    # The first CLOSE_CONCURRENCY closes wait for each other: one after
+    # another, the first would wait alone until the barrier breaks.
+    barrier = threading.Barrier(sweep.CLOSE_CONCURRENCY, timeout=WAIT)
+
+    def first_wait_together(n: int) -> None:
+        if n <= sweep.CLOSE_CONCURRENCY:
+            barrier.wait()
+
+    calls = before_each_close(monkeypatch, first_wait_together)
     summary = stack.sweep()
     assert (summary["due"], summary["checked"], summary["closed"]) == (len(uuids),) * 3
     assert calls[0] == len(uuids)
@@ -209,19 +220,13 @@ def test_a_close_that_gives_up_fails_the_run_and_no_more_closes_start(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     acme, uuids = due_sessions(stack, 4 * sweep.CLOSE_CONCURRENCY)
-    calls = [0]
-    lock = threading.Lock()
     real_close_due = sweep.close_due
 
-    def close_due(records: Any, now_ms: int) -> int:
-        with lock:
-            calls[0] += 1
-            first = calls[0] == 1
-        if first:
+    def first_gives_up(n: int) -> None:
+        if n == 1:
             raise RuntimeError("could not close session after 8 attempts")
-        return real_close_due(records, now_ms)
 
-    monkeypatch.setattr(sweep, "close_due", close_due)
+    calls = before_each_close(monkeypatch, first_gives_up)
     now_ms = clock.now_ms()
     with pytest.raises(RuntimeError, match="could not close"):
         sweep.close_all(due_keys(now_ms), now_ms, spent=lambda: False)
