@@ -20,9 +20,7 @@ import time
 from typing import Any
 
 from insights.domain.segments import cursor as cursors
-from insights.domain.segments.planner import plan
 from insights.domain.segments.rules import Node, RuleError, parse_rules
-from insights.services.segments import index as segment_index
 from insights.services.segments.queries import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -32,10 +30,11 @@ from insights.services.segments.queries import (
     not_found,
     open_cursor,
     rules_tag,
+    start,
 )
 from insights.storage import segments as seg_store
 from insights.storage.core.store import Conflict
-from insights.storage.segments import Position, SegmentSet
+from insights.storage.segments import SegmentSet
 
 # A request stops reading rounds once this long has passed; its last round
 # ends whole, and rounds are sized to take about COUNT_ROUND_S at the rate
@@ -112,23 +111,9 @@ def _count(
     whole: bool,
     keep: int,
 ) -> dict[str, Any]:
-    account_id = found.account_id
-    counted = 0
-    state: list[Position | bool | None]
-    if cursor:
-        payload = _resume(cursor, found.cursor_key, scope)
-        now_ms, counted, state = payload["t"], payload["n"], payload["p"]
-        # The first request's choice of index, even if another became ready since.
-        used = payload.get("e")
-        ready = {used[0]: frozenset([used[1]])} if isinstance(used, list) else {}
-        chosen = plan(node, account_id, now_ms, ready)
-        if len(state) != len(chosen.queries):
-            raise SegmentError(
-                400, "invalid_cursor", "the cursor does not fit these rules", "cursor"
-            )
-    else:
-        chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
-        state = [None] * len(chosen.queries)
+    payload = _resume(cursor, found.cursor_key, scope) if cursor else None
+    counted = payload["n"] if payload else 0
+    chosen, state, now_ms = start(node, found.account_id, now_ms, payload, fits="these rules")
     walk = Walk(chosen, node, now_ms, state, keep=keep, round_items=COUNT_ROUND_ITEMS)
     if whole:
         walk.round_items = MAX_ROUND_ITEMS
@@ -159,8 +144,7 @@ def _count(
 
 def count_walk(node: Node, account_id: str, now_ms: int) -> Walk:
     """A whole count's walk in one call, kept for what it holds (the benchmarks, tests)."""
-    chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
-    state: list[Position | bool | None] = [None] * len(chosen.queries)
+    chosen, state, now_ms = start(node, account_id, now_ms, None, fits="these rules")
     walk = Walk(chosen, node, now_ms, state, keep=COUNT_KEEPS, round_items=MAX_ROUND_ITEMS)
     walk.run(None, None)
     return walk

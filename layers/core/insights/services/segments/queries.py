@@ -370,22 +370,8 @@ def list_users(
     if segment is None:
         raise not_found(segment_id)
     node = segment.parsed()
-    state: list[Position | bool | None]
-    if cursor:
-        payload = _open_cursor(cursor, found, segment)
-        now_ms = int(payload["t"])  # relative times stay where the first page put them
-        # The first page's choice of index, even if another became ready since.
-        used = payload.get("e")
-        ready = {used[0]: frozenset([used[1]])} if isinstance(used, list) else {}
-        chosen = plan(node, account_id, now_ms, ready)
-        state = payload["p"]
-        if not isinstance(state, list) or len(state) != len(chosen.queries):
-            raise SegmentError(
-                400, "invalid_cursor", "the cursor does not fit this segment", "cursor"
-            )
-    else:
-        chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
-        state = [None] * len(chosen.queries)
+    payload = _open_cursor(cursor, found, segment) if cursor else None
+    chosen, state, now_ms = start(node, account_id, now_ms, payload, fits="this segment")
     walk = Walk(chosen, node, now_ms, state)
     walk.run(limit, MAX_INDEX_READS_PER_PAGE)
     walk.record_metrics()
@@ -408,6 +394,26 @@ def list_users(
         "next_cursor": next_cursor,
         "plan": walk.describe(),
     }
+
+
+def start(
+    node: Node, account_id: str, now_ms: int, payload: dict[str, Any] | None, *, fits: str
+) -> tuple[Plan, list[Position | bool | None], int]:
+    """Where a walk starts: the plan, each stream's position and the time its relative
+    rules are read at. Without a cursor's payload, a new plan at now_ms; with one, the
+    first request's time and index (even if another became ready since) and where it
+    stopped. `fits`: what a cursor whose positions do not fit the plan was made for."""
+    if payload is None:
+        chosen = plan(node, account_id, now_ms, segment_index.ready_for(account_id))
+        return chosen, [None] * len(chosen.queries), now_ms
+    now_ms = int(payload["t"])
+    used = payload.get("e")
+    ready = {used[0]: frozenset([used[1]])} if isinstance(used, list) else {}
+    chosen = plan(node, account_id, now_ms, ready)
+    state = payload["p"]
+    if not isinstance(state, list) or len(state) != len(chosen.queries):
+        raise SegmentError(400, "invalid_cursor", f"the cursor does not fit {fits}", "cursor")
+    return chosen, state, now_ms
 
 
 def _rules_tag(segment: Segment) -> str:
