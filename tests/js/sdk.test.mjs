@@ -549,15 +549,7 @@ test("offline at pagehide: everything stays stored for the next page", () => {
 test("two tabs offline keep both queues, and the next page sends both once", async () => {
   const shared = new Map();
   const offline = () => {
-    const win = fakeWindow({ statuses: Array(50).fill(0) });
-    win.stored = shared;
-    win.localStorage = {
-      getItem: (k) => (shared.has(k) ? shared.get(k) : null),
-      setItem: (k, v) => shared.set(k, String(v)),
-      removeItem: (k) => shared.delete(k),
-      get length() { return shared.size; },
-      key: (i) => [...shared.keys()][i] ?? null,
-    };
+    const win = fakeWindow({ statuses: Array(50).fill(0), stored: shared });
     win.navigator.onLine = false;
     return win;
   };
@@ -574,9 +566,7 @@ test("two tabs offline keep both queues, and the next page sends both once", asy
   a.fire("pagehide");
   b.fire("pagehide");
   assert.deepEqual(records(a).map((r) => r.open), [false, false]);
-  const next = fakeWindow();
-  next.stored = shared;
-  next.localStorage = a.localStorage;
+  const next = fakeWindow({ stored: shared });
   create(base, next);
   await until(() => next.requests.length > 0);
   const sentTo = next.requests.flatMap((r) => r.body.events.map((e) => `${e.uuid}:${e.type}`));

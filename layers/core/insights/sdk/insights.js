@@ -118,8 +118,7 @@
         if (key !== storeKey && String(key).indexOf(storeKey + "#") !== 0) continue;
         var saved = null;
         try { saved = JSON.parse(s.getItem(key)); } catch (e) { log("warn", ["ignoring unreadable stored events"]); }
-        var gone = saved && (!saved.open || !(saved.at > now() - ORPHAN_MS));
-        if (saved && !Array.isArray(saved) && !gone) continue; // another page's, still open
+        if (saved && saved.open && saved.at > now() - ORPHAN_MS) continue; // another page's, still open
         var events = Array.isArray(saved) ? saved : (saved && saved.events) || [];
         try { s.removeItem(key); } catch (e) { /* read-only: sent again later, counted once */ }
         for (var i = 0; i < events.length; i++) {
