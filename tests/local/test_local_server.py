@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -253,6 +254,29 @@ def test_http_edges_answer_as_api_gateway_does(shared: Server) -> None:
     # A bad clock advance is a 400 with a reason, not a crash.
     status, body = shared.call("POST", "/_local/clock?advance=soon")
     assert status == 400 and body["error"] == "invalid_advance"
+
+
+def reset(sock: socket.socket) -> None:
+    """Close as a browser drops an idle keep-alive connection: a TCP reset, no FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_a_client_that_resets_its_connection_is_no_server_error(server: Server) -> None:
+    host, port = server.api.removeprefix("http://").split(":")
+    # Idle after one answer (the server waits for the next request line), and
+    # half-way through a request line: both resets reach the server's read.
+    idle = socket.create_connection((host, int(port)), timeout=30)
+    idle.sendall(b"GET /_local/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(4096).startswith(b"HTTP/1.1 200")
+    reset(idle)
+    partial = socket.create_connection((host, int(port)), timeout=30)
+    partial.sendall(b"GET /_local/hea")
+    reset(partial)
+    time.sleep(0.5)  # the server's threads read the resets
+    assert server.call("GET", "/_local/health")[0] == 200
+    output = server.stop()
+    assert "Traceback" not in output and "ConnectionResetError" not in output, output
 
 
 def test_the_clock_is_read_with_get_and_moved_with_post(shared: Server) -> None:

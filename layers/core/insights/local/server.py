@@ -94,6 +94,14 @@ class _HttpServer(ThreadingHTTPServer):
     request_queue_size = 128
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser drops idle keep-alive connections with a reset, and a user
+        # may close a tab mid-answer: the client left, the server is fine. Any
+        # other exception still prints its traceback (socketserver's default).
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class LocalStack:
     def __init__(self, options: ServeOptions) -> None:
