@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from insights.domain.core.profile import CustomValue, Profile
 from insights.services.console import aggregates as console_aggregates
 from insights.services.console import reads as console
@@ -123,6 +125,38 @@ def test_one_pending_item_short_of_busy_waits(stack: Stack) -> None:
         console_aggregates.apply_records([record(user, n + 1, at)], at)
     assert console_aggregates.roll_up(account.account_id, now + 3 * HOUR_MS) == 0
     assert console_aggregates.roll_up(account.account_id, now + 3 * HOUR_MS, force=True) > 0
+
+
+def test_a_roll_up_reads_only_the_batches_it_folds(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newer batches a busy account leaves pending are not read (nor billed)."""
+    account = stack.account()
+    now = T0_MS + HOUR_MS
+    for n in range(console_aggregates.QUIET_PENDING_ITEMS + 6):
+        at = now + n * 5 * 60_000  # two hours of batches, 5 minutes apart
+        user = new_user(account.account_id, f"u{n}", at, "free")
+        console_aggregates.apply_records([record(user, n + 1, at)], at)
+    client = aggregates._client()
+    returned: list[str] = []
+
+    def query(**params: Any) -> Any:
+        page = real_query(**params)
+        returned.extend(item["sk"]["S"] for item in page.get("Items", []))
+        return page
+
+    real_query = client.query
+    monkeypatch.setattr(client, "query", query)
+    roll_at = now + 3 * HOUR_MS
+    upto = f"{roll_at - console_aggregates.ROLL_UP_LAG_MS:013d}~"
+    assert console_aggregates.roll_up(account.account_id, roll_at, force=True) > 0
+    pending = [sk for sk in returned if sk[:1].isdigit()]  # not the marker or sums
+    assert pending and max(pending) <= upto
+    assert aggregates.read_rolled(account.account_id) <= upto
+    monkeypatch.undo()
+    # What it left is still there, and a roll-up from before the marker reads nothing.
+    assert console_aggregates.pending(account.account_id).users > 0
+    assert aggregates.read_pending(account.account_id, upto, "0") == []
 
 
 def test_two_roll_ups_from_one_marker_apply_once(stack: Stack) -> None:

@@ -133,19 +133,27 @@ def read_rolled(account_id: str) -> str:
 
 def read_pending(account_id: str, after: str, upto: str | None = None) -> list[tuple[str, str]]:
     """(sort key, sums) of the pending items after `after` (and up to `upto`), in order."""
+    values = {":pk": {"S": pending_pk(account_id)}, ":after": {"S": after}}
+    condition = "pk = :pk AND sk > :after"
+    if upto is not None and upto < after:
+        return []  # DynamoDB refuses a BETWEEN whose bounds are reversed
+    if upto is not None:
+        # The bound goes in the key condition so a busy account's roll-up does
+        # not read (and pay for) the newer batches it leaves pending. BETWEEN
+        # includes `after` itself: one item at most, skipped below.
+        condition = "pk = :pk AND sk BETWEEN :after AND :upto"
+        values[":upto"] = {"S": upto}
     params: dict[str, Any] = {
         "TableName": load().aggregates_table,
-        "KeyConditionExpression": "pk = :pk AND sk > :after",
-        "ExpressionAttributeValues": {":pk": {"S": pending_pk(account_id)}, ":after": {"S": after}},
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
     }
     found: list[tuple[str, str]] = []
     while True:
         page = _client().query(**params)
-        for raw in page.get("Items", []):
-            sk = raw["sk"]["S"]
-            if upto is not None and sk > upto:
-                return found
-            found.append((sk, raw["d"]["S"]))
+        found.extend((raw["sk"]["S"], raw["d"]["S"]) for raw in page.get("Items", []))
+        if found and found[0][0] == after:
+            del found[0]
         if "LastEvaluatedKey" not in page:
             return found
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
