@@ -15,7 +15,9 @@ import pytest
 from insights import clock, outbound
 from insights.domain.core.sessions import Stamped
 from insights.domain.imports.files import Row
+from insights.services.core.attributes import write_attributes
 from insights.services.salesforce import client as salesforce_client
+from insights.storage.core.accounts import get_account
 from tests.conftest import Stack
 from tests.salesforce.salesforce_fake import BUSY, UNAVAILABLE_PAGE, App, FakeSalesforce
 from tests.salesforce.test_salesforce import (
@@ -236,9 +238,6 @@ def test_no_reader_sees_a_finished_sync_whose_connection_is_still_claimed(
 def test_a_record_deleted_in_salesforce_clears_the_values_it_set(
     stack: Stack, salesforce: FakeSalesforce
 ) -> None:
-    from insights.services.core.attributes import write_attributes
-    from insights.storage.core.accounts import get_account
-
     account = stack.account()
     seen(stack, account, "u-1", "u-2", "u-3")
     gone = salesforce.add_record("Contact", External_Id__c="u-1", Title="CTO", Plan__c="VIP")
@@ -268,6 +267,43 @@ def test_a_record_deleted_in_salesforce_clears_the_values_it_set(
     assert (third["plan"]["value"], third["plan"]["source"]) == ("Enterprise", "import")
     # A sync that reads nothing new changes nothing.
     assert sync_now(stack, account)["rows"]["read"] == 0
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["rest", "bulk"])
+def test_a_field_cleared_in_salesforce_clears_the_value_it_set(
+    stack: Stack, salesforce: FakeSalesforce, monkeypatch: pytest.MonkeyPatch, bulk: bool
+) -> None:
+    if bulk:  # the Bulk API's CSV says null with an empty cell
+        monkeypatch.setenv("SALESFORCE_BULK_THRESHOLD", "1")
+    account = stack.account()
+    seen(stack, account, "u-1", "u-2")
+    ada = salesforce.add_record("Contact", External_Id__c="u-1", Title="CTO", Plan__c="VIP")
+    bob = salesforce.add_record("Contact", External_Id__c="u-2", Title="Dev", Plan__c="Pro")
+    connect(stack, account)
+    assert sync_now(stack, account)["rows"]["imported"] == 2
+    # Another source sets u-2's role after Salesforce did: not Salesforce's to clear.
+    later = Row(0, "u-2", {"role": Stamped("Lead", clock.now_ms() + 1)})
+    write_attributes(get_account(account.account_id), [later], "import")
+    salesforce.edit("Contact", ada, Plan__c=None)
+    salesforce.edit("Contact", bob, Title=None, Plan__c=None)
+
+    result = sync_now(stack, account, full=bulk)
+
+    assert result["status"] == "succeeded", result["error"]
+    assert result["rows"] == {"total": 2, "read": 2, "imported": 2, "rejected": 0, "deleted": 0}
+    ada_now = custom(stack, account, "u-1")
+    assert (ada_now["plan"]["value"], ada_now["plan"]["source"]) == (None, "salesforce")
+    assert ada_now["role"]["value"] == "CTO"  # still set in Salesforce
+    bob_now = custom(stack, account, "u-2")
+    assert bob_now["plan"]["value"] is None
+    assert (bob_now["role"]["value"], bob_now["role"]["source"]) == ("Lead", "import")
+    # Cleared values match the spec's "is not set" in a segment, like any null.
+    rules = {"attribute": "custom.plan", "op": "is_set"}
+    response = stack.cloud.http(
+        "POST", "/v1/segments/preview", headers=stack.auth(account), body={"rules": rules}
+    )
+    assert response.status == 200, response.body
+    assert response.json()["count"] == 0
 
 
 def test_a_full_bulk_sync_reads_the_recycle_bin_with_a_query_all_job(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from insights.domain.core.attributes import Rejection, Row
+from insights.domain.core.sessions import Retraction, Stamped
 from insights.domain.salesforce import (
     ConfigError,
     Connection,
@@ -154,11 +155,19 @@ def test_records_are_typed_by_describe_and_stamped_with_their_systemmodstamp() -
         "Since__c": ("2025-01-31T00:00:00.000Z", stamp),
         "Seen__c": ("2026-11-20T08:30:00.000Z", stamp),
     }
-    # The Bulk API's CSV: every value is text, an empty cell leaves the attribute alone.
+    # The Bulk API's CSV: every value is text, and null is an empty cell. A null
+    # field withdraws what Salesforce set (stamped when the record changed).
     csv_record = {**{k: str(v) for k, v in record.items()}, "VIP__c": "true", "Seats__c": ""}
     row, _ = record_row(8, csv_record, plan, now_ms=T0_MS)
     assert isinstance(row, Row) and row.values["VIP__c"].value is True
-    assert "Seats__c" not in row.values
+    assert row.values["Seats__c"] == Retraction(None, stamp)
+    row, _ = record_row(8, {**record, "Plan__c": None}, plan, now_ms=T0_MS)
+    assert isinstance(row, Row) and row.values["plan"] == Retraction(None, stamp)
+    assert row.values["Seats__c"] == Stamped(12.5, stamp)
+    # A field the record does not carry (not selected) is not a null.
+    partial = {k: v for k, v in record.items() if k != "Since__c"}
+    row, _ = record_row(8, partial, plan, now_ms=T0_MS)
+    assert isinstance(row, Row) and "Since__c" not in row.values
     rejected, _ = record_row(9, {**record, "Email": None}, plan, now_ms=T0_MS)
     assert rejected == Rejection(9, "Email", "record 003000000000001AAA: empty uuid")
     bad, _ = record_row(10, {**record, "Seats__c": "lots"}, plan, now_ms=T0_MS)

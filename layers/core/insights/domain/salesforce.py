@@ -18,7 +18,7 @@ from insights.domain.core.attributes import Rejection, Row
 from insights.domain.core.limits import MAX_PROPERTY_NAME_CHARS
 from insights.domain.core.sessions import Retraction
 from insights.domain.core.timefmt import MINUTE_MS, TimeFormatError, format_time, parse_time
-from insights.domain.imports.files import Plan, check_row
+from insights.domain.imports.files import Plan, check_row, is_empty
 
 Flow = Literal["client_credentials", "jwt_bearer"]
 FLOWS: tuple[Flow, ...] = ("client_credentials", "jwt_bearer")
@@ -446,8 +446,11 @@ def record_row(
     """One record's verdict and its place in (SystemModstamp, Id) order.
 
     Values are typed as in a file import; the record's SystemModstamp is
-    the time they were true. A record without a readable SystemModstamp or
-    uuid is rejected and names its Id.
+    the time they were true. A mapped field that is null (an empty cell in
+    a Bulk API CSV: Salesforce stores no empty strings) withdraws the value
+    Salesforce set, as a deleted record does: unlike a file, a record always
+    carries every field the sync selects, so null means cleared. A record
+    without a readable SystemModstamp or uuid is rejected and names its Id.
     """
     cells = {str(k).lower(): v for k, v in record.items()}
     record_id = str(cells.get("id") or "")
@@ -459,7 +462,14 @@ def record_row(
     verdict = check_row(number, cells, plan, import_ts=modstamp, now_ms=now_ms)
     if isinstance(verdict, Rejection):
         column = _field_name(verdict.column, record)
-        verdict = Rejection(number, column, f"record {record_id}: {verdict.reason}")
+        return Rejection(number, column, f"record {record_id}: {verdict.reason}"), cursor
+    cleared = {
+        name: Retraction(None, modstamp)
+        for column, (name, _kind) in plan.attributes.items()
+        if column in cells and is_empty(cells[column])
+    }
+    if cleared:
+        verdict = Row(number, verdict.uuid, {**cleared, **verdict.values})
     return verdict, cursor
 
 

@@ -298,7 +298,7 @@ class _Bad(Exception):
         self.reason = reason
 
 
-def _is_empty(cell: Any) -> bool:
+def is_empty(cell: Any) -> bool:
     return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
@@ -395,7 +395,7 @@ def _check_row(
     values: dict[str, Stamped] = {}
     for column, (target, kind) in attributes.items():
         cell = cells.get(column)
-        if _is_empty(cell):
+        if is_empty(cell):
             continue
         try:
             values[target] = Stamped(parse_value(cell, kind), ts)
@@ -432,7 +432,7 @@ def _uuid(cell: Any, column: str) -> str:
 
 def _row_time(cell: Any, column: str, import_ts: int, now_ms: int) -> int:
     """The row's own time if it has one, else the import's."""
-    if _is_empty(cell):
+    if is_empty(cell):
         return import_ts
     try:
         ts = parse_timestamp(cell)

@@ -42,7 +42,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from insights import clock
 from insights.domain.core.attributes import Rejection, Row
-from insights.domain.core.sessions import Retraction
 from insights.domain.core.timefmt import MINUTE_MS, format_time
 from insights.domain.imports.files import Plan, status_of
 from insights.domain.salesforce import (
@@ -189,6 +188,7 @@ class Progress:
         self.room = max(0, MAX_REPORT_LINES - job.report_lines)
         self.rows: list[Row] = []
         self.record_ids: dict[int, str] = {}  # row number -> Id, for the pending rows
+        self.deletions_pending: set[int] = set()  # counted as deleted, not imported
 
     def add(self, record: dict[str, Any]) -> None:
         staged = self.staged
@@ -198,6 +198,7 @@ class Progress:
         if self.deletions and is_deleted(record):
             staged.deleted += 1
             verdict, cursor = deletion_row(staged.row, record, self.plan, now_ms=clock.now_ms())
+            self.deletions_pending.add(staged.row)
         else:
             verdict, cursor = record_row(staged.row, record, self.plan, now_ms=clock.now_ms())
         if verdict is None:
@@ -221,10 +222,8 @@ class Progress:
             # Records the per-user caps refuse are rejected in the sync report, like file rows.
             refused = write_attributes(self.account, self.rows, SOURCE).refused
             staged = self.staged
-            gone = {line.row for line in refused}
-            staged.imported += sum(
-                1 for row in self.rows if not _withdraws(row) and row.number not in gone
-            )
+            gone = {line.row for line in refused} | self.deletions_pending
+            staged.imported += sum(1 for row in self.rows if row.number not in gone)
             staged.rejected += len(refused)
             for line in refused:
                 if len(staged.lines) < self.room:
@@ -234,6 +233,7 @@ class Progress:
                 staged.lines.sort(key=lambda line: line.row)
             self.rows = []
             self.record_ids = {}
+            self.deletions_pending = set()
 
     def commit(self, **checkpoint: Any) -> None:
         self.flush()
@@ -243,10 +243,6 @@ class Progress:
         if self.staged.top is not None:
             self.checkpoint["top"] = self.staged.top.as_list()
         self.checkpoint.update(checkpoint)
-
-
-def _withdraws(row: Row) -> bool:
-    return bool(row.values) and all(isinstance(v, Retraction) for v in row.values.values())
 
 
 def run_slice(job: Job, budget: Budget) -> str:
