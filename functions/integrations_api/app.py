@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from insights.domain.salesforce import ConfigError
+from insights.domain.salesforce.connection import ConfigError
 from insights.http import Response, bearer_account, error, json_body, ok, resolver
 from insights.metrics import published
 from insights.services.salesforce import connection as salesforce

@@ -8,17 +8,19 @@ import pytest
 
 from insights.domain.core.attributes import Rejection, Row
 from insights.domain.core.sessions import Retraction, Stamped
-from insights.domain.salesforce import (
+from insights.domain.salesforce.connection import (
     ConfigError,
     Connection,
+    check_filter,
+    parse_connection,
+    parse_login_host,
+)
+from insights.domain.salesforce.records import (
     Cursor,
     bulk_query,
     check_describe,
-    check_filter,
     count_query,
     incremental_query,
-    parse_connection,
-    parse_login_host,
     plan_for,
     record_row,
 )

@@ -54,7 +54,7 @@ from simple_salesforce.exceptions import (
 )
 
 from insights import outbound
-from insights.domain.salesforce import Credentials, LoginHost
+from insights.domain.salesforce.connection import Credentials, LoginHost
 
 API_VERSION = "62.0"
 TIMEOUT_SECONDS = 30  # what simple-salesforce is told; the fetcher's deadline below holds anyway

@@ -17,15 +17,13 @@ from typing import Any
 
 from insights import clock
 from insights.domain.core.timefmt import format_time
-from insights.domain.salesforce import (
+from insights.domain.salesforce.connection import (
     ConfigError,
     Connection,
     Credentials,
-    Problem,
-    check_describe,
-    count_query,
     parse_connection,
 )
+from insights.domain.salesforce.records import Problem, check_describe, count_query
 from insights.services.core.attributes import NO_USER_RECORDS
 from insights.services.imports import jobs as import_jobs
 from insights.storage.core import secrets

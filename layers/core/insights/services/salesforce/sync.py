@@ -44,8 +44,8 @@ from insights import clock
 from insights.domain.core.attributes import Rejection, Row
 from insights.domain.core.timefmt import MINUTE_MS, format_time
 from insights.domain.imports.files import Plan, status_of
-from insights.domain.salesforce import (
-    Connection,
+from insights.domain.salesforce.connection import Connection
+from insights.domain.salesforce.records import (
     Cursor,
     bulk_query,
     check_describe,
