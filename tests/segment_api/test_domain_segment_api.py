@@ -115,6 +115,22 @@ def test_traits_flatten_type_and_refuse_alone() -> None:
     assert crowded.refused == {0} and crowded.rows == []
 
 
+def test_a_trait_named_twice_by_flattening_is_refused_not_dropped() -> None:
+    """`{"address.city": ..}` and `{"address": {"city": ..}}` flatten to one name:
+    the first in the message is applied, the later one refused with its path."""
+    traits = {"address.city": "Paris", "address": {"city": "Lyon", "zip": "69001"}}
+    t = run({"userId": "u", "traits": traits, "timestamp": iso(NOW)}, "identify")
+    [row] = t.rows
+    assert row.values == {
+        "address.city": Stamped("Paris", NOW),
+        "address.zip": Stamped("69001", NOW),
+    }
+    [refused] = t.rejected
+    assert refused.field == "traits.address.city"
+    assert "twice" in refused.error and "other traits were applied" in refused.error
+    assert t.refused == set()
+
+
 def test_events_carry_only_opted_in_properties_and_group_by_context() -> None:
     batch = [
         {"type": "track", "userId": "u", "event": "E", "properties": {"plan": "a", "x": 1}},

@@ -447,6 +447,19 @@ def _flatten(
             out.rejected.append(
                 Rejection(index, f"{where}.{name}", alone(f"{kind} is not a value", "traits"))
             )
+        elif name in flat:
+            # "a.b" and {"a": {"b": ..}} name one trait: keep the first, never drop one unsaid.
+            out.rejected.append(
+                Rejection(
+                    index,
+                    f"{where}.{name}",
+                    alone(
+                        "this trait is named twice (as a dotted name and as a nested "
+                        "object); the first in the message was applied",
+                        "traits",
+                    ),
+                )
+            )
         else:
             flat[name] = value
 
