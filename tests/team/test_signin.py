@@ -179,6 +179,19 @@ class _Catch(logging.Handler):
         self.records.append(record)
 
 
+def test_an_email_the_idp_marks_unverified_as_a_string_is_not_let_in(team: Team) -> None:
+    """Apple, Azure AD and others send email_verified as "false"/"true" strings: a
+    string "false" must refuse the email as the boolean does, or anyone who can
+    set an unverified email at such an IdP signs in as that address (its role)."""
+    assert team.admin("PUT", "/v1/team/members/boss%40acme.com", {"role": "admin"}).status == 200
+    for verified in ("false", "False", "FALSE", 0, "no"):
+        team.provider.user("mallory", email="boss@acme.com", email_verified=verified)
+        refused = team.sign_in("mallory")
+        assert refused.headers["location"].endswith("/email_not_verified"), verified
+    team.provider.user("boss", email="boss@acme.com", email_verified="true")
+    assert team.call(team.session("boss"), "GET", "/v1/team/me").json()["role"] == "admin"
+
+
 def test_who_is_let_in(team: Team) -> None:
     refused = team.sign_in("mal@evil.example")  # in the admins' group, but not of acme.com
     assert refused.headers["location"] == "/#/signin-error/domain_not_allowed"
