@@ -33,6 +33,7 @@ from insights.domain.idp.oidc import (
     OidcConfigError,
     check_url,
     discovery_url,
+    email_verified,
     parse_algorithms,
 )
 from insights.domain.team.roles import RANK, ROLES, Role
@@ -253,18 +254,9 @@ def email_of(claims: dict[str, Any], provider: Provider) -> str:
     email = claims.get(provider.email_claim)
     if not isinstance(email, str) or email.count("@") != 1 or len(email) > MAX_NAME:
         raise Refused("no_email", f"the ID token has no email in its {provider.email_claim} claim")
-    if not _verified(claims.get("email_verified", True)):
+    if not email_verified(claims.get("email_verified")):
         raise Refused("email_not_verified", "the IdP says this email is not verified", email)
     return email.strip().lower()
-
-
-def _verified(flag: Any) -> bool:
-    """email_verified as IdPs send it: a boolean, or (Apple, Azure AD, others) the
-    string "true"/"false". An absent or null claim says nothing (it is optional);
-    any other value is not a yes, so it does not vouch for the email."""
-    if flag is None or flag is True:
-        return True
-    return isinstance(flag, str) and flag.strip().lower() == "true"
 
 
 def groups_of(claims: dict[str, Any], claim: str | None) -> set[str]:
