@@ -27,6 +27,12 @@ SKIP_CHUNK_BYTES = 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"
+# The csv module refuses a field over 131,072 characters by default, which
+# failed a whole file for one long cell (a CRM's notes, even in a column the
+# mapping leaves out). A cell is bounded as a line is; a longer value in an
+# imported column is then refused with its row (limits.MAX_STRING_VALUE_CHARS).
+# Process-wide, but this is the service's only CSV reader.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
 
 
 class Readable(Protocol):
