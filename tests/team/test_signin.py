@@ -179,6 +179,23 @@ class _Catch(logging.Handler):
         self.records.append(record)
 
 
+def test_a_default_role_needs_allowed_domains_even_beside_role_groups(team: Team) -> None:
+    """role_groups do not narrow who the default role admits: it is for everyone the
+    IdP signs in whom no group names, so without allowed_domains a public issuer
+    (Google's signs in every Google account) let the whole world in as viewer."""
+    team.provider.user("stranger@elsewhere.example", email="stranger@elsewhere.example")
+    refused = team.configure(allowed_domains=[])
+    assert refused.status == 400, refused.body
+    assert refused.json()["error"] == "invalid_team_provider"
+    assert refused.json()["field"] == "default_role"
+    answer = team.sign_in("stranger@elsewhere.example")
+    assert answer.headers["location"] == "/#/signin-error/domain_not_allowed"
+    # Groups alone (no default role) need no domains: only the groups' members get in.
+    assert team.configure(allowed_domains=[], default_role=None).status == 200
+    answer = team.sign_in("stranger@elsewhere.example")
+    assert answer.headers["location"] == "/#/signin-error/no_role"
+
+
 def test_an_email_the_idp_marks_unverified_as_a_string_is_not_let_in(team: Team) -> None:
     """Apple, Azure AD and others send email_verified as "false"/"true" strings: a
     string "false" must refuse the email as the boolean does, or anyone who can

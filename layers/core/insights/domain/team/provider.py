@@ -13,12 +13,13 @@
 
 Admission (``admit``): the ID token is already verified (signature, issuer,
 audience, times, nonce). The email comes from ``email_claim`` and must not
-be marked unverified (``email_verified: false``); its domain must be in
-``allowed_domains`` when that list is set; the role is the one assigned in
-the console, else the highest role a group maps to, else ``default_role``;
-no role, no entry. A configuration that would admit anyone the IdP knows
-(no domain rule and no group mapping, yet a default role) is refused: an
-issuer such as Google's signs in every Google account in the world.
+be marked unverified (``email_verified`` false, or "false" as some IdPs send
+it); its domain must be in ``allowed_domains`` when that list is set; the
+role is the one assigned in the console, else the highest role a group maps
+to, else ``default_role``; no role, no entry. A configuration that would
+admit anyone the IdP knows (a default role without allowed_domains: group
+mappings do not narrow it, since it is for everyone no group names) is
+refused: an issuer such as Google's signs in every Google account in the world.
 """
 
 from __future__ import annotations
@@ -185,10 +186,12 @@ def parse_provider(raw: Any, *, has_secret: bool) -> Provider:
     default_role = raw.get("default_role")
     if default_role is not None and default_role not in ROLES:
         raise ProviderError("default_role", f"must be one of {', '.join(ROLES)}, or null")
-    if default_role is not None and not domains and not role_groups:
+    if default_role is not None and not domains:
+        # role_groups do not narrow it: the default role is for everyone no group names.
         raise ProviderError(
             "default_role",
-            "would let in anyone the IdP signs in: set allowed_domains or role_groups too",
+            "would let in anyone the IdP signs in: set allowed_domains too (or use "
+            "role_groups without a default role)",
         )
     minutes = raw.get("session_minutes", DEFAULT_SESSION_MINUTES)
     low, high = SESSION_MINUTES
