@@ -196,6 +196,25 @@ def test_a_default_role_needs_allowed_domains_even_beside_role_groups(team: Team
     assert answer.headers["location"] == "/#/signin-error/no_role"
 
 
+def test_a_provider_stored_with_a_default_role_and_no_domains_still_loads_but_admits_none(
+    team: Team,
+) -> None:
+    """Stored before the rule above: it still reads (the Team page shows it, a PUT
+    replaces it), and its default role lets nobody in."""
+    from insights.storage import team as store
+
+    account_id = team.account.account_id
+    body, secret_name = store.get_provider(account_id) or ({}, None)
+    store.put_provider(account_id, {**body, "allowed_domains": []}, secret_name, 0)
+    team.provider.user("stranger@elsewhere.example", email="stranger@elsewhere.example")
+    shown = team.admin("GET", "/v1/team/provider")
+    assert shown.status == 200 and shown.json()["provider"]["allowed_domains"] == []
+    answer = team.sign_in("stranger@elsewhere.example")
+    assert answer.headers["location"] == "/#/signin-error/no_role"
+    assert team.configure().status == 200  # replaced with domains: the default role works
+    assert team.call(team.session("vi@acme.com"), "GET", "/v1/team/me").json()["role"] == "viewer"
+
+
 def test_an_email_the_idp_marks_unverified_as_a_string_is_not_let_in(team: Team) -> None:
     """Apple, Azure AD and others send email_verified as "false"/"true" strings: a
     string "false" must refuse the email as the boolean does, or anyone who can

@@ -161,8 +161,12 @@ def check_redirect_uri(raw: Any) -> str:
     return uri
 
 
-def parse_provider(raw: Any, *, has_secret: bool) -> Provider:
-    """A provider from a PUT body (or a stored one); ProviderError names the bad field."""
+def parse_provider(raw: Any, *, has_secret: bool, stored: bool = False) -> Provider:
+    """A provider from a PUT body (or a stored one); ProviderError names the bad field.
+
+    `stored`: read back as it was saved, so a rule added since (a default role
+    needs allowed_domains) does not hide it from the Team page or block its
+    replacement; admit() holds the rule for sign-ins."""
     if not isinstance(raw, dict):
         raise ProviderError("body", "send an object with issuer, client_id and redirect_uri")
     unknown = sorted(set(raw) - FIELDS - {"has_client_secret"})
@@ -186,7 +190,7 @@ def parse_provider(raw: Any, *, has_secret: bool) -> Provider:
     default_role = raw.get("default_role")
     if default_role is not None and default_role not in ROLES:
         raise ProviderError("default_role", f"must be one of {', '.join(ROLES)}, or null")
-    if default_role is not None and not domains:
+    if default_role is not None and not domains and not stored:
         # role_groups do not narrow it: the default role is for everyone no group names.
         raise ProviderError(
             "default_role",
@@ -285,7 +289,8 @@ def admit(claims: dict[str, Any], provider: Provider, assigned: str | None) -> P
     granted = [role for role, groups in provider.role_groups.items() if held & set(groups)]
     if granted:
         return Person(email, name, max(granted, key=RANK.__getitem__), "group")  # type: ignore[arg-type]
-    if provider.default_role is not None:
+    if provider.default_role is not None and provider.allowed_domains:
+        # Without domains it would admit everyone the IdP knows (parse_provider).
         return Person(email, name, provider.default_role, "default")
     raise Refused("no_role", "no role in this account: ask an admin for one", email)
 

@@ -25,7 +25,7 @@ def load(account_id: str) -> tuple[Provider, str | None] | None:
     if stored is None:
         return None
     body, secret_name = stored
-    return parse_provider(body, has_secret=secret_name is not None), secret_name
+    return parse_provider(body, has_secret=secret_name is not None, stored=True), secret_name
 
 
 def client_secret(secret_name: str | None) -> str | None:
