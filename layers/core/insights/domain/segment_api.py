@@ -262,7 +262,12 @@ class _Message:
         ts = self._time(at, raw)
         context = self._context(at, raw.get("context"))
         if kind == "identify":
+            refused_before = len(out.rejected)
             values = _traits(index, at, raw.get("traits"), ts, out)
+            if not values and len(out.rejected) > refused_before:
+                # Every trait it sent was refused: nothing of it is taken (not accepted).
+                out.refused.add(index)
+                return
             out.rows.append(Row(index, uuid, values))
             return
         if kind == "track":
