@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from insights.domain.core.limits import json_int
+from insights.domain.core.limits import json_float, json_int
 from insights.domain.imports.files import FileError, Format
 
 CHUNK_BYTES = 64 * 1024
@@ -183,7 +183,9 @@ def _json_object(text: str, row: int) -> dict[str, Any]:
 
     try:
         # Integers over 38 digits stay BigNumber: the row is refused, not the file.
-        value = json.loads(text, object_pairs_hook=pairs, parse_int=json_int)
+        value = json.loads(
+            text, object_pairs_hook=pairs, parse_int=json_int, parse_float=json_float
+        )
     except json.JSONDecodeError as exc:
         raise FileError(f"line {row} is not valid JSON: {exc.msg}") from None
     except RecursionError:
