@@ -283,6 +283,20 @@ def test_accounts_without_an_issuer_or_without_user_records(stack: Stack, idp: L
     assert response.status == 403 and "unique_user_ids" in response.json()["message"]
 
 
+def test_a_registration_saved_with_two_claims_under_one_name_still_reads(
+    stack: Stack, idp: LocalIdp, acme: Any
+) -> None:
+    """Saved before such a registration was refused: sign-ins and GET keep working."""
+    from insights.storage.idp import items as idp_store
+
+    config = stack.cloud.http("GET", "/v1/idp/oidc/config", headers=stack.auth(acme)).json()
+    config["claims"]["dept_code"] = {"name": "department", "type": "string"}
+    idp_store.put_config(acme.account_id, "oidc", config, 0)
+    got = stack.cloud.http("GET", "/v1/idp/oidc/config", headers=stack.auth(acme))
+    assert got.status == 200 and "dept_code" in got.json()["claims"]
+    assert sign_in(stack, acme, idp.token()).status == 200
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -293,6 +307,8 @@ def test_accounts_without_an_issuer_or_without_user_records(stack: Stack, idp: L
         ({"discovery_url": "https://[::1/x"}, "discovery_url"),
         ({"audience": []}, "audience"),
         ({"claims": {"dept": {"name": "d", "type": "money"}}}, "claims['dept']"),
+        # Two claims kept as one attribute: at each sign-in one value silently won.
+        ({"claims": {"department": "dept", "dept_code": {"name": "dept"}}}, "claims"),
         ({"tenant": "x"}, "tenant"),
     ],
 )

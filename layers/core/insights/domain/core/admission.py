@@ -226,6 +226,21 @@ def parse_target(raw: Any) -> tuple[str, ValueType]:
     return name, kind
 
 
+def shared_target(targets: Mapping[str, tuple[str, ValueType]]) -> str | None:
+    """Why two entries of an IdP mapping cannot be kept (they name one attribute), or None.
+
+    Each sign-in would write both under that name, and one would silently win."""
+    seen: dict[str, str] = {}
+    for source, (name, _kind) in targets.items():
+        if name in seen:
+            return (
+                f"{printable(seen[name])!r} and {printable(source)!r} are both kept as "
+                f"{printable(name)!r}: one value would silently replace the other"
+            )
+        seen[name] = source
+    return None
+
+
 def idp_value(value: Any, kind: ValueType) -> Scalar:
     """An IdP's claim or attribute as its mapped type.
 

@@ -20,6 +20,7 @@ from insights.domain.core.admission import (
     ValueType,
     idp_value,
     parse_target,
+    shared_target,
     uuid_problem,
 )
 
@@ -84,7 +85,9 @@ def check_url(url: Any, where: str) -> str:
     raise OidcConfigError(where, "must be an https URL")
 
 
-def parse_config(raw: Any) -> OidcConfig:
+def parse_config(raw: Any, *, stored: bool = False) -> OidcConfig:
+    """A registration from a PUT body, or (`stored`) as it was saved: a rule added
+    since (claims kept under one name) does not make a saved one unreadable."""
     if not isinstance(raw, dict):
         raise OidcConfigError("body", "send an object with issuer, audience and claims")
     unknown = sorted(set(raw) - FIELDS)
@@ -107,6 +110,9 @@ def parse_config(raw: Any) -> OidcConfig:
             claims[claim] = parse_target(target)
         except ValueError as exc:
             raise OidcConfigError(f"claims[{claim!r}]", str(exc)) from None
+    shared = None if stored else shared_target(claims)
+    if shared is not None:
+        raise OidcConfigError("claims", shared)
     return OidcConfig(
         issuer=issuer,
         audiences=audiences,
