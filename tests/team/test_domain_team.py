@@ -138,6 +138,9 @@ def test_audit_pages() -> None:
     for limit, cursor, field in [
         ("0", None, "limit"),
         ("x", None, "limit"),
+        # str.isdigit() holds for these, and int() raised ValueError (a 500).
+        ("²", None, "limit"),
+        ("1" * 5000, None, "limit"),
         (None, "zz", "cursor"),
     ]:
         with pytest.raises(AuditQueryError) as refused:

@@ -71,7 +71,7 @@ def export_of_key(key: str) -> tuple[int, str]:
     (``exp_...-<part>.json.gz``), or by anything else, come before every export."""
     name = key.rsplit("/", 1)[-1]
     moment, _, rest = name.partition("-")
-    if not moment.isdigit() or not rest.startswith("exp_"):
+    if not (moment.isascii() and moment.isdigit()) or not rest.startswith("exp_"):
         return -1, name.split("-", 1)[0]
     return int(moment), rest.split("-", 1)[0]
 
