@@ -64,6 +64,19 @@ def test_jsonl_numbers_surrogates_and_huge_rows_reject_their_rows_only(stack: St
     assert stored(acme, "7" * 45) == {"plan": ("numeric uuid", "s3")}
 
 
+def test_a_timestamp_of_5000_digits_rejects_its_row_only(stack: Stack) -> None:
+    """isdecimal() holds for it and int() raised ValueError (over 4,300 digits), which
+    the row check did not catch: the import's slice failed instead of one row."""
+    acme = stack.account()
+    data = f"uuid,timestamp,plan\nbad,{'1' * 5000},free\ngood,,VIP\n".encode()
+    job = upload(stack, acme, "t.csv", data)
+    assert job["status"] == "partially_succeeded", job
+    assert job["rows"]["imported"] == 1 and job["rows"]["rejected"] == 1
+    [line] = reasons(job)
+    assert line.startswith("2,timestamp,")
+    assert stored(acme, "good") == {"plan": ("VIP", "csv")}
+
+
 def test_a_csv_row_of_999_long_columns_rejects_that_row_only(stack: Stack) -> None:
     acme = stack.account()
     header = "uuid," + ",".join(f"c{i}" for i in range(999))
