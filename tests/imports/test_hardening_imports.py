@@ -22,6 +22,7 @@ def reasons(job: dict[str, Any]) -> list[str]:
     [
         ("1e300", "too large"),
         ("1e-200", "too small"),
+        ("1e-400", "too small"),  # below a double's range: was read as 0, and stored
         ("1" * 40, "more than 38 digits"),
     ],
 )

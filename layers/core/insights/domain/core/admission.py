@@ -40,6 +40,7 @@ from insights.domain.core.limits import (
     BigNumber,
     Scalar,
     Usage,
+    json_float,
     lone_surrogate,
     number_problem,
     value_bytes,
@@ -147,7 +148,8 @@ def _number_from_text(cell: str) -> int | float:
     if match is None:
         raise ValueError("not a number")
     value: int | float = (
-        int(text) if match["whole"] is not None and match["exponent"] is None else float(text)
+        # json_float: "1e-400" is too small to keep, not 0
+        int(text) if match["whole"] is not None and match["exponent"] is None else json_float(text)
     )
     problem = number_problem(value)
     if problem is not None:
