@@ -98,6 +98,21 @@ def test_patch_paths_with_a_bad_json_string_are_400_invalid_path(scim: Scim) -> 
     scim_error(answer, 400, "invalidPath")
 
 
+@pytest.mark.parametrize("schemas", [5, 1.5, True, {"a": 1}])
+def test_a_patch_whose_schemas_is_not_a_list_is_400_invalid_syntax(
+    scim: Scim, schemas: Any
+) -> None:
+    """`"schemas": 5` in a PatchOp was iterated: a TypeError, a 500 in no SCIM shape."""
+    created = scim("POST", "/Users", user("eve"))
+    operation = {"op": "replace", "path": "title", "value": "T"}
+    answer = scim(
+        "PATCH",
+        f"/Users/{created.json()['id']}",
+        {"schemas": schemas, "Operations": [operation]},
+    )
+    assert "schemas" in scim_error(answer, 400, "invalidSyntax")
+
+
 def test_filters_and_paths_nested_too_deep_are_scim_errors_naming_the_nesting(
     scim: Scim,
 ) -> None:

@@ -176,7 +176,9 @@ def apply_patch(user: dict[str, Any], body: Any) -> dict[str, Any]:
         raise _bad("the body must be a JSON object", "invalidSyntax")
     lowered = {k.lower(): v for k, v in body.items()}
     schemas = lowered.get("schemas")
-    if schemas is not None and PATCH_OP.lower() not in [str(s).lower() for s in schemas or []]:
+    if schemas is not None and (
+        not isinstance(schemas, list) or PATCH_OP.lower() not in [str(s).lower() for s in schemas]
+    ):
         raise _bad(f"schemas must list {PATCH_OP}", "invalidSyntax")
     operations = lowered.get("operations")
     if not isinstance(operations, list) or not operations:
