@@ -221,6 +221,9 @@ def test_resuming_at_a_record_end_gives_the_rest() -> None:
     [
         (b"uuid,v\nu1,\xff\n", "csv", "not valid UTF-8: byte 10"),
         (b'uuid,v\nu1,"a"b\n', "csv", "row 2 is not valid CSV"),
+        # Lines ended by CR alone (old Mac exports): Python's own words named its
+        # "universal-newline mode"; the reason says what to do with the file.
+        (b"uuid,v\ru1,a\r", "csv", "row 1 .*carriage return.*CR alone.*LF or CRLF"),
         (b'{"uuid": "a"}\n[1]\n', "jsonl", "line 2 is not a JSON object"),
         (b'{"uuid": "a", "uuid": "b"}\n', "jsonl", "line 1 has the key 'uuid' twice"),
         (b"{oops\n", "jsonl", "line 1 is not valid JSON"),

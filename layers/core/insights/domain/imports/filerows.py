@@ -160,6 +160,12 @@ def records(stream: Readable, fmt: Format, *, offset: int = 0, row: int = 0) -> 
             except StopIteration:
                 return
             except csv.Error as exc:
+                if "new-line character seen in unquoted field" in str(exc):
+                    raise FileError(
+                        f"row {row + 1} is not valid CSV: a carriage return (CR) outside "
+                        "quotes; a file that ends lines with CR alone (an old Mac format) "
+                        "must be saved with LF or CRLF line ends"
+                    ) from None
                 raise FileError(f"row {row + 1} is not valid CSV: {exc}") from None
             row += 1
             yield Record(row, fields, lines.offset)
