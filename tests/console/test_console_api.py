@@ -128,6 +128,24 @@ def test_bad_list_parameters_are_refused_with_the_field(stack: Stack) -> None:
     assert [u["uuid"] for u in second["users"]] == ["b"]
 
 
+def test_a_forged_cursor_naming_no_uuid_is_refused_not_a_500(stack: Stack) -> None:
+    """The cursor is unsigned base64url JSON: an "a" that no uuid can be (empty, blank,
+    over 256 characters, a lone surrogate) would reach DynamoDB as a key condition."""
+    import base64
+    import json
+
+    acme = stack.account()
+    visit(stack, acme, ["a"])
+    for after in ["", " ", "u" * 257, "\ud800"]:
+        raw = json.dumps({"a": after, "p": ""}).encode()
+        forged = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        query = {"cursor": forged}
+        response = stack.cloud.http("GET", "/v1/users", headers=stack.auth(acme), query=query)
+        assert response.status == 400, (after[:8], response.body)
+        assert response.json()["error"] == "invalid_cursor"
+        assert response.json()["field"] == "cursor"
+
+
 # -------------------------------------------------------------------- stats
 def session(stack: Stack, account: Any, uuid: str, start_ms: int, seconds: int) -> None:
     """A session of `seconds` starting at start_ms, sent as it happens."""

@@ -35,6 +35,10 @@ def post_raw(stack: Stack, account: Any, body: str, **query: str) -> Any:
         ("1e300", "too large"),
         ("-1e300", "too large"),
         ("1e-200", "too small"),
+        # Beyond a double's range: 1e400 reads as inf, 1e-400 as 0.0 (stored as 0).
+        ("1e400", "finite"),
+        ("1e-400", "too small"),
+        ("-2.5E-999", "too small"),
         ("1" * 40, "more than 38 digits"),
         ("-" + "9" * 39, "more than 38 digits"),
         ("1" * 5000, "more than 38 digits"),

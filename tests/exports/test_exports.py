@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from insights import clock
 from insights.domain.exports import day_of, four_questions, partition
 from insights.local import sql
@@ -83,6 +85,7 @@ def test_a_partition_holds_one_export_and_the_daily_run_covers_every_account(
     stack.advance(31 * MINUTE)
     stack.sweep()
     first = export(stack, acme)
+    stack.advance(1)  # the later export (two at the same millisecond are ordered by id)
     second = export(stack, acme)
     assert first["users"] == second["users"] == 1
     keys = [
@@ -146,3 +149,55 @@ def test_the_exports_fast_decoding_reads_profiles_as_the_model_does(stack: Stack
     for item in raw:
         model = profile_from_item(UserItem.from_raw_data(item)).profile
         assert profile_of(item) == replace(model, recent_sends=())
+
+
+def test_two_exports_of_one_partition_at_once_leave_the_newer_one_whole(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two on-demand exports (a double click, a retried POST) run side by side as
+    two invocations. Each removed, when done, every file of the partition that
+    was not its own: the other's, written a moment before. Both said succeeded
+    with every user, and the partition held none of them."""
+    from insights.services import exports as service
+    from insights.storage import exports as export_store
+
+    acme = stack.account()
+    uuids = ["u1", "u2", "u3"]
+    stack.send(acme, [{"uuid": u, "type": "click"} for u in uuids])
+    stack.advance(31 * MINUTE)
+    stack.sweep()
+    for waits in ("older", "newer"):
+        queued: list[dict[str, Any]] = []
+        monkeypatch.setattr(export_store, "send_slice", queued.append)
+        jobs = []
+        for _ in range(2):
+            started = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
+            assert started.status == 202, started.body
+            jobs.append(started.json()["id"])
+            stack.advance(1)
+        older, newer = queued
+        first, second = (older, newer) if waits == "older" else (newer, older)
+        monkeypatch.setattr(service, "_replace_partitions", _after_one_more(service, second))
+        service.run(first, lambda: True)
+        monkeypatch.undo()
+        for job_id in jobs:
+            job = stack.cloud.http("GET", f"/v1/exports/{job_id}", headers=stack.auth(acme))
+            assert job.json()["status"] == "succeeded" and job.json()["users"] == 3, job.body
+        root = files(stack, tmp_path / waits)
+        _, rows = sql.query(root, "SELECT uuid FROM users ORDER BY 1")
+        assert [u for (u,) in rows] == uuids, waits
+
+
+def _after_one_more(service: Any, second: dict[str, Any]) -> Any:
+    """_replace_partitions that, the first time, runs `second` whole before going on:
+    the first job has written its files, the second finishes before it cleans up."""
+    replace = service._replace_partitions
+    calls: list[tuple[Any, ...]] = []
+
+    def in_between(*args: Any) -> None:
+        calls.append(args)
+        if len(calls) == 1:
+            service.run(second, lambda: True)
+        replace(*args)
+
+    return in_between

@@ -108,6 +108,26 @@ def test_values_are_typed_and_named_canonically() -> None:
         normalize_user({"userName": "a", "title": 5})
 
 
+def test_an_attribute_sent_twice_in_another_case_is_refused_not_dropped() -> None:
+    """SCIM names are case-insensitive: "title" and "Title" are one attribute. The
+    later one silently won; two different values are now a 400 naming it."""
+    for body, name in [
+        ({"userName": "a", "title": "CEO", "Title": "Intern"}, "title"),
+        ({"userName": "a", "name": {"givenName": "A", "GIVENNAME": "B"}}, "name.givenName"),
+        (
+            {"userName": "a", ENTERPRISE: {"department": "R&D"}, f"{ENTERPRISE}:department": "Ops"},
+            "department",
+        ),
+    ]:
+        with pytest.raises(ScimError) as refused:
+            normalize_user(body)
+        assert refused.value.status == 400 and refused.value.scim_type == "invalidSyntax"
+        assert name in refused.value.detail and "twice" in refused.value.detail
+    # The same value twice says one thing: taken.
+    same = normalize_user({"userName": "a", "title": "CEO", "TITLE": "CEO"})
+    assert same == {"userName": "a", "title": "CEO"}
+
+
 def test_patch_add_to_a_multi_valued_attribute_moves_primary() -> None:
     patched = apply_patch(
         USER,

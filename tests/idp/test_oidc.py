@@ -252,6 +252,28 @@ def test_claims_that_cannot_be_used_are_refused(stack: Stack, idp: LocalIdp, acm
     assert too_long.status == 400 and "longer than 256" in too_long.json()["message"]
 
 
+def test_an_email_the_idp_marks_unverified_cannot_be_the_verified_uuid(
+    stack: Stack, idp: LocalIdp, acme: Any
+) -> None:
+    """uuid_claim "email": the answer's identity says this browser may act as that
+    uuid. An IdP that lets people register any email says email_verified false
+    (some as the string "false"): such a token proves nothing about the email."""
+    for flag in (False, "false", "False"):
+        response = sign_in(stack, acme, idp.token(email="boss@example.com", email_verified=flag))
+        assert response.status == 400, (flag, response.body)
+        assert response.json()["error"] == "id_token_not_used"
+        assert "not verified" in response.json()["message"]
+    assert stack.user(acme, "boss@example.com").status == 404  # nothing was written
+    for flag in (True, "true"):
+        response = sign_in(stack, acme, idp.token(email="boss@example.com", email_verified=flag))
+        assert response.status == 200, (flag, response.body)
+        assert response.json()["identity"]["uuid"] == "boss@example.com"
+    # With another uuid claim the email is only an attribute source, and is not judged.
+    assert register(stack, acme, idp, uuid_claim="sub").status == 200
+    response = sign_in(stack, acme, idp.token(email_verified=False))
+    assert response.status == 200 and response.json()["identity"]["uuid"] == "00u-ann"
+
+
 def test_accounts_without_an_issuer_or_without_user_records(stack: Stack, idp: LocalIdp) -> None:
     bare = stack.account("Bare")
     assert sign_in(stack, bare, idp.token()).status == 409
@@ -259,6 +281,20 @@ def test_accounts_without_an_issuer_or_without_user_records(stack: Stack, idp: L
     assert register(stack, off, idp).status == 200
     response = sign_in(stack, off, idp.token())
     assert response.status == 403 and "unique_user_ids" in response.json()["message"]
+
+
+def test_a_registration_saved_with_two_claims_under_one_name_still_reads(
+    stack: Stack, idp: LocalIdp, acme: Any
+) -> None:
+    """Saved before such a registration was refused: sign-ins and GET keep working."""
+    from insights.storage.idp import items as idp_store
+
+    config = stack.cloud.http("GET", "/v1/idp/oidc/config", headers=stack.auth(acme)).json()
+    config["claims"]["dept_code"] = {"name": "department", "type": "string"}
+    idp_store.put_config(acme.account_id, "oidc", config, 0)
+    got = stack.cloud.http("GET", "/v1/idp/oidc/config", headers=stack.auth(acme))
+    assert got.status == 200 and "dept_code" in got.json()["claims"]
+    assert sign_in(stack, acme, idp.token()).status == 200
 
 
 @pytest.mark.parametrize(
@@ -271,6 +307,8 @@ def test_accounts_without_an_issuer_or_without_user_records(stack: Stack, idp: L
         ({"discovery_url": "https://[::1/x"}, "discovery_url"),
         ({"audience": []}, "audience"),
         ({"claims": {"dept": {"name": "d", "type": "money"}}}, "claims['dept']"),
+        # Two claims kept as one attribute: at each sign-in one value silently won.
+        ({"claims": {"department": "dept", "dept_code": {"name": "dept"}}}, "claims"),
         ({"tenant": "x"}, "tenant"),
     ],
 )

@@ -328,6 +328,8 @@ def test_bodies_that_are_not_a_saml_response(stack: Stack, idp: TestIdp, acme: A
         ({"recipient": 7}, "recipient"),
         ({"uuid_attribute": ""}, "uuid_attribute"),
         ({"attributes": {"dept": {"name": "d", "type": "money"}}}, "attributes['dept']"),
+        # Two SAML attributes kept as one: at each sign-in one value silently won.
+        ({"attributes": {"department": "dept", "Department": {"name": "dept"}}}, "attributes"),
         ({"tenant": "x"}, "tenant"),
     ],
 )

@@ -368,6 +368,30 @@ def test_delete_records_active_false_and_keeps_the_profile(
     assert scim("POST", "/Users", OKTA_USER).status == 201
 
 
+def test_a_user_whose_uuid_changes_leaves_nothing_stale_on_the_old_uuid(
+    stack: Stack, acme: Any, scim: Scim
+) -> None:
+    """userName is the uuid by default, and IdPs rename (an email changes). The new
+    uuid got the values; the old one kept them, idp.active true included, even
+    after the User was deprovisioned. What the User set there is withdrawn."""
+    old, new = OKTA_USER["userName"], "test.user.renamed@okta.local"
+    user = scim("POST", "/Users", OKTA_USER).json()
+    close_a_session(stack, acme, old)
+    assert stack.send(acme, [{"uuid": old, "user_properties": {"plan": "VIP"}}]).status == 200
+    close_a_session(stack, acme, old)
+    rename = {"op": "replace", "path": "userName", "value": new}
+    patched = scim("PATCH", f"/Users/{user['id']}", {"schemas": [PATCH_OP], "Operations": [rename]})
+    assert patched.status == 200, patched.body
+    held = custom(stack, acme, old)
+    assert held["plan"]["value"] == "VIP"  # another source's value stays
+    assert all(v["value"] is None for k, v in held.items() if k.startswith("idp.")), held
+    stack.advance(60)
+    assert scim("DELETE", f"/Users/{user['id']}").status == 204
+    close_a_session(stack, acme, new)
+    assert custom(stack, acme, new)["idp.active"]["value"] is False
+    assert not any(v["value"] for k, v in custom(stack, acme, old).items() if k.startswith("idp."))
+
+
 def test_an_account_without_user_records_is_refused(stack: Stack) -> None:
     account = stack.account("NoIds", unique_user_ids=False)
     scim = Scim(stack.cloud, scim_token(stack.cloud, account))

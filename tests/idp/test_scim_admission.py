@@ -98,6 +98,43 @@ def test_patch_paths_with_a_bad_json_string_are_400_invalid_path(scim: Scim) -> 
     scim_error(answer, 400, "invalidPath")
 
 
+@pytest.mark.parametrize("schemas", [5, 1.5, True, {"a": 1}])
+def test_a_patch_whose_schemas_is_not_a_list_is_400_invalid_syntax(
+    scim: Scim, schemas: Any
+) -> None:
+    """`"schemas": 5` in a PatchOp was iterated: a TypeError, a 500 in no SCIM shape."""
+    created = scim("POST", "/Users", user("eve"))
+    operation = {"op": "replace", "path": "title", "value": "T"}
+    answer = scim(
+        "PATCH",
+        f"/Users/{created.json()['id']}",
+        {"schemas": schemas, "Operations": [operation]},
+    )
+    assert "schemas" in scim_error(answer, 400, "invalidSyntax")
+
+
+def test_filters_and_paths_nested_too_deep_are_scim_errors_naming_the_nesting(
+    scim: Scim,
+) -> None:
+    """Within the 2,000-character cap, 600 parentheses overflowed the parser's
+    recursion: the answer was the API's generic shape, not SCIM's."""
+    deep = "(" * 600 + 'userName eq "a"' + ")" * 600
+    answer = scim("GET", "/Users", query={"filter": deep})
+    assert "deeper than" in scim_error(answer, 400, "invalidFilter")
+    negated = "not (" * 300 + 'userName eq "a"' + ")" * 300
+    answer = scim("GET", "/Users", query={"filter": negated})
+    assert "deeper than" in scim_error(answer, 400, "invalidFilter")
+    created = scim("POST", "/Users", user("dan", emails=[{"value": "d@x", "type": "work"}]))
+    path = "emails[" + "(" * 600 + 'type eq "work"' + ")" * 600 + "].value"
+    operation = {"op": "replace", "path": path, "value": "e@x"}
+    answer = scim(
+        "PATCH",
+        f"/Users/{created.json()['id']}",
+        {"schemas": [PATCH_OP], "Operations": [operation]},
+    )
+    assert "deeper than" in scim_error(answer, 400, "invalidPath")
+
+
 # ------------------------------------------------------------ point 11
 def test_undecodable_and_over_deep_bodies_get_scims_error_schema(scim: Scim) -> None:
     assert "UTF-8" in scim_error(scim("POST", "/Users", b"\xff\xfe{}"), 400, "invalidSyntax")

@@ -221,6 +221,9 @@ def test_resuming_at_a_record_end_gives_the_rest() -> None:
     [
         (b"uuid,v\nu1,\xff\n", "csv", "not valid UTF-8: byte 10"),
         (b'uuid,v\nu1,"a"b\n', "csv", "row 2 is not valid CSV"),
+        # Lines ended by CR alone (old Mac exports): Python's own words named its
+        # "universal-newline mode"; the reason says what to do with the file.
+        (b"uuid,v\ru1,a\r", "csv", "row 1 .*carriage return.*CR alone.*LF or CRLF"),
         (b'{"uuid": "a"}\n[1]\n', "jsonl", "line 2 is not a JSON object"),
         (b'{"uuid": "a", "uuid": "b"}\n', "jsonl", "line 1 has the key 'uuid' twice"),
         (b"{oops\n", "jsonl", "line 1 is not valid JSON"),
@@ -262,3 +265,12 @@ def test_json_lines_rename_and_type_every_key_when_no_column_list() -> None:
     assert check_row(2, clash, plan, import_ts=NOW, now_ms=NOW) == Rejection(
         2, "role", "keys 'Job Title' and 'role' both map to 'role'"
     )
+
+
+def test_a_jsonl_number_too_small_for_a_double_is_refused_not_read_as_zero() -> None:
+    """1e-400 read as 0.0 and was imported as 0, where 1e-200 is refused."""
+    lines = rows_of(b'{"uuid": "u", "n": 1e-400, "z": 0.0e-999}\n', "jsonl")
+    data = lines[0].data
+    assert data["z"] == 0.0
+    with pytest.raises(ValueError, match="too small"):
+        parse_value(data["n"], None)

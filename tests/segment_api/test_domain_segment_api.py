@@ -115,6 +115,40 @@ def test_traits_flatten_type_and_refuse_alone() -> None:
     assert crowded.refused == {0} and crowded.rows == []
 
 
+def test_a_trait_named_twice_by_flattening_is_refused_not_dropped() -> None:
+    """`{"address.city": ..}` and `{"address": {"city": ..}}` flatten to one name:
+    the first in the message is applied, the later one refused with its path."""
+    traits = {"address.city": "Paris", "address": {"city": "Lyon", "zip": "69001"}}
+    t = run({"userId": "u", "traits": traits, "timestamp": iso(NOW)}, "identify")
+    [row] = t.rows
+    assert row.values == {
+        "address.city": Stamped("Paris", NOW),
+        "address.zip": Stamped("69001", NOW),
+    }
+    [refused] = t.rejected
+    assert refused.field == "traits.address.city"
+    assert "twice" in refused.error and "other traits were applied" in refused.error
+    assert t.refused == set()
+
+
+def test_an_identify_none_of_whose_traits_is_taken_is_not_accepted() -> None:
+    """docs/segment-api.md: `accepted` does not count an identify none of whose traits
+    was taken; one whose every trait the translation refused was counted."""
+    batch = [
+        {"type": "identify", "userId": "u1", "traits": {"tags": ["a"], "deep": [{"x": 1}]}},
+        {"type": "identify", "userId": "u2", "traits": {"tags": ["a"], "plan": "x"}},
+        {"type": "identify", "userId": "u3", "traits": {}},
+    ]
+    t = run({"batch": batch})
+    assert t.refused == {0}
+    assert [r.field for r in t.rejected] == [
+        "batch[0].traits.tags",
+        "batch[0].traits.deep",
+        "batch[1].traits.tags",
+    ]
+    assert [(row.number, sorted(row.values)) for row in t.rows] == [(1, ["plan"]), (2, [])]
+
+
 def test_events_carry_only_opted_in_properties_and_group_by_context() -> None:
     batch = [
         {"type": "track", "userId": "u", "event": "E", "properties": {"plan": "a", "x": 1}},

@@ -72,6 +72,15 @@ def test_networks_keep_no_address() -> None:
         ({"issuer": "http://acme.okta.com"}, "issuer"),
         ({"client_id": ""}, "client_id"),
         ({"allowed_domains": [], "default_role": "viewer"}, "default_role"),
+        (
+            {
+                "allowed_domains": [],
+                "group_claim": "groups",
+                "role_groups": {"admin": ["it"]},
+                "default_role": "viewer",
+            },
+            "default_role",
+        ),
         ({"allowed_domains": ["@acme.com"]}, "allowed_domains"),
         ({"role_groups": {"admin": ["a"]}}, "group_claim"),
         ({"role_groups": {"owner": ["a"]}, "group_claim": "groups"}, "role_groups"),
@@ -129,6 +138,9 @@ def test_audit_pages() -> None:
     for limit, cursor, field in [
         ("0", None, "limit"),
         ("x", None, "limit"),
+        # str.isdigit() holds for these, and int() raised ValueError (a 500).
+        ("²", None, "limit"),
+        ("1" * 5000, None, "limit"),
         (None, "zz", "cursor"),
     ]:
         with pytest.raises(AuditQueryError) as refused:

@@ -108,3 +108,20 @@ def test_an_https_console_uses_a_host_only_secure_cookie(team: Team) -> None:
         "GET", "/v1/account", headers={**sent, "cookie": f"insights_session={value}"}
     )
     assert (tossed.status, tossed.json()["error"]) == (401, "invalid_session")
+
+
+def test_a_provider_change_of_who_gets_in_ends_every_session(team: Team) -> None:
+    """A session keeps the role it began with, so a provider whose rules change (a
+    default role or a group mapping taken away, another issuer, other domains)
+    left everyone admitted under the old rules signed in for up to 12 hours: the
+    way an admin closes a door found open did not close it."""
+    viewer = team.session("vi@acme.com")  # the default role let them in
+    editor = team.session("ed@acme.com")  # a group mapping
+    assert team.configure(session_minutes=30).status == 200  # not about who gets in
+    assert team.call(viewer, "GET", "/v1/users").status == 200
+    assert team.configure(session_minutes=30, default_role=None).status == 200
+    for session in (viewer, editor):
+        ended = team.call(session, "GET", "/v1/users")
+        assert (ended.status, ended.json()["error"]) == (401, "session_ended")
+    assert team.sign_in("vi@acme.com").headers["location"] == "/#/signin-error/no_role"
+    assert team.call(team.session("ed@acme.com"), "GET", "/v1/team/me").json()["role"] == "editor"

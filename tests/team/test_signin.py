@@ -179,6 +179,55 @@ class _Catch(logging.Handler):
         self.records.append(record)
 
 
+def test_a_default_role_needs_allowed_domains_even_beside_role_groups(team: Team) -> None:
+    """role_groups do not narrow who the default role admits: it is for everyone the
+    IdP signs in whom no group names, so without allowed_domains a public issuer
+    (Google's signs in every Google account) let the whole world in as viewer."""
+    team.provider.user("stranger@elsewhere.example", email="stranger@elsewhere.example")
+    refused = team.configure(allowed_domains=[])
+    assert refused.status == 400, refused.body
+    assert refused.json()["error"] == "invalid_team_provider"
+    assert refused.json()["field"] == "default_role"
+    answer = team.sign_in("stranger@elsewhere.example")
+    assert answer.headers["location"] == "/#/signin-error/domain_not_allowed"
+    # Groups alone (no default role) need no domains: only the groups' members get in.
+    assert team.configure(allowed_domains=[], default_role=None).status == 200
+    answer = team.sign_in("stranger@elsewhere.example")
+    assert answer.headers["location"] == "/#/signin-error/no_role"
+
+
+def test_a_provider_stored_with_a_default_role_and_no_domains_still_loads_but_admits_none(
+    team: Team,
+) -> None:
+    """Stored before the rule above: it still reads (the Team page shows it, a PUT
+    replaces it), and its default role lets nobody in."""
+    from insights.storage import team as store
+
+    account_id = team.account.account_id
+    body, secret_name = store.get_provider(account_id) or ({}, None)
+    store.put_provider(account_id, {**body, "allowed_domains": []}, secret_name, 0)
+    team.provider.user("stranger@elsewhere.example", email="stranger@elsewhere.example")
+    shown = team.admin("GET", "/v1/team/provider")
+    assert shown.status == 200 and shown.json()["provider"]["allowed_domains"] == []
+    answer = team.sign_in("stranger@elsewhere.example")
+    assert answer.headers["location"] == "/#/signin-error/no_role"
+    assert team.configure().status == 200  # replaced with domains: the default role works
+    assert team.call(team.session("vi@acme.com"), "GET", "/v1/team/me").json()["role"] == "viewer"
+
+
+def test_an_email_the_idp_marks_unverified_as_a_string_is_not_let_in(team: Team) -> None:
+    """Apple, Azure AD and others send email_verified as "false"/"true" strings: a
+    string "false" must refuse the email as the boolean does, or anyone who can
+    set an unverified email at such an IdP signs in as that address (its role)."""
+    assert team.admin("PUT", "/v1/team/members/boss%40acme.com", {"role": "admin"}).status == 200
+    for verified in ("false", "False", "FALSE", 0, "no"):
+        team.provider.user("mallory", email="boss@acme.com", email_verified=verified)
+        refused = team.sign_in("mallory")
+        assert refused.headers["location"].endswith("/email_not_verified"), verified
+    team.provider.user("boss", email="boss@acme.com", email_verified="true")
+    assert team.call(team.session("boss"), "GET", "/v1/team/me").json()["role"] == "admin"
+
+
 def test_who_is_let_in(team: Team) -> None:
     refused = team.sign_in("mal@evil.example")  # in the admins' group, but not of acme.com
     assert refused.headers["location"] == "/#/signin-error/domain_not_allowed"

@@ -58,14 +58,22 @@ def partition(account_id: str, dt: str) -> str:
     return f"{PREFIX}account={account_id}/dt={dt}/"
 
 
-def part_key(account_id: str, dt: str, job_id: str, part: str) -> str:
-    """One file of a job: named by the job, so a later export of the partition can
-    remove the files of earlier ones."""
-    return f"{partition(account_id, dt)}{job_id}-{part}.json.gz"
+def part_key(account_id: str, dt: str, job_id: str, part: str, exported_at: int) -> str:
+    """One file of a job: named by the export's moment and the job, so that the
+    export of a partition that ends can tell earlier exports' files (removed)
+    from a later one's (which replaces its own)."""
+    return f"{partition(account_id, dt)}{exported_at:013d}-{job_id}-{part}.json.gz"
 
 
-def job_of_key(key: str) -> str:
-    return key.rsplit("/", 1)[-1].split("-", 1)[0]
+def export_of_key(key: str) -> tuple[int, str]:
+    """(moment, job id) of the export a file belongs to, the order exports replace
+    each other in. Files named before the moment was in the name
+    (``exp_...-<part>.json.gz``), or by anything else, come before every export."""
+    name = key.rsplit("/", 1)[-1]
+    moment, _, rest = name.partition("-")
+    if not (moment.isascii() and moment.isdigit()) or not rest.startswith("exp_"):
+        return -1, name.split("-", 1)[0]
+    return int(moment), rest.split("-", 1)[0]
 
 
 def new_job_id() -> str:

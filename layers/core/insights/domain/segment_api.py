@@ -262,7 +262,12 @@ class _Message:
         ts = self._time(at, raw)
         context = self._context(at, raw.get("context"))
         if kind == "identify":
+            refused_before = len(out.rejected)
             values = _traits(index, at, raw.get("traits"), ts, out)
+            if not values and len(out.rejected) > refused_before:
+                # Every trait it sent was refused: nothing of it is taken (not accepted).
+                out.refused.add(index)
+                return
             out.rows.append(Row(index, uuid, values))
             return
         if kind == "track":
@@ -431,24 +436,20 @@ def _flatten(
     out: Translation,
 ) -> None:
     for key, value in raw.items():
-        name = f"{prefix}{key}"
+        name, error = f"{prefix}{key}", None
         if not key or name_problem(name) is not None:
-            out.rejected.append(
-                Rejection(
-                    index,
-                    f"{where}.{name[:40]}",
-                    alone(f"trait names must be 1-{MAX_PROPERTY_NAME_CHARS} characters", "traits"),
-                )
-            )
+            name, error = name[:40], f"trait names must be 1-{MAX_PROPERTY_NAME_CHARS} characters"
         elif isinstance(value, dict) and depth < MAX_TRAIT_DEPTH:
             _flatten(index, where, name + ".", value, depth + 1, flat, out)
         elif isinstance(value, dict | list):
             kind = "an object nested too deep" if isinstance(value, dict) else "a list"
-            out.rejected.append(
-                Rejection(index, f"{where}.{name}", alone(f"{kind} is not a value", "traits"))
-            )
+            error = f"{kind} is not a value"
+        elif name in flat:  # "a.b" and {"a": {"b": ..}}: one trait, never one dropped unsaid
+            error = "this trait is named twice (dotted and nested); the first was applied"
         else:
             flat[name] = value
+        if error is not None:
+            out.rejected.append(Rejection(index, f"{where}.{name}", alone(error, "traits")))
 
 
 @dataclass(slots=True)

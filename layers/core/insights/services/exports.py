@@ -23,7 +23,7 @@ from insights import clock
 from insights.domain.exports import (
     Job,
     day_of,
-    job_of_key,
+    export_of_key,
     line,
     new_job_id,
     part_key,
@@ -96,7 +96,7 @@ def run(message: dict[str, Any], time_left: Callable[[], bool]) -> dict[str, Any
         )
         for segment, (_, buffers) in enumerate(results):
             for account_id, buffer in buffers.items():
-                key = part_key(account_id, dt, job_id, f"{slice_number}-{segment}")
+                key = part_key(account_id, dt, job_id, f"{slice_number}-{segment}", exported_at)
                 export_store.put_file(key, buffer.finish())
                 users, files = users + buffer.users, files + 1
                 accounts.add(account_id)
@@ -110,7 +110,7 @@ def run(message: dict[str, Any], time_left: Callable[[], bool]) -> dict[str, Any
                 "files": files,
                 "accounts": sorted(accounts),
             }
-        _replace_partitions(job_id, dt, [account] if account else None)
+        _replace_partitions(job_id, exported_at, dt, [account] if account else None)
     except Exception as exc:
         if job is not None:
             failed = replace(job, status="failed", finished_at=clock.now_ms(), error=str(exc)[:500])
@@ -145,10 +145,22 @@ def _scan(
     return "done", buffers
 
 
-def _replace_partitions(job_id: str, dt: str, accounts: list[str] | None) -> None:
-    """Remove earlier exports' files from the partitions this job wrote (all accounts' of
-    the day for the daily job), so that each partition holds one export."""
+def _replace_partitions(job_id: str, exported_at: int, dt: str, accounts: list[str] | None) -> None:
+    """Make each partition this job wrote (all accounts' of the day for the daily job)
+    hold one export: the latest by its moment.
+
+    Exports of a partition may run at once (two POSTs, the daily job and a POST).
+    Removing every file but its own, each removed the other's: both said
+    succeeded over an empty partition. So a job removes only earlier exports'
+    files; when a later export has written files here, this one is replaced:
+    it removes its own (the later one removes any it writes after this).
+    """
+    this = (exported_at, job_id)
     for account_id in accounts if accounts is not None else export_store.accounts_exported():
-        stale = [k for k in export_store.partition_keys(account_id, dt) if job_of_key(k) != job_id]
+        keys = export_store.partition_keys(account_id, dt)
+        if any(export_of_key(k) > this for k in keys):
+            stale = [k for k in keys if export_of_key(k) == this]
+        else:
+            stale = [k for k in keys if export_of_key(k) < this]
         if stale:
             export_store.delete_files(stale)

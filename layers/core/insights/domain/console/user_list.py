@@ -3,7 +3,8 @@
 The cursor is the last uuid a page looked at and the prefix it was for,
 base64url JSON. It needs no signature: it only says where to continue
 inside the caller's own account (every read is scoped by the key's
-account), and a forged one just starts elsewhere.
+account), and a forged one just starts elsewhere (or is refused when it names
+no possible uuid: that would reach DynamoDB as an invalid key condition).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import binascii
 import json
 from dataclasses import dataclass
 
+from insights.domain.core.admission import uuid_problem
 from insights.domain.core.limits import whole_number
 
 DEFAULT_LIMIT = 25
@@ -66,6 +68,9 @@ def _decode(cursor: str, prefix: str) -> str:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise bad from None
     if not isinstance(found, dict) or not isinstance(found.get("a"), str):
+        raise bad
+    if uuid_problem(found["a"]) is not None:
+        # Forged: it would reach DynamoDB as a key condition no uuid can meet (a 500).
         raise bad
     if found.get("p") != prefix:
         raise ListError("invalid_cursor", "cursor belongs to a list with another prefix", "cursor")

@@ -40,6 +40,7 @@ from insights.domain.core.limits import (
     BigNumber,
     Scalar,
     Usage,
+    json_float,
     lone_surrogate,
     number_problem,
     value_bytes,
@@ -147,7 +148,8 @@ def _number_from_text(cell: str) -> int | float:
     if match is None:
         raise ValueError("not a number")
     value: int | float = (
-        int(text) if match["whole"] is not None and match["exponent"] is None else float(text)
+        # json_float: "1e-400" is too small to keep, not 0
+        int(text) if match["whole"] is not None and match["exponent"] is None else json_float(text)
     )
     problem = number_problem(value)
     if problem is not None:
@@ -224,6 +226,21 @@ def parse_target(raw: Any) -> tuple[str, ValueType]:
     if kind not in VALUE_TYPES:
         raise ValueError(f"type must be one of {', '.join(VALUE_TYPES)}")
     return name, kind
+
+
+def shared_target(targets: Mapping[str, tuple[str, ValueType]]) -> str | None:
+    """Why two entries of an IdP mapping cannot be kept (they name one attribute), or None.
+
+    Each sign-in would write both under that name, and one would silently win."""
+    seen: dict[str, str] = {}
+    for source, (name, _kind) in targets.items():
+        if name in seen:
+            return (
+                f"{printable(seen[name])!r} and {printable(source)!r} are both kept as "
+                f"{printable(name)!r}: one value would silently replace the other"
+            )
+        seen[name] = source
+    return None
 
 
 def idp_value(value: Any, kind: ValueType) -> Scalar:

@@ -23,6 +23,7 @@ from insights.domain.core.limits import (
     MAX_PROPERTY_NAME_CHARS,
     MAX_UUID_CHARS,
     find_lone_surrogate,
+    json_float,
     json_int,
     lone_surrogate,
     too_deep,
@@ -133,7 +134,9 @@ def decode_json(body: bytes | str, *, strict: bool = True) -> Any:
             "other encodings are not accepted)",
         ) from None
     try:
-        doc = json.loads(text, parse_constant=_reject_constant, parse_int=json_int)
+        doc = json.loads(
+            text, parse_constant=_reject_constant, parse_int=json_int, parse_float=json_float
+        )
     except json.JSONDecodeError as exc:
         raise RequestError(
             400,

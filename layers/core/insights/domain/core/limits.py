@@ -73,6 +73,19 @@ def json_int(text: str) -> int | BigNumber:
     return BigNumber(text) if digits > MAX_INT_DIGITS else int(text)
 
 
+def json_float(text: str) -> float:
+    """``json.loads(parse_float=...)``: a literal too small for a double (``1e-400``)
+    reads as the smallest one of its sign, not 0.0, so the range check refuses
+    it as it refuses ``1e-200`` instead of storing 0. (``1e400`` reads as inf,
+    which the check refuses as not finite.)"""
+    value = float(text)
+    if value == 0.0:
+        mantissa = text.lower().partition("e")[0]
+        if any(digit in mantissa for digit in "123456789"):
+            return math.copysign(5e-324, value)
+    return value
+
+
 def _big_text(value: Any) -> str:
     if isinstance(value, BigNumber):
         return value.text

@@ -20,6 +20,7 @@ from insights.domain.core.admission import (
     ValueType,
     idp_value,
     parse_target,
+    shared_target,
     uuid_problem,
 )
 
@@ -84,7 +85,9 @@ def check_url(url: Any, where: str) -> str:
     raise OidcConfigError(where, "must be an https URL")
 
 
-def parse_config(raw: Any) -> OidcConfig:
+def parse_config(raw: Any, *, stored: bool = False) -> OidcConfig:
+    """A registration from a PUT body, or (`stored`) as it was saved: a rule added
+    since (claims kept under one name) does not make a saved one unreadable."""
     if not isinstance(raw, dict):
         raise OidcConfigError("body", "send an object with issuer, audience and claims")
     unknown = sorted(set(raw) - FIELDS)
@@ -107,6 +110,9 @@ def parse_config(raw: Any) -> OidcConfig:
             claims[claim] = parse_target(target)
         except ValueError as exc:
             raise OidcConfigError(f"claims[{claim!r}]", str(exc)) from None
+    shared = None if stored else shared_target(claims)
+    if shared is not None:
+        raise OidcConfigError("claims", shared)
     return OidcConfig(
         issuer=issuer,
         audiences=audiences,
@@ -161,11 +167,26 @@ def token_times(claims: dict[str, Any]) -> tuple[int, int]:
     return times[0], times[1]
 
 
+def email_verified(flag: Any) -> bool:
+    """Whether a token's email_verified claim lets its email stand for the person.
+
+    A boolean, or (Apple, Azure AD, others) the string "true"/"false". An
+    absent or null claim says nothing (it is optional); any other value is
+    not a yes."""
+    if flag is None or flag is True:
+        return True
+    return isinstance(flag, str) and flag.strip().lower() == "true"
+
+
 def claim_values(claims: dict[str, Any], config: OidcConfig) -> tuple[str, dict[str, Scalar]]:
     """(uuid, attribute name -> typed value) from a verified token's claims."""
     uuid = claims.get(config.uuid_claim)
     if not isinstance(uuid, str | int) or isinstance(uuid, bool) or str(uuid) == "":
         raise ClaimError(f"the token has no {config.uuid_claim} claim to take the uuid from")
+    if config.uuid_claim == "email" and not email_verified(claims.get("email_verified")):
+        # The identity would say this browser may act as that uuid: an email the IdP
+        # let someone set without proving it is no proof.
+        raise ClaimError("the IdP says the email is not verified: it cannot be the uuid")
     problem = uuid_problem(str(uuid))  # the rules every uuid follows (1-256 characters)
     if problem is not None:
         raise ClaimError(f"claim {config.uuid_claim} cannot be the uuid: {problem}")

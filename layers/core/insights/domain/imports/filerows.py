@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from insights.domain.core.limits import json_int
+from insights.domain.core.limits import json_float, json_int
 from insights.domain.imports.files import FileError, Format
 
 CHUNK_BYTES = 64 * 1024
@@ -27,6 +27,12 @@ SKIP_CHUNK_BYTES = 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"
+# The csv module refuses a field over 131,072 characters by default, which
+# failed a whole file for one long cell (a CRM's notes, even in a column the
+# mapping leaves out). A cell is bounded as a line is; a longer value in an
+# imported column is then refused with its row (limits.MAX_STRING_VALUE_CHARS).
+# Process-wide, but this is the service's only CSV reader.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
 
 
 class Readable(Protocol):
@@ -154,6 +160,12 @@ def records(stream: Readable, fmt: Format, *, offset: int = 0, row: int = 0) -> 
             except StopIteration:
                 return
             except csv.Error as exc:
+                if "new-line character seen in unquoted field" in str(exc):
+                    raise FileError(
+                        f"row {row + 1} is not valid CSV: a carriage return (CR) outside "
+                        "quotes; a file that ends lines with CR alone (an old Mac format) "
+                        "must be saved with LF or CRLF line ends"
+                    ) from None
                 raise FileError(f"row {row + 1} is not valid CSV: {exc}") from None
             row += 1
             yield Record(row, fields, lines.offset)
@@ -177,7 +189,9 @@ def _json_object(text: str, row: int) -> dict[str, Any]:
 
     try:
         # Integers over 38 digits stay BigNumber: the row is refused, not the file.
-        value = json.loads(text, object_pairs_hook=pairs, parse_int=json_int)
+        value = json.loads(
+            text, object_pairs_hook=pairs, parse_int=json_int, parse_float=json_float
+        )
     except json.JSONDecodeError as exc:
         raise FileError(f"line {row} is not valid JSON: {exc.msg}") from None
     except RecursionError:

@@ -36,7 +36,7 @@ from insights.domain.core.limits import (
     values_bytes,
 )
 from insights.domain.core.sessions import Stamped
-from insights.domain.core.timefmt import TimeFormatError, parse_time
+from insights.domain.core.timefmt import MAX_EPOCH_MS, TimeFormatError, parse_time
 
 Format = Literal["csv", "jsonl"]
 MAX_COLUMNS = 1000
@@ -307,6 +307,9 @@ def parse_timestamp(cell: Any) -> int:
     if isinstance(cell, str):
         text = cell.strip()
         if text.isdecimal():  # not isdigit: int() refuses digits like "²"
+            if len(text) > len(str(MAX_EPOCH_MS)):
+                # Past any epoch time; int() of over 4,300 digits raises ValueError.
+                raise TimeFormatError("epoch milliseconds out of range")
             return parse_time(int(text))
         if len(text) == 10:
             try:

@@ -16,6 +16,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from insights.domain.core.limits import whole_number
 from insights.domain.core.timefmt import format_time
 
 RETENTION_DAYS = 90
@@ -62,10 +63,11 @@ def parse_page(limit: str | None, cursor: str | None) -> tuple[int, str | None]:
     low, high, default = PAGE
     if limit in (None, ""):
         count = default
-    elif limit.isdigit() and low <= int(limit) <= high:
-        count = int(limit)
     else:
-        raise AuditQueryError("limit", f"limit must be a whole number from {low} to {high}")
+        parsed = whole_number(limit, low, high)  # ASCII digits: int("²") raises
+        if parsed is None:
+            raise AuditQueryError("limit", f"limit must be a whole number from {low} to {high}")
+        count = parsed
     if cursor in (None, ""):
         return count, None
     try:

@@ -13,12 +13,13 @@
 
 Admission (``admit``): the ID token is already verified (signature, issuer,
 audience, times, nonce). The email comes from ``email_claim`` and must not
-be marked unverified (``email_verified: false``); its domain must be in
-``allowed_domains`` when that list is set; the role is the one assigned in
-the console, else the highest role a group maps to, else ``default_role``;
-no role, no entry. A configuration that would admit anyone the IdP knows
-(no domain rule and no group mapping, yet a default role) is refused: an
-issuer such as Google's signs in every Google account in the world.
+be marked unverified (``email_verified`` false, or "false" as some IdPs send
+it); its domain must be in ``allowed_domains`` when that list is set; the
+role is the one assigned in the console, else the highest role a group maps
+to, else ``default_role``; no role, no entry. A configuration that would
+admit anyone the IdP knows (a default role without allowed_domains: group
+mappings do not narrow it, since it is for everyone no group names) is
+refused: an issuer such as Google's signs in every Google account in the world.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from insights.domain.idp.oidc import (
     OidcConfigError,
     check_url,
     discovery_url,
+    email_verified,
     parse_algorithms,
 )
 from insights.domain.team.roles import RANK, ROLES, Role
@@ -159,8 +161,12 @@ def check_redirect_uri(raw: Any) -> str:
     return uri
 
 
-def parse_provider(raw: Any, *, has_secret: bool) -> Provider:
-    """A provider from a PUT body (or a stored one); ProviderError names the bad field."""
+def parse_provider(raw: Any, *, has_secret: bool, stored: bool = False) -> Provider:
+    """A provider from a PUT body (or a stored one); ProviderError names the bad field.
+
+    `stored`: read back as it was saved, so a rule added since (a default role
+    needs allowed_domains) does not hide it from the Team page or block its
+    replacement; admit() holds the rule for sign-ins."""
     if not isinstance(raw, dict):
         raise ProviderError("body", "send an object with issuer, client_id and redirect_uri")
     unknown = sorted(set(raw) - FIELDS - {"has_client_secret"})
@@ -184,10 +190,12 @@ def parse_provider(raw: Any, *, has_secret: bool) -> Provider:
     default_role = raw.get("default_role")
     if default_role is not None and default_role not in ROLES:
         raise ProviderError("default_role", f"must be one of {', '.join(ROLES)}, or null")
-    if default_role is not None and not domains and not role_groups:
+    if default_role is not None and not domains and not stored:
+        # role_groups do not narrow it: the default role is for everyone no group names.
         raise ProviderError(
             "default_role",
-            "would let in anyone the IdP signs in: set allowed_domains or role_groups too",
+            "would let in anyone the IdP signs in: set allowed_domains too (or use "
+            "role_groups without a default role)",
         )
     minutes = raw.get("session_minutes", DEFAULT_SESSION_MINUTES)
     low, high = SESSION_MINUTES
@@ -253,7 +261,7 @@ def email_of(claims: dict[str, Any], provider: Provider) -> str:
     email = claims.get(provider.email_claim)
     if not isinstance(email, str) or email.count("@") != 1 or len(email) > MAX_NAME:
         raise Refused("no_email", f"the ID token has no email in its {provider.email_claim} claim")
-    if claims.get("email_verified") is False:
+    if not email_verified(claims.get("email_verified")):
         raise Refused("email_not_verified", "the IdP says this email is not verified", email)
     return email.strip().lower()
 
@@ -281,7 +289,8 @@ def admit(claims: dict[str, Any], provider: Provider, assigned: str | None) -> P
     granted = [role for role, groups in provider.role_groups.items() if held & set(groups)]
     if granted:
         return Person(email, name, max(granted, key=RANK.__getitem__), "group")  # type: ignore[arg-type]
-    if provider.default_role is not None:
+    if provider.default_role is not None and provider.allowed_domains:
+        # Without domains it would admit everyone the IdP knows (parse_provider).
         return Person(email, name, provider.default_role, "default")
     raise Refused("no_role", "no role in this account: ask an admin for one", email)
 

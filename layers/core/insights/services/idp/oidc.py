@@ -85,7 +85,7 @@ class TokenRejected(Exception):
 
 def get_config(account_id: str) -> OidcConfig | None:
     raw = idp_store.get_config(account_id, CONFIG_ITEM)
-    return None if raw is None else parse_config(raw)
+    return None if raw is None else parse_config(raw, stored=True)
 
 
 def put_config(account_id: str, raw: Any) -> OidcConfig:

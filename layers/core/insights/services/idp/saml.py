@@ -42,7 +42,7 @@ def get_config(account_id: str) -> SamlConfig | None:
         return None
     # Stored certificates are re-read as given: one that has expired since
     # registration still loads, and signxml refuses it when verifying.
-    return parse_config(raw, now_ms=0)
+    return parse_config(raw, now_ms=0, stored=True)
 
 
 def put_config(account_id: str, raw: Any) -> SamlConfig:

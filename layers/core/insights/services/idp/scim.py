@@ -20,7 +20,7 @@ from insights import clock
 from insights.domain.core.accounts import hash_key
 from insights.domain.core.admission import uuid_problem
 from insights.domain.core.attributes import Row
-from insights.domain.core.sessions import Stamped
+from insights.domain.core.sessions import Retraction, Stamped
 from insights.domain.core.timefmt import format_time
 from insights.domain.idp.scim import ScimError
 from insights.domain.idp.scim.filter import equality_lookup, matches, parse_filter
@@ -176,13 +176,21 @@ def _write_attributes(
 ) -> str | None:
     """Write the kept attributes (all or nothing); why they were refused, or None."""
     values: dict[str, Any] = dict(kept_values(user, mapping))
-    if before is not None and user_uuid(before, mapping) == uuid:
+    old_uuid = user_uuid(before, mapping) if before is not None else None
+    if before is not None and old_uuid == uuid:
         # Removed in the IdP: the attribute becomes null rather than keeping a stale value.
         for name in kept_values(before, mapping):
             values.setdefault(name, None)
     rows = [Row(0, uuid, {name: Stamped(value, now_ms) for name, value in values.items()})]
     written = write_attributes(account, rows, SOURCE, atomic=True, always=_always(mapping))
-    return written.refused[0].reason if written.refused else None
+    if written.refused:
+        return written.refused[0].reason
+    if before is not None and old_uuid not in (None, uuid) and uuid_problem(old_uuid) is None:
+        # The User names another uuid now (its userName changed): what it set on the
+        # old one is withdrawn, or idp.active would stay true there after deprovisioning.
+        gone = {name: Retraction(None, now_ms) for name in kept_values(before, mapping)}
+        write_attributes(account, [Row(0, old_uuid, gone)], SOURCE, atomic=False)
+    return None
 
 
 def _over_limits(reason: str) -> ScimError:

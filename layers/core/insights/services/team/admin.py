@@ -25,7 +25,7 @@ def load(account_id: str) -> tuple[Provider, str | None] | None:
     if stored is None:
         return None
     body, secret_name = stored
-    return parse_provider(body, has_secret=secret_name is not None), secret_name
+    return parse_provider(body, has_secret=secret_name is not None, stored=True), secret_name
 
 
 def client_secret(secret_name: str | None) -> str | None:
@@ -61,7 +61,25 @@ def put_provider(account_id: str, raw: Any) -> Provider:
         secrets.delete(secret_name)  # null: a public client (PKCE alone)
         secret_name = None
     store.put_provider(account_id, provider.as_dict(), secret_name, clock.now_ms())
+    if current is not None and _who_gets_in(current[0]) != _who_gets_in(provider):
+        # Sessions keep the role they began with: one admitted under the old rules
+        # (a default role or group mapping taken away, another issuer) must not outlive them.
+        sessions.end_all_of(account_id, None)
     return provider
+
+
+def _who_gets_in(provider: Provider) -> tuple[Any, ...]:
+    """The fields that decide who signs in with which role (not session length, scopes...)."""
+    return (
+        provider.issuer,
+        provider.discovery_url,
+        provider.client_id,
+        provider.allowed_domains,
+        provider.email_claim,
+        provider.group_claim,
+        sorted((role, tuple(groups)) for role, groups in provider.role_groups.items()),
+        provider.default_role,
+    )
 
 
 def delete_provider(account_id: str) -> bool:

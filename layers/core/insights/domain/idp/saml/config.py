@@ -29,6 +29,7 @@ from insights.domain.core.admission import (
     ValueType,
     idp_value,
     parse_target,
+    shared_target,
     uuid_problem,
 )
 from insights.domain.idp.saml.xml import NS, UnsafeXml, parse_xml, text_of
@@ -191,7 +192,9 @@ def _strings(raw: Any, where: str, what: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def parse_config(raw: Any, now_ms: int) -> SamlConfig:
+def parse_config(raw: Any, now_ms: int, *, stored: bool = False) -> SamlConfig:
+    """A registration from a PUT body, or (`stored`) as it was saved: a rule added
+    since (attributes kept under one name) does not make a saved one unreadable."""
     if not isinstance(raw, dict):
         raise SamlConfigError(
             "body", "send an object with entity_id, certificate, audience and recipient"
@@ -243,6 +246,9 @@ def parse_config(raw: Any, now_ms: int) -> SamlConfig:
             attributes[attribute] = parse_target(target)
         except ValueError as exc:
             raise SamlConfigError(where, str(exc)) from None
+    shared = None if stored else shared_target(attributes)
+    if shared is not None:
+        raise SamlConfigError("attributes", shared)
     return SamlConfig(
         entity_id=entity_id,
         certificates=certificates,

@@ -24,6 +24,9 @@ _TOKEN = re.compile(
 )
 COMPARE_OPS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 MAX_FILTER_CHARS = 2000
+# Parentheses, "not (" and "[" nest the parser's recursion: 2,000 characters hold
+# 600 levels, past Python's stack. IdPs send a level or two.
+MAX_FILTER_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class _Parser:
         self.kind = kind
         self.tokens = _tokens(text, kind)
         self.pos = 0
+        self.depth = 0
 
     def error(self, message: str) -> ScimError:
         return ScimError(400, f"{self.kind}: {message}", _scim(self.kind))
@@ -162,6 +166,15 @@ class _Parser:
         kind, value = self.take()
         if kind != "punct" or value != punct:
             raise self.error(f"expected {punct!r}, found {value!r}")
+
+    def nest(self) -> None:
+        """One level deeper ("(", "not (", "["); the caller calls unnest() when it closes."""
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise self.error(f"nests parentheses or brackets deeper than {MAX_FILTER_DEPTH} levels")
+
+    def unnest(self) -> None:
+        self.depth -= 1
 
     def done(self) -> None:
         if self.peek() is not None:
@@ -186,16 +199,20 @@ class _Parser:
         if self.is_word("not"):
             self.take()
             self.expect("(")
+            self.nest()
             inner = self.expr(context)
             self.expect(")")
+            self.unnest()
             return Not(inner)
         return self.atom(context)
 
     def atom(self, context: Attr | None) -> Expr:
         kind, value = self.take()
         if kind == "punct" and value == "(":
+            self.nest()
             inner = self.expr(context)
             self.expect(")")
+            self.unnest()
             return inner
         if kind != "word":
             raise self.error(f"expected an attribute, found {value!r}")
@@ -205,8 +222,10 @@ class _Parser:
             if context is not None or ref.sub is not None or not ref.attr.multi:
                 raise self.error(f"{value!r} cannot take a [filter]")
             self.take()
+            self.nest()
             inner = self.expr(ref.attr)
             self.expect("]")
+            self.unnest()
             then = None
             if self.peek() and self.peek()[0] == "word" and self.peek()[1].startswith("."):  # type: ignore[index]
                 sub = ref.attr.child(self.take()[1][1:])
@@ -279,8 +298,10 @@ def parse_path(text: str) -> PatchPath:
     if found.sub is not None or not found.attr.multi:
         raise parser.error(f"{first!r} cannot take a [filter]")
     parser.take()
+    parser.nest()
     inner = parser.expr(found.attr)
     parser.expect("]")
+    parser.unnest()
     sub = None
     if parser.peek() is not None:
         kind, rest = parser.take()

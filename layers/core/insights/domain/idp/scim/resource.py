@@ -83,7 +83,7 @@ def _single(attr: Attr, value: Any, where: str) -> Any:
                 continue  # the client may send it; the server ignores it (RFC 7643 2.2)
             coerced = _single(sub, inner, f"{where}.{sub.name}")
             if coerced is not None:
-                out[sub.name] = coerced
+                _put(out, sub.name, coerced, f"{where}.{sub.name}")
         return out or None
     if attr.type == "boolean":
         if isinstance(value, bool):
@@ -97,6 +97,17 @@ def _single(attr: Attr, value: Any, where: str) -> Any:
     if problem is not None:
         raise _bad(f"{where}: {problem}")
     return value
+
+
+def _put(target: dict[str, Any], name: str, value: Any, where: str) -> None:
+    """Set an attribute by its canonical name; the same one sent again in another case
+    ("title" and "Title") with another value is refused, never silently overwritten."""
+    if name in target and target[name] != value:
+        raise _bad(
+            f"{where} is sent twice with different values (attribute names are case-insensitive)",
+            "invalidSyntax",
+        )
+    target[name] = value
 
 
 def repaired(user: Any) -> Any:
@@ -133,8 +144,8 @@ def normalize_user(body: Any) -> dict[str, Any]:
             continue
         if lower == ENTERPRISE.lower():
             ext = _single(ENTERPRISE_ATTR, value, ENTERPRISE)
-            if ext:
-                out.setdefault(ENTERPRISE, {}).update(ext)
+            for name, inner in (ext or {}).items():
+                _put(out.setdefault(ENTERPRISE, {}), name, inner, name)
             continue
         ref = resolve(key, None, "attribute") if lower.startswith("urn:") else None
         if isinstance(ref, PatchPath):
@@ -149,7 +160,7 @@ def normalize_user(body: Any) -> dict[str, Any]:
             target, attr = out, found
         coerced = coerce(attr, value, attr.name)
         if coerced is not None:
-            target[attr.name] = coerced
+            _put(target, attr.name, coerced, attr.name)
     if ENTERPRISE in out and not out[ENTERPRISE]:
         del out[ENTERPRISE]
     user_name = out.get("userName")
@@ -165,7 +176,9 @@ def apply_patch(user: dict[str, Any], body: Any) -> dict[str, Any]:
         raise _bad("the body must be a JSON object", "invalidSyntax")
     lowered = {k.lower(): v for k, v in body.items()}
     schemas = lowered.get("schemas")
-    if schemas is not None and PATCH_OP.lower() not in [str(s).lower() for s in schemas or []]:
+    if schemas is not None and (
+        not isinstance(schemas, list) or PATCH_OP.lower() not in [str(s).lower() for s in schemas]
+    ):
         raise _bad(f"schemas must list {PATCH_OP}", "invalidSyntax")
     operations = lowered.get("operations")
     if not isinstance(operations, list) or not operations:
