@@ -24,7 +24,11 @@ RESERVE_MS = 120_000
 @app.post("/v1/exports")
 def start() -> Response:
     account = bearer_account(app)
-    job = exports.start(account.account_id, clock.now_ms())
+    try:
+        job = exports.start(account.account_id, clock.now_ms())
+    except exports.ExportRunning as running:
+        message = f"export {running.job_id} of this account is still running: poll it"
+        return error(409, "export_running", message, export_id=running.job_id)
     return ok(job.public(export_store.bucket()), status=202)
 
 

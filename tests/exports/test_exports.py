@@ -107,6 +107,50 @@ def test_a_partition_holds_one_export_and_the_daily_run_covers_every_account(
     assert [json.loads(text)["uuid"] for text in lines] == ["u1"]
 
 
+def test_an_account_runs_one_on_demand_export_at_a_time(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each export scans the whole users table: a client POSTing in a loop gets 409
+    and the running job's id, not another scan; the account is free once it ends,
+    or once a job that died stops renewing its lease."""
+    from insights.services import exports as service
+    from insights.storage import exports as export_store
+
+    acme, rival = stack.account(), stack.account()
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(export_store, "send_slice", queued.append)
+    first = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
+    assert first.status == 202, first.body
+    again = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
+    assert again.status == 409, again.body
+    assert again.json()["error"] == "export_running"
+    assert again.json()["export_id"] == first.json()["id"]
+    assert stack.cloud.http("POST", "/v1/exports", headers=stack.auth(rival)).status == 202
+    # A slice renews the lease, so a long export keeps the account past one lease.
+    stack.advance(service.LEASE_MS / 1000 - 60)
+    replace_partitions = service._replace_partitions
+    renewed: list[int] = []
+
+    def at_the_slices_end(*args: Any) -> None:
+        stack.advance(120)  # past the lease the POST took
+        renewed.append(stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme)).status)
+        replace_partitions(*args)
+
+    monkeypatch.setattr(service, "_replace_partitions", at_the_slices_end)
+    service.run({**queued[0], "positions": None}, lambda: True)
+    assert renewed == [409]
+    finished = stack.cloud.http(
+        "GET", f"/v1/exports/{first.json()['id']}", headers=stack.auth(acme)
+    )
+    assert finished.json()["status"] == "succeeded"
+    after = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
+    assert after.status == 202, after.body  # the finished job let go
+    # This one never runs (its invocation was lost): its lease lapses.
+    assert stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme)).status == 409
+    stack.advance(service.LEASE_MS / 1000 + 1)
+    assert stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme)).status == 202
+
+
 def test_export_jobs_are_the_accounts_own(stack: Stack) -> None:
     acme, rival = stack.account("Acme"), stack.account("Rival")
     job = export(stack, acme)
@@ -154,10 +198,11 @@ def test_the_exports_fast_decoding_reads_profiles_as_the_model_does(stack: Stack
 def test_two_exports_of_one_partition_at_once_leave_the_newer_one_whole(
     stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two on-demand exports (a double click, a retried POST) run side by side as
-    two invocations. Each removed, when done, every file of the partition that
-    was not its own: the other's, written a moment before. Both said succeeded
-    with every user, and the partition held none of them."""
+    """Two on-demand exports of a partition run side by side (the first's slice
+    waited past its lease in Lambda's queue; or the daily run and a POST). Each
+    removed, when done, every file of the partition that was not its own: the
+    other's, written a moment before. Both said succeeded with every user, and
+    the partition held none of them."""
     from insights.services import exports as service
     from insights.storage import exports as export_store
 
@@ -174,7 +219,7 @@ def test_two_exports_of_one_partition_at_once_leave_the_newer_one_whole(
             started = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
             assert started.status == 202, started.body
             jobs.append(started.json()["id"])
-            stack.advance(1)
+            stack.advance(service.LEASE_MS / 1000 + 1)  # the first's slice is late
         older, newer = queued
         first, second = (older, newer) if waits == "older" else (newer, older)
         monkeypatch.setattr(service, "_replace_partitions", _after_one_more(service, second))
@@ -201,3 +246,37 @@ def _after_one_more(service: Any, second: dict[str, Any]) -> Any:
         replace(*args)
 
     return in_between
+
+
+def test_sql_refresh_waits_for_a_running_export_then_exports_anew(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`insights sql --refresh` while the account's export runs: not a 409 traceback,
+    but that export waited for and a fresh one made (the answer is as of now)."""
+    import io
+    import urllib.error
+
+    from insights.cli import data
+    from insights.services import exports as service
+    from insights.storage import exports as export_store
+
+    acme = stack.account()
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(export_store, "send_slice", queued.append)
+    running = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme)).json()["id"]
+
+    def api(state: dict[str, Any], method: str, path: str, key: str | None = None) -> Any:
+        """The CLI's call, answered by the stack's handlers; a GET lets the queue run."""
+        if method == "GET" and queued:
+            service.run(queued.pop(0), lambda: True)
+        answer = stack.cloud.http(method, path, headers={"Authorization": f"Bearer {key}"})
+        if answer.status >= 400:
+            body = io.BytesIO(answer.body.encode())
+            raise urllib.error.HTTPError(path, answer.status, "", {}, body)
+        return answer.json()
+
+    monkeypatch.setattr(data, "_api", api)
+    job = data.export_now({"api_url": ""}, acme.secret_key)
+    assert job["status"] == "succeeded" and job["id"] != running
+    first = stack.cloud.http("GET", f"/v1/exports/{running}", headers=stack.auth(acme))
+    assert first.json()["status"] == "succeeded"

@@ -33,6 +33,9 @@ from insights.storage import exports as export_store
 
 SEGMENTS = 4
 CHECK_EVERY = 500  # profiles between two looks at the time left
+# How long an account's on-demand export holds it without a slice starting:
+# two 15-minute slices, so a slice Lambda retries after a failure still holds it.
+LEASE_MS = 30 * 60_000
 
 
 @dataclass(slots=True)
@@ -51,9 +54,24 @@ class _Buffer:
         return b"".join([*self.chunks, self.packer.flush()])
 
 
+class ExportRunning(Exception):
+    """The account's last on-demand export has not finished: `job_id` is it."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
 def start(account_id: str, now_ms: int) -> Job:
-    """An on-demand export of one account, queued; its status is the job's."""
+    """An on-demand export of one account, queued; its status is the job's.
+
+    One at a time per account (ExportRunning otherwise): each scans the whole
+    users table, so a client that POSTs in a loop would multiply the bill.
+    """
     job = Job(new_job_id(), account_id, "queued", now_ms, day_of(now_ms), now_ms)
+    holder = export_store.take_lease(account_id, job.id, now_ms, now_ms + LEASE_MS)
+    if holder is not None:
+        raise ExportRunning(holder)
     export_store.save_job(job)
     export_store.send_slice(
         {"job": job.id, "account": account_id, "dt": job.dt, "exported_at": now_ms}
@@ -81,6 +99,9 @@ def run(message: dict[str, Any], time_left: Callable[[], bool]) -> dict[str, Any
     if job is not None and job.status == "queued":
         job = replace(job, status="running")
         export_store.save_job(job)
+    if account:  # each slice renews the account's lease; a dead job's runs out
+        now = clock.now_ms()
+        export_store.take_lease(account, job_id, now, now + LEASE_MS)
     try:
         with ThreadPoolExecutor(max_workers=SEGMENTS) as pool:
             results = list(
@@ -115,12 +136,16 @@ def run(message: dict[str, Any], time_left: Callable[[], bool]) -> dict[str, Any
         if job is not None:
             failed = replace(job, status="failed", finished_at=clock.now_ms(), error=str(exc)[:500])
             export_store.save_job(failed)
+        if account:
+            export_store.release_lease(account, job_id)
         raise
     if job is not None:
         done = replace(
             job, status="succeeded", finished_at=clock.now_ms(), users=users, files=files
         )
         export_store.save_job(done)
+    if account:
+        export_store.release_lease(account, job_id)
     return None
 
 

@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
 from insights.config import load
@@ -29,6 +30,18 @@ from insights.storage.core.records import PROFILE_SK
 
 _settings = load()
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+
+
+class ExportLeaseItem(Model):
+    """The account's on-demand export in progress (pk "export#<account id>#running"):
+    a lease its slices renew, so one that died stops holding the account."""
+
+    class Meta(_Meta):
+        table_name = _settings.accounts_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    job = UnicodeAttribute()
+    until = NumberAttribute()
 
 
 class ExportJobItem(Model):
@@ -235,6 +248,44 @@ def load_job(account_id: str, job_id: str) -> Job | None:
         files=int(item.files or 0),
         error=item.error,
     )
+
+
+# ------------------------------------------------------------------ leases
+def _lease_pk(account_id: str) -> str:
+    return f"export#{account_id}#running"
+
+
+def take_lease(account_id: str, job_id: str, now_ms: int, until_ms: int) -> str | None:
+    """Hold the account's export lease for `job_id` (taken when free, expired, or
+    already this job's): None when held, else the id of the job that holds it."""
+    lease = ExportLeaseItem(_lease_pk(account_id), job=job_id, until=until_ms)
+    while True:
+        try:
+            lease.save(
+                ExportLeaseItem.pk.does_not_exist()
+                | (ExportLeaseItem.until < now_ms)
+                | (ExportLeaseItem.job == job_id)
+            )
+            return None
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        try:
+            return str(ExportLeaseItem.get(lease.pk, consistent_read=True).job)
+        except ExportLeaseItem.DoesNotExist:
+            continue  # released between the two calls: the account is free now
+
+
+def release_lease(account_id: str, job_id: str) -> None:
+    """Free the account for its next export, if this job still holds it. A put of
+    a lapsed lease, not a delete: ExportFunction may not delete AccountsTable items."""
+    try:
+        ExportLeaseItem(_lease_pk(account_id), job=job_id, until=0).save(
+            ExportLeaseItem.job == job_id
+        )
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
 
 
 # ------------------------------------------------------------- next slice
