@@ -165,6 +165,9 @@ def test_a_valid_token_verifies_the_uuid_and_keeps_the_claims(
         ({"aud": "someone-else"}, "aud"),
         ({"iss": "https://evil.example.com"}, "iss"),
         ({"iat": NOW + 600}, "issued in the future"),
+        # Several audiences: the token is another client's (azp) that lists ours.
+        ({"aud": [CLIENT_ID, "other-app"], "azp": "other-app"}, "azp"),
+        ({"aud": [CLIENT_ID, "other-app"]}, "azp"),
     ],
 )
 def test_expired_wrong_audience_wrong_issuer_are_401(
@@ -178,6 +181,13 @@ def test_expired_wrong_audience_wrong_issuer_are_401(
 
 def test_leeway_accepts_a_token_just_expired(stack: Stack, idp: LocalIdp, acme: Any) -> None:
     assert sign_in(stack, acme, idp.token(exp=NOW - 30)).status == 200
+
+
+def test_a_token_for_several_audiences_issued_to_us_is_accepted(
+    stack: Stack, idp: LocalIdp, acme: Any
+) -> None:
+    token = idp.token(aud=[CLIENT_ID, "api://backend"], azp=CLIENT_ID)
+    assert sign_in(stack, acme, token).status == 200
 
 
 def test_an_unknown_kid_refetches_the_keys_once_then_a_rotated_key_works(

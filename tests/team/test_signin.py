@@ -228,6 +228,16 @@ def test_an_email_the_idp_marks_unverified_as_a_string_is_not_let_in(team: Team)
     assert team.call(team.session("boss"), "GET", "/v1/team/me").json()["role"] == "admin"
 
 
+def test_a_token_listing_us_beside_the_client_it_was_issued_to_is_refused(team: Team) -> None:
+    """Several audiences: the token belongs to its azp; another app of the same IdP
+    must not sign in with one that merely lists the console (OIDC Core 3.1.3.7)."""
+    ours = team.client_id
+    team.provider.user("x", email="vi@acme.com", aud=[ours, "other-app"], azp="other-app")
+    assert team.sign_in("x").headers["location"].endswith("/token_rejected")
+    team.provider.user("y", email="vi@acme.com", aud=[ours, "other-app"], azp=ours)
+    assert team.call(team.session("y"), "GET", "/v1/team/me").status == 200
+
+
 def test_who_is_let_in(team: Team) -> None:
     refused = team.sign_in("mal@evil.example")  # in the admins' group, but not of acme.com
     assert refused.headers["location"] == "/#/signin-error/domain_not_allowed"

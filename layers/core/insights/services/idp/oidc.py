@@ -15,8 +15,9 @@ Verification (joserfc does the cryptography and the claim checks):
    function hammer the IdP.
 3. The key's type must fit the algorithm (joserfc refuses an RSA key for
    ES256 and any public key as an HMAC secret), and the signature must hold.
-4. ``iss`` equals the issuer, ``aud`` holds an accepted audience, ``exp``
-   and ``iat`` are present and hold with 60 s of leeway.
+4. ``iss`` equals the issuer, ``aud`` holds an accepted audience (and when
+   it holds several, ``azp`` is an accepted one), ``exp`` and ``iat`` are
+   present and hold with 60 s of leeway.
 
 The claims are then written through the one attribute path, stamped with the
 token's ``iat``: the time the IdP asserted them.
@@ -224,7 +225,14 @@ def verify_id_token(config: OidcConfig, token: Any) -> dict[str, Any]:
         ).validate(decoded.claims)
     except (JoseError, ValueError) as exc:
         raise TokenRejected(f"id_token rejected: {exc}") from None
-    return decoded.claims
+    claims = decoded.claims
+    audiences = claims.get("aud")
+    several = isinstance(audiences, list) and len(audiences) > 1
+    # A token for several clients was issued to its azp: another client of the
+    # same IdP must not replay one that merely lists ours.
+    if several and claims.get("azp") not in config.audiences:
+        raise TokenRejected("azp is not an accepted client (OIDC Core 3.1.3.7)")
+    return claims
 
 
 def sign_in(account: Account, token: Any) -> tuple[VerifiedIdentity, list[str], list[Rejection]]:
