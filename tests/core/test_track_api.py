@@ -95,6 +95,7 @@ def test_account_settings_read_and_patch(stack: Stack) -> None:
         "session_timeout_minutes": 30,
         "backfill_days": 7,
         "event_properties_as_attributes": [],
+        "protected_attributes": ["idp.*"],
     }
     patched = stack.patch_account(acme, {"session_timeout_minutes": 45, "backfill_days": 365})
     assert patched.status == 200
@@ -105,6 +106,9 @@ def test_account_settings_read_and_patch(stack: Stack) -> None:
         ({"backfill_days": 366}, "backfill_days"),
         ({"unique_user_ids": "no"}, "unique_user_ids"),
         ({"colour": "red"}, "colour"),
+        ({"protected_attributes": ["id*p"]}, "protected_attributes"),
+        ({"protected_attributes": ["plan", "plan"]}, "protected_attributes"),
+        ({"protected_attributes": "plan"}, "protected_attributes"),
     ]:
         response = stack.patch_account(acme, bad)
         assert response.status == 400 and response.json()["field"] == field

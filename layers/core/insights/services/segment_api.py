@@ -24,6 +24,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from insights import clock
 from insights.domain.core.accounts import KEY_PREFIX
+from insights.domain.core.admission import Protected
+from insights.domain.core.attributes import Row
 from insights.domain.core.events import Context, Rejection, RequestError
 from insights.domain.core.identity import UNVERIFIED
 from insights.domain.segment_api import (
@@ -93,6 +95,32 @@ def handle(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     except (RequestError, AuthError) as exc:
         # Segment's error shape: its libraries read "code" and "message".
         return exc.status, {"success": False, "code": exc.code, "message": exc.message}
+
+
+def _unprotected(
+    rows: list[Row],
+    protected: Protected,
+    envelope: Envelope,
+    rejected: list[Rejection],
+    refused: set[int],
+) -> list[Row]:
+    """A write key's traits without the protected ones, each refused alone (a message
+    with nothing else to set is refused)."""
+    kept = []
+    for row in rows:
+        values = {}
+        for name, stamped in row.values.items():
+            problem = protected.problem(name)
+            if problem is None:
+                values[name] = stamped
+            else:
+                where = _field(envelope, row.number, f"traits.{name}")
+                rejected.append(Rejection(row.number, where, problem))
+        if values:
+            kept.append(Row(row.number, row.uuid, values))
+        elif row.values:
+            refused.add(row.number)
+    return kept
 
 
 def _header_key(headers: dict[str, str]) -> str | None:
@@ -171,6 +199,8 @@ def _apply(
                 refused.add(index)
                 rejected.append(_renamed(bad, index, envelope))
     rows = translation.rows
+    if rows and not trusted:
+        rows = _unprotected(rows, account.settings.protected, envelope, rejected, refused)
     if rows and not trusted and identity.settings_of(account.account_id).verification:
         # Segment messages carry no user hash: with verification on, a write
         # key may not set traits for any uuid it names (docs/identity-verification.md).

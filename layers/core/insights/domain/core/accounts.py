@@ -7,6 +7,7 @@ import secrets
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
+from insights.domain.core.admission import Protected
 from insights.domain.core.limits import MAX_PROPERTY_NAME_CHARS
 from insights.domain.core.timefmt import MINUTE_MS
 
@@ -21,6 +22,9 @@ class SettingsError(ValueError):
         self.message = message
 
 
+DEFAULT_PROTECTED = ("idp.*",)  # what SCIM, OIDC and SAML write by default
+
+
 @dataclass(frozen=True, slots=True)
 class AccountSettings:
     unique_user_ids: bool = True
@@ -29,14 +33,24 @@ class AccountSettings:
     # Event properties kept as custom attributes, by name, on every door
     # (/v1/events, the SDK, Segment's track/page/screen): events.user_values.
     event_properties_as_attributes: tuple[str, ...] = ()
+    # Attribute names (a trailing * for a prefix) that only the secret key's
+    # doors set: imports, Salesforce, identity providers, server-side Segment.
+    # A browser holds the write key, so it could otherwise make itself
+    # idp.active or VIP for any segment that gates content on it.
+    protected_attributes: tuple[str, ...] = DEFAULT_PROTECTED
 
     @property
     def session_timeout_ms(self) -> int:
         return self.session_timeout_minutes * MINUTE_MS
 
+    @property
+    def protected(self) -> Protected:
+        return Protected.of(self.protected_attributes)
+
     def as_dict(self) -> dict[str, Any]:
         body = asdict(self)
         body["event_properties_as_attributes"] = list(self.event_properties_as_attributes)
+        body["protected_attributes"] = list(self.protected_attributes)
         return body
 
 
@@ -72,29 +86,27 @@ def patch_settings(current: AccountSettings, patch: Any) -> AccountSettings:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise SettingsError(name, f"must be a whole number from {low} to {high}")
             changes[name] = value
-    if "event_properties_as_attributes" in patch:
-        changes["event_properties_as_attributes"] = _property_names(
-            patch["event_properties_as_attributes"]
-        )
+    for field in ("event_properties_as_attributes", "protected_attributes"):
+        if field in patch:
+            changes[field] = _names(field, patch[field])
     return replace(current, **changes)
 
 
 MAX_KEPT_EVENT_PROPERTIES = 100
 
 
-def _property_names(value: Any) -> tuple[str, ...]:
-    field = "event_properties_as_attributes"
+def _names(field: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > MAX_KEPT_EVENT_PROPERTIES:
-        raise SettingsError(
-            field, f"must be a list of at most {MAX_KEPT_EVENT_PROPERTIES} property names"
-        )
+        raise SettingsError(field, f"must be a list of at most {MAX_KEPT_EVENT_PROPERTIES} names")
     for name in value:
         if not isinstance(name, str) or not 1 <= len(name) <= MAX_PROPERTY_NAME_CHARS:
             raise SettingsError(
                 field, f"each name must be a string of 1-{MAX_PROPERTY_NAME_CHARS} characters"
             )
+        if field == "protected_attributes" and "*" in name[:-1]:
+            raise SettingsError(field, f"{name!r}: a * may only end a name (idp.*, or * for all)")
     if len(set(value)) != len(value):
-        raise SettingsError(field, "names a property twice")
+        raise SettingsError(field, "names an attribute twice")
     return tuple(value)
 
 

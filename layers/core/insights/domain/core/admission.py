@@ -27,7 +27,8 @@ report row, a SCIM error, a sync report line, a refused claim).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
@@ -76,6 +77,34 @@ def name_problem(name: Any) -> str | None:
     if lone_surrogate(name):
         return f"the name {NOT_UNICODE}"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Protected:
+    """The account's protected_attributes: names only the secret key's doors set."""
+
+    names: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, patterns: Iterable[str]) -> Protected:
+        listed = list(patterns)
+        return cls(
+            frozenset(p for p in listed if not p.endswith("*")),
+            tuple(p[:-1] for p in listed if p.endswith("*")),
+        )
+
+    def problem(self, name: str) -> str | None:
+        """Why a client (the write key) may not set `name`, or None."""
+        if name in self.names or name.startswith(self.prefixes):
+            return (
+                f"{printable(name)} is a protected attribute: only imports, integrations and "
+                "identity providers set it (the account's protected_attributes)"
+            )
+        return None
+
+
+NOTHING_PROTECTED = Protected()
 
 
 def string_problem(text: str) -> str | None:

@@ -14,7 +14,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from insights.domain.core.admission import Scalar, name_problem, printable, value_problem
+from insights.domain.core.admission import (
+    NOTHING_PROTECTED,
+    Protected,
+    Scalar,
+    name_problem,
+    printable,
+    value_problem,
+)
 from insights.domain.core.admission import uuid_problem as uuid_problem
 from insights.domain.core.identity import hash_problem
 from insights.domain.core.limits import (
@@ -177,8 +184,10 @@ def parse_batch(
     backfill_days: int,
     default_context: Context,
     kept_properties: frozenset[str] = frozenset(),
+    protected: Protected = NOTHING_PROTECTED,
 ) -> Batch:
-    """kept_properties: the account's event_properties_as_attributes (user_values)."""
+    """kept_properties: the account's event_properties_as_attributes (user_values);
+    protected: the names these events may not set (a write key's request)."""
     raw = body.encode() if isinstance(body, str) else (body or b"")
     if len(raw) > MAX_BODY_BYTES:
         raise RequestError(
@@ -231,6 +240,7 @@ def parse_batch(
                     oldest_ms,
                     backfill_days,
                     kept_properties,
+                    protected,
                 )
             )
         except _EventError as exc:
@@ -288,6 +298,7 @@ def _parse_event(
     oldest_ms: int,
     backfill_days: int,
     kept_properties: frozenset[str],
+    protected: Protected,
 ) -> Event:
     at = f"events[{index}]"
     if not isinstance(raw, dict):
@@ -348,6 +359,10 @@ def _parse_event(
     properties = _parse_properties(at, raw.get("properties"))
     user_properties = _parse_properties(at, raw.get("user_properties"), "user_properties")
     values = user_values(properties, user_properties, kept_properties)
+    for name in values:
+        if (problem := protected.problem(name)) is not None:
+            kind = "user_properties" if name in user_properties else "properties"
+            raise _EventError(f"{at}.{kind}.{_name(name)}", problem)
     return Event(index, uuid, ts, interactive, values, user_hash)
 
 

@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pynamodb.exceptions import PynamoDBException
 
+from insights.domain.core.admission import NOTHING_PROTECTED
 from insights.domain.core.events import Batch, Context, Event, Rejection, parse_batch
 from insights.domain.core.limits import admit_to_session
 from insights.domain.core.sessions import Enrichment, Stamped, fold, merge_props, recalled_shift
@@ -120,6 +121,7 @@ def _screened(
         backfill_days=account.settings.backfill_days,
         default_context=default_context,
         kept_properties=frozenset(account.settings.event_properties_as_attributes),
+        protected=NOTHING_PROTECTED if trusted else account.settings.protected,
     )
     unverified = identity.screen(account.account_id, batch, trusted=trusted, now_ms=received_ms)
     if unverified:

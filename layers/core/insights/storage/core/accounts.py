@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from insights.domain.core.accounts import AccountSettings, KeyKind, hash_key
+from insights.domain.core.accounts import DEFAULT_PROTECTED, AccountSettings, KeyKind, hash_key
 from insights.domain.core.identity import IdentitySettings
 from insights.storage.aws import SharedConnection
 from insights.storage.core.models import AccountItem, KeyItem
@@ -33,6 +33,11 @@ def _from_item(item: AccountItem) -> Account:
             session_timeout_minutes=int(item.session_timeout_minutes),
             backfill_days=int(item.backfill_days),
             event_properties_as_attributes=tuple(item.event_properties_as_attributes or ()),
+            protected_attributes=(
+                DEFAULT_PROTECTED
+                if item.protected_attributes is None
+                else tuple(item.protected_attributes)
+            ),
         ),
         version=item.version,
     )
@@ -56,6 +61,7 @@ def create_account(account: Account, keys: dict[KeyKind, str]) -> None:
         session_timeout_minutes=account.settings.session_timeout_minutes,
         backfill_days=account.settings.backfill_days,
         event_properties_as_attributes=list(account.settings.event_properties_as_attributes),
+        protected_attributes=list(account.settings.protected_attributes),
     )
     key_items = [
         KeyItem(
@@ -171,6 +177,7 @@ def save_settings(account: Account, settings: AccountSettings) -> Account:
             AccountItem.event_properties_as_attributes.set(
                 list(settings.event_properties_as_attributes)
             ),
+            AccountItem.protected_attributes.set(list(settings.protected_attributes)),
         ]
     )
     return _from_item(item)

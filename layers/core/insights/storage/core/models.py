@@ -52,6 +52,8 @@ class AccountItem(Model):
     event_properties_as_attributes = ListAttribute(
         of=UnicodeAttribute, null=True, attr_name="segment_event_properties"
     )
+    # Absent on accounts made before the setting: they get its default.
+    protected_attributes = ListAttribute(of=UnicodeAttribute, null=True)
     version = VersionAttribute()
 
 
