@@ -393,6 +393,13 @@ def settings(page: Page, stack: RunningStack) -> None:
     old = stack.state["account"]["secret_key"]
     nav(page, "Settings")
     expect(page.locator("table.kv")).to_contain_text("imports/")
+    protected = page.get_by_label("Protected attributes", exact=False)
+    expect(protected).to_have_value("idp.*")
+    protected.fill("idp.*, billing.*")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator("form.settings .ok")).to_contain_text("Saved")
+    status, account = api(stack, "GET", "/v1/account")
+    assert status == 200 and account["settings"]["protected_attributes"] == ["idp.*", "billing.*"]
     page.get_by_role("button", name="Rotate the secret key…").click()
     page.get_by_role("button", name="Rotate now").click()
     new = page.locator("[data-new-secret-key]").inner_text()

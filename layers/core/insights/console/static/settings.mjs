@@ -18,8 +18,8 @@ function AccountSettings() {
       session_timeout_minutes: Number(draft.session_timeout_minutes),
       backfill_days: Number(draft.backfill_days),
     };
-    if ("event_properties_as_attributes" in account.settings) {
-      body.event_properties_as_attributes = draft.event_properties_as_attributes.split(",").map((s) => s.trim()).filter(Boolean);
+    for (const name of LISTS) {
+      if (name in account.settings) body[name] = draft[name].split(",").map((s) => s.trim()).filter(Boolean);
     }
     try {
       const saved = await patch("/v1/account", body);
@@ -41,6 +41,10 @@ function AccountSettings() {
       ${"event_properties_as_attributes" in account.settings && html`
         <label for="set-kept-props">Event properties kept as user attributes (comma-separated names, every door)</label>
         <input id="set-kept-props" value=${draft.event_properties_as_attributes} onInput=${set("event_properties_as_attributes")} />`}
+      ${"protected_attributes" in account.settings && html`
+        <label for="set-protected">Protected attributes: only imports, integrations and identity providers set them,
+          never a browser or app with the write key (comma-separated; <code>idp.*</code> is a prefix, <code>*</code> all)</label>
+        <input id="set-protected" value=${draft.protected_attributes} onInput=${set("protected_attributes")} />`}
       <button type="submit">Save settings</button>
       <div aria-live="polite">
         ${result?.ok && html`<p class="ok">${result.ok}</p>`}
@@ -49,8 +53,13 @@ function AccountSettings() {
     </form>`;
 }
 
+// Settings that are lists of names, edited as comma-separated text.
+const LISTS = ["event_properties_as_attributes", "protected_attributes"];
+
 function toDraft(settings) {
-  return { ...settings, event_properties_as_attributes: (settings.event_properties_as_attributes || []).join(", ") };
+  const draft = { ...settings };
+  for (const name of LISTS) draft[name] = (settings[name] || []).join(", ");
+  return draft;
 }
 
 function Keys({ account }) {
