@@ -354,3 +354,28 @@ def test_lambdas_retry_of_a_failed_slice_neither_scans_again_nor_revives_the_job
     assert status.json()["status"] == "failed"
     running = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
     assert running.status == 409 and running.json()["export_id"] == second.json()["id"]
+
+
+def test_a_post_as_the_running_export_ends_is_not_told_it_still_runs(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """take_lease reads who holds the lease after its put was refused; the holder
+    may have finished in between, leaving a lapsed lease: the account is free, so
+    the POST starts an export rather than answer 409 naming one that succeeded."""
+    from insights.services import exports as service
+    from insights.storage import exports as export_store
+
+    acme = stack.account()
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(export_store, "send_slice", queued.append)
+    first = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme)).json()["id"]
+    lease_get = export_store.ExportLeaseItem.get
+
+    def finished_meanwhile(pk: str, **kwargs: Any) -> Any:
+        service.run(queued.pop(0), lambda: True)  # the running export ends now
+        return lease_get(pk, **kwargs)
+
+    monkeypatch.setattr(export_store.ExportLeaseItem, "get", finished_meanwhile)
+    again = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
+    assert again.status == 202, again.body
+    assert again.json()["id"] != first
