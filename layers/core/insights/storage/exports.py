@@ -306,4 +306,4 @@ def send_slice(message: dict[str, Any]) -> None:
 
 
 # One botocore client per container for every model (storage/aws.py).
-share(ExportJobItem)
+share(ExportJobItem, ExportLeaseItem)
