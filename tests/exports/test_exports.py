@@ -280,3 +280,113 @@ def test_sql_refresh_waits_for_a_running_export_then_exports_anew(
     assert job["status"] == "succeeded" and job["id"] != running
     first = stack.cloud.http("GET", f"/v1/exports/{running}", headers=stack.auth(acme))
     assert first.json()["status"] == "succeeded"
+
+
+def test_an_export_that_could_not_be_queued_does_not_hold_the_account(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease is taken before the job is saved and its first slice invoked: when
+    the invoke fails (Lambda throttles, a network error), the POST fails, and the
+    account must not answer 409 for half an hour naming a job that never runs."""
+    from botocore.exceptions import ClientError
+
+    from insights.services import exports as service
+    from insights.storage import exports as export_store
+
+    acme = stack.account()
+
+    def throttled(message: dict[str, Any]) -> None:
+        error = {"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}
+        raise ClientError(error, "Invoke")
+
+    saved: list[str] = []
+    save_job = export_store.save_job
+    monkeypatch.setattr(export_store, "send_slice", throttled)
+    monkeypatch.setattr(export_store, "save_job", lambda job: (saved.append(job.id), save_job(job)))
+    with pytest.raises(ClientError):
+        service.start(acme.account.account_id, clock.now_ms())
+    lost = export_store.load_job(acme.account.account_id, saved[0])
+    assert lost is not None and lost.status == "failed"
+    assert "TooManyRequestsException" in (lost.error or "")
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(export_store, "send_slice", queued.append)
+    again = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
+    assert again.status == 202, again.body
+    assert len(queued) == 1
+
+
+def test_lambdas_retry_of_a_failed_slice_neither_scans_again_nor_revives_the_job(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ExportFunction's failed runs are retried twice (EventInvokeConfig). The job
+    already said failed and let the account go, so the client may have started
+    another: the retry must not run a second scan beside it, nor turn the failed
+    job into a succeeded one."""
+    from insights.services import exports as service
+    from insights.storage import exports as export_store
+
+    acme = stack.account()
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(export_store, "send_slice", queued.append)
+    first = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme)).json()["id"]
+    replace_partitions = service._replace_partitions
+
+    def s3_down(*args: Any) -> None:
+        raise OSError("S3 is down")
+
+    monkeypatch.setattr(service, "_replace_partitions", s3_down)
+    with pytest.raises(OSError):
+        service.run(queued[0], lambda: True)
+    monkeypatch.setattr(service, "_replace_partitions", replace_partitions)
+    status = stack.cloud.http("GET", f"/v1/exports/{first}", headers=stack.auth(acme))
+    assert status.json()["status"] == "failed"
+    second = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
+    assert second.status == 202, second.body  # the client starts another
+    scans: list[int] = []
+    scan = service._scan
+    monkeypatch.setattr(
+        service, "_scan", lambda segment, *rest: (scans.append(segment), scan(segment, *rest))[1]
+    )
+    stack.advance(60)
+    service.run(queued[0], lambda: True)  # Lambda's retry of the failed slice's event
+    assert scans == []
+    status = stack.cloud.http("GET", f"/v1/exports/{first}", headers=stack.auth(acme))
+    assert status.json()["status"] == "failed"
+    running = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
+    assert running.status == 409 and running.json()["export_id"] == second.json()["id"]
+
+
+def test_a_post_as_the_running_export_ends_is_not_told_it_still_runs(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """take_lease reads who holds the lease after its put was refused; the holder
+    may have finished in between, leaving a lapsed lease: the account is free, so
+    the POST starts an export rather than answer 409 naming one that succeeded."""
+    from insights.services import exports as service
+    from insights.storage import exports as export_store
+
+    acme = stack.account()
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(export_store, "send_slice", queued.append)
+    first = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme)).json()["id"]
+    lease_get = export_store.ExportLeaseItem.get
+
+    def finished_meanwhile(pk: str, **kwargs: Any) -> Any:
+        service.run(queued.pop(0), lambda: True)  # the running export ends now
+        return lease_get(pk, **kwargs)
+
+    monkeypatch.setattr(export_store.ExportLeaseItem, "get", finished_meanwhile)
+    again = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
+    assert again.status == 202, again.body
+    assert again.json()["id"] != first
+
+
+def test_the_lease_uses_the_containers_dynamodb_client() -> None:
+    """Every storage model shares the container's one botocore client (storage/aws.py:
+    its timeouts and retries, built once in INIT); a model left out builds its own on
+    the first POST /v1/exports of each container, with pynamodb's defaults."""
+    from insights.storage import exports as export_store
+    from insights.storage.aws import SharedConnection
+
+    for model in (export_store.ExportJobItem, export_store.ExportLeaseItem):
+        assert isinstance(model._get_connection().connection, SharedConnection), model

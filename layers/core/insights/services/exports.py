@@ -72,10 +72,18 @@ def start(account_id: str, now_ms: int) -> Job:
     holder = export_store.take_lease(account_id, job.id, now_ms, now_ms + LEASE_MS)
     if holder is not None:
         raise ExportRunning(holder)
-    export_store.save_job(job)
-    export_store.send_slice(
-        {"job": job.id, "account": account_id, "dt": job.dt, "exported_at": now_ms}
-    )
+    try:
+        export_store.save_job(job)
+        export_store.send_slice(
+            {"job": job.id, "account": account_id, "dt": job.dt, "exported_at": now_ms}
+        )
+    except Exception as exc:
+        # Never invoked, the job would sit queued and hold the account for a
+        # whole lease: it failed, and the account is free for the next POST.
+        export_store.release_lease(account_id, job.id)
+        failed = replace(job, status="failed", finished_at=clock.now_ms(), error=str(exc)[:500])
+        export_store.save_job(failed)
+        raise
     return job
 
 
@@ -96,6 +104,11 @@ def run(message: dict[str, Any], time_left: Callable[[], bool]) -> dict[str, Any
     positions: list[Any] = message.get("positions") or [None] * SEGMENTS
     slice_number = int(message.get("slice", 0))
     job = export_store.load_job(account, job_id) if account else None
+    if job is not None and job.status in ("failed", "succeeded"):
+        # Lambda's retry (or a second delivery) of a finished job's slice: the
+        # job said so and let the account go, perhaps to a newer export; running
+        # again would scan beside it and rewrite the verdict the client read.
+        return None
     if job is not None and job.status == "queued":
         job = replace(job, status="running")
         export_store.save_job(job)

@@ -271,9 +271,12 @@ def take_lease(account_id: str, job_id: str, now_ms: int, until_ms: int) -> str 
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise
         try:
-            return str(ExportLeaseItem.get(lease.pk, consistent_read=True).job)
+            held = ExportLeaseItem.get(lease.pk, consistent_read=True)
         except ExportLeaseItem.DoesNotExist:
-            continue  # released between the two calls: the account is free now
+            continue  # gone between the two calls: the account is free now
+        if int(held.until) >= now_ms:
+            return str(held.job)
+        # Released (or lapsed) between the two calls: the account is free now.
 
 
 def release_lease(account_id: str, job_id: str) -> None:
@@ -303,4 +306,4 @@ def send_slice(message: dict[str, Any]) -> None:
 
 
 # One botocore client per container for every model (storage/aws.py).
-share(ExportJobItem)
+share(ExportJobItem, ExportLeaseItem)
