@@ -379,14 +379,3 @@ def test_a_post_as_the_running_export_ends_is_not_told_it_still_runs(
     again = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
     assert again.status == 202, again.body
     assert again.json()["id"] != first
-
-
-def test_the_lease_uses_the_containers_dynamodb_client() -> None:
-    """Every storage model shares the container's one botocore client (storage/aws.py:
-    its timeouts and retries, built once in INIT); a model left out builds its own on
-    the first POST /v1/exports of each container, with pynamodb's defaults."""
-    from insights.storage import exports as export_store
-    from insights.storage.aws import SharedConnection
-
-    for model in (export_store.ExportJobItem, export_store.ExportLeaseItem):
-        assert isinstance(model._get_connection().connection, SharedConnection), model

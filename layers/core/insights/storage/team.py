@@ -28,6 +28,7 @@ from pynamodb.exceptions import DeleteError
 from pynamodb.models import Model
 
 from insights.domain.team.audit import Entry
+from insights.storage.aws import share
 from insights.storage.core.models import _Meta
 
 PROVIDER_SK = "provider"
@@ -307,3 +308,7 @@ def audit_page(
     items = items[:limit]
     entries = [Entry.from_json(item.body) for item in items]
     return entries, (items[-1].sk if more else None)
+
+
+# One botocore client per container for every model (storage/aws.py).
+share(ProviderItem, MemberItem, FlowItem, SessionItem, AuditItem)
