@@ -252,7 +252,9 @@ def test_sql_refresh_waits_for_a_running_export_then_exports_anew(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`insights sql --refresh` while the account's export runs: not a 409 traceback,
-    but that export waited for and a fresh one made (the answer is as of now)."""
+    but that export waited for and a fresh one made (the answer is as of now). Also
+    when the job a 409 names is not saved yet (a 404 for a moment), and when
+    another export starts meanwhile (a second 409)."""
     import io
     import urllib.error
 
@@ -265,19 +267,31 @@ def test_sql_refresh_waits_for_a_running_export_then_exports_anew(
     monkeypatch.setattr(export_store, "send_slice", queued.append)
     running = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme)).json()["id"]
 
+    gets: list[str] = []
+
     def api(state: dict[str, Any], method: str, path: str, key: str | None = None) -> Any:
         """The CLI's call, answered by the stack's handlers; a GET lets the queue run."""
-        if method == "GET" and queued:
-            service.run(queued.pop(0), lambda: True)
+        if method == "GET":
+            gets.append(path)
+            if len(gets) == 1:  # the job the 409 named, a moment before it is saved
+                body = io.BytesIO(b'{"error": "export_not_found"}')
+                raise urllib.error.HTTPError(path, 404, "", {}, body)
+            if queued:
+                service.run(queued.pop(0), lambda: True)
+            if len(gets) == 2:  # someone else's export starts as the first one ends
+                rival = stack.cloud.http("POST", "/v1/exports", headers=stack.auth(acme))
+                others.append(rival.json()["id"])
         answer = stack.cloud.http(method, path, headers={"Authorization": f"Bearer {key}"})
         if answer.status >= 400:
             body = io.BytesIO(answer.body.encode())
             raise urllib.error.HTTPError(path, answer.status, "", {}, body)
         return answer.json()
 
+    others: list[str] = []
     monkeypatch.setattr(data, "_api", api)
     job = data.export_now({"api_url": ""}, acme.secret_key)
-    assert job["status"] == "succeeded" and job["id"] != running
+    assert job["status"] == "succeeded" and job["id"] not in (running, *others)
+    assert len(others) == 1 and f"/v1/exports/{others[0]}" in gets  # waited for it too
     first = stack.cloud.http("GET", f"/v1/exports/{running}", headers=stack.auth(acme))
     assert first.json()["status"] == "succeeded"
 

@@ -33,29 +33,37 @@ def _api(state: dict[str, Any], method: str, path: str, key: str | None = None) 
 def export_now(state: dict[str, Any], secret_key: str) -> dict[str, Any]:
     """An on-demand export through the API, waited for (the stack runs its queue).
 
-    When the account's last export still runs (409), that one is waited for
+    While the account's last export still runs (409), that one is waited for
     and a new one started: the answer is as of now, not as of that one."""
-    try:
-        job = _api(state, "POST", "/v1/exports", secret_key)
-    except urllib.error.HTTPError as exc:
-        running = json.loads(exc.read() or b"{}").get("export_id") if exc.code == 409 else None
-        if running is None:
-            raise
-        _wait(state, secret_key, {"id": running, "status": "running"})  # however it ends
-        job = _api(state, "POST", "/v1/exports", secret_key)
-    job = _wait(state, secret_key, job)
+    deadline = time.monotonic() + EXPORT_WAIT_SECONDS
+    while True:
+        try:
+            job = _api(state, "POST", "/v1/exports", secret_key)
+            break
+        except urllib.error.HTTPError as exc:
+            running = json.loads(exc.read() or b"{}").get("export_id") if exc.code == 409 else None
+            if running is None:
+                raise
+            _wait(state, secret_key, {"id": running, "status": "running"}, deadline)
+    job = _wait(state, secret_key, job, deadline)
     if job["status"] != "succeeded":
         raise SystemExit(f"error: export {job['id']} {job['status']}: {job.get('error')}")
     return job
 
 
-def _wait(state: dict[str, Any], secret_key: str, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + EXPORT_WAIT_SECONDS
+def _wait(
+    state: dict[str, Any], secret_key: str, job: dict[str, Any], deadline: float
+) -> dict[str, Any]:
+    """The job once it ended (or once it is gone: a 409 may name one being made)."""
     while job["status"] in ("queued", "running"):
         if time.monotonic() > deadline:
             raise SystemExit(f"error: export {job['id']} is still {job['status']}")
         time.sleep(0.2)
-        job = _api(state, "GET", f"/v1/exports/{job['id']}", secret_key)
+        try:
+            job = _api(state, "GET", f"/v1/exports/{job['id']}", secret_key)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
     return job
 
 
