@@ -100,10 +100,16 @@ def test_segment_traits_from_a_write_key_are_refused_alone_a_servers_are_kept(
     # A backend with the secret key is a server: it sets what the account protects.
     server = {**identify, "traits": {"plan": "Enterprise"}, "timestamp": at(T0_MS + 1)}
     assert post(stack, "/v1/identify", server, key=acme.secret_key).json()["accepted"] == 1
-    track = {"userId": "u1", "event": "Opened", "context": ctx()}
-    assert post(stack, "/v1/track", track, key=acme.write_key).json()["accepted"] == 1
+    # A kept property the account protects is refused alone; the event still counts.
+    assert stack.patch_account(acme, {"event_properties_as_attributes": ["plan"]}).status == 200
+    track = {"userId": "u1", "event": "Opened", "properties": {"plan": "Free"}, "context": ctx()}
+    answer = post(stack, "/v1/track", track, key=acme.write_key)
+    assert answer.json()["accepted"] == 1
+    [refused] = answer.json()["rejected"]
+    assert refused["field"] == "properties.plan" and REFUSED in refused["error"]
     close_sessions(stack)
     assert custom(stack, acme, "u1") == {"name": "Ada", "plan": "Enterprise"}
+    assert stack.standard(acme, "u1")["total_sessions"] == 1
 
 
 def test_an_account_from_before_the_setting_protects_the_idp_names(stack: Stack) -> None:

@@ -97,6 +97,24 @@ def handle(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return exc.status, {"success": False, "code": exc.code, "message": exc.message}
 
 
+def _drop_protected(
+    index: int,
+    event: dict[str, Any],
+    protected: Protected,
+    envelope: Envelope,
+    rejected: list[Rejection],
+) -> None:
+    """A write key's kept properties that the account protects, refused alone as any
+    bad kept property is: the event still counts."""
+    kept = event["properties"]
+    for name in list(kept):
+        problem = protected.problem(name)
+        if problem is not None:
+            del kept[name]
+            where = _field(envelope, index, f"properties.{name}")
+            rejected.append(Rejection(index, where, alone(problem, "event")))
+
+
 def _unprotected(
     rows: list[Row],
     protected: Protected,
@@ -183,6 +201,11 @@ def _apply(
     # MAX_EVENTS messages (domain.segment_api.MAX_MESSAGES): one request each.
     chunks: list[list[tuple[int, dict[str, Any]]]] = []
     requests: list[tuple[str, Context]] = []
+    if not trusted:
+        protected = account.settings.protected
+        for chunk in translation.events.values():
+            for index, event in chunk:
+                _drop_protected(index, event, protected, envelope, rejected)
     for context, chunk in translation.events.items():
         payload: dict[str, Any] = {"events": [event for _, event in chunk]}
         given = {"ip": context.ip, "user_agent": context.user_agent}
