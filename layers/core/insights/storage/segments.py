@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -74,8 +74,8 @@ def load_segments(account_id: str, *, consistent: bool = True) -> SegmentSet:
     return SegmentSet(account_id, segments, bytes.fromhex(item.cursor_key), item.version)
 
 
-def save_segments(current: SegmentSet, segments: list[Segment]) -> SegmentSet:
-    """Write the whole set, conditional on the version read. Raises Conflict, TooLarge."""
+def definitions(segments: Iterable[Segment]) -> str:
+    """The stored form of an account's segments. Raises TooLarge past the item limit."""
     body = json.dumps(
         [
             {
@@ -100,6 +100,18 @@ def save_segments(current: SegmentSet, segments: list[Segment]) -> SegmentSet:
             f"together they must fit in {MAX_ITEM_BYTES // 1000} KB (one DynamoDB item): "
             "shorten this segment's lists or values, or delete segments you no longer use"
         )
+    return body
+
+
+def save_segments(
+    current: SegmentSet, segments: list[Segment], body: str | None = None
+) -> SegmentSet:
+    """Write the whole set, conditional on the version read. Raises Conflict, TooLarge.
+
+    body: definitions(segments), when the caller already checked it.
+    """
+    if body is None:
+        body = definitions(segments)
     item = SegmentsItem(_pk(current.account_id), segments=body, cursor_key=current.cursor_key.hex())
     version = _save_versioned(item, current.version, "segments")
     return SegmentSet(current.account_id, tuple(segments), current.cursor_key, version)
