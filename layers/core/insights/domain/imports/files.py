@@ -162,6 +162,9 @@ def check_filename(name: Any) -> str:
         raise MappingError(f"filename must be 1-{MAX_FILENAME_CHARS} characters")
     if any(c in name for c in "/\\") or name in (".", "..") or not name.isprintable():
         raise MappingError("filename must be a plain file name, without '/', '\\' or controls")
+    if "${filename}" in name:
+        # S3's form upload puts the sent file's name there: not the key the job waits for.
+        raise MappingError("filename must not hold ${filename} (S3 replaces it in the key)")
     try:
         file_format(name)
     except FileError as exc:
