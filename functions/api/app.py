@@ -7,15 +7,12 @@ when first called: it is about a tenth of this function's import
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
 from insights.domain.core.accounts import SettingsError, patch_settings
-from insights.domain.core.events import RequestError, uuid_problem
-from insights.http import Response, bearer_account, error, json_body, ok, resolver
+from insights.http import Response, bearer_account, error, json_body, ok, path_uuid, resolver
 from insights.metrics import published
 from insights.services.core import auth
 from insights.storage.core import accounts as account_store
@@ -50,15 +47,6 @@ def patch_account() -> Response:
     updated = account_store.save_settings(account, settings)
     auth.forget(account.account_id)
     return ok(_account_body(updated))
-
-
-def _user_id(raw: str) -> str:
-    """The uuid from the path, checked before anything is read or erased."""
-    uuid = unquote(raw)
-    problem = uuid_problem(uuid)
-    if problem is not None:
-        raise RequestError(400, "invalid_uuid", problem)
-    return uuid
 
 
 # ------------------------------------------------- identity verification
@@ -109,7 +97,7 @@ def get_user(uuid: str) -> Response:
     from insights.services.core.users import Missing, read_user
 
     account = bearer_account(app)
-    found = read_user(account.account_id, _user_id(uuid), clock.now_ms())
+    found = read_user(account.account_id, path_uuid(uuid), clock.now_ms())
     if isinstance(found, Missing):
         return error(404, "user_not_found", found.reason)
     return ok(found.public())
@@ -120,7 +108,7 @@ def delete_user(uuid: str) -> Response:
     from insights.services.core.users import erase_user
 
     account = bearer_account(app)
-    erase_user(account.account_id, _user_id(uuid), clock.now_ms())
+    erase_user(account.account_id, path_uuid(uuid), clock.now_ms())
     return Response(204)
 
 

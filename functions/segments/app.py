@@ -8,9 +8,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from insights import clock
-from insights.domain.core.events import uuid_problem
 from insights.domain.segments.rules import RuleError
-from insights.http import Response, bearer_account, error, json_body, ok, resolver
+from insights.http import Response, bearer_account, error, json_body, ok, path_uuid, resolver
 from insights.metrics import published
 from insights.services.segments import counts
 from insights.services.segments import queries as segments
@@ -105,10 +104,7 @@ def segment_count(segment_id: str) -> Response:
 @app.get("/v1/users/<uuid>/segments")
 def user_segments(uuid: str) -> Response:
     account_id = _account_id()
-    user = unquote(uuid)
-    problem = uuid_problem(user)
-    if problem is not None:
-        return error(400, "invalid_uuid", problem)
+    user = path_uuid(uuid)
     return ok(
         {"uuid": user, "segments": segments.segments_of_user(account_id, user, clock.now_ms())}
     )

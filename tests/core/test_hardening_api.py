@@ -147,6 +147,31 @@ def test_a_long_uuid_in_the_path_is_refused_before_anything_is_read_or_erased(
     assert stack.user(acme, "kept").json()["custom"]["plan"]["value"] == "pro"
 
 
+def test_a_uuid_path_that_is_not_percent_encoded_utf8_is_refused_not_read_as_another_user(
+    stack: Stack,
+) -> None:
+    """%FF (or an encoded surrogate) is no UTF-8: decoded leniently it became U+FFFD,
+    so GET read, and DELETE erased, the user whose uuid is "\ufffd"."""
+    acme = stack.account()
+    stack.send(acme, [{"uuid": "\ufffd", "user_properties": {"plan": "pro"}}])
+    stack.advance(31 * MINUTE)
+    stack.sweep()
+    stack.cloud.settle()
+    for raw in ("%FF", "%ED%A0%80", "a%C3"):
+        for method, path in [
+            ("GET", f"/v1/users/{raw}"),
+            ("GET", f"/v1/users/{raw}/segments"),
+            ("DELETE", f"/v1/users/{raw}"),
+        ]:
+            response = call(stack, acme, method, path)
+            assert response.status == 400, (method, path, response.body)
+            assert response.json()["error"] == "invalid_uuid"
+            assert "UTF-8" in response.json()["message"]
+    assert stack.user(acme, "\ufffd").json()["custom"]["plan"]["value"] == "pro"
+    # The same user, rightly encoded, is read as before.
+    assert call(stack, acme, "GET", "/v1/users/%EF%BF%BD").status == 200
+
+
 def test_import_ids_that_cannot_exist_are_404s_without_a_read(stack: Stack) -> None:
     acme = stack.account()
     for import_id in ("x" * 3000, "imp_zz", "imp_%00"):

@@ -142,6 +142,28 @@ def test_a_misspelt_top_level_field_is_refused(stack: Stack) -> None:
     assert response.json()["error"] == "unknown_field" and "contxt" in response.json()["message"]
 
 
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"userAgent": "Mozilla/5.0"},
+        {"ip": "81.2.69.160", "ip_address": "1.2.3.4"},
+        {"locale": "en"},
+    ],
+    ids=["userAgent", "ip_address", "locale"],
+)
+def test_a_misspelt_or_unknown_context_field_is_refused_not_ignored(
+    stack: Stack, context: dict[str, str]
+) -> None:
+    """Ignored, a misspelt userAgent left the caller's own User-Agent on the session."""
+    acme = stack.account()
+    response = stack.send(acme, [{"uuid": "u"}], context=context)
+    assert response.status == 400, response.body
+    assert response.json()["error"] == "invalid_context"
+    unknown = next(name for name in context if name not in ("ip", "user_agent"))
+    assert f"context.{unknown}" in response.json()["message"]
+    assert "ip, user_agent" in response.json()["message"]
+
+
 # ------------------------------------------------------------ per-user limits
 def big_props(prefix: str, count: int, size: int = 1000) -> dict[str, str]:
     return {f"{prefix}{i:03d}": "x" * size for i in range(count)}

@@ -76,6 +76,14 @@ def test_upload_names_are_plain_files_of_a_known_type(name: str) -> None:
         check_filename(name)
 
 
+@pytest.mark.parametrize("name", ["${filename}.csv", "crm-${filename}.jsonl.gz"])
+def test_an_upload_name_with_s3s_filename_variable_is_refused(name: str) -> None:
+    """S3's form upload replaces ${filename} in the key with the sent file's name: the
+    object would land off the key the job waits for (left pending), or S3 refuse it."""
+    with pytest.raises(MappingError, match=r"\$\{filename\}"):
+        check_filename(name)
+
+
 # --------------------------------------------------------------------- plan
 def test_header_problems_fail_the_whole_file() -> None:
     with pytest.raises(FileError, match="no 'uuid' column"):

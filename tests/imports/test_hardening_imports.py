@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from insights.domain.core import limits
+from insights.domain.imports.files import MAX_COLUMNS
 from insights.services.imports import slices as import_service
 from insights.storage.imports import jobs
 from tests.conftest import Stack
-from tests.imports.test_imports import drop, get_job, gz, jsonl, report, stored, upload
+from tests.imports.test_imports import drop, get_job, gz, jsonl, put, report, stored, upload
 
 
 def reasons(job: dict[str, Any]) -> list[str]:
@@ -219,3 +221,33 @@ def test_a_running_import_stops_soon_after_it_is_cancelled(
     assert job["status"] == "cancelled"
     assert job["rows"]["imported"] == 5 and job["rows"]["read"] == 5  # counted, then stopped
     assert sum(1 for i in range(50) if stored(acme, f"u{i}")) == 5
+
+
+def test_a_mapping_past_its_size_cap_is_refused_naming_the_size(stack: Stack) -> None:
+    """The mapping is kept on the job item (400 KB) and answered in every listing of up
+    to 100 jobs (6 MB): 5,000 column names of 100 characters failed the put, a 500."""
+    acme = stack.account()
+    columns = [f"c{i:05d}" + "x" * 94 for i in range(5000)]
+    for mapping in (
+        {"columns": columns},
+        {"types": dict.fromkeys(columns, "number")},
+        {"rename": {column: column[:100] for column in columns}},
+        {"columns": columns[:400]},  # 40,000 characters: over the cap, if not the item
+    ):
+        body = {"filename": "crm.csv", "mapping": mapping}
+        started = stack.cloud.http("POST", "/v1/imports", headers=stack.auth(acme), body=body)
+        assert started.status == 400, started.body[:300]
+        assert started.json()["error"] == "invalid_import"
+        assert "mapping" in started.json()["message"] and "KB" in started.json()["message"]
+    # A drop's mapping.json (a file under its own 64 KiB cap) is the same mapping:
+    # its import fails with the reason.
+    account_id = acme.account.account_id
+    text = json.dumps({"columns": columns[:400]}).encode()
+    put(stack, f"imports/{account_id}/mapping.json", text)
+    job = drop(stack, acme, "crm.csv", b"uuid,a\nu1,1\n")
+    assert job["status"] == "failed" and "KB" in job["error"], job
+    # A mapping of a wide file's every column still fits.
+    wide = [f"column {i:04d}" for i in range(MAX_COLUMNS)]
+    body = {"filename": "crm.csv", "mapping": {"columns": wide}}
+    started = stack.cloud.http("POST", "/v1/imports", headers=stack.auth(acme), body=body)
+    assert started.status == 201, started.body[:300]

@@ -95,6 +95,14 @@ def test_a_connection_without_credentials_keeps_the_stored_ones_but_not_a_first_
         parse_connection({**body, "credentials": jwt}, flow=None)
 
 
+def test_a_rename_that_is_not_an_object_is_refused_even_when_empty() -> None:
+    """`or {}` read [], "", 0 and false as no renames: a wrong shape passed unnoticed."""
+    assert connection(rename=None).rename == {}
+    for bad in ([], [["Plan__c", "plan"]], "", 0, False):
+        with pytest.raises(ConfigError, match="rename: must be an object"):
+            connection(rename=bad)
+
+
 def test_filters_cannot_escape_their_parentheses() -> None:
     assert check_filter(" Status = 'Open (new)' ") == "Status = 'Open (new)'"
     assert check_filter("Name = 'O\\'Brien' AND (A = 1 OR B = 2)")

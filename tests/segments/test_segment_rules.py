@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from insights.domain.core.events import decode_json
 from insights.domain.core.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
 from insights.domain.segments.definitions import parse_body
 from insights.domain.segments.rules import (
@@ -150,3 +151,20 @@ def test_segment_bodies_are_checked(body: Any, path: str) -> None:
     with pytest.raises(RuleError) as caught:
         parse_body(body)
     assert caught.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ('{"attribute": "custom.n", "op": "equals", "value": %s}', "value"),
+        ('{"attribute": "custom.n", "op": "in", "value": [1, %s]}', "value[1]"),
+        ('{"attribute": "total_sessions", "op": "between", "value": [1, %s]}', "value[1]"),
+        ('{"attribute": "custom.n", "op": "gt", "value": %s}', "value"),
+    ],
+)
+def test_a_number_past_38_digits_is_named_as_such_not_as_no_number(text: str, path: str) -> None:
+    """decode_json reads it as a BigNumber; 'must be a number' said it was not one."""
+    with pytest.raises(RuleError) as caught:
+        parse_rules(decode_json(text % ("9" * 40)))
+    assert caught.value.path == f"rules.{path}"
+    assert "38 digits" in caught.value.message, caught.value.message

@@ -12,6 +12,7 @@ from insights.domain.core.profile import RETENTION_MS, CustomValue, Profile, tom
 from insights.domain.core.timefmt import DAY_MS, HOUR_MS, format_time
 from insights.domain.segments.evaluate import is_member
 from insights.domain.segments.rules import parse_rules
+from insights.storage import segments as seg_store
 from insights.storage.core import store
 from insights.storage.core.store import PutProfile
 from tests.conftest import Stack
@@ -310,6 +311,38 @@ def test_bad_requests_name_the_problem(stack: Stack) -> None:
     write_key = {"Authorization": f"Bearer {acme.write_key}"}
     assert stack.cloud.http("GET", "/v1/segments", headers=write_key).status == 403
     assert stack.cloud.http("GET", "/v1/users/u/segments").status == 401
+
+
+def test_definitions_past_the_item_limit_are_a_413_counted_in_utf8_bytes(stack: Stack) -> None:
+    """An account's definitions share one DynamoDB item (400 KB of UTF-8). Counted in
+    characters, 307,000 characters of "\u00e9" (614 KB) passed the check and the
+    put failed: a 500."""
+    acme = stack.account()
+    auth = stack.auth(acme)
+    kept = create(stack, acme, c("country", "is_set"), "kept")
+
+    def wide(letter: str) -> dict[str, Any]:
+        values = [f"{j:03d}" + letter * 1021 for j in range(100)]  # 100 values of 1,024
+        wanted = [c(f"custom.c{i}", "in", values) for i in range(3)]
+        return {"all": [c("custom.tag", "equals", "t"), *wanted]}  # tag: an entry index
+
+    too_large = [
+        ("POST", "/v1/segments"),  # a new segment
+        ("PUT", f"/v1/segments/{kept}"),  # a replaced one
+    ]
+    for method, path in too_large:
+        body = {"name": "wide", "rules": wide("\u00e9")}  # 307,200 characters, 614 KB
+        r = stack.cloud.http(method, path, headers=auth, body=body)
+        assert r.status == 413, r.body
+        assert r.json()["error"] == "segments_too_large"
+        assert "KB" in r.json()["message"], r.body
+        # Refused before the index catalogue is touched: no index is built for it.
+        assert seg_store.load_catalogue(acme.account.account_id).indexes == ()
+    # The same characters in ASCII fit, and nothing was half-saved before.
+    create(stack, acme, wide("x"), "wide", settle=False)
+    listed = stack.cloud.http("GET", "/v1/segments", headers=auth).json()["segments"]
+    assert [(s["name"], s["id"] == kept) for s in listed] == [("kept", True), ("wide", False)]
+    assert seg_store.load_catalogue(acme.account.account_id).indexes != ()
 
 
 def test_the_per_user_call_costs_one_user_read_when_warm(

@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote
 
 from insights.domain.core.accounts import KeyKind
-from insights.domain.core.events import RequestError
+from insights.domain.core.events import RequestError, uuid_problem
 from insights.domain.team import roles
 from insights.services.core.auth import AuthError, authenticate
 from insights.storage.core.accounts import Account
@@ -213,6 +214,26 @@ def resolver() -> Router:
         return error(400, "invalid_body", "the request nests too deeply")
 
     return app
+
+
+def path_uuid(raw: str) -> str:
+    """The uuid in a URL path, decoded strictly and checked before anything is read or erased.
+
+    A lenient decode turns bytes that are not UTF-8 (%FF, an encoded surrogate)
+    into U+FFFD, so /v1/users/%FF would name the user "\ufffd": another user.
+    """
+    try:
+        uuid = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise RequestError(
+            400,
+            "invalid_uuid",
+            "the uuid in the path is not percent-encoded UTF-8 (e.g. %C3%A9 for \u00e9)",
+        ) from None
+    problem = uuid_problem(uuid)
+    if problem is not None:
+        raise RequestError(400, "invalid_uuid", problem)
+    return uuid
 
 
 def error(status: int, code: str, message: str, **extra: Any) -> Response:

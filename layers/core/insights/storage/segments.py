@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,7 +39,9 @@ from insights.storage.core.records import (
 )
 from insights.storage.core.store import Conflict
 
-MAX_ITEM_CHARS = 350_000  # DynamoDB items stop at 400 KB
+# DynamoDB items stop at 400 KB of UTF-8 (names and values), not 400,000 characters:
+# an \u00e9 takes two bytes, an emoji four. The rest is left for the item's other fields.
+MAX_ITEM_BYTES = 350_000
 
 
 class TooLarge(Exception):
@@ -72,8 +74,8 @@ def load_segments(account_id: str, *, consistent: bool = True) -> SegmentSet:
     return SegmentSet(account_id, segments, bytes.fromhex(item.cursor_key), item.version)
 
 
-def save_segments(current: SegmentSet, segments: list[Segment]) -> SegmentSet:
-    """Write the whole set, conditional on the version read. Raises Conflict, TooLarge."""
+def definitions(segments: Iterable[Segment]) -> str:
+    """The stored form of an account's segments. Raises TooLarge past the item limit."""
     body = json.dumps(
         [
             {
@@ -91,8 +93,25 @@ def save_segments(current: SegmentSet, segments: list[Segment]) -> SegmentSet:
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    if len(body) > MAX_ITEM_CHARS:
-        raise TooLarge(f"the account's segments would take {len(body)} characters")
+    size = len(body.encode())
+    if size > MAX_ITEM_BYTES:
+        raise TooLarge(
+            f"the account's segment definitions would take {size // 1000} KB of UTF-8; "
+            f"together they must fit in {MAX_ITEM_BYTES // 1000} KB (one DynamoDB item): "
+            "shorten this segment's lists or values, or delete segments you no longer use"
+        )
+    return body
+
+
+def save_segments(
+    current: SegmentSet, segments: list[Segment], body: str | None = None
+) -> SegmentSet:
+    """Write the whole set, conditional on the version read. Raises Conflict, TooLarge.
+
+    body: definitions(segments), when the caller already checked it.
+    """
+    if body is None:
+        body = definitions(segments)
     item = SegmentsItem(_pk(current.account_id), segments=body, cursor_key=current.cursor_key.hex())
     version = _save_versioned(item, current.version, "segments")
     return SegmentSet(current.account_id, tuple(segments), current.cursor_key, version)

@@ -48,6 +48,7 @@ EVENT_FIELDS = frozenset(
 )
 # A misspelt top-level field ("contxt") would otherwise be ignored silently.
 BODY_FIELDS = frozenset({"events", "sent_at", "context"})
+CONTEXT_FIELDS = frozenset({"ip", "user_agent"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +273,14 @@ def _parse_context(raw: Any, default: Context) -> Context:
         return default
     if not isinstance(raw, dict):
         raise RequestError(400, "invalid_context", "context must be an object")
+    unknown = sorted(set(raw) - CONTEXT_FIELDS)
+    if unknown:  # as for the body's fields: a misspelt userAgent would silently keep the caller's
+        raise RequestError(
+            400,
+            "invalid_context",
+            f"unknown field context.{_name(unknown[0])}; allowed: "
+            f"{', '.join(sorted(CONTEXT_FIELDS))}",
+        )
     ip = raw.get("ip", default.ip)
     if ip is not None:
         if not isinstance(ip, str):

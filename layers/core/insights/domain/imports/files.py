@@ -8,6 +8,7 @@ change; problems with one row (a Rejection) reject that row only.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -41,6 +42,10 @@ from insights.domain.core.timefmt import MAX_EPOCH_MS, TimeFormatError, parse_ti
 Format = Literal["csv", "jsonl"]
 MAX_COLUMNS = 1000
 MAX_FILENAME_CHARS = 200
+# The mapping is kept on the job item (DynamoDB's 400 KB) and answered in every listing
+# of up to 100 jobs (a Lambda answer stops at 6 MB): measured as the JSON the API
+# answers, where a non-ASCII character takes up to 12 bytes (\ud83d\ude00).
+MAX_MAPPING_CHARS = 32_000
 MAPPING_FIELDS = frozenset({"uuid", "columns", "rename", "types", "timestamp"})
 DEFAULT_TIMESTAMP_COLUMN = "timestamp"
 
@@ -127,7 +132,14 @@ def parse_mapping(raw: Any) -> Mapping:
         timestamp = _column_name(raw["timestamp"], "mapping.timestamp")
     if timestamp is not None and timestamp == uuid:
         raise MappingError("mapping.timestamp and mapping.uuid name the same column")
-    return Mapping(uuid=uuid, columns=columns, rename=rename, types=types, timestamp=timestamp)
+    mapping = Mapping(uuid=uuid, columns=columns, rename=rename, types=types, timestamp=timestamp)
+    size = len(json.dumps(mapping.as_dict()))
+    if size > MAX_MAPPING_CHARS:
+        raise MappingError(
+            f"the mapping is {size // 1000} KB as JSON; at most {MAX_MAPPING_CHARS // 1000} KB "
+            "(it is kept with each import): leave out columns to import them all"
+        )
+    return mapping
 
 
 def file_format(name: str) -> tuple[Format, bool]:
@@ -150,6 +162,9 @@ def check_filename(name: Any) -> str:
         raise MappingError(f"filename must be 1-{MAX_FILENAME_CHARS} characters")
     if any(c in name for c in "/\\") or name in (".", "..") or not name.isprintable():
         raise MappingError("filename must be a plain file name, without '/', '\\' or controls")
+    if "${filename}" in name:
+        # S3's form upload puts the sent file's name there: not the key the job waits for.
+        raise MappingError("filename must not hold ${filename} (S3 replaces it in the key)")
     try:
         file_format(name)
     except FileError as exc:

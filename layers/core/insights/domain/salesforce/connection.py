@@ -205,7 +205,9 @@ def parse_connection(body: Any, *, flow: Flow | None) -> tuple[Connection, Crede
     if uuid_field.lower() in lowered:
         raise ConfigError("fields", f"{uuid_field} is the uuid_field; it is not imported as well")
     rename: dict[str, str] = {}
-    raw_rename = body.get("rename") or {}
+    raw_rename = body.get("rename")
+    if raw_rename is None:
+        raw_rename = {}
     if not isinstance(raw_rename, dict):
         raise ConfigError("rename", "must be an object of field -> attribute name")
     for source, target in raw_rename.items():

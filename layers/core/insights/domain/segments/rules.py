@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from insights.domain.core.limits import MAX_INT_DIGITS, BigNumber
 from insights.domain.core.timefmt import DAY_MS, TimeFormatError, parse_duration, parse_time
 
 MAX_DEPTH = 5
@@ -251,6 +252,7 @@ def _operand(raw: Any, path: str, op: str, attr_type: AttrType) -> Any:
 
 
 def _scalar(raw: Any, path: str, attr_type: AttrType) -> Scalar:
+    _not_big(raw, path)
     if attr_type == "timestamp":
         return _absolute_time(raw, path)
     if attr_type == "number":
@@ -266,7 +268,15 @@ def _scalar(raw: Any, path: str, attr_type: AttrType) -> Scalar:
     raise RuleError(path, "must be a string, a number or true/false")
 
 
+def _not_big(raw: Any, path: str) -> None:
+    # decode_json reads an integer literal over 38 digits as a BigNumber marker:
+    # a number, but not one a user's attribute can hold.
+    if isinstance(raw, BigNumber):
+        raise RuleError(path, f"a number of more than {MAX_INT_DIGITS} digits: no value holds one")
+
+
 def _number(raw: Any, path: str) -> int | float:
+    _not_big(raw, path)
     if isinstance(raw, bool) or not isinstance(raw, int | float) or raw != raw or abs(raw) > 1e300:
         raise RuleError(path, "must be a number")
     return raw

@@ -104,16 +104,19 @@ def _mutate(account_id: str, change: Callable[[SegmentSet], list[Segment]]) -> N
         current = seg_store.load_segments(account_id)
         updated = change(current)
         try:
+            # Before the catalogue: a set too large to save starts no index build.
+            body = seg_store.definitions(updated)
+        except seg_store.TooLarge as exc:
+            raise SegmentError(413, "segments_too_large", str(exc)) from None
+        try:
             # The catalogue first: entries for a new need start being written
             # before any segment can ask for them (and a need left behind by a
             # lost race is dropped by the next save).
             segment_index.sync_catalogue(account_id, [s.parsed() for s in updated])
-            seg_store.save_segments(current, updated)
+            seg_store.save_segments(current, updated, body)
         except Conflict:
             backoff(attempt)
             continue
-        except seg_store.TooLarge as exc:
-            raise SegmentError(413, "segments_too_large", str(exc)) from None
         forget(account_id)
         if _watched(current.segments) != _watched(updated):
             # Users written before: their membership timers follow the new rules.
