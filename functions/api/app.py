@@ -132,9 +132,17 @@ def list_users() -> Response:
 
 @app.get("/v1/attributes")
 def list_attributes() -> Response:
-    from insights.services.console.reads import attributes
+    from insights.domain.console.user_list import ListError, parse
+    from insights.services.console.reads import ATTRIBUTES_PAGE, attributes
 
-    return ok(attributes(bearer_account(app).account_id))
+    account = bearer_account(app)
+    try:
+        page = parse(
+            None, _query("limit"), _query("cursor"), default=ATTRIBUTES_PAGE, most=ATTRIBUTES_PAGE
+        )
+    except ListError as exc:
+        return error(400, exc.code, exc.message, field=exc.field)
+    return ok(attributes(account.account_id, page))
 
 
 @app.get("/v1/stats")

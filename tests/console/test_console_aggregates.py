@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from insights.domain.console.user_list import parse
 from insights.domain.core.profile import CustomValue, Profile
 from insights.services.console import aggregates as console_aggregates
 from insights.services.console import reads as console
@@ -51,7 +52,8 @@ def counts(account_id: str, now_ms: int) -> tuple[int, int, dict[str, int]]:
     """(users, sessions over 30 days, users holding each plan) as the console reads them."""
     stats = console.stats(account_id, 30, now_ms)
     sessions = sum(day["sessions"] for day in stats["days"])
-    held = {a["name"]: a["users"] for a in console.attributes(account_id)["attributes"]}
+    catalogue = console.attributes(account_id, parse(None, None, None, default=1000, most=1000))
+    held = {a["name"]: a["users"] for a in catalogue["attributes"]}
     return stats["users"], sessions, held
 
 

@@ -226,6 +226,38 @@ def catalogue(stack: Stack, account: Any) -> dict[str, dict]:
     return {a["name"]: a for a in found}
 
 
+def test_the_catalogue_answers_in_pages_by_name_folded_and_pending_alike(
+    stack: Stack,
+) -> None:
+    """The write key is public: browsers could send names enough to take one answer
+    past Lambda's 6 MB. Pages of at most 1,000 names, in order, none twice or lost,
+    whether a name's counts are folded into its item yet or only pending."""
+    from insights import clock
+    from insights.services.console import aggregates as console_aggregates
+
+    acme = stack.account()
+    visit(stack, acme, ["u1"], {"b": 1, "d": 2, "f": 3})
+    stack.cloud.settle()
+    stack.advance(61 * MINUTE)  # a roll-up folds what is an hour old
+    assert console_aggregates.roll_up(acme.account_id, clock.now_ms(), force=True) > 0
+    visit(stack, acme, ["u2"], {"a": 1, "c": 2, "d": 3, "g": 4})  # pending only, and d both
+    names, cursor, pages = [], None, 0
+    while True:
+        page = get(stack, acme, "/v1/attributes", limit=2, **({"cursor": cursor} if cursor else {}))
+        assert len(page["attributes"]) <= 2
+        names += [a["name"] for a in page["attributes"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert names == ["a", "b", "c", "d", "f", "g"] and pages == 3
+    assert {a["name"]: a["users"] for a in catalogue(stack, acme).values()}["d"] == 2
+    for bad in ({"limit": "0"}, {"limit": "1001"}, {"cursor": "nope"}):
+        response = stack.cloud.http("GET", "/v1/attributes", headers=stack.auth(acme), query=bad)
+        assert response.status == 400, response.body
+        assert response.json()["field"] == next(iter(bad))
+
+
 def test_the_attribute_catalogue_counts_holders_sources_types_and_examples(
     stack: Stack,
 ) -> None:

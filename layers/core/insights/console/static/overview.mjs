@@ -57,7 +57,9 @@ function Catalogue() {
   return html`
     <${Scroll} label="Custom attributes">
       <table class="catalogue">
-        <caption>Every custom attribute seen in this account</caption>
+        <caption>${data.next_cursor
+          ? `The first ${data.attributes.length.toLocaleString("en")} custom attributes by name (GET /v1/attributes pages the rest)`
+          : "Every custom attribute seen in this account"}</caption>
         <thead><tr><th scope="col">Name</th><th scope="col">Sources</th><th scope="col">Types</th>
           <th scope="col" class="num">Users</th><th scope="col">Examples</th></tr></thead>
         <tbody>${data.attributes.map((a) => html`

@@ -37,18 +37,26 @@ class Page:
     after: str | None  # continue with uuids greater than this one
 
 
-def parse(prefix: str | None, limit: str | None, cursor: str | None) -> Page:
+def parse(
+    prefix: str | None,
+    limit: str | None,
+    cursor: str | None,
+    *,
+    default: int = DEFAULT_LIMIT,
+    most: int = MAX_LIMIT,
+) -> Page:
+    """A page of a list by name (users by uuid; the attribute catalogue by name)."""
     prefix = prefix or ""
     if len(prefix) > MAX_PREFIX_CHARS:
         raise ListError(
             "invalid_prefix", f"prefix is longer than {MAX_PREFIX_CHARS} characters", "prefix"
         )
-    size = DEFAULT_LIMIT
+    size = default
     if limit not in (None, ""):
-        parsed = whole_number(limit, 1, MAX_LIMIT)
+        parsed = whole_number(limit, 1, most)
         if parsed is None:
             raise ListError(
-                "invalid_limit", f"limit must be a whole number from 1 to {MAX_LIMIT}", "limit"
+                "invalid_limit", f"limit must be a whole number from 1 to {most}", "limit"
             )
         size = parsed
     after = None if cursor in (None, "") else _decode(cursor, prefix)

@@ -5,6 +5,7 @@ catalogue and stats read only the aggregate items (docs/console-api.md)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,8 @@ STATS_DAYS = (30, 90, 180)
 # A page whose users all turn out expired (not yet removed by TTL) reads on,
 # up to this many rounds; then it answers what it has with a cursor.
 MAX_ROUNDS = 4
+# Catalogue entries per page, at most: ~300 bytes each, so a page stays near 300 KB.
+ATTRIBUTES_PAGE = 1000
 
 
 def list_users(account_id: str, page: Page, now_ms: int) -> dict[str, Any]:
@@ -57,19 +60,41 @@ def list_users(account_id: str, page: Page, now_ms: int) -> dict[str, Any]:
     return {"users": users, "next_cursor": next_cursor}
 
 
-def attributes(account_id: str) -> dict[str, Any]:
-    stored = aggregates.read_attributes(account_id)
+def attributes(account_id: str, page: Page) -> dict[str, Any]:
+    """A page of the catalogue by name. Paged because the write key is public: names
+    sent from browsers could otherwise grow one answer past Lambda's 6 MB."""
     extra = console_aggregates.pending(account_id)
-    found = []
-    for name in sorted(stored.keys() | extra.attributes.keys()):
-        item = stored.get(name, {})
+    stored = aggregates.attributes_after(account_id, page.after, page.limit + 1)
+    waiting = sorted(n for n in extra.attributes if page.after is None or n > page.after)
+    found: list[dict[str, Any]] = []
+    for name, item in _by_name(stored, waiting):
         counters = _numbers(item) + extra.attributes.get(name, Counter())
         if counters.get("users", 0) < 1:
             continue  # nobody holds it any more
+        if len(found) == page.limit:
+            return {"attributes": found, "next_cursor": encode_cursor(found[-1]["name"], "")}
         examples = set(item.get(aggregates.EXAMPLES) or ()) - extra.examples_gone.get(name, set())
         examples |= extra.examples_seen.get(name, set())
         found.append(attribute_view(name, dict(counters), sorted(examples)))
-    return {"attributes": found}
+    return {"attributes": found, "next_cursor": None}
+
+
+def _by_name(
+    stored: Iterator[dict[str, Any]], waiting: list[str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Catalogue items and names only pending sums hold yet, merged in name order."""
+    later = iter(waiting)
+    pending_name = next(later, None)
+    for item in stored:
+        while pending_name is not None and pending_name < item["sk"]:
+            yield pending_name, {}
+            pending_name = next(later, None)
+        if pending_name == item["sk"]:
+            pending_name = next(later, None)
+        yield item["sk"], item
+    while pending_name is not None:
+        yield pending_name, {}
+        pending_name = next(later, None)
 
 
 def stats(account_id: str, days: int, now_ms: int) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +83,9 @@ class Update:
 
 
 # --------------------------------------------------------------------- reads
-def _query(pk: str, since_sk: str | None = None) -> Iterable[dict[str, Any]]:
+def _query(
+    pk: str, since_sk: str | None = None, *, after_sk: str | None = None, page: int | None = None
+) -> Iterable[dict[str, Any]]:
     params: dict[str, Any] = {
         "TableName": load().aggregates_table,
         "KeyConditionExpression": "pk = :pk",
@@ -92,6 +94,11 @@ def _query(pk: str, since_sk: str | None = None) -> Iterable[dict[str, Any]]:
     if since_sk is not None:
         params["KeyConditionExpression"] += " AND sk >= :since"
         params["ExpressionAttributeValues"][":since"] = {"S": since_sk}
+    if after_sk is not None:
+        params["KeyConditionExpression"] += " AND sk > :after"
+        params["ExpressionAttributeValues"][":after"] = {"S": after_sk}
+    if page is not None:
+        params["Limit"] = page  # items per request: a reader that stops early reads no more
     while True:
         page = _client().query(**params)
         for raw in page.get("Items", []):
@@ -116,6 +123,11 @@ def read_days(account_id: str, first_day: str) -> tuple[dict[str, dict[str, Any]
 def read_attributes(account_id: str) -> dict[str, dict[str, Any]]:
     """Every catalogue item of an account by attribute name: one Query (paged past 1 MB)."""
     return {item["sk"]: item for item in _query(attribute_pk(account_id))}
+
+
+def attributes_after(account_id: str, after: str | None, page: int) -> Iterator[dict[str, Any]]:
+    """The catalogue items after the name `after`, by name, read `page` at a time."""
+    return iter(_query(attribute_pk(account_id), after_sk=after, page=page))
 
 
 def read_rolled(account_id: str) -> str:
