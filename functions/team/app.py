@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from insights.domain.idp.oidc import LOOPBACK, OidcConfigError
 from insights.domain.team import flow
 from insights.domain.team.audit import AuditQueryError, parse_page
+from insights.domain.team.provider import ProviderError
 from insights.http import Response, caller, error, json_body, ok, resolver
 from insights.metrics import published
 from insights.services.core.auth import AuthError, authenticate
@@ -135,15 +136,23 @@ def list_members() -> Response:
     return ok({"members": admin.members(caller(app).account.account_id)})
 
 
+def _path_email(raw: str) -> str:
+    # Strict: a lenient decode reads %FF and %FE alike as U+FFFD, one member.
+    try:
+        return unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise ProviderError("email", "the email in the path is not percent-encoded UTF-8") from None
+
+
 @app.put("/v1/team/members/<email>")
 def assign(email: str) -> Response:
     who = caller(app)
-    return ok(admin.assign(who.account.account_id, unquote(email), json_body(app), who.actor))
+    return ok(admin.assign(who.account.account_id, _path_email(email), json_body(app), who.actor))
 
 
 @app.delete("/v1/team/members/<email>")
 def unassign(email: str) -> Response:
-    if not admin.unassign(caller(app).account.account_id, unquote(email)):
+    if not admin.unassign(caller(app).account.account_id, _path_email(email)):
         return error(404, "member_not_found", "no role is assigned to this email")
     return Response(204)
 

@@ -77,6 +77,14 @@ def test_a_role_changed_or_taken_away_ends_the_persons_sessions(team: Team) -> N
     assert team.call(other, "DELETE", "/v1/team/members/ed%40acme.com").status == 404
     bad = team.call(other, "PUT", "/v1/team/members/ed%40acme.com", {"role": "owner"})
     assert (bad.status, bad.json()["field"]) == (400, "role")
+    # %FF and %FE would both read as U+FFFD: one member under two paths.
+    assert (
+        team.call(other, "PUT", "/v1/team/members/%FF%40acme.com", {"role": "viewer"}).json()[
+            "field"
+        ]
+        == "email"
+    )
+    assert team.call(other, "DELETE", "/v1/team/members/%FE%40acme.com").status == 400
 
 
 def test_an_https_console_uses_a_host_only_secure_cookie(team: Team) -> None:
