@@ -78,6 +78,13 @@ def delete_segment(segment_id: str) -> Response:
     return Response(204)
 
 
+def _flag(name: str) -> bool:
+    raw = _query(name)
+    if raw not in (None, "", "true", "false"):
+        raise SegmentError(400, f"invalid_{name}", f"{name} must be true or false")
+    return raw == "true"
+
+
 @app.get("/v1/segments/<segment_id>/users")
 def segment_users(segment_id: str) -> Response:
     account_id = _account_id()
@@ -88,6 +95,7 @@ def segment_users(segment_id: str) -> Response:
         limit=limit,
         cursor=_query("cursor") or None,
         now_ms=clock.now_ms(),
+        custom=_flag("custom"),
     )
     return ok(page)
 

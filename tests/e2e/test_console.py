@@ -20,6 +20,8 @@ holds the README's copies (`INSIGHTS_CONSOLE_DOCS=1` refreshes them).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -350,9 +352,13 @@ def edit_and_delete(page: Page, stack: RunningStack, segment_id: str) -> None:
     )
     with page.expect_download() as download:
         page.get_by_role("button", name="Export members (CSV)").click()
-    lines = Path(download.value.path()).read_text().splitlines()
-    assert lines[0].startswith("uuid,first_seen,last_seen")
-    assert sorted(line.split(",")[0] for line in lines[1:]) == ["churned-a", "churned-b"]
+    header, *rows = csv.reader(io.StringIO(Path(download.value.path()).read_text()))
+    assert header[:3] == ["uuid", "first_seen", "last_seen"] and "custom.plan" in header
+    members = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert sorted(members) == ["churned-a", "churned-b"]
+    status, churned = api(stack, "GET", "/v1/users/churned-a")
+    assert status == 200
+    assert members["churned-a"]["custom.plan"] == churned["custom"]["plan"]["value"]
     page.get_by_role("button", name="Delete…").click()
     page.get_by_role("button", name="Really delete").click()
     page.wait_for_url("**/#/segments")

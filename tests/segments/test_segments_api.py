@@ -261,6 +261,30 @@ def test_pagination_is_stable_signed_and_bound_to_its_segment(stack: Stack, froz
     assert r.status == 409 and r.json()["error"] == "cursor_stale"
 
 
+def test_a_listing_with_custom_shows_members_as_the_user_api_does(
+    stack: Stack, frozen: int
+) -> None:
+    """`custom=true`: each member with its custom attributes (a CSV of a segment for a
+    campaign), read from the profile even where the index decided membership alone."""
+    acme = stack.account()
+    people = {p.uuid: p for p in seed(stack, acme)}
+    vip = create(stack, acme, c("custom.plan", "equals", "VIP"))
+    # Decided by the last_seen index, which carries every standard attribute.
+    regulars = create(stack, acme, c("total_sessions", "gte", 2))
+    for sid in (vip, regulars):
+        plain = pages(stack, acme, sid, 100)[0]
+        assert plain["users"] and all(set(u) == {"uuid", "standard"} for u in plain["users"])
+        url = f"/v1/segments/{sid}/users?limit=100&custom=true"
+        page = stack.cloud.http("GET", url, headers=stack.auth(acme)).json()
+        assert [u["uuid"] for u in page["users"]] == [u["uuid"] for u in plain["users"]]
+        for user in page["users"]:
+            assert user == people[user["uuid"]].public()
+        assert page["plan"]["profiles_read"] >= len(page["users"])
+    assert plain["plan"]["profiles_read"] == 0  # standard attributes alone need no profile
+    bad = stack.cloud.http("GET", f"/v1/segments/{vip}/users?custom=yes", headers=stack.auth(acme))
+    assert (bad.status, bad.json()["error"]) == (400, "invalid_custom")
+
+
 def test_segment_definitions_crud(stack: Stack) -> None:
     acme = stack.account()
     auth = stack.auth(acme)

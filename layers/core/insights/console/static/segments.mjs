@@ -279,22 +279,27 @@ function csvCell(value) {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+// Every member with its standard and custom attributes: one column per custom
+// attribute any member holds (named custom.<name>), empty where a member has none.
 async function exportCsv(segment, onProgress) {
   const columns = STANDARD.map(([name]) => name);
-  const lines = [["uuid", ...columns].map(csvCell).join(",")];
+  const users = [];
   let cursor = null;
-  let count = 0;
   do {
-    const params = new URLSearchParams({ limit: "1000" });
+    const params = new URLSearchParams({ limit: "1000", custom: "true" });
     if (cursor) params.set("cursor", cursor);
     const page = await get(`/v1/segments/${enc(segment.id)}/users?${params}`);
-    for (const user of page.users) {
-      lines.push([user.uuid, ...columns.map((c) => user.standard?.[c])].map(csvCell).join(","));
-    }
-    count += page.users.length;
-    onProgress(count);
+    users.push(...page.users);
+    onProgress(users.length);
     cursor = page.next_cursor;
   } while (cursor);
+  const custom = [...new Set(users.flatMap((u) => Object.keys(u.custom || {})))].sort();
+  const lines = [["uuid", ...columns, ...custom.map((n) => `custom.${n}`)].map(csvCell).join(",")];
+  for (const user of users) {
+    const values = [...columns.map((c) => user.standard?.[c]), ...custom.map((n) => user.custom?.[n]?.value)];
+    lines.push([user.uuid, ...values].map(csvCell).join(","));
+  }
+  const count = users.length;
   const blob = new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv" });
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);

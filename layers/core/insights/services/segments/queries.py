@@ -311,14 +311,17 @@ class Walk:
             return None
         return shown and evaluate(self.node, hit.partial, self.now_ms)
 
-    def with_standard(self, members: list[Profile]) -> list[Profile]:
-        """`members` with their full profiles where the index item lacked standard attributes.
+    def with_standard(self, members: list[Profile], *, whole: bool = False) -> list[Profile]:
+        """`members` with their full profiles where the index item lacked standard attributes
+        (or, `whole`, anything: custom attributes are never in an index item).
 
         Those profiles are read now (and re-checked: the profile is fresher
         than the index); users erased or changed since drop out.
         """
         index = self.plan.queries[0].index if self.plan.queries else ""
-        if self.plan.reads != "index" or partial.carried(index) >= partial.STANDARD_FIELDS:
+        if self.plan.reads != "index":
+            return members
+        if not whole and partial.carried(index) >= partial.STANDARD_FIELDS:
             return members
         pks = [user_pk(p.account_id, p.uuid) for p in members]
         profiles = store.get_profiles(set(pks), consistent=False) if pks else {}
@@ -366,8 +369,16 @@ class Walk:
 
 
 def list_users(
-    account_id: str, segment_id: str, *, limit: int, cursor: str | None, now_ms: int
+    account_id: str,
+    segment_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    now_ms: int,
+    custom: bool = False,
 ) -> dict[str, Any]:
+    """A page of members, each with standard attributes, and with `custom` as
+    GET /v1/users/{uuid} shows them (a profile read per member the index decided)."""
     found = seg_store.load_segments(account_id)
     segment = found.find(segment_id)
     if segment is None:
@@ -391,9 +402,11 @@ def list_users(
             },
             found.cursor_key,
         )
-    shown = walk.with_standard(walk.members)
+    shown = walk.with_standard(walk.members, whole=custom)
     return {
-        "users": [{"uuid": p.uuid, "standard": p.standard()} for p in shown],
+        "users": [
+            p.public() if custom else {"uuid": p.uuid, "standard": p.standard()} for p in shown
+        ],
         "next_cursor": next_cursor,
         "plan": walk.describe(),
     }
