@@ -75,6 +75,13 @@ def test_login_hosts_and_the_jwt_audience() -> None:
     for bad in (*bad_hosts, "https://[", "[::1"):  # urlparse's ValueError was a 500
         with pytest.raises(ConfigError, match="login_host"):
             parse_login_host(bad)
+    # A port or user was dropped without a word; a path (a pasted Lightning page) is not
+    # the host's business and still reads as the host.
+    for bad in ("https://acme.my.salesforce.com:8443", "https://u@acme.my.salesforce.com"):
+        with pytest.raises(ConfigError, match="without a port or user"):
+            parse_login_host(bad)
+    pasted = parse_login_host("https://acme.my.salesforce.com/lightning/page/home")
+    assert pasted.domain == "acme.my"
 
 
 def test_a_connection_without_credentials_keeps_the_stored_ones_but_not_a_first_time() -> None:

@@ -65,9 +65,13 @@ def parse_login_host(raw: Any) -> LoginHost:
         raise ConfigError("login_host", 'must be "production", "sandbox" or your My Domain URL')
     text = raw.strip().lower()
     try:
-        host = urlparse(text if "//" in text else f"https://{text}").hostname or ""
-    except ValueError:  # e.g. an unclosed IPv6 bracket: no host to match
-        host = ""
+        url = urlparse(text if "//" in text else f"https://{text}")
+        host, port, user = url.hostname or "", url.port, "@" in url.netloc
+    except ValueError:  # e.g. an unclosed IPv6 bracket, a port out of range: no host
+        host, port, user = "", None, False
+    if port is not None or user:
+        # Sign-in always goes to https on 443 as the bare host: said, not dropped.
+        raise ConfigError("login_host", "must be the My Domain host alone, without a port or user")
     if not _MY_DOMAIN.match(host):
         raise ConfigError(
             "login_host",
