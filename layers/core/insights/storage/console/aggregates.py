@@ -84,7 +84,11 @@ class Update:
 
 # --------------------------------------------------------------------- reads
 def _query(
-    pk: str, since_sk: str | None = None, *, after_sk: str | None = None, page: int | None = None
+    pk: str,
+    since_sk: str | None = None,
+    *,
+    after_sk: str | None = None,
+    per_request: int | None = None,
 ) -> Iterable[dict[str, Any]]:
     params: dict[str, Any] = {
         "TableName": load().aggregates_table,
@@ -97,8 +101,8 @@ def _query(
     if after_sk is not None:
         params["KeyConditionExpression"] += " AND sk > :after"
         params["ExpressionAttributeValues"][":after"] = {"S": after_sk}
-    if page is not None:
-        params["Limit"] = page  # items per request: a reader that stops early reads no more
+    if per_request is not None:
+        params["Limit"] = per_request  # a reader that stops early reads no more
     while True:
         page = _client().query(**params)
         for raw in page.get("Items", []):
@@ -125,9 +129,11 @@ def read_attributes(account_id: str) -> dict[str, dict[str, Any]]:
     return {item["sk"]: item for item in _query(attribute_pk(account_id))}
 
 
-def attributes_after(account_id: str, after: str | None, page: int) -> Iterator[dict[str, Any]]:
-    """The catalogue items after the name `after`, by name, read `page` at a time."""
-    return iter(_query(attribute_pk(account_id), after_sk=after, page=page))
+def attributes_after(
+    account_id: str, after: str | None, per_request: int
+) -> Iterator[dict[str, Any]]:
+    """The catalogue items after the name `after`, by name, read `per_request` at a time."""
+    return iter(_query(attribute_pk(account_id), after_sk=after, per_request=per_request))
 
 
 def read_rolled(account_id: str) -> str:
