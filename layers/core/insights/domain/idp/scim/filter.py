@@ -167,14 +167,15 @@ class _Parser:
         if kind != "punct" or value != punct:
             raise self.error(f"expected {punct!r}, found {value!r}")
 
-    def nest(self) -> None:
-        """One level deeper ("(", "not (", "["); the caller calls unnest() when it closes."""
+    def nested(self, context: Attr | None, close: str) -> Expr:
+        """The expression inside "(", "not (" or "[", up to its `close`: one level deeper."""
         self.depth += 1
         if self.depth > MAX_FILTER_DEPTH:
             raise self.error(f"nests parentheses or brackets deeper than {MAX_FILTER_DEPTH} levels")
-
-    def unnest(self) -> None:
+        inner = self.expr(context)
+        self.expect(close)
         self.depth -= 1
+        return inner
 
     def done(self) -> None:
         if self.peek() is not None:
@@ -199,21 +200,13 @@ class _Parser:
         if self.is_word("not"):
             self.take()
             self.expect("(")
-            self.nest()
-            inner = self.expr(context)
-            self.expect(")")
-            self.unnest()
-            return Not(inner)
+            return Not(self.nested(context, ")"))
         return self.atom(context)
 
     def atom(self, context: Attr | None) -> Expr:
         kind, value = self.take()
         if kind == "punct" and value == "(":
-            self.nest()
-            inner = self.expr(context)
-            self.expect(")")
-            self.unnest()
-            return inner
+            return self.nested(context, ")")
         if kind != "word":
             raise self.error(f"expected an attribute, found {value!r}")
         ref = self.ref(value, context)
@@ -222,10 +215,7 @@ class _Parser:
             if context is not None or ref.sub is not None or not ref.attr.multi:
                 raise self.error(f"{value!r} cannot take a [filter]")
             self.take()
-            self.nest()
-            inner = self.expr(ref.attr)
-            self.expect("]")
-            self.unnest()
+            inner = self.nested(ref.attr, "]")
             then = None
             if self.peek() and self.peek()[0] == "word" and self.peek()[1].startswith("."):  # type: ignore[index]
                 sub = ref.attr.child(self.take()[1][1:])
@@ -298,10 +288,7 @@ def parse_path(text: str) -> PatchPath:
     if found.sub is not None or not found.attr.multi:
         raise parser.error(f"{first!r} cannot take a [filter]")
     parser.take()
-    parser.nest()
-    inner = parser.expr(found.attr)
-    parser.expect("]")
-    parser.unnest()
+    inner = parser.nested(found.attr, "]")
     sub = None
     if parser.peek() is not None:
         kind, rest = parser.take()
