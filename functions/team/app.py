@@ -9,7 +9,7 @@ joserfc ships with this function (requirements.txt), as with OidcFunction.
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,7 +19,7 @@ from insights.domain.idp.oidc import LOOPBACK, OidcConfigError
 from insights.domain.team import flow
 from insights.domain.team.audit import AuditQueryError, parse_page
 from insights.domain.team.provider import ProviderError
-from insights.http import Response, caller, error, json_body, ok, resolver
+from insights.http import Response, caller, error, json_body, ok, path_text, resolver
 from insights.metrics import published
 from insights.services.core.auth import AuthError, authenticate
 from insights.services.team import admin, audit, sessions, signin
@@ -137,11 +137,10 @@ def list_members() -> Response:
 
 
 def _path_email(raw: str) -> str:
-    # Strict: a lenient decode reads %FF and %FE alike as U+FFFD, one member.
-    try:
-        return unquote(raw, errors="strict")
-    except UnicodeDecodeError:
-        raise ProviderError("email", "the email in the path is not percent-encoded UTF-8") from None
+    email = path_text(raw)
+    if email is None:
+        raise ProviderError("email", "the email in the path is not percent-encoded UTF-8")
+    return email
 
 
 @app.put("/v1/team/members/<email>")

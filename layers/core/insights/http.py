@@ -216,20 +216,27 @@ def resolver() -> Router:
     return app
 
 
-def path_uuid(raw: str) -> str:
-    """The uuid in a URL path, decoded strictly and checked before anything is read or erased.
+def path_text(raw: str) -> str | None:
+    """A path parameter percent-decoded strictly, or None when it is not UTF-8.
 
     A lenient decode turns bytes that are not UTF-8 (%FF, an encoded surrogate)
-    into U+FFFD, so /v1/users/%FF would name the user "\ufffd": another user.
+    into U+FFFD, so /v1/users/%FF and /v1/users/%FE would both name "\ufffd".
     """
     try:
-        uuid = unquote(raw, errors="strict")
+        return unquote(raw, errors="strict")
     except UnicodeDecodeError:
+        return None
+
+
+def path_uuid(raw: str) -> str:
+    """The uuid in a URL path, decoded strictly and checked before anything is read or erased."""
+    uuid = path_text(raw)
+    if uuid is None:
         raise RequestError(
             400,
             "invalid_uuid",
             "the uuid in the path is not percent-encoded UTF-8 (e.g. %C3%A9 for \u00e9)",
-        ) from None
+        )
     problem = uuid_problem(uuid)
     if problem is not None:
         raise RequestError(400, "invalid_uuid", problem)
