@@ -97,47 +97,25 @@ def handle(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return exc.status, {"success": False, "code": exc.code, "message": exc.message}
 
 
-def _drop_protected(
-    index: int,
-    event: dict[str, Any],
-    protected: Protected,
-    envelope: Envelope,
-    rejected: list[Rejection],
-) -> None:
-    """A write key's kept properties that the account protects, refused alone as any
-    bad kept property is: the event still counts."""
-    kept = event["properties"]
-    for name in list(kept):
-        problem = protected.problem(name)
-        if problem is not None:
-            del kept[name]
-            where = _field(envelope, index, f"properties.{name}")
-            rejected.append(Rejection(index, where, alone(problem, "event")))
-
-
 def _unprotected(
-    rows: list[Row],
+    index: int,
+    values: dict[str, Any],
+    what: str,
     protected: Protected,
     envelope: Envelope,
     rejected: list[Rejection],
-    refused: set[int],
-) -> list[Row]:
-    """A write key's traits without the protected ones, each refused alone (a message
-    with nothing else to set is refused)."""
-    kept = []
-    for row in rows:
-        values = {}
-        for name, stamped in row.values.items():
-            problem = protected.problem(name)
-            if problem is None:
-                values[name] = stamped
-            else:
-                where = _field(envelope, row.number, f"traits.{name}")
-                rejected.append(Rejection(row.number, where, problem))
-        if values:
-            kept.append(Row(row.number, row.uuid, values))
-        elif row.values:
-            refused.add(row.number)
+) -> dict[str, Any]:
+    """A write key's `what` (traits, kept properties) without the names the account
+    protects, each refused alone at its own path."""
+    kept = {}
+    for name, value in values.items():
+        problem = protected.problem(name)
+        if problem is None:
+            kept[name] = value
+        else:
+            # A kept property's refusal says the event still counted, as any bad one does.
+            reason = alone(problem, "event") if what == "properties" else problem
+            rejected.append(Rejection(index, _field(envelope, index, f"{what}.{name}"), reason))
     return kept
 
 
@@ -201,11 +179,13 @@ def _apply(
     # MAX_EVENTS messages (domain.segment_api.MAX_MESSAGES): one request each.
     chunks: list[list[tuple[int, dict[str, Any]]]] = []
     requests: list[tuple[str, Context]] = []
+    protected = account.settings.protected
     if not trusted:
-        protected = account.settings.protected
         for chunk in translation.events.values():
             for index, event in chunk:
-                _drop_protected(index, event, protected, envelope, rejected)
+                event["properties"] = _unprotected(
+                    index, event["properties"], "properties", protected, envelope, rejected
+                )
     for context, chunk in translation.events.items():
         payload: dict[str, Any] = {"events": [event for _, event in chunk]}
         given = {"ip": context.ip, "user_agent": context.user_agent}
@@ -223,7 +203,14 @@ def _apply(
                 rejected.append(_renamed(bad, index, envelope))
     rows = translation.rows
     if rows and not trusted:
-        rows = _unprotected(rows, account.settings.protected, envelope, rejected, refused)
+        kept = []
+        for row in rows:
+            values = _unprotected(row.number, row.values, "traits", protected, envelope, rejected)
+            if values:
+                kept.append(Row(row.number, row.uuid, values))
+            elif row.values:
+                refused.add(row.number)  # none of its traits may be set: not accepted
+        rows = kept
     if rows and not trusted and identity.settings_of(account.account_id).verification:
         # Segment messages carry no user hash: with verification on, a write
         # key may not set traits for any uuid it names (docs/identity-verification.md).
