@@ -151,14 +151,13 @@ def read_rolled(account_id: str) -> str:
 
 def read_pending(account_id: str, after: str, upto: str | None = None) -> list[tuple[str, str]]:
     """(sort key, sums) of the pending items after `after` (and up to `upto`), in order."""
-    values = {":pk": {"S": pending_pk(account_id)}, ":after": {"S": after}}
-    condition = "pk = :pk AND sk > :after"
     if upto is not None and upto < after:
         return []  # DynamoDB refuses a BETWEEN whose bounds are reversed
+    values = {":pk": {"S": pending_pk(account_id)}, ":after": {"S": after}}
+    condition = "pk = :pk AND sk > :after"
     if upto is not None:
         # The bound goes in the key condition so a busy account's roll-up does
-        # not read (and pay for) the newer batches it leaves pending. BETWEEN
-        # includes `after` itself: one item at most, skipped below.
+        # not read (and pay for) the newer batches it leaves pending.
         condition = "pk = :pk AND sk BETWEEN :after AND :upto"
         values[":upto"] = {"S": upto}
     params: dict[str, Any] = {
@@ -170,11 +169,11 @@ def read_pending(account_id: str, after: str, upto: str | None = None) -> list[t
     while True:
         page = _client().query(**params)
         found.extend((raw["sk"]["S"], raw["d"]["S"]) for raw in page.get("Items", []))
-        if found and found[0][0] == after:
-            del found[0]
         if "LastEvaluatedKey" not in page:
-            return found
+            break
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    # BETWEEN includes `after` itself: one item at most, the first.
+    return found[1:] if found and found[0][0] == after else found
 
 
 # -------------------------------------------------------------------- writes
